@@ -1,0 +1,3 @@
+//! Command-line subcommands (`run`, `check`, `routes`, `explain`, `certs`, ...).
+//!
+//! PLACEHOLDER: the foundation issue fills this module.

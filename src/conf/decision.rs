@@ -1,0 +1,193 @@
+//! The contract between `conf` and `proxy`: what the proxy tells the route
+//! table about a request, and the decision it gets back.
+//!
+//! Everything nginx-specific (variable expansion, header inheritance,
+//! `proxy_pass` URI rules, `proxy_redirect` and `proxy_cookie_path`
+//! rewriting) is worked out here, in pure code, so the proxy only carries out
+//! a decision and never interprets a directive.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the proxy knows about a request when it asks the [`crate::conf::RouteTable`].
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// `true` when the connection is TLS (`$scheme` is then `https`).
+    pub tls: bool,
+    /// The local port the connection was accepted on (`$server_port`; picks `listen`).
+    pub server_port: u16,
+    /// The `Host` header (or `:authority`), as received, possibly with a port.
+    pub host: Option<String>,
+    /// TLS SNI, when there was one.
+    pub sni: Option<String>,
+    /// The raw request target: path and query exactly as sent (`$request_uri`).
+    pub uri: String,
+    /// Request headers in the order received, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// The client's address (`$remote_addr`, `$remote_port`).
+    pub remote: SocketAddr,
+}
+
+/// Where the deciding `server` block was defined, for `routes`/`explain` and logs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerRef {
+    /// The file that holds the block.
+    pub file: PathBuf,
+    /// The line of the `server` keyword.
+    pub line: u32,
+    /// Its `server_name` values as written (`_` for a catch-all).
+    pub names: Vec<String>,
+}
+
+/// Where the deciding `location` block was defined.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LocationRef {
+    /// The file that holds the block.
+    pub file: PathBuf,
+    /// The line of the `location` keyword.
+    pub line: u32,
+    /// The match as written, modifier included (`^~ /app/`, `~ (/app)?/api`, `@auth`).
+    pub r#match: String,
+}
+
+/// One socket nginx would listen on, from the `listen` directives of all servers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Listen {
+    /// A specific address, or `None` for all addresses of the family.
+    pub addr: Option<IpAddr>,
+    /// The port.
+    pub port: u16,
+    /// `true` for `[::]:port` forms.
+    pub ipv6: bool,
+    /// `ssl` flag: terminate TLS on this socket.
+    pub ssl: bool,
+}
+
+/// One response header from `add_header`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeaderRule {
+    /// Header name as written.
+    pub name: String,
+    /// Value with variables expanded.
+    pub value: String,
+    /// `always`: added to every status, not only 200/201/204/206/301/302/303/304/307/308.
+    pub always: bool,
+}
+
+/// Settings that shape how the proxy talks to the upstream; typed at load time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamOptions {
+    /// `proxy_connect_timeout` (nginx default 60 s).
+    pub connect_timeout: Duration,
+    /// `proxy_read_timeout` (nginx default 60 s; SWAG's proxy.conf: 240 s).
+    pub read_timeout: Duration,
+    /// `proxy_send_timeout`.
+    pub send_timeout: Duration,
+    /// `proxy_http_version` 1.0 or 1.1 (`true` for 1.1).
+    pub http11: bool,
+    /// Name servers from the `resolver` directive in effect (empty: system resolver).
+    pub resolver: Vec<SocketAddr>,
+    /// `resolver ... valid=`: the longest an answer may be cached.
+    pub resolver_valid: Option<Duration>,
+    /// `resolver ... ipv6=off`.
+    pub resolver_ipv6: bool,
+    /// `proxy_ssl_verify` (nginx default off).
+    pub ssl_verify: bool,
+    /// `proxy_ssl_server_name` (nginx default off: no SNI to the upstream).
+    pub ssl_server_name: bool,
+}
+
+/// Where and how to forward a request (`proxy_pass` or `grpc_pass`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyTarget {
+    /// The full URL that would be requested, variables expanded
+    /// (e.g. `http://nextcloud:443/remote.php?x=1`).
+    pub url: String,
+    /// `http`, `https`, `grpc` or `grpcs`.
+    pub scheme: String,
+    /// Host part of the URL: a name to resolve at request time, or an IP literal.
+    pub host: String,
+    /// Port (the scheme's default when the URL has none).
+    pub port: u16,
+    /// Path and query to send upstream.
+    pub path_and_query: String,
+    /// The complete request header list to send, in order, after nginx's
+    /// `proxy_set_header` rules (empty values dropped) and client headers
+    /// (unless `proxy_pass_request_headers off`). Body-framing headers
+    /// (`Content-Length`, `Transfer-Encoding`) are left to the proxy.
+    pub headers: Vec<(String, String)>,
+    /// Upstream response headers to drop (`proxy_hide_header` plus nginx's
+    /// defaults, minus `proxy_pass_header`), lower-case.
+    pub hide_headers: Vec<String>,
+    /// `proxy_redirect` rules in effect, already expanded: `(from, to)`;
+    /// empty when `proxy_redirect off`.
+    pub redirects: Vec<(String, String)>,
+    /// `proxy_cookie_path` rules: `(from, to)`.
+    pub cookie_paths: Vec<(String, String)>,
+    /// Timeouts, HTTP version, resolver, TLS to the upstream.
+    pub options: UpstreamOptions,
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Forward over HTTP/1.x (`proxy_pass`).
+    Proxy(ProxyTarget),
+    /// Forward over HTTP/2 (`grpc_pass`).
+    Grpc(ProxyTarget),
+    /// Answer directly (`return`, `rewrite ... redirect|permanent`).
+    Return {
+        /// Status code.
+        status: u16,
+        /// `Location` for 301/302/303/307/308.
+        location: Option<String>,
+        /// Body text for other codes (`return 200 "text"`).
+        body: Option<String>,
+    },
+    /// Refused by `allow`/`deny` or `internal`: 403 (or 404 for `internal`, as nginx).
+    Deny {
+        /// 403 or 404.
+        status: u16,
+    },
+    /// Serve a file from disk (`root`/`index`/`try_files` of the default server).
+    Static {
+        /// Document root.
+        root: PathBuf,
+        /// Normalised URI path to look up under it.
+        path: String,
+        /// `index` file names, in order.
+        index: Vec<String>,
+    },
+    /// `auth_basic` credentials missing or wrong: 401 with this realm.
+    Unauthorized {
+        /// The `auth_basic` realm for `WWW-Authenticate`.
+        realm: String,
+    },
+    /// The location relies on something moat cannot do yet (e.g. an
+    /// `auth_request` it cannot evaluate): fail closed with 503 rather than
+    /// serve unauthenticated.
+    Unavailable {
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Nothing matched, or the static file does not exist: 404.
+    NotFound,
+}
+
+/// The route table's answer for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The `server` block that took the request.
+    pub server: ServerRef,
+    /// The `location` that took it, if any.
+    pub location: Option<LocationRef>,
+    /// What to do.
+    pub action: Action,
+    /// `add_header` rules in effect for the response.
+    pub response_headers: Vec<HeaderRule>,
+    /// `client_max_body_size` in bytes; `None` means unlimited (`0`).
+    pub max_body_size: Option<u64>,
+}

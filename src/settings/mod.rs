@@ -1,0 +1,3 @@
+//! The environment, read once into a typed, validated [`Settings`].
+//!
+//! PLACEHOLDER: the foundation issue fills this module.

@@ -1,0 +1,8 @@
+//! `moat check`. PLACEHOLDER until its issue lands.
+
+use super::ConfigArg;
+
+/// Entry point; returns the exit code.
+pub fn run(_args: ConfigArg) -> anyhow::Result<i32> {
+    anyhow::bail!("`check` is not implemented yet")
+}

@@ -43,6 +43,9 @@ pub(crate) struct Assembled {
     pub files: Vec<PathBuf>,
     /// `file:line: message` lines.
     pub warnings: Vec<String>,
+    /// Syntax and include errors; the rest of the tree is still returned
+    /// so that compiling it can report its own errors in the same run.
+    pub errors: Vec<ConfError>,
 }
 
 /// Reads `<config_dir>/nginx/nginx.conf` and everything it includes.
@@ -61,13 +64,11 @@ pub(crate) fn assemble(config_dir: &Path) -> Result<Assembled, Vec<ConfError>> {
             return Err(vec![ConfError::io(&root, &e)]);
         }
     };
-    if !st.errors.is_empty() {
-        return Err(st.errors);
-    }
     Ok(Assembled {
         directives,
         files: st.files,
         warnings: st.warnings,
+        errors: st.errors,
     })
 }
 
@@ -86,13 +87,11 @@ pub(crate) fn assemble_text(
         errors: Vec::new(),
     };
     let directives = st.file(origin, src);
-    if !st.errors.is_empty() {
-        return Err(st.errors);
-    }
     Ok(Assembled {
         directives,
         files: st.files,
         warnings: st.warnings,
+        errors: st.errors,
     })
 }
 

@@ -166,7 +166,16 @@ fn finish(
     config_dir: &Path,
     assembled: Assembled,
 ) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
-    let (table, mut warnings) = compile::compile(config_dir, &assembled.directives)?;
+    let compiled = compile::compile(config_dir, &assembled.directives);
+    let mut errors = assembled.errors;
+    let (table, mut warnings) = match compiled {
+        Ok(ok) if errors.is_empty() => ok,
+        Ok(_) => return Err(errors),
+        Err(mut more) => {
+            errors.append(&mut more);
+            return Err(errors);
+        }
+    };
     let mut all = assembled.warnings;
     all.append(&mut warnings);
     Ok((

@@ -115,18 +115,20 @@ fn declare(tree: &[Directive], out: &mut HashSet<String>) {
 impl Compiler<'_> {
     /// Records a directive that is accepted without effect.
     pub(crate) fn note_ignored(&mut self, d: &Directive) {
-        self.ignored
-            .entry(d.name.clone())
-            .or_default()
-            .push(place(d));
+        let places = self.ignored.entry(d.name.clone()).or_default();
+        let here = place(d);
+        if !places.contains(&here) {
+            places.push(here);
+        }
     }
 
     /// Records an unknown directive.
     pub(crate) fn note_unknown(&mut self, d: &Directive) {
-        self.unknown
-            .entry(d.name.clone())
-            .or_default()
-            .push(place(d));
+        let places = self.unknown.entry(d.name.clone()).or_default();
+        let here = place(d);
+        if !places.contains(&here) {
+            places.push(here);
+        }
     }
 
     /// Reads an `auth_basic_user_file` once per load.

@@ -353,3 +353,59 @@ fn htpasswd_verifies_bcrypt_sha1_and_apr1_entries() {
     assert!(!h.verify_header("Basic YTpodW50ZXIz"), "a:hunter3");
     assert!(!h.verify_header("Bearer YTpodW50ZXIy"));
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::super::parse;
+
+    /// Text built from the characters that drive the tokenizer.
+    fn nginxish() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("{".to_string()),
+                Just("}".to_string()),
+                Just(";".to_string()),
+                Just("\"".to_string()),
+                Just("'".to_string()),
+                Just("\\".to_string()),
+                Just("#".to_string()),
+                Just("$".to_string()),
+                Just("(".to_string()),
+                Just(")".to_string()),
+                Just(" ".to_string()),
+                Just("\n".to_string()),
+                Just("ü".to_string()),
+                "[a-z_]{1,6}",
+            ],
+            0..40,
+        )
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
+            let _ = parse(&s, std::path::Path::new("fuzz.conf"));
+        }
+
+        #[test]
+        fn parser_never_panics_on_nginx_like_text(s in nginxish()) {
+            if let Err(e) = parse(&s, std::path::Path::new("fuzz.conf")) {
+                // Every error names the file and a position inside the text.
+                let line = e.line().expect("syntax errors have a line");
+                prop_assert!(line as usize <= s.lines().count() + 1);
+                prop_assert!(e.to_string().starts_with("fuzz.conf:"));
+            }
+        }
+
+        #[test]
+        fn load_never_panics_on_nginx_like_text(s in nginxish()) {
+            let dir = std::path::Path::new("/nonexistent/moat-fuzz");
+            let text = format!("http {{ server {{ location / {{ {s} }} }} }}");
+            let _ = super::super::load_str(dir, &dir.join("nginx.conf"), &text);
+        }
+    }
+}

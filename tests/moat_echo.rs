@@ -66,6 +66,7 @@ fn echoes_raw_target_headers_in_order_and_keeps_alive() {
     assert_eq!(v["method"], "GET");
     assert_eq!(v["target"], "/a/%2e%2E/b?x=1&y=%20");
     assert_eq!(v["local_port"], echo.addr().port());
+    assert_eq!(v["local_addr"], echo.addr().to_string());
     assert_eq!(v["body_len"], 0);
     assert_eq!(
         v["headers"],

@@ -144,13 +144,19 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
-        let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+        let local = match stream.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("moat-echo: local address of {peer}: {e}");
+                continue;
+            }
+        };
         let shared = shared.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let meta = http::ConnMeta {
                 peer,
-                local_port,
+                local,
                 tls: acceptor.is_some(),
             };
             let result = match acceptor {

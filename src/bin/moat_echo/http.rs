@@ -21,8 +21,8 @@ const MAX_HEADERS: usize = 256;
 pub struct ConnMeta {
     /// The client's address.
     pub peer: SocketAddr,
-    /// The port the connection was accepted on.
-    pub local_port: u16,
+    /// The address the connection was accepted on.
+    pub local: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
 }
@@ -231,7 +231,8 @@ fn echo_json(head: &Head, meta: ConnMeta, shared: &Shared, body_len: u64) -> Str
         .collect();
     let value = serde_json::json!({
         "name": shared.name,
-        "local_port": meta.local_port,
+        "local_port": meta.local.port(),
+        "local_addr": meta.local.to_string(),
         "tls": meta.tls,
         "method": head.method,
         "target": head.target,

@@ -113,6 +113,22 @@ impl Settings {
         Self::from_vars(vars)
     }
 
+    /// CONFIG_DIR alone, for `moat check` when other variables are invalid.
+    pub fn config_dir_from_env() -> PathBuf {
+        let raw = RawEnv::from_vars(std::env::var_os(vars::CONFIG_DIR).map(|v| {
+            (
+                vars::CONFIG_DIR.to_string(),
+                v.to_string_lossy().into_owned(),
+            )
+        }));
+        let dir = moat_normalise(raw.config_dir.as_deref());
+        if dir.is_empty() {
+            default_config_dir()
+        } else {
+            PathBuf::from(dir)
+        }
+    }
+
     /// The pure core: settings from `(name, value)` pairs.
     pub fn from_vars<I>(vars: I) -> Result<Self, SettingsErrors>
     where

@@ -9,6 +9,8 @@ fn settings(env: &[(&str, &str)]) -> Result<Settings, moat::settings::SettingsEr
     Settings::from_vars(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 fn names(s: &Settings) -> Vec<String> {
     s.domains.iter().map(|d| d.to_string()).collect()
 }
@@ -16,7 +18,7 @@ fn names(s: &Settings) -> Vec<String> {
 #[test]
 fn domain_list_and_lineage_follow_swag() {
     // (env, expected names, expected lineage)
-    let rows: &[(&[(&str, &str)], &[&str], Option<&str>)] = &[
+    let rows: &[(Env, &[&str], Option<&str>)] = &[
         (
             &[("URL", "example.com")],
             &["example.com"],
@@ -227,6 +229,7 @@ fn email_without_at_is_unused_as_in_swag() {
 fn every_invalid_value_is_refused_naming_the_variable() {
     // (env, variable the message must name, a fragment of the message)
     let providers = moat::dns::PROVIDER_NAMES.join(", ");
+    #[allow(clippy::type_complexity)]
     let rows: Vec<(Vec<(&str, &str)>, &str, String)> = vec![
         (
             vec![("URL", "exa mple.com")],

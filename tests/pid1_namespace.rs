@@ -10,7 +10,9 @@ mod foundation;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use foundation::{children_of, moat_bin, moat_command, send_signal, temp_config, wait_until, Running};
+use foundation::{
+    children_of, moat_bin, moat_command, send_signal, temp_config, wait_until, Running,
+};
 use nix::sys::signal::Signal;
 
 /// moat running as PID 1 inside its own PID namespace.
@@ -69,7 +71,11 @@ fn orphans_left_in_the_namespace_are_reaped() {
     assert!(status.success());
 
     let adopted = wait_until(Duration::from_secs(5), || {
-        children_of(moat.pid).iter().filter(|c| c.2 == "sleep").count() == 3
+        children_of(moat.pid)
+            .iter()
+            .filter(|c| c.2 == "sleep")
+            .count()
+            == 3
     });
     // Either we saw them adopted, or they already exited and were reaped;
     // what must never happen is a zombie child of moat.
@@ -79,10 +85,16 @@ fn orphans_left_in_the_namespace_are_reaped() {
         clean,
         "children of moat (PID 1) remain, zombies are state Z: {left:?}; adopted seen: {adopted}"
     );
-    assert!(adopted, "the orphans were re-parented to moat (test precondition)");
+    assert!(
+        adopted,
+        "the orphans were re-parented to moat (test precondition)"
+    );
 
     send_signal(moat.pid, Signal::SIGTERM);
-    let status = moat.run.wait_exit(Duration::from_secs(10)).expect("moat stops");
+    let status = moat
+        .run
+        .wait_exit(Duration::from_secs(10))
+        .expect("moat stops");
     assert_eq!(status.code(), Some(0), "log:\n{}", moat.run.log());
 }
 
@@ -105,7 +117,10 @@ fn sigterm_stops_pid1_with_exit_zero_within_the_grace_period() {
     assert_eq!(status.code(), Some(0), "exit 0; log:\n{}", moat.run.log());
     assert!(took < grace + Duration::from_secs(1), "stopped in {took:?}");
     let log = moat.run.log();
-    assert!(log.contains("signal=\"SIGTERM\""), "the stop is logged:\n{log}");
+    assert!(
+        log.contains("signal=\"SIGTERM\""),
+        "the stop is logged:\n{log}"
+    );
 }
 
 #[test]
@@ -114,16 +129,24 @@ fn sighup_reloads_the_configuration() {
         return;
     };
     send_signal(moat.pid, Signal::SIGHUP);
-    moat.run
-        .wait_for(&["configuration reloaded", "reason=\"SIGHUP\""], Duration::from_secs(10));
+    moat.run.wait_for(
+        &["configuration reloaded", "reason=\"SIGHUP\""],
+        Duration::from_secs(10),
+    );
     send_signal(moat.pid, Signal::SIGHUP);
     moat.run.wait_for_lines(
         &["configuration reloaded", "reason=\"SIGHUP\""],
         2,
         Duration::from_secs(10),
     );
-    assert!(moat.run.wait_exit(Duration::from_millis(1)).is_none(), "SIGHUP does not stop moat");
+    assert!(
+        moat.run.wait_exit(Duration::from_millis(1)).is_none(),
+        "SIGHUP does not stop moat"
+    );
     send_signal(moat.pid, Signal::SIGTERM);
-    let status = moat.run.wait_exit(Duration::from_secs(10)).expect("moat stops");
+    let status = moat
+        .run
+        .wait_exit(Duration::from_secs(10))
+        .expect("moat stops");
     assert_eq!(status.code(), Some(0));
 }

@@ -1,6 +1,6 @@
 //! `moat run`: the startup story. Settings → supervisor duties (signals,
 //! reaping) → /config bootstrap → confs → certificate → services → run until
-//! stopped.
+//! stopped. One `info!` line per step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,9 @@ use anyhow::Context;
 use super::ConfigArg;
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
 use crate::settings::{Settings, Validation};
-use crate::supervisor::{self, RouteReloader, SignalListener, Supervisor};
+use crate::supervisor::{
+    self, EventReceiver, EventSender, RouteReloader, SignalListener, Supervisor,
+};
 
 /// Exit status for invalid settings (sysexits' EX_CONFIG).
 pub const EX_CONFIG: i32 = 78;
@@ -21,19 +23,10 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     // instant-acme panics when two providers are compiled in and none is chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let mut settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("moat: invalid setting: {e}");
-            }
-            eprintln!("moat: refusing to start: fix the settings above");
-            return Ok(EX_CONFIG);
-        }
+    let settings = match read_settings(args) {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
     };
-    if let Some(dir) = args.config {
-        settings.config_dir = dir;
-    }
     supervisor::init_logging(&settings)?;
     log_settings(&settings);
 
@@ -45,6 +38,40 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
         "signal handlers installed; reaping children"
     );
 
+    let layout = bootstrap_config(&settings)?;
+
+    let reloader = RouteReloader::new(layout.root().to_path_buf());
+    reloader.load_now("start");
+
+    load_certificate(&layout);
+
+    let code = serve(Arc::new(settings), layout, reloader, events)?;
+    tracing::info!(code, "moat exiting");
+    Ok(code)
+}
+
+/// Settings from the environment, `--config` winning over CONFIG_DIR.
+/// Invalid settings are printed one per line and give [`EX_CONFIG`].
+fn read_settings(args: ConfigArg) -> Result<Settings, i32> {
+    match Settings::from_env() {
+        Ok(mut settings) => {
+            if let Some(dir) = args.config {
+                settings.config_dir = dir;
+            }
+            Ok(settings)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("moat: invalid setting: {e}");
+            }
+            eprintln!("moat: refusing to start: fix the settings above");
+            Err(EX_CONFIG)
+        }
+    }
+}
+
+/// SWAG's /config layout, defaults, samples and the self-signed certificate.
+fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     let layout = ConfigLayout::new(&settings.config_dir);
     let options = BootstrapOptions {
         owner: Ownership::for_ids(settings.puid, settings.pgid),
@@ -53,6 +80,12 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     };
     let report = bootstrap::prepare(&layout, &options)
         .with_context(|| format!("preparing {}", layout.root().display()))?;
+    for path in &report.written {
+        tracing::info!(path = %path.display(), "wrote default file");
+    }
+    if let Some(reason) = report.self_signed {
+        tracing::info!(reason, path = %layout.cert_file().display(), "wrote a self-signed certificate");
+    }
     tracing::info!(
         config_dir = %layout.root().display(),
         created_dirs = report.created_dirs.len(),
@@ -60,16 +93,13 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
         refreshed_samples = report.refreshed_samples.len(),
         "config directory ready"
     );
-    for path in &report.written {
-        tracing::info!(path = %path.display(), "wrote default file");
-    }
-    if let Some(reason) = report.self_signed {
-        tracing::info!(reason, path = %layout.cert_file().display(), "wrote a self-signed certificate");
-    }
+    Ok(layout)
+}
 
-    let reloader = RouteReloader::new(layout.root().to_path_buf());
-    reloader.load_now("start");
-
+/// The certificate ssl.conf names (`keys/cert.crt`), served until ACME
+/// installs its own. An unusable one is logged, not fatal: ACME can still
+/// replace it.
+fn load_certificate(layout: &ConfigLayout) {
     match bootstrap::inspect_certificate(&layout.cert_file(), &layout.key_file()) {
         Ok(cert) => tracing::info!(
             names = ?cert.names,
@@ -81,21 +111,27 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
             tracing::error!(error = %e, "certificate store: the default certificate is unusable")
         }
     }
+}
 
+/// Runs the supervisor with every service until SIGTERM/SIGINT or a fatal error.
+fn serve(
+    settings: Arc<Settings>,
+    layout: ConfigLayout,
+    reloader: RouteReloader,
+    events: (EventSender, EventReceiver),
+) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("moat")
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let settings = Arc::new(settings);
     let code = runtime.block_on(async {
         let mut supervisor = Supervisor::new(settings.clone(), layout, reloader, events);
         add_services(&mut supervisor, &settings);
         supervisor.run().await
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
-    tracing::info!(code, "moat exiting");
     Ok(code)
 }
 

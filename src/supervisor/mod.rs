@@ -28,6 +28,9 @@ mod service;
 mod signals;
 mod watcher;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use logging::{init_logging, init_logging_with};

@@ -26,6 +26,38 @@ fn rewrite_config_paths(dir: &Path, root: &Path) {
     }
 }
 
+/// The auth snippets use `set_escape_uri` (set-misc module, which SWAG's
+/// nginx has). When Debian's module is installed, load it and add one server
+/// per auth system that includes its `-server.conf` and `-location.conf`.
+fn add_auth_servers(dir: &Path) {
+    let modules = Path::new("/usr/lib/nginx/modules");
+    let set_misc = modules.join("ngx_http_set_misc_module.so");
+    if !set_misc.exists() {
+        eprintln!(
+            "note: libnginx-mod-http-set-misc not installed: auth snippets not checked by nginx"
+        );
+        return;
+    }
+    let nginx_conf = dir.join("nginx/nginx.conf");
+    let text = std::fs::read_to_string(&nginx_conf).unwrap();
+    let loads = format!(
+        "load_module {};\nload_module {};\n",
+        modules.join("ndk_http_module.so").display(),
+        set_misc.display()
+    );
+    std::fs::write(&nginx_conf, loads + &text).unwrap();
+    let mut site = String::new();
+    for auth in ["authelia", "authentik", "ldap", "tinyauth"] {
+        site.push_str(&format!(
+            "server {{\n    listen 443 ssl;\n    server_name {auth}-test.*;\n    \
+             include /config/nginx/ssl.conf;\n    include /config/nginx/{auth}-server.conf;\n    \
+             location / {{\n        include /config/nginx/{auth}-location.conf;\n        \
+             include /config/nginx/proxy.conf;\n        proxy_pass http://127.0.0.1:9;\n    }}\n}}\n"
+        ));
+    }
+    std::fs::write(dir.join("nginx/site-confs/auth-test.conf"), site).unwrap();
+}
+
 #[test]
 fn defaults_and_every_sample_pass_nginx_t() {
     let Some(nginx) = env::require_program("defaults_and_every_sample_pass_nginx_t", "nginx")
@@ -53,6 +85,7 @@ fn defaults_and_every_sample_pass_nginx_t() {
         }
     }
     assert!(activated >= 9, "all samples activated ({activated})");
+    add_auth_servers(&dir);
     rewrite_config_paths(&dir.join("nginx"), &dir);
 
     let out = Command::new(nginx)

@@ -149,6 +149,13 @@ impl Settings {
     }
 }
 
+impl Default for Settings {
+    /// Every variable unset: the documented defaults.
+    fn default() -> Self {
+        Settings::from_vars(std::iter::empty()).expect("the documented defaults are valid")
+    }
+}
+
 /// Collects every problem instead of stopping at the first.
 struct Checker {
     errors: Vec<SettingsError>,

@@ -49,6 +49,25 @@ pub struct ServiceContext {
     pub grace: Duration,
 }
 
+impl ServiceContext {
+    /// A context outside the supervisor (tests, one-shot commands): an
+    /// empty route table that never changes (`route_updates.changed()`
+    /// returns `Err`), and a shutdown fired through the returned trigger.
+    pub fn standalone(settings: Arc<Settings>) -> (ServiceContext, ShutdownTrigger) {
+        let (trigger, shutdown) = Shutdown::new();
+        let reloader = super::routes::RouteReloader::new(settings.config_dir.clone());
+        let ctx = ServiceContext {
+            layout: ConfigLayout::new(&settings.config_dir),
+            routes: reloader.routes(),
+            route_updates: reloader.updates(),
+            grace: settings.shutdown_grace,
+            shutdown,
+            settings,
+        };
+        (ctx, trigger)
+    }
+}
+
 /// The supervisor's stop signal, as seen by a service.
 #[derive(Debug, Clone)]
 pub struct Shutdown {

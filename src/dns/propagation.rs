@@ -117,7 +117,11 @@ pub async fn wait_for_txt(
 }
 
 /// The TXT strings `server` serves at `name` (each record's chunks joined).
-pub async fn query_txt(server: SocketAddr, name: &Name, timeout: Duration) -> Result<Vec<String>, String> {
+pub async fn query_txt(
+    server: SocketAddr,
+    name: &Name,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
     let mut m = Message::query();
     m.metadata.id = rand::random();
     m.metadata.op_code = OpCode::Query;
@@ -175,7 +179,10 @@ pub async fn authoritative_servers(name: &Name) -> Result<Vec<SocketAddr>, DnsEr
                 addrs.dedup();
                 if addrs.is_empty() {
                     return Err(DnsError::Lookup {
-                        message: format!("the name servers of {candidate} ({}) have no address", join(&hosts)),
+                        message: format!(
+                            "the name servers of {candidate} ({}) have no address",
+                            join(&hosts)
+                        ),
                     });
                 }
                 return Ok(addrs);
@@ -189,7 +196,11 @@ pub async fn authoritative_servers(name: &Name) -> Result<Vec<SocketAddr>, DnsEr
 }
 
 fn join(names: &[Name]) -> String {
-    names.iter().map(Name::to_ascii).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(Name::to_ascii)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn absolute(fqdn: &str) -> Result<Name, DnsError> {

@@ -41,7 +41,16 @@ impl ChallTestSrv {
             let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
             let management: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
             let mut child = Command::new(program)
-                .args(["-dns01", &dns.to_string(), "-http01", "", "-https01", "", "-tlsalpn01", ""])
+                .args([
+                    "-dns01",
+                    &dns.to_string(),
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                ])
                 .args(["-management", &management.to_string(), "-defaultIPv6", ""])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -78,7 +87,8 @@ impl ChallTestSrv {
 
     /// Removes every value at `host`.
     pub async fn clear_txt(&self, host: &str) {
-        self.post("clear-txt", serde_json::json!({"host": host})).await;
+        self.post("clear-txt", serde_json::json!({"host": host}))
+            .await;
     }
 
     /// Makes `host` serve exactly `values`.
@@ -97,7 +107,11 @@ impl ChallTestSrv {
             .send()
             .await
             .expect("challtestsrv management answers");
-        assert!(resp.status().is_success(), "challtestsrv /{path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "challtestsrv /{path}: {}",
+            resp.status()
+        );
     }
 }
 

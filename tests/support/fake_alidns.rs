@@ -154,7 +154,12 @@ impl FakeAlidns {
 
     /// Writes `<config>/dns-conf/aliyun.ini` for this fake (mode 600).
     /// `signature_version`: `Some("1")` for V2, `None` for the default V3.
-    pub fn write_ini(&self, config_dir: &Path, secret: Option<&str>, signature_version: Option<&str>) {
+    pub fn write_ini(
+        &self,
+        config_dir: &Path,
+        secret: Option<&str>,
+        signature_version: Option<&str>,
+    ) {
         use std::os::unix::fs::PermissionsExt;
         let dir = config_dir.join("dns-conf");
         std::fs::create_dir_all(&dir).unwrap();
@@ -202,7 +207,7 @@ impl FakeAlidns {
         self.state.lock().unwrap().accepted.clone()
     }
 
-    /// Error codes the fake answered, in order.
+    /// Error codes the fake answered (signature checks and actions), in order.
     pub fn rejected(&self) -> Vec<String> {
         self.state.lock().unwrap().rejected.clone()
     }
@@ -290,6 +295,22 @@ async fn handle(
         }
         st.accepted.push(verified.action.clone());
     }
+    let resp = act(state, opts, dns, &verified).await;
+    if let Ok(v) = serde_json::from_str::<Value>(&resp.body) {
+        if let Some(code) = v["Code"].as_str() {
+            state.lock().unwrap().rejected.push(code.to_owned());
+        }
+    }
+    resp
+}
+
+/// Runs a verified action.
+async fn act(
+    state: &Arc<Mutex<State>>,
+    opts: &FakeAlidnsOptions,
+    dns: &Arc<ChallTestSrv>,
+    verified: &Verified,
+) -> Response {
     let p = |name: &str| {
         verified
             .params
@@ -308,26 +329,32 @@ async fn handle(
                 .filter(|z| kw.is_empty() || if exact { **z == kw } else { z.contains(&kw) })
                 .map(|z| json!({"DomainName": z, "PunyCode": z, "DomainId": format!("id-{z}")}))
                 .collect();
-            ok(json!({"TotalCount": domains.len(), "PageNumber": 1, "PageSize": 20,
-                "Domains": {"Domain": domains}}))
+            ok(
+                json!({"TotalCount": domains.len(), "PageNumber": 1, "PageSize": 20,
+                "Domains": {"Domain": domains}}),
+            )
         }
         "AddDomainRecord" => {
             let domain = p("DomainName").to_ascii_lowercase();
             if !opts.zones.contains(&domain) {
-                return error("IncorrectDomainUser", "The domain name does not belong to you.");
+                return error(
+                    "IncorrectDomainUser",
+                    "The domain name does not belong to you.",
+                );
             }
             let ttl: u32 = p("TTL").parse().unwrap_or(600);
             if ttl < opts.min_ttl {
-                return error("QuotaExceeded.TTL", "The TTL exceeds the quota of your plan.");
+                return error(
+                    "QuotaExceeded.TTL",
+                    "The TTL exceeds the quota of your plan.",
+                );
             }
             let (rr, rtype, value) = (p("RR"), p("Type"), p("Value"));
             let rec = {
                 let mut st = state.lock().unwrap();
-                if st
-                    .records
-                    .iter()
-                    .any(|r| r.domain == domain && r.rr == rr && r.rtype == rtype && r.value == value)
-                {
+                if st.records.iter().any(|r| {
+                    r.domain == domain && r.rr == rr && r.rtype == rtype && r.value == value
+                }) {
                     return error("DomainRecordDuplicate", "The DNS record already exists.");
                 }
                 st.next_id += 1;
@@ -375,10 +402,15 @@ async fn handle(
                 .map(|r| json!({"RecordId": r.id, "RR": r.rr, "Type": r.rtype, "Value": r.value,
                     "TTL": r.ttl, "Status": "ENABLE", "DomainName": r.domain, "Line": "default", "Locked": false}))
                 .collect();
-            ok(json!({"TotalCount": recs.len(), "PageNumber": 1, "PageSize": 100,
-                "DomainRecords": {"Record": recs}}))
+            ok(
+                json!({"TotalCount": recs.len(), "PageNumber": 1, "PageSize": 100,
+                "DomainRecords": {"Record": recs}}),
+            )
         }
-        other => error("InvalidAction.NotFound", &format!("{other} is not supported")),
+        other => error(
+            "InvalidAction.NotFound",
+            &format!("{other} is not supported"),
+        ),
     }
 }
 
@@ -418,7 +450,12 @@ fn verify(req: &Request, opts: &FakeAlidnsOptions) -> Result<Verified, Reject> {
 fn check_time(ts: &str, opts: &FakeAlidnsOptions) -> Result<(), Reject> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     let t = time::PrimitiveDateTime::parse(ts, &fmt)
-        .map_err(|_| reject("InvalidTimeStamp.Format", format!("Specified time stamp {ts} is not valid.")))?
+        .map_err(|_| {
+            reject(
+                "InvalidTimeStamp.Format",
+                format!("Specified time stamp {ts} is not valid."),
+            )
+        })?
         .assume_utc();
     let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(opts.clock_offset_secs);
     if (now - t).abs() > time::Duration::minutes(15) {
@@ -432,20 +469,40 @@ fn check_time(ts: &str, opts: &FakeAlidnsOptions) -> Result<(), Reject> {
 
 fn verify_v2(req: &Request, opts: &FakeAlidnsOptions) -> Result<Verified, Reject> {
     let get = |k: &str| req.param(k).map(str::to_owned);
-    let id = get("AccessKeyId").ok_or_else(|| reject("MissingAccessKeyId", "AccessKeyId is mandatory."))?;
+    let id = get("AccessKeyId")
+        .ok_or_else(|| reject("MissingAccessKeyId", "AccessKeyId is mandatory."))?;
     if id != opts.access_key_id {
-        return Err(reject("InvalidAccessKeyId.NotFound", "Specified access key is not found."));
+        return Err(reject(
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ));
     }
-    let sig = get("Signature").ok_or_else(|| reject("MissingSignature", "Signature is mandatory."))?;
-    if get("SignatureMethod").as_deref() != Some("HMAC-SHA1") || get("SignatureVersion").as_deref() != Some("1.0") {
-        return Err(reject("InvalidSignatureMethod", "HMAC-SHA1 / 1.0 expected."));
+    let sig =
+        get("Signature").ok_or_else(|| reject("MissingSignature", "Signature is mandatory."))?;
+    if get("SignatureMethod").as_deref() != Some("HMAC-SHA1")
+        || get("SignatureVersion").as_deref() != Some("1.0")
+    {
+        return Err(reject(
+            "InvalidSignatureMethod",
+            "HMAC-SHA1 / 1.0 expected.",
+        ));
     }
     if get("Version").as_deref() != Some("2015-01-09") {
-        return Err(reject("InvalidVersion", "Specified parameter Version is not valid."));
+        return Err(reject(
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
     }
-    let ts = get("Timestamp").ok_or_else(|| reject("MissingTimestamp", "Timestamp is mandatory."))?;
-    let nonce = get("SignatureNonce").ok_or_else(|| reject("MissingSignatureNonce", "SignatureNonce is mandatory."))?;
-    let params: Vec<(String, String)> = req.query.iter().filter(|(k, _)| k != "Signature").cloned().collect();
+    let ts =
+        get("Timestamp").ok_or_else(|| reject("MissingTimestamp", "Timestamp is mandatory."))?;
+    let nonce = get("SignatureNonce")
+        .ok_or_else(|| reject("MissingSignatureNonce", "SignatureNonce is mandatory."))?;
+    let params: Vec<(String, String)> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .cloned()
+        .collect();
     let to_sign = spec_v2_string_to_sign(&req.method, &params);
     let expected = spec_v2_sign(&opts.access_key_secret, &to_sign);
     if expected != sig {
@@ -456,7 +513,11 @@ fn verify_v2(req: &Request, opts: &FakeAlidnsOptions) -> Result<Verified, Reject
     }
     check_time(&ts, opts)?;
     let action = get("Action").unwrap_or_default();
-    Ok(Verified { action, nonce, params })
+    Ok(Verified {
+        action,
+        nonce,
+        params,
+    })
 }
 
 fn verify_v3(req: &Request, auth: &str, opts: &FakeAlidnsOptions) -> Result<Verified, Reject> {
@@ -467,27 +528,50 @@ fn verify_v3(req: &Request, auth: &str, opts: &FakeAlidnsOptions) -> Result<Veri
             .find_map(|f| f.trim().strip_prefix(&format!("{name}=")))
             .map(str::to_owned)
     };
-    let id = field("Credential").ok_or_else(|| reject("IncompleteSignature", "Credential missing."))?;
+    let id =
+        field("Credential").ok_or_else(|| reject("IncompleteSignature", "Credential missing."))?;
     if id != opts.access_key_id {
-        return Err(reject("InvalidAccessKeyId.NotFound", "Specified access key is not found."));
+        return Err(reject(
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ));
     }
-    let signed = field("SignedHeaders").ok_or_else(|| reject("IncompleteSignature", "SignedHeaders missing."))?;
-    let sig = field("Signature").ok_or_else(|| reject("IncompleteSignature", "Signature missing."))?;
+    let signed = field("SignedHeaders")
+        .ok_or_else(|| reject("IncompleteSignature", "SignedHeaders missing."))?;
+    let sig =
+        field("Signature").ok_or_else(|| reject("IncompleteSignature", "Signature missing."))?;
     let names: Vec<&str> = signed.split(';').collect();
-    for must in ["host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"] {
+    for must in [
+        "host",
+        "x-acs-action",
+        "x-acs-content-sha256",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-version",
+    ] {
         if !names.contains(&must) {
-            return Err(reject("IncompleteSignature", format!("{must} must be signed.")));
+            return Err(reject(
+                "IncompleteSignature",
+                format!("{must} must be signed."),
+            ));
         }
     }
     let header = |n: &str| req.header(n).unwrap_or_default().trim().to_owned();
     let body_hash = hex::encode(sha2::Sha256::digest(&req.body));
     if header("x-acs-content-sha256") != body_hash {
-        return Err(reject("SignatureDoesNotMatch", "x-acs-content-sha256 does not match the body."));
+        return Err(reject(
+            "SignatureDoesNotMatch",
+            "x-acs-content-sha256 does not match the body.",
+        ));
     }
     if header("x-acs-version") != "2015-01-09" {
-        return Err(reject("InvalidVersion", "Specified parameter Version is not valid."));
+        return Err(reject(
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
     }
-    let header_pairs: Vec<(String, String)> = names.iter().map(|n| ((*n).to_owned(), header(n))).collect();
+    let header_pairs: Vec<(String, String)> =
+        names.iter().map(|n| ((*n).to_owned(), header(n))).collect();
     let canonical = spec_v3_canonical(&req.method, &req.query, &header_pairs, &body_hash);
     if spec_v3_sign(&opts.access_key_secret, &canonical) != sig {
         return Err(reject(
@@ -540,7 +624,8 @@ pub fn spec_v2_string_to_sign(method: &str, params: &[(String, String)]) -> Stri
 
 /// V2 signature of a StringToSign.
 pub fn spec_v2_sign(secret: &str, string_to_sign: &str) -> String {
-    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
+    let mut mac =
+        <Hmac<sha1::Sha1> as Mac>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }

@@ -112,7 +112,9 @@ where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     let handler = Arc::new(handler);
     tokio::spawn(async move {
@@ -143,7 +145,9 @@ where
     addr
 }
 
-async fn read_request<R: AsyncBufReadExt + AsyncReadExt + Unpin>(reader: &mut R) -> Option<Request> {
+async fn read_request<R: AsyncBufReadExt + AsyncReadExt + Unpin>(
+    reader: &mut R,
+) -> Option<Request> {
     let mut line = String::new();
     reader.read_line(&mut line).await.ok()?;
     let mut parts = line.split_whitespace();

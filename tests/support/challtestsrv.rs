@@ -37,6 +37,8 @@ impl ChallTestSrv {
     /// Starts one at `program` (`/usr/bin/pebble-challtestsrv`) and waits
     /// until its management API answers.
     pub async fn start(program: &std::path::Path) -> ChallTestSrv {
+        // reqwest is built without a default crypto provider (moat installs ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         for _ in 0..5 {
             let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
             let management: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

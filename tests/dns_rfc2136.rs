@@ -154,3 +154,43 @@ async fn a_name_outside_the_update_policy_is_refused_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn propagation_finds_the_zone_name_servers_through_a_resolver() {
+    let Some(bind) = named("propagation_finds_the_zone_name_servers").await else {
+        return;
+    };
+    let (_dir, p) = provider(&bind, SHA256_KEY, "HMAC-SHA256");
+    p.present(NAME, APEX_VALUE).await.unwrap();
+    // No server list: the check asks BIND for the NS of the zone
+    // (ns.example.com → 127.0.0.1) and queries it directly.
+    let mut opts = PropagationOptions::with_timeout(Duration::from_secs(5));
+    opts.max_wait = Duration::from_secs(5);
+    opts.interval = Duration::from_millis(100);
+    opts.resolver = Some(bind.addr);
+    opts.nameserver_port = bind.addr.port();
+    let servers = moat::dns::propagation::authoritative_servers(
+        &Name::from_ascii(format!("{NAME}.")).unwrap(),
+        opts.resolver,
+        opts.nameserver_port,
+    )
+    .await
+    .unwrap();
+    assert_eq!(servers, vec![bind.addr]);
+    wait_for_txt(NAME, &[APEX_VALUE.into()], &opts)
+        .await
+        .unwrap();
+    let err = wait_for_txt(NAME, &["absent-value".into()], &{
+        let mut o = opts.clone();
+        o.timeout = Duration::from_millis(200);
+        o.max_wait = Duration::from_millis(400);
+        o
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&format!("{}: absent-value", bind.addr)),
+        "{err}"
+    );
+}

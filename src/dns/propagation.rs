@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 
 use super::transport::exchange;
@@ -36,6 +38,11 @@ pub struct PropagationOptions {
     pub query_timeout: Duration,
     /// Query these servers instead of the zone's NS.
     pub nameservers: Option<Vec<SocketAddr>>,
+    /// Find the zone's NS through this DNS server instead of the system
+    /// resolver (`/etc/resolv.conf`).
+    pub resolver: Option<SocketAddr>,
+    /// The port the zone's name servers are queried on; default 53.
+    pub nameserver_port: u16,
 }
 
 impl PropagationOptions {
@@ -53,6 +60,8 @@ impl PropagationOptions {
             progress_every: Duration::from_secs(5),
             query_timeout: Duration::from_secs(3),
             nameservers: None,
+            resolver: None,
+            nameserver_port: 53,
         }
     }
 }
@@ -67,7 +76,7 @@ pub async fn wait_for_txt(
     let name = absolute(fqdn)?;
     let servers = match &opts.nameservers {
         Some(s) if !s.is_empty() => s.clone(),
-        _ => authoritative_servers(&name).await?,
+        _ => authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
     };
     let start = Instant::now();
     let hard = opts.max_wait.max(opts.timeout);
@@ -145,17 +154,32 @@ pub async fn query_txt(
         .collect())
 }
 
-/// The addresses of the NS of the zone holding `name`, through the system
-/// resolver: the first suffix (longest first) with NS records is the zone.
-pub async fn authoritative_servers(name: &Name) -> Result<Vec<SocketAddr>, DnsError> {
-    let resolver = TokioResolver::builder_tokio()
-        .map_err(|e| DnsError::Lookup {
+/// The addresses (on `port`) of the NS of the zone holding `name`, looked up
+/// through `resolver` or the system resolver: the first suffix (longest
+/// first) with NS records is the zone.
+pub async fn authoritative_servers(
+    name: &Name,
+    resolver: Option<SocketAddr>,
+    port: u16,
+) -> Result<Vec<SocketAddr>, DnsError> {
+    let builder = match resolver {
+        Some(addr) => {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for c in &mut ns.connections {
+                c.port = addr.port();
+            }
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => TokioResolver::builder_tokio().map_err(|e| DnsError::Lookup {
             message: format!("cannot read the system resolver configuration: {e}"),
-        })?
-        .build()
-        .map_err(|e| DnsError::Lookup {
-            message: format!("cannot build a resolver: {e}"),
-        })?;
+        })?,
+    };
+    let resolver = builder.build().map_err(|e| DnsError::Lookup {
+        message: format!("cannot build a resolver: {e}"),
+    })?;
     let mut candidate = name.clone();
     while candidate.num_labels() >= 1 {
         if let Ok(lookup) = resolver.lookup(candidate.clone(), RecordType::NS).await {
@@ -172,7 +196,7 @@ pub async fn authoritative_servers(name: &Name) -> Result<Vec<SocketAddr>, DnsEr
                 let mut addrs = Vec::new();
                 for host in &hosts {
                     if let Ok(ips) = resolver.lookup_ip(host.clone()).await {
-                        addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, 53)));
+                        addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, port)));
                     }
                 }
                 addrs.sort();

@@ -110,3 +110,8 @@ pub fn now_unix() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// Whole days from now until `not_after` (negative once expired).
+pub fn days_left(not_after: i64) -> i64 {
+    (not_after - now_unix()).div_euclid(86_400)
+}

@@ -27,8 +27,9 @@ pub async fn load_or_create(
     let url = cfg.directory.url().to_owned();
     let file = paths.account_file(&url);
     if let Ok(json) = fs::read_to_string(&file) {
-        let creds: AccountCredentials = serde_json::from_str(&json)
-            .map_err(|e| AcmeError::bad_file(&file, format!("not instant-acme credentials: {e}")))?;
+        let creds: AccountCredentials = serde_json::from_str(&json).map_err(|e| {
+            AcmeError::bad_file(&file, format!("not instant-acme credentials: {e}"))
+        })?;
         let account = builder(&cfg.directory)?
             .from_credentials(creds)
             .await

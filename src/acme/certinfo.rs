@@ -60,15 +60,14 @@ pub fn parse_leaf(pem: &str) -> Result<CertInfo, String> {
         .into_iter()
         .next()
         .ok_or_else(|| "no CERTIFICATE block".to_owned())?;
-    let (_, block) = x509_parser::pem::parse_x509_pem(first.as_bytes())
-        .map_err(|e| format!("bad PEM: {e}"))?;
+    let (_, block) =
+        x509_parser::pem::parse_x509_pem(first.as_bytes()).map_err(|e| format!("bad PEM: {e}"))?;
     parse_der(&block.contents)
 }
 
 /// Parse one DER certificate.
 pub fn parse_der(der: &[u8]) -> Result<CertInfo, String> {
-    let (_, cert) =
-        X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for n in &san.value.general_names {

@@ -76,9 +76,7 @@ impl KeyType {
             "rsa4096" => Ok(KeyType::Rsa4096),
             other => Err(AcmeError::Config {
                 setting: "KEY_TYPE",
-                message: format!(
-                    "`{other}` is not one of ecdsa256, ecdsa384, rsa2048, rsa4096"
-                ),
+                message: format!("`{other}` is not one of ecdsa256, ecdsa384, rsa2048, rsa4096"),
             }),
         }
     }

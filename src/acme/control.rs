@@ -32,7 +32,8 @@ pub async fn request_renewal(socket: &Path, force: bool) -> std::io::Result<Opti
         Err(e) => return Err(e),
     };
     let (r, mut w) = stream.into_split();
-    w.write_all(if force { b"renew force\n" } else { b"renew\n" }).await?;
+    w.write_all(if force { b"renew force\n" } else { b"renew\n" })
+        .await?;
     let mut line = String::new();
     BufReader::new(r).read_line(&mut line).await?;
     Ok(Some(line.trim().to_owned()))

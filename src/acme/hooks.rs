@@ -41,8 +41,12 @@ pub async fn run_deploy_hooks(dir: &Path, lineage_dir: &Path, domains: &[String]
                 stderr = %String::from_utf8_lossy(&out.stderr).trim(),
                 "deploy hook failed"
             ),
-            Ok(Err(e)) => tracing::warn!(hook = %hook.display(), error = %e, "deploy hook could not start"),
-            Err(_) => tracing::warn!(hook = %hook.display(), "deploy hook timed out and was killed"),
+            Ok(Err(e)) => {
+                tracing::warn!(hook = %hook.display(), error = %e, "deploy hook could not start")
+            }
+            Err(_) => {
+                tracing::warn!(hook = %hook.display(), "deploy hook timed out and was killed")
+            }
         }
     }
     ok

@@ -12,7 +12,11 @@ use super::Http01Tokens;
 const PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// Serve HTTP-01 answers on `listener` until `shutdown` turns true.
-pub async fn serve_http01(listener: TcpListener, tokens: Http01Tokens, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve_http01(
+    listener: TcpListener,
+    tokens: Http01Tokens,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {

@@ -17,8 +17,15 @@ pub struct OrderLock {
 impl OrderLock {
     /// Take the lock at `path`, or fail naming the pid that holds it.
     pub fn acquire(path: &Path) -> Result<Self, AcmeError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| AcmeError::io(dir, e))?;
+        }
         for _ in 0..3 {
-            match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
                 Ok(mut f) => {
                     let _ = writeln!(f, "{}", std::process::id());
                     return Ok(Self {
@@ -30,7 +37,10 @@ impl OrderLock {
                         .ok()
                         .and_then(|s| s.trim().parse::<u32>().ok());
                     match holder {
-                        Some(pid) if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() => {
+                        Some(pid)
+                            if pid != std::process::id()
+                                && Path::new(&format!("/proc/{pid}")).exists() =>
+                        {
                             return Err(AcmeError::Server {
                                 directory: String::new(),
                                 message: format!(
@@ -49,7 +59,10 @@ impl OrderLock {
                 Err(e) => return Err(AcmeError::io(path, e)),
             }
         }
-        Err(AcmeError::io(path, std::io::Error::other("could not take the order lock")))
+        Err(AcmeError::io(
+            path,
+            std::io::Error::other("could not take the order lock"),
+        ))
     }
 }
 

@@ -36,9 +36,14 @@ mod store;
 mod zerossl;
 
 pub use account::{install_crypto_provider, load_or_create as load_or_create_account};
-pub use certinfo::{days_left as certinfo_days_left, key_matches, parse_leaf, split_pem_certs, CertInfo};
+pub use certinfo::{
+    days_left as certinfo_days_left, key_matches, parse_leaf, split_pem_certs, CertInfo,
+};
 pub use challenges::Http01Tokens;
-pub use config::{lineage_name, AcmeConfig, Directory, Eab, KeyType, RenewThreshold, LE_PRODUCTION, LE_STAGING, ZEROSSL};
+pub use config::{
+    lineage_name, AcmeConfig, Directory, Eab, KeyType, RenewThreshold, LE_PRODUCTION, LE_STAGING,
+    ZEROSSL,
+};
 pub use control::{request_renewal, RenewRequest};
 pub use error::AcmeError;
 pub use hooks::run_deploy_hooks;

@@ -88,7 +88,11 @@ pub async fn issue(
         if account.profiles().any(|m| m.name == p) {
             new_order = new_order.profile(p);
         } else {
-            tracing::warn!(profile = p, directory = dir, "CERT_PROFILE not offered by this server; ordering without a profile");
+            tracing::warn!(
+                profile = p,
+                directory = dir,
+                "CERT_PROFILE not offered by this server; ordering without a profile"
+            );
         }
     }
     let mut order = account
@@ -160,11 +164,17 @@ struct Published {
 
 impl Published {
     fn add_token(&self, t: String) {
-        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).push(t);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(t);
     }
 
     fn add_record(&self, h: RecordHandle) {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(h);
     }
 
     async fn withdraw(self, solver: &ChallengeSolver) {
@@ -180,8 +190,12 @@ impl Published {
                 for h in &records {
                     match tokio::time::timeout(CLEANUP_TIMEOUT, provider.cleanup(h)).await {
                         Ok(Ok(())) => tracing::debug!(fqdn = %h.fqdn, "TXT record removed"),
-                        Ok(Err(e)) => tracing::warn!(fqdn = %h.fqdn, error = %e, "TXT record cleanup failed: remove it by hand"),
-                        Err(_) => tracing::warn!(fqdn = %h.fqdn, "TXT record cleanup timed out: remove it by hand"),
+                        Ok(Err(e)) => {
+                            tracing::warn!(fqdn = %h.fqdn, error = %e, "TXT record cleanup failed: remove it by hand")
+                        }
+                        Err(_) => {
+                            tracing::warn!(fqdn = %h.fqdn, "TXT record cleanup timed out: remove it by hand")
+                        }
                     }
                 }
             }
@@ -278,7 +292,9 @@ async fn validate_and_finalize(
                 continue;
             }
             if let Some(mut ch) = a.challenge(challenge_type.clone()) {
-                ch.set_ready().await.map_err(|e| AcmeError::server(dir, e))?;
+                ch.set_ready()
+                    .await
+                    .map_err(|e| AcmeError::server(dir, e))?;
             }
         }
     }
@@ -356,10 +372,11 @@ async fn explain_invalid(order: &mut instant_acme::Order, dir: &str) -> AcmeErro
 /// A CSR for `names` and its fresh private key (PKCS#8 PEM).
 pub fn csr_for(names: &[String], key_type: KeyType) -> Result<(Vec<u8>, String), AcmeError> {
     let key = super::keys::generate(key_type)?;
-    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| AcmeError::Config {
-        setting: "URL",
-        message: format!("a domain name is not valid in a certificate: {e}"),
-    })?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| AcmeError::Config {
+            setting: "URL",
+            message: format!("a domain name is not valid in a certificate: {e}"),
+        })?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     let csr = params
         .serialize_request(&key)

@@ -58,7 +58,10 @@ impl NameserverCheck {
         match authoritative_servers(fqdn).await {
             Ok(s) if !s.is_empty() => s,
             Ok(_) | Err(_) => {
-                tracing::warn!(fqdn, "no authoritative name servers found; checking through the system resolver");
+                tracing::warn!(
+                    fqdn,
+                    "no authoritative name servers found; checking through the system resolver"
+                );
                 Vec::new()
             }
         }
@@ -79,7 +82,12 @@ impl PropagationCheck for NameserverCheck {
         loop {
             match visible_everywhere(fqdn, values, &servers).await {
                 Ok(()) => {
-                    tracing::info!(fqdn, values = values.len(), waited_ms = start.elapsed().as_millis() as u64, "TXT records visible");
+                    tracing::info!(
+                        fqdn,
+                        values = values.len(),
+                        waited_ms = start.elapsed().as_millis() as u64,
+                        "TXT records visible"
+                    );
                     return Ok(());
                 }
                 Err(m) => last = m,
@@ -96,7 +104,11 @@ impl PropagationCheck for NameserverCheck {
     }
 }
 
-async fn visible_everywhere(fqdn: &str, values: &[String], servers: &[SocketAddr]) -> Result<(), String> {
+async fn visible_everywhere(
+    fqdn: &str,
+    values: &[String],
+    servers: &[SocketAddr],
+) -> Result<(), String> {
     let targets: Vec<Option<SocketAddr>> = if servers.is_empty() {
         vec![None]
     } else {
@@ -106,8 +118,14 @@ async fn visible_everywhere(fqdn: &str, values: &[String], servers: &[SocketAddr
         let seen = txt_values(fqdn, server).await?;
         let missing: Vec<&String> = values.iter().filter(|v| !seen.contains(v)).collect();
         if !missing.is_empty() {
-            let at = server.map(|s| s.to_string()).unwrap_or_else(|| "system resolver".into());
-            return Err(format!("{at} shows {} of {} values", values.len() - missing.len(), values.len()));
+            let at = server
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "system resolver".into());
+            return Err(format!(
+                "{at} shows {} of {} values",
+                values.len() - missing.len(),
+                values.len()
+            ));
         }
     }
     Ok(())

@@ -149,14 +149,17 @@ impl Renewer {
             }
             Ok(o) => {
                 let info = &o.cert().info;
-                let due = schedule::due_at(info.not_before, info.not_after, self.cfg.renew_threshold);
+                let due =
+                    schedule::due_at(info.not_before, info.not_after, self.cfg.renew_threshold);
                 let until_due = Duration::from_secs((due - now_unix()).max(1) as u64);
                 let interval = self.cfg.check_interval + schedule::jitter(self.cfg.check_interval);
                 interval.min(until_due)
             }
         };
         let next = now_unix() + delay.as_secs() as i64;
-        let _ = RenewalState::update(&state_path, &self.cfg.lineage, |s| s.next_attempt = Some(next));
+        let _ = RenewalState::update(&state_path, &self.cfg.lineage, |s| {
+            s.next_attempt = Some(next)
+        });
         (result, delay)
     }
 
@@ -177,7 +180,11 @@ impl Renewer {
                 None
             }
         };
-        let previous = if existing.is_none() { self.previous_lineage() } else { None };
+        let previous = if existing.is_none() {
+            self.previous_lineage()
+        } else {
+            None
+        };
         let recorded = read_params(&paths.params_file())?;
         let changed = changed_keys(&recorded, &cfg.swag_params);
         let now = now_unix();
@@ -187,8 +194,17 @@ impl Renewer {
             None => Some("no certificate yet".to_owned()),
             Some(c) if c.info.not_after <= now => Some("certificate expired".to_owned()),
             Some(c) if !c.info.covers(&cfg.domains) => Some("the domain list changed".to_owned()),
-            Some(_) if !changed.is_empty() => Some(format!("parameters changed: {}", changed.join(", "))),
-            Some(c) if schedule::is_due(c.info.not_before, c.info.not_after, cfg.renew_threshold, now) => {
+            Some(_) if !changed.is_empty() => {
+                Some(format!("parameters changed: {}", changed.join(", ")))
+            }
+            Some(c)
+                if schedule::is_due(
+                    c.info.not_before,
+                    c.info.not_after,
+                    cfg.renew_threshold,
+                    now,
+                ) =>
+            {
                 Some("due for renewal".to_owned())
             }
             Some(c) => self.ari_says_renew(c).await,
@@ -249,8 +265,12 @@ impl Renewer {
                 })
                 .await
             {
-                Ok(()) => tracing::info!(lineage = %old.lineage.name, "replaced certificate revoked (REVOKE_REPLACED=true)"),
-                Err(e) => tracing::warn!(lineage = %old.lineage.name, error = %e, "revoking the replaced certificate failed"),
+                Ok(()) => {
+                    tracing::info!(lineage = %old.lineage.name, "replaced certificate revoked (REVOKE_REPLACED=true)")
+                }
+                Err(e) => {
+                    tracing::warn!(lineage = %old.lineage.name, error = %e, "revoking the replaced certificate failed")
+                }
             }
         }
         Ok(Outcome::Issued(stored))
@@ -259,7 +279,12 @@ impl Renewer {
     /// Ask the CA's ARI endpoint whether to renew early; servers without ARI
     /// (pebble 2.4) and accounts not yet created skip the check.
     async fn ari_says_renew(&self, c: &StoredCert) -> Option<String> {
-        if !self.store.paths().account_file(self.cfg.directory.url()).exists() {
+        if !self
+            .store
+            .paths()
+            .account_file(self.cfg.directory.url())
+            .exists()
+        {
             return None;
         }
         let account = self.account().await.ok()?;
@@ -268,7 +293,8 @@ impl Renewer {
         match account.renewal_info(&id).await {
             Ok((info, _)) => {
                 let start = info.suggested_window.start.unix_timestamp();
-                (now_unix() >= start).then(|| "the CA's renewal information (ARI) says renew".to_owned())
+                (now_unix() >= start)
+                    .then(|| "the CA's renewal information (ARI) says renew".to_owned())
             }
             Err(instant_acme::Error::Unsupported(_)) => None,
             Err(e) => {
@@ -300,7 +326,10 @@ impl Renewer {
             ChallengeSolver::Http01(_) => {
                 for name in self.cfg.domains.iter().filter(|d| !d.starts_with("*.")) {
                     if let Err(m) = resolves(name).await {
-                        tracing::warn!(name, "{m}: HTTP-01 validation will fail unless the CA resolves it");
+                        tracing::warn!(
+                            name,
+                            "{m}: HTTP-01 validation will fail unless the CA resolves it"
+                        );
                     }
                 }
             }
@@ -347,7 +376,9 @@ impl Renewer {
     }
 }
 
-async fn next_request(listener: Option<&tokio::net::UnixListener>) -> Option<control::RenewRequest> {
+async fn next_request(
+    listener: Option<&tokio::net::UnixListener>,
+) -> Option<control::RenewRequest> {
     match listener {
         Some(l) => match l.accept().await {
             Ok((stream, _)) => control::read_request(stream).await,

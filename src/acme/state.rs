@@ -43,8 +43,9 @@ impl RenewalState {
     /// Read the state file; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<Self, AcmeError> {
         match std::fs::read_to_string(path) {
-            Ok(s) => serde_json::from_str(&s)
-                .map_err(|e| AcmeError::bad_file(path, format!("not moat renewal state JSON: {e}"))),
+            Ok(s) => serde_json::from_str(&s).map_err(|e| {
+                AcmeError::bad_file(path, format!("not moat renewal state JSON: {e}"))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(AcmeError::io(path, e)),
         }
@@ -58,7 +59,11 @@ impl RenewalState {
     }
 
     /// Update one lineage's entry in the file at `path` (read, change, write).
-    pub fn update(path: &Path, lineage: &str, f: impl FnOnce(&mut LineageState)) -> Result<(), AcmeError> {
+    pub fn update(
+        path: &Path,
+        lineage: &str,
+        f: impl FnOnce(&mut LineageState),
+    ) -> Result<(), AcmeError> {
         let mut state = Self::load(path).unwrap_or_default();
         f(state.lineages.entry(lineage.to_owned()).or_default());
         state.save(path)

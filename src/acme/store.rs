@@ -229,7 +229,12 @@ impl CertStore {
         Ok(())
     }
 
-    fn write_derived(&self, lineage: &str, key_pem: &str, fullchain: &str) -> Result<(), AcmeError> {
+    fn write_derived(
+        &self,
+        lineage: &str,
+        key_pem: &str,
+        fullchain: &str,
+    ) -> Result<(), AcmeError> {
         let mut bundle = key_pem.trim_end().to_owned();
         bundle.push('\n');
         bundle.push_str(fullchain);

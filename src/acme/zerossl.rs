@@ -38,7 +38,9 @@ pub async fn fetch_eab_from(endpoint: &str, email: &str) -> Result<Eab, AcmeErro
         .await
         .map_err(|e| AcmeError::ZeroSslEab(format!("{endpoint}: {e}")))?;
     if !status.is_success() {
-        return Err(AcmeError::ZeroSslEab(format!("{endpoint}: HTTP {status}: {text}")));
+        return Err(AcmeError::ZeroSslEab(format!(
+            "{endpoint}: HTTP {status}: {text}"
+        )));
     }
     parse_eab_response(&text)
 }
@@ -62,7 +64,9 @@ pub fn parse_eab_response(body: &str) -> Result<Eab, AcmeError> {
         }),
         _ => Err(AcmeError::ZeroSslEab(format!(
             "ZeroSSL refused: {}",
-            r.error.map(|e| e.to_string()).unwrap_or_else(|| "no credentials in the answer".into())
+            r.error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no credentials in the answer".into())
         ))),
     }
 }
@@ -84,20 +88,18 @@ mod tests {
 
     #[test]
     fn eab_answer_gives_kid_and_key() {
-        let eab = parse_eab_response(
-            r#"{"success":true,"eab_kid":"kid123","eab_hmac_key":"aGVsbG8"}"#,
-        )
-        .unwrap();
+        let eab =
+            parse_eab_response(r#"{"success":true,"eab_kid":"kid123","eab_hmac_key":"aGVsbG8"}"#)
+                .unwrap();
         assert_eq!(eab.kid, "kid123");
         assert_eq!(eab.hmac_key_b64, "aGVsbG8");
     }
 
     #[test]
     fn eab_refusal_is_an_error_with_zerossl_reason() {
-        let e = parse_eab_response(
-            r#"{"success":false,"error":{"code":2900,"type":"invalid_email"}}"#,
-        )
-        .unwrap_err();
+        let e =
+            parse_eab_response(r#"{"success":false,"error":{"code":2900,"type":"invalid_email"}}"#)
+                .unwrap_err();
         assert!(e.to_string().contains("invalid_email"), "{e}");
     }
 
@@ -108,7 +110,9 @@ mod tests {
 
     #[tokio::test]
     async fn eab_without_email_names_the_variable() {
-        let e = fetch_eab_from("http://127.0.0.1:9/", "nobody").await.unwrap_err();
+        let e = fetch_eab_from("http://127.0.0.1:9/", "nobody")
+            .await
+            .unwrap_err();
         assert!(e.to_string().starts_with("EMAIL:"), "{e}");
     }
 }

@@ -73,9 +73,7 @@ pub fn run(args: CertsArgs) -> anyhow::Result<i32> {
         }
         rows.push(row);
     }
-    let bad = rows
-        .iter()
-        .any(|r| r.last_error.is_some());
+    let bad = rows.iter().any(|r| r.last_error.is_some());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if rows.is_empty() {
@@ -88,9 +86,14 @@ pub fn run(args: CertsArgs) -> anyhow::Result<i32> {
             println!(
                 "  not after:    {}{}",
                 r.not_after.as_deref().unwrap_or("-"),
-                r.days_left.map(|d| format!(" ({d} days left)")).unwrap_or_default()
+                r.days_left
+                    .map(|d| format!(" ({d} days left)"))
+                    .unwrap_or_default()
             );
-            println!("  next attempt: {}", r.next_attempt.as_deref().unwrap_or("-"));
+            println!(
+                "  next attempt: {}",
+                r.next_attempt.as_deref().unwrap_or("-")
+            );
             match (&r.last_error, &r.likely_cause) {
                 (Some(e), Some(c)) => println!("  last error:   {e}\n  likely cause: {c}"),
                 (Some(e), None) => println!("  last error:   {e}"),
@@ -116,7 +119,10 @@ mod moat_time {
     pub fn fmt_ts(t: i64) -> String {
         time::OffsetDateTime::from_unix_timestamp(t)
             .ok()
-            .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|d| {
+                d.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| t.to_string())
     }
 }

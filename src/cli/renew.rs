@@ -50,7 +50,11 @@ pub fn run(args: RenewArgs) -> anyhow::Result<i32> {
 }
 
 async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i32> {
-    let env = |k: &str| std::env::var(k).ok().map(|v| v.replace('"', "").trim().to_owned());
+    let env = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .map(|v| v.replace('"', "").trim().to_owned())
+    };
     let cfg = standalone_config(config, &env)?;
     let validation = env("VALIDATION").unwrap_or_default().to_ascii_lowercase();
     if validation == "dns" || validation == "duckdns" {
@@ -62,7 +66,9 @@ async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i
             .with_context(|| format!("HTTP_PORT: `{p}` is not a port number"))?,
         _ => 80,
     };
-    let bind = env("HTTP_BIND_ADDR").filter(|s| !s.is_empty()).unwrap_or_else(|| "0.0.0.0".into());
+    let bind = env("HTTP_BIND_ADDR")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "0.0.0.0".into());
     let addr: std::net::SocketAddr = format!("{bind}:{port}")
         .parse()
         .with_context(|| format!("HTTP_BIND_ADDR: `{bind}` is not an IP address"))?;
@@ -71,7 +77,11 @@ async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i
         .with_context(|| format!("HTTP_PORT: cannot listen on {addr} for HTTP-01 (is a web server already on it? then use the running instance)"))?;
     let tokens = Http01Tokens::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(acme::serve_http01(listener, tokens.clone(), stop_rx.clone()));
+    let server = tokio::spawn(acme::serve_http01(
+        listener,
+        tokens.clone(),
+        stop_rx.clone(),
+    ));
     let renewer = Renewer::new(cfg, ChallengeSolver::Http01(tokens), Arc::new(|_| {}));
     let (result, next) = renewer.attempt(force, Some(stop_rx)).await;
     let _ = stop_tx.send(true);
@@ -125,15 +135,25 @@ pub fn standalone_config(
         domains.push(url.clone());
     }
     for s in &subdomains {
-        domains.push(if s == "wildcard" { format!("*.{url}") } else { format!("{s}.{url}") });
+        domains.push(if s == "wildcard" {
+            format!("*.{url}")
+        } else {
+            format!("{s}.{url}")
+        });
     }
-    for e in lower("EXTRA_DOMAINS").split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for e in lower("EXTRA_DOMAINS")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         domains.push(e.to_owned());
     }
     let directory = match env("ACME_SERVER").filter(|s| !s.is_empty()) {
         Some(url) => Directory::Custom {
             url,
-            ca_root: env("ACME_CA_ROOT").filter(|s| !s.is_empty()).map(Into::into),
+            ca_root: env("ACME_CA_ROOT")
+                .filter(|s| !s.is_empty())
+                .map(Into::into),
         },
         None if lower("CERTPROVIDER") == "zerossl" => Directory::ZeroSsl,
         None if env("STAGING").as_deref() == Some("true") => Directory::LetsEncryptStaging,
@@ -174,5 +194,6 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

@@ -54,7 +54,11 @@ pub struct Pebble {
 
 /// A free TCP port on 127.0.0.1 (released before return).
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
@@ -168,7 +172,11 @@ impl Pebble {
                 && TcpStream::connect(p.challtest_mgmt).is_ok()
                 && TcpStream::connect(p.mgmt).is_ok()
         });
-        assert!(up, "pebble did not start: {}", std::fs::read_to_string(&p.log).unwrap_or_default());
+        assert!(
+            up,
+            "pebble did not start: {}",
+            std::fs::read_to_string(&p.log).unwrap_or_default()
+        );
         Some(p)
     }
 
@@ -229,8 +237,11 @@ fn listener_cert() -> (String, String, String) {
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "pebble");
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "pebble");
     let cert = params.signed_by(&key, &issuer).unwrap();
     (ca.pem(), cert.pem(), key.serialize_pem())
 }
@@ -266,13 +277,20 @@ pub fn https_get(addr: SocketAddr, path: &str, ca: &Path) -> String {
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let sock = TcpStream::connect(addr).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    write!(tls, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -282,7 +300,9 @@ pub fn https_get(addr: SocketAddr, path: &str, ca: &Path) -> String {
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     loop {
-        let Some((size, rest)) = body.split_once("\r\n") else { break };
+        let Some((size, rest)) = body.split_once("\r\n") else {
+            break;
+        };
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 {
             break;
@@ -295,7 +315,10 @@ fn dechunk(mut body: &str) -> String {
 
 /// TXT values at `host` from the DNS server at `server`, by a real query.
 pub fn dig_txt(server: SocketAddr, host: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
         let mut ns = NameServerConfig::udp_and_tcp(server.ip());
@@ -317,7 +340,10 @@ pub fn dig_txt(server: SocketAddr, host: &str) -> Vec<String> {
                 .iter()
                 .filter_map(|rec| match &rec.data {
                     hickory_resolver::proto::rr::RData::TXT(t) => Some(
-                        t.txt_data.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect(),
+                        t.txt_data
+                            .iter()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                            .collect(),
                     ),
                     _ => None,
                 })

@@ -313,44 +313,54 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// TXT values at `host` from the DNS server at `server`, by a real query.
+/// TXT values at `host` from the DNS server at `server`, by a real query
+/// (for synchronous tests).
 pub fn dig_txt(server: SocketAddr, host: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-        let mut ns = NameServerConfig::udp_and_tcp(server.ip());
-        for c in &mut ns.connections {
-            c.port = server.port();
-        }
-        let mut opts = ResolverOpts::default();
-        opts.cache_size = 0;
-        let r = hickory_resolver::TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(vec![ns]),
-            hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
-        )
-        .with_options(opts)
-        .build()
-        .unwrap();
-        match r.txt_lookup(fqdn_dot(host)).await {
-            Ok(l) => l
-                .answers()
-                .iter()
-                .filter_map(|rec| match &rec.data {
-                    hickory_resolver::proto::rr::RData::TXT(t) => Some(
-                        t.txt_data
-                            .iter()
-                            .map(|b| String::from_utf8_lossy(b).into_owned())
-                            .collect(),
-                    ),
-                    _ => None,
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+    let host = host.to_owned();
+    // Its own thread and runtime, so async tests can call it too.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(dig_txt_async(server, &host))
     })
+    .join()
+    .unwrap()
+}
+
+/// TXT values at `host` from the DNS server at `server`, by a real query.
+pub async fn dig_txt_async(server: SocketAddr, host: &str) -> Vec<String> {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+    for c in &mut ns.connections {
+        c.port = server.port();
+    }
+    let mut opts = ResolverOpts::default();
+    opts.cache_size = 0;
+    let r = hickory_resolver::TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![ns]),
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .with_options(opts)
+    .build()
+    .unwrap();
+    match r.txt_lookup(fqdn_dot(host)).await {
+        Ok(l) => l
+            .answers()
+            .iter()
+            .filter_map(|rec| match &rec.data {
+                hickory_resolver::proto::rr::RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Verify that `fullchain_pem` chains to `root_pem` and is valid for every

@@ -389,3 +389,19 @@ pub fn verify_chain(fullchain_pem: &str, root_pem: &str, names: &[String]) {
             .unwrap_or_else(|e| panic!("chain not valid for {probe}: {e}"));
     }
 }
+
+impl Pebble {
+    /// pebble's view of a certificate by serial (management
+    /// `/cert-status-by-serial/<hex>`), the raw JSON body.
+    pub fn cert_status(&self, leaf_pem: &str) -> String {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(leaf_pem.as_bytes()).unwrap();
+        let cert = pem.parse_x509().unwrap();
+        let serial = cert.tbs_certificate.raw_serial_as_string().replace(':', "");
+        let serial = serial.trim_start_matches('0');
+        https_get(
+            self.mgmt,
+            &format!("/cert-status-by-serial/{serial}"),
+            &self.listener_ca,
+        )
+    }
+}

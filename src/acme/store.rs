@@ -273,6 +273,9 @@ impl CertStore {
         }
         let first = versions[0];
         if versions.iter().all(|v| *v == first) {
+            if let Some(v) = first {
+                self.refresh_derived_if_stale(lineage, v)?;
+            }
             return Ok(());
         }
         let mut candidates: Vec<u32> = versions.iter().flatten().copied().collect();
@@ -300,6 +303,26 @@ impl CertStore {
             live_dir,
             "live links point at incomplete archive versions",
         ))
+    }
+
+    /// A crash between the link swap and the derived files leaves an old
+    /// bundle/pfx: rewrite them when the bundle's key is not the live key.
+    fn refresh_derived_if_stale(&self, lineage: &str, v: u32) -> Result<(), AcmeError> {
+        let (Ok(key), Ok(chain)) = (
+            fs::read_to_string(self.paths.archive_file(lineage, "privkey", v)),
+            fs::read_to_string(self.paths.archive_file(lineage, "fullchain", v)),
+        ) else {
+            return Ok(());
+        };
+        let bundle = fs::read_to_string(self.paths.bundle(lineage)).unwrap_or_default();
+        if !bundle.starts_with(key.trim_end()) || !self.paths.pfx(lineage).exists() {
+            tracing::warn!(
+                lineage,
+                "derived files (bundle, pfx) stale after an interrupted update: rewriting"
+            );
+            self.write_derived(lineage, &key, &chain)?;
+        }
+        Ok(())
     }
 
     fn archive_complete(&self, lineage: &str, v: u32) -> bool {

@@ -303,9 +303,10 @@ async fn validate_and_finalize(
         ChallengeSolver::Dns01 { .. } => cfg.order_timeout.max(Duration::from_secs(300)),
     };
     let policy = RetryPolicy::new()
-        .initial_delay(Duration::from_millis(250))
-        .backoff(1.5)
+        .initial_delay(Duration::from_millis(50))
+        .backoff(2.0)
         .timeout(timeout);
+    tracing::debug!("challenges set ready; polling the order");
     let status = order
         .poll_ready(&policy)
         .await
@@ -313,6 +314,7 @@ async fn validate_and_finalize(
     if status != OrderStatus::Ready {
         return Err(explain_invalid(order, dir).await);
     }
+    tracing::debug!("order ready; finalizing");
     let (csr_der, key_pem) = csr_for(&cfg.domains, cfg.key_type)?;
     order
         .finalize_csr(&csr_der)
@@ -322,6 +324,7 @@ async fn validate_and_finalize(
         .poll_certificate(&policy)
         .await
         .map_err(|e| AcmeError::server(dir, e))?;
+    tracing::debug!("certificate downloaded");
     Ok(Issued {
         fullchain_pem,
         key_pem,

@@ -129,7 +129,9 @@ impl CertStore {
             )?;
         }
         self.point_live_links(lineage, version)?;
+        tracing::debug!(lineage, version, "live links point at the new version");
         self.write_derived(lineage, key_pem, &fullchain)?;
+        tracing::debug!(lineage, "bundle and pfx written");
         self.link_keys(lineage)?;
         Ok(StoredCert {
             lineage: CertLineage {

@@ -86,7 +86,22 @@ fn standalone_renew_issues_pebble_certificate_in_certbot_layout() {
     }
     assert_eq!(mode(&paths.archive_file(lineage, "privkey", 1)), 0o600);
     assert_eq!(mode(&paths.bundle(lineage)), 0o600);
-    assert!(std::fs::metadata(paths.pfx(lineage)).unwrap().len() > 100);
+    // privkey.pfx opens with an empty password, like SWAG's (openssl as oracle).
+    if let Some(openssl) = env::find_program("openssl") {
+        let out = Command::new(openssl)
+            .args(["pkcs12", "-passin", "pass:", "-nodes", "-in"])
+            .arg(paths.pfx(lineage))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 2, "{text}");
+        assert!(text.contains("PRIVATE KEY"));
+    }
     assert!(paths.renewal_conf(lineage).is_file());
     assert_eq!(
         std::fs::read_link(paths.keys_letsencrypt()).unwrap(),

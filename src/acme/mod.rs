@@ -60,3 +60,6 @@ pub use schedule::{backoff, due_at, is_due};
 pub use state::{LineageState, RenewalState};
 pub use store::{CertStore, StoredCert};
 pub use zerossl::{fetch_eab, parse_eab_response, EAB_ENDPOINT};
+
+#[cfg(test)]
+mod tests;

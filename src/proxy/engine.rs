@@ -16,6 +16,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
+use super::header_deadline;
 use super::http01;
 use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
@@ -24,6 +25,11 @@ use super::static_files::{self, StaticFile};
 use super::{headers, status};
 use crate::acme::Http01Tokens;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
+
+/// Longest single request header line (nginx: `large_client_header_buffers 4 8k`).
+pub const MAX_HEADER_LINE: usize = 8 * 1024;
+/// Longest request head in total.
+pub const MAX_HEADER_TOTAL: usize = 32 * 1024;
 
 /// How long an upstream connection may sit idle in the keep-alive pool.
 const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -194,6 +200,9 @@ impl ProxyHttp for MoatProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(why) = oversized_head(session.req_header()) {
+            return Err(status::refuse(431, why));
+        }
         let info = self.request_info(session);
         if !info.tls {
             if let Some(reply) = http01::answer(&self.tokens, &info.uri) {
@@ -300,6 +309,12 @@ impl ProxyHttp for MoatProxy {
         Ok(())
     }
 
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {
+        if let Some(h1) = session.as_downstream().as_http1() {
+            header_deadline::rearm_after_response(h1.stream());
+        }
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -329,6 +344,25 @@ impl ProxyHttp for MoatProxy {
             can_reuse_downstream: false,
         }
     }
+}
+
+/// Why the request head is larger than nginx's default buffers allow.
+fn oversized_head(req: &RequestHeader) -> Option<String> {
+    let mut total = req.raw_path().len() + 16;
+    for (name, value) in req.headers.iter() {
+        let line = name.as_str().len() + 2 + value.len();
+        if line > MAX_HEADER_LINE {
+            return Some(format!(
+                "header {name} is {line} bytes (limit {MAX_HEADER_LINE})"
+            ));
+        }
+        total += line + 2;
+    }
+    if req.raw_path().len() > MAX_HEADER_LINE {
+        return Some(format!("request line is over {MAX_HEADER_LINE} bytes"));
+    }
+    (total > MAX_HEADER_TOTAL)
+        .then(|| format!("request head is {total} bytes (limit {MAX_HEADER_TOTAL})"))
 }
 
 /// `Content-Length` of the request, when it declares one.

@@ -35,6 +35,7 @@
 mod certs;
 mod engine;
 mod error;
+mod header_deadline;
 mod headers;
 mod http01;
 mod listeners;
@@ -49,6 +50,7 @@ mod tls;
 pub use certs::CertStore;
 pub use engine::RequestCtx;
 pub use error::ProxyError;
+pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
 pub use resolve::{
     ResolveError, UpstreamResolver, MAX_POSITIVE_TTL, NEGATIVE_TTL, RESOLVE_DEADLINE,
 };

@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use pingora::server::configuration::ServerConf;
 use pingora::server::{Fds, ListenFds};
+use pingora::services::listening::Service;
 use pingora::services::Service as _;
 use tokio::sync::watch;
 
 use super::certs::CertStore;
 use super::engine::{Inflight, ListenerRole, MoatProxy};
 use super::error::ProxyError;
+use super::header_deadline::{HeaderDeadlineApp, DEFAULT_HEADER_TIMEOUT};
 use super::listeners::{self, BoundListener};
 use super::resolve::UpstreamResolver;
 use super::routes::RouteSource;
@@ -57,6 +59,8 @@ pub struct ProxyConfig {
     pub resolver: UpstreamResolver,
     /// How long [`ProxyHandle::shutdown`] waits for in-flight requests.
     pub grace: Duration,
+    /// `client_header_timeout`: the longest a request head may take to arrive.
+    pub header_timeout: Duration,
 }
 
 impl ProxyConfig {
@@ -78,6 +82,7 @@ impl ProxyConfig {
             tokens,
             resolver: UpstreamResolver::new(),
             grace: DEFAULT_GRACE,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
@@ -204,7 +209,11 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         graceful_shutdown_timeout_seconds: Some(2),
         ..ServerConf::default()
     });
-    let mut service = pingora::proxy::http_proxy_service_with_name(&server_conf, app, "moat proxy");
+    let proxy = pingora::proxy::http_proxy(&server_conf, app);
+    let mut service = Service::new(
+        "moat proxy".to_owned(),
+        HeaderDeadlineApp::new(proxy, config.header_timeout),
+    );
     let mut fds = Fds::new();
     let mut addrs = Vec::with_capacity(bound.len());
     for listener in bound {

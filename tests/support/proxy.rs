@@ -95,7 +95,7 @@ pub fn lineage(name: &str, names: &[&str], cert: &TestCert) -> moat::acme::CertL
 pub async fn handshake_serial(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, String> {
     let config = rustls::ClientConfig::builder()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny))
+        .with_custom_certificate_verifier(Arc::new(NoVerify))
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr)
@@ -115,10 +115,11 @@ pub async fn handshake_serial(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, St
     Ok(parsed.raw_serial().to_vec())
 }
 
+/// A verifier that accepts any certificate (tests inspect it themselves).
 #[derive(Debug)]
-struct AcceptAny;
+pub struct NoVerify;
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
     fn verify_server_cert(
         &self,
         _: &rustls_pki_types::CertificateDer<'_>,
@@ -313,6 +314,12 @@ async fn echo(
     }
     let method = req.method().to_string();
     let target = req.uri().to_string();
+    if let Some(ms) = target
+        .strip_prefix("/slow/")
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()

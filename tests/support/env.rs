@@ -9,16 +9,20 @@ use std::path::PathBuf;
 
 /// `true` when running under CI, where nothing may be skipped.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Finds `name` on PATH (or in /usr/sbin, /sbin for daemons like `named`).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
+    let found = path
+        .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"])
         .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file());
+    found
 }
 
 /// Returns the program's path, or `None` after printing a loud SKIP line.
@@ -33,11 +37,14 @@ pub fn require_program(test: &str, name: &str) -> Option<PathBuf> {
 /// `true` when running as root; otherwise a loud SKIP (a panic under CI).
 pub fn require_root(test: &str) -> bool {
     // SAFETY-free: geteuid via the id command keeps tests free of unsafe code.
-    let uid = std::process::Command::new("id").arg("-u").output().ok()
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| s.trim() == "0")
         .unwrap_or(false);
-    uid || skip(test, "not running as root").is_some()
+    uid || skip::<()>(test, "not running as root").is_some()
 }
 
 /// `true` when a Docker engine answers; otherwise a loud SKIP (a panic under CI).
@@ -47,7 +54,7 @@ pub fn require_docker(test: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    ok || skip(test, "no Docker engine answers").is_some()
+    ok || skip::<()>(test, "no Docker engine answers").is_some()
 }
 
 fn skip<T>(test: &str, why: &str) -> Option<T> {

@@ -21,6 +21,20 @@ impl TryFrom<RawEnv> for Settings {
         let names = names(&mut c, &raw);
         let acme = acme(&mut c, &raw);
         let run = runtime(&mut c, &raw);
+        if let (Validation::Http, Some((var, value))) = (&acme.validation, &names.wildcard_from) {
+            if names.url.is_some() {
+                c.invalid(
+                    var,
+                    value,
+                    "a wildcard certificate needs DNS-01 validation (CAs refuse HTTP-01 for it)",
+                    "VALIDATION=dns with a DNSPLUGIN, or names without `*.`",
+                );
+            }
+        }
+        let swag_values = SWAG_RECORDED
+            .iter()
+            .map(|var| (*var, swag_normalise(raw.get(var))))
+            .collect();
         if !c.errors.is_empty() {
             return Err(SettingsErrors(c.errors));
         }
@@ -49,16 +63,33 @@ impl TryFrom<RawEnv> for Settings {
             workers: run.workers,
             key_type: run.key_type,
             revoke_replaced: run.revoke_replaced,
+            swag_values,
             notes: c.notes,
         })
     }
 }
+
+/// The SWAG variables SWAG records in `.donoteditthisfile.conf`, in its order.
+const SWAG_RECORDED: &[&str] = &[
+    vars::URL,
+    vars::SUBDOMAINS,
+    vars::ONLY_SUBDOMAINS,
+    vars::EXTRA_DOMAINS,
+    vars::VALIDATION,
+    vars::DNSPLUGIN,
+    vars::PROPAGATION,
+    vars::STAGING,
+    vars::CERTPROVIDER,
+    vars::EMAIL,
+];
 
 /// URL, SUBDOMAINS, ONLY_SUBDOMAINS, EXTRA_DOMAINS and the name list.
 struct Names {
     url: Option<DomainName>,
     domains: Vec<DomainName>,
     only_subdomains: bool,
+    /// The variable (and its value) that asked for a wildcard name.
+    wildcard_from: Option<(&'static str, String)>,
 }
 
 fn names(c: &mut Checker, raw: &RawEnv) -> Names {
@@ -134,10 +165,18 @@ fn names(c: &mut Checker, raw: &RawEnv) -> Names {
         ));
     }
 
+    let wildcard_from = if subdomains.iter().any(DomainName::is_wildcard) {
+        Some((vars::SUBDOMAINS, sub_text))
+    } else if extra.iter().any(DomainName::is_wildcard) {
+        Some((vars::EXTRA_DOMAINS, extra_text))
+    } else {
+        None
+    };
     Names {
         url,
         domains,
         only_subdomains,
+        wildcard_from,
     }
 }
 

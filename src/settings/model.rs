@@ -96,6 +96,9 @@ pub struct Settings {
     pub key_type: KeyType,
     /// REVOKE_REPLACED.
     pub revoke_replaced: bool,
+    /// SWAG's own variables as SWAG records them in `.donoteditthisfile.conf`
+    /// (normalised text, in SWAG's order); a change means a new certificate.
+    pub swag_values: Vec<(&'static str, String)>,
     /// Things worth logging at start that are not errors (ignored variables,
     /// values read leniently for SWAG compatibility).
     pub notes: Vec<String>,
@@ -141,6 +144,14 @@ impl Settings {
     /// (`etc/letsencrypt/live/<name>`). `None` without URL.
     pub fn lineage_name(&self) -> Option<&str> {
         self.domains.first().map(DomainName::without_wildcard)
+    }
+
+    /// `ORIG<NAME>` → value pairs for `.donoteditthisfile.conf`.
+    pub fn swag_params(&self) -> Vec<(String, String)> {
+        self.swag_values
+            .iter()
+            .map(|(k, v)| (format!("ORIG{k}"), v.clone()))
+            .collect()
     }
 
     /// `true` when an ACME certificate should be requested (URL is set).

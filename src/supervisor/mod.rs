@@ -18,8 +18,8 @@
 //!   tokens built by `moat run`.
 //!
 //! Not here: reading settings (`settings`), writing /config (`bootstrap`),
-//! serving (`proxy`). moat spawns no child processes: the reaper collects
-//! any child's status, so nothing may wait for a child by pid.
+//! serving (`proxy`). The reaper collects every child's status, so a child
+//! moat starts itself (a deploy hook) must go through [`run_command`].
 
 mod acme_service;
 mod error;
@@ -43,7 +43,7 @@ pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use logging::{init_logging, init_logging_with};
 pub use main_loop::{Supervisor, EXIT_FATAL};
 pub use proxy_service::ProxyService;
-pub use reaper::reap_zombies;
+pub use reaper::{reap_zombies, run_command};
 pub use routes::{RouteReloader, SharedRoutes};
 pub use service::{Service, ServiceContext, Shutdown, ShutdownTrigger};
 pub use signals::SignalListener;

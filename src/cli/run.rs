@@ -61,7 +61,15 @@ fn read_settings(args: ConfigArg) -> Result<Settings, i32> {
             if let Some(dir) = args.config {
                 settings.config_dir = dir;
             }
-            Ok(settings)
+            let missing = super::check::missing_setting_files(&settings);
+            if missing.is_empty() {
+                return Ok(settings);
+            }
+            for problem in &missing {
+                eprintln!("moat: invalid setting: {problem}");
+            }
+            eprintln!("moat: refusing to start: fix the settings above");
+            Err(EX_CONFIG)
         }
         Err(errors) => {
             for e in &errors.0 {

@@ -50,7 +50,7 @@ pub struct AliyunConfig {
     pub access_key_secret: Secret,
     /// Signature scheme; default V3.
     pub signature_version: SignatureVersion,
-    /// API endpoint; default [`DEFAULT_ENDPOINT`].
+    /// API endpoint; default `https://alidns.aliyuncs.com/`.
     pub endpoint: reqwest::Url,
     /// Timeout of one HTTP exchange; default 15 s.
     pub timeout: Duration,

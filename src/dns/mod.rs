@@ -25,6 +25,7 @@
 //! [`PROVIDER_NAMES`]. See `README-providers.md`.
 
 mod aliyun;
+mod aliyun_api;
 mod aliyun_sign;
 mod cloudflare;
 mod duckdns;

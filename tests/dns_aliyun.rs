@@ -579,3 +579,22 @@ async fn an_api_that_never_answers_times_out_and_is_retryable() {
     );
     assert_eq!(*accepted.lock().unwrap(), 3);
 }
+
+#[tokio::test]
+async fn a_nonce_collision_is_retried_with_a_new_nonce() {
+    let Some(bin) = challtestsrv("a_nonce_collision_is_retried_with_a_new_nonce") else {
+        return;
+    };
+    let s = setup(
+        &bin,
+        FakeAlidnsOptions::default(),
+        Some("fake-secret-Zm9vYmFy"),
+        Some("1"),
+    )
+    .await;
+    s.fake.fail_next("AddDomainRecord", "SignatureNonceUsed");
+    let h = s.provider.present(NAME, APEX_VALUE).await.unwrap();
+    assert_eq!(s.fake.rejected(), vec!["SignatureNonceUsed"]);
+    assert_eq!(s.fake.records().len(), 1);
+    assert_eq!(h.id, Some(s.fake.records()[0].id.clone()));
+}

@@ -190,6 +190,7 @@ impl DnsProvider for AliyunProvider {
             }
             Err(e) => return Err(self.describe(e, "AddDomainRecord", Some(&zone))),
         };
+        tracing::info!(%fqdn, %zone, record_id = ?id, "aliyun: TXT record added");
         Ok(RecordHandle {
             fqdn,
             value: value.to_owned(),
@@ -212,8 +213,13 @@ impl DnsProvider for AliyunProvider {
             }
         };
         for id in ids {
-            match self.call("DeleteDomainRecord", &[("RecordId", id)]).await {
-                Ok(_) => {}
+            match self
+                .call("DeleteDomainRecord", &[("RecordId", id.clone())])
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(fqdn = %handle.fqdn, record_id = %id, "aliyun: TXT record deleted");
+                }
                 Err(ApiFailure::Code { code, .. })
                     if code == "DomainRecordNotBelongToUser" || code == "DomainRecordNotExist" =>
                 {

@@ -156,6 +156,7 @@ impl DnsProvider for Rfc2136Provider {
         let mut msg = update_message::append(txt_rrset(&name, value), zone.clone(), false, false);
         let mac = self.sign(&mut msg)?;
         self.send(&msg, &mac, "update (add)").await?;
+        tracing::info!(%fqdn, %zone, server = %self.config.server, "rfc2136: TXT value added");
         Ok(RecordHandle {
             fqdn: fqdn.trim_end_matches('.').to_ascii_lowercase(),
             value: value.to_owned(),
@@ -173,6 +174,7 @@ impl DnsProvider for Rfc2136Provider {
         let mut msg = update_message::delete_by_rdata(txt_rrset(&name, &handle.value), zone, false);
         let mac = self.sign(&mut msg)?;
         self.send(&msg, &mac, "update (delete)").await?;
+        tracing::info!(fqdn = %handle.fqdn, "rfc2136: TXT value removed");
         Ok(())
     }
 

@@ -203,8 +203,16 @@ async fn wrong_secret_is_a_clear_error_creates_nothing_and_never_shows_the_secre
             .iter()
             .all(|c| c == "SignatureDoesNotMatch"));
     }
+    // A successful round with the right secret logs what it did, never the secret.
+    let s = setup(&bin, FakeAlidnsOptions::default(), None, None).await;
+    let h = s.provider.present(NAME, APEX_VALUE).await.unwrap();
+    s.provider.cleanup(&h).await.unwrap();
+    let right = FakeAlidnsOptions::default().access_key_secret;
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("aliyun: TXT record added"), "{logged}");
+    assert!(logged.contains("aliyun: TXT record deleted"), "{logged}");
     assert!(!logged.contains(WRONG), "secret in logs");
+    assert!(!logged.contains(&right), "secret in logs");
 }
 
 impl Setup {

@@ -38,6 +38,24 @@ struct Run {
 
 static RUN: OnceLock<Option<Run>> = OnceLock::new();
 
+/// Probes where moat is known to differ from nginx: (file, probe as
+/// printed, what nginx does). Each is a conf bug filed with the lead; the
+/// test fails when one starts to match, so the entry gets removed with the
+/// fix. Nothing else may differ.
+const KNOWN_CONF_BUGS: &[(&str, &str, &str)] = &[
+    (
+        "sonarrtorss.subfolder.conf.sample",
+        "GET https://example.test/sonarrtorss",
+        "`rewrite /sonarrtorss(.*) $1 break` leaves an empty URI: nginx answers 500 \
+         (\"the rewritten URI has a zero length\"), moat proxies `/`",
+    ),
+    (
+        "sonarrtorss.subfolder.conf.sample",
+        "POST https://example.test/sonarrtorss",
+        "same as above, for POST",
+    ),
+];
+
 /// Runs the oracle once per test binary; `None` when nginx or the corpus is
 /// missing locally (a loud SKIP; under CI=true a panic).
 fn oracle_run(test: &str) -> Option<&'static Run> {
@@ -109,7 +127,7 @@ fn build_run(test: &str) -> Option<Run> {
     let dns_addr = dns.addr;
     std::mem::forget(dns);
 
-    let (cert, key) = oracle::test_cert();
+    let (cert, key) = oracle::test_cert(&chosen);
     let tmp = tempfile::tempdir().expect("temp dir");
     let trees = oracle::write_trees(tmp.path(), &corpus, &chosen, dns_addr, &cert, &key);
     let nginx = oracle::Nginx::start(&nginx_bin, &trees.nginx, trees.ports[&443])
@@ -236,7 +254,6 @@ fn nginx_oracle_harness_reaches_every_upstream() {
 }
 
 #[test]
-#[ignore = "conf evaluator not on main yet (placeholder answers 404 to everything)"]
 fn moat_routes_every_probe_like_nginx() {
     let Some(run) = oracle_run("moat_routes_every_probe_like_nginx") else {
         return;
@@ -253,17 +270,38 @@ fn moat_routes_every_probe_like_nginx() {
         }
     };
     let mut mismatches = Vec::new();
+    let mut known_seen = BTreeSet::new();
     let mut by_file: BTreeMap<&str, usize> = BTreeMap::new();
     for (p, want) in run.probes.iter().zip(&run.nginx) {
         if matches!(want, Outcome::Failed(_)) {
             continue; // reported by the harness test
         }
         let got = oracle::moat_outcome(&table, p, &run.trees.ports);
+        let shown = p.to_string();
+        let known = KNOWN_CONF_BUGS
+            .iter()
+            .position(|(f, probe, _)| *f == p.file && *probe == shown);
         if &got != want {
+            if let Some(k) = known {
+                known_seen.insert(k);
+                eprintln!(
+                    "known conf bug {}: {shown}: nginx {want}, moat {got}",
+                    p.file
+                );
+                continue;
+            }
             *by_file.entry(p.file.as_str()).or_default() += 1;
             mismatches.push(format!(
-                "{}: {p}\n    nginx: {want}\n    moat:  {got}",
+                "{}: {shown}\n    nginx: {want}\n    moat:  {got}",
                 p.file
+            ));
+        }
+    }
+    for (k, (f, probe, why)) in KNOWN_CONF_BUGS.iter().enumerate() {
+        if !known_seen.contains(&k) {
+            mismatches.push(format!(
+                "{f}: {probe}: listed in KNOWN_CONF_BUGS ({why}) but now agrees with nginx \
+                 or is no longer probed: remove the entry"
             ));
         }
     }

@@ -73,14 +73,6 @@ pub const EXCLUDED: &[(&str, &str)] = &[
         "calibre.subfolder.conf.sample",
         "`^~ /websockify` duplicates boinc.subfolder (nginx refuses to start)",
     ),
-    (
-        "code-server.subdomain.conf.sample",
-        "regex server_name: probes do not generate host names from regexes yet",
-    ),
-    (
-        "openvscode-server.subdomain.conf.sample",
-        "regex server_name with a port capture: probes do not generate it yet",
-    ),
 ];
 
 /// One corpus file chosen for activation.
@@ -96,6 +88,8 @@ pub struct Chosen {
     pub upstreams: Vec<UpstreamUse>,
     /// `true` for `*.subfolder.conf.sample`.
     pub subfolder: bool,
+    /// Host names generated for regex `server_name`s: (scope index, host).
+    pub regex_hosts: Vec<(usize, String)>,
 }
 
 impl Chosen {
@@ -131,7 +125,9 @@ pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
                 continue;
             }
         };
-        let upstreams = oracle_conf::upstreams(&stmts);
+        let mut upstreams = oracle_conf::upstreams(&stmts);
+        let scopes = oracle_conf::scopes(&stmts);
+        let regex_hosts = regex_server_hosts(&name, &scopes, &mut upstreams);
         if upstreams.is_empty() {
             left.push((name, "no complete $upstream_app/port/proto".into()));
             continue;
@@ -150,7 +146,6 @@ pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
             continue;
         }
         let subfolder = name.ends_with(".subfolder.conf.sample");
-        let scopes = oracle_conf::scopes(&stmts);
         // Two files claiming the same server_name: nginx warns and keeps the
         // first; the second file's probes would test nothing of its own.
         let mut clash = None;
@@ -176,9 +171,52 @@ pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
             scopes,
             upstreams,
             subfolder,
+            regex_hosts,
         });
     }
     (chosen, left)
+}
+
+/// For each regex `server_name`, a host it matches, of the form
+/// `<digits>[s].<stem>.example.test` (the corpus's regex names are all
+/// `<port>.<app>.*` shapes). When the regex captures `upstream_port`, the
+/// digits are a port of our choosing and the scope's upstream is completed
+/// with it, so moat-echo listens there.
+fn regex_server_hosts(
+    file: &str,
+    scopes: &[Scope],
+    upstreams: &mut Vec<UpstreamUse>,
+) -> Vec<(usize, String)> {
+    let stem = file.split('.').next().unwrap_or(file);
+    let mut out = Vec::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        for name in scope.names.iter().filter(|n| n.starts_with('~')) {
+            let Ok(re) = regex::Regex::new(&format!("(?i){}", &name[1..])) else {
+                continue;
+            };
+            let digits = 4101 + i as u16;
+            let Some(host) = ["", "s"]
+                .iter()
+                .map(|suffix| format!("{digits}{suffix}.{stem}.{DEFAULT_HOST}"))
+                .find(|h| re.is_match(h))
+            else {
+                continue;
+            };
+            if name.contains("(?<upstream_port>") || name.contains("(?P<upstream_port>") {
+                for (app, port, proto) in &scope.sets {
+                    if let (None, Some(proto)) = (port, proto) {
+                        upstreams.push(UpstreamUse {
+                            app: app.clone(),
+                            port: digits,
+                            proto: proto.clone(),
+                        });
+                    }
+                }
+            }
+            out.push((i, host));
+        }
+    }
+    out
 }
 
 /// Loopback address of the `i`th upstream name (127.66.0.0/16, away from
@@ -513,13 +551,21 @@ impl Drop for Nginx {
     }
 }
 
-/// A self-signed certificate for every name the probes use.
-pub fn test_cert() -> (String, String) {
-    let ck = rcgen::generate_simple_self_signed(vec![
-        DEFAULT_HOST.to_string(),
-        format!("*.{DEFAULT_HOST}"),
-    ])
-    .expect("rcgen makes a self-signed certificate");
+/// A self-signed certificate for every name the probes use: the default
+/// host, its wildcard, and a wildcard for each regex-generated host's parent.
+pub fn test_cert(chosen: &[Chosen]) -> (String, String) {
+    let mut names = vec![DEFAULT_HOST.to_string(), format!("*.{DEFAULT_HOST}")];
+    for c in chosen {
+        for (_, host) in &c.regex_hosts {
+            if let Some((_, parent)) = host.split_once('.') {
+                names.push(format!("*.{parent}"));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    let ck =
+        rcgen::generate_simple_self_signed(names).expect("rcgen makes a self-signed certificate");
     (ck.cert.pem(), ck.signing_key.serialize_pem())
 }
 
@@ -579,19 +625,32 @@ impl Probe {
 /// and the port-80 redirect for subdomain hosts.
 pub fn probes_for(c: &Chosen) -> Vec<Probe> {
     let mut out = BTreeSet::new();
-    for scope in &c.scopes {
-        let host = if c.subfolder {
-            DEFAULT_HOST.to_string()
-        } else {
-            match scope
-                .names
+    for (i, scope) in c.scopes.iter().enumerate() {
+        let mut hosts = Vec::new();
+        if c.subfolder {
+            hosts.push(DEFAULT_HOST.to_string());
+        } else if let Some(n) = scope
+            .names
+            .iter()
+            .find(|n| n.ends_with(".*") && !n.starts_with('~'))
+        {
+            hosts.push(format!("{}.{DEFAULT_HOST}", n.trim_end_matches(".*")));
+        }
+        hosts.extend(
+            c.regex_hosts
                 .iter()
-                .find(|n| n.ends_with(".*") && !n.starts_with('~'))
-            {
-                Some(n) => format!("{}.{DEFAULT_HOST}", n.trim_end_matches(".*")),
-                None => continue,
-            }
-        };
+                .filter(|(s, _)| *s == i)
+                .map(|(_, h)| h.clone()),
+        );
+        for (k, host) in hosts.iter().enumerate() {
+            scope_probes(c, scope, host, k == 0, &mut out);
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BTreeSet<Probe>) {
+    {
         let port = if c.subfolder {
             443
         } else {
@@ -602,11 +661,27 @@ pub fn probes_for(c: &Chosen) -> Vec<Probe> {
             file: c.sample.clone(),
             tls,
             port,
-            host: host.clone(),
+            host: host.to_string(),
             method: method.to_string(),
             target,
             headers,
         };
+        if first && !c.subfolder {
+            // Names match case-insensitively.
+            out.insert(Probe {
+                host: host.to_ascii_uppercase(),
+                ..mk("GET", "/Upper/Case?Q=1".into(), vec![])
+            });
+        }
+        if first && c.subfolder {
+            // A name no server claims lands on the default server too.
+            if let Some(l) = scope.locations.iter().find(|l| l.modifier == "^~") {
+                out.insert(Probe {
+                    host: format!("nomatch.{DEFAULT_HOST}"),
+                    ..mk("GET", format!("{}x", l.pattern), vec![])
+                });
+            }
+        }
         let mut paths = Vec::new();
         if !c.subfolder {
             paths.push("/".to_string());
@@ -684,7 +759,6 @@ pub fn probes_for(c: &Chosen) -> Vec<Probe> {
             }
         }
     }
-    out.into_iter().collect()
 }
 
 /// What happened to a request, in terms both sides can produce.
@@ -702,6 +776,8 @@ pub enum Outcome {
         method: String,
         /// Request target the upstream got.
         target: String,
+        /// Every `Host` header the upstream got, in order.
+        host: Vec<String>,
     },
     /// A redirect with its normalised `Location`.
     Redirect {
@@ -725,9 +801,13 @@ impl std::fmt::Display for Outcome {
                 tls,
                 method,
                 target,
+                host,
             } => {
                 let s = if *tls { "https" } else { "http" };
-                write!(f, "proxy {method} {s}://{app}:{port}{target}")
+                write!(
+                    f,
+                    "proxy {method} {s}://{app}:{port}{target} Host: {host:?}"
+                )
             }
             Outcome::Redirect { status, location } => write!(f, "{status} -> {location}"),
             Outcome::Status(s) => write!(f, "status {s}"),
@@ -835,6 +915,16 @@ pub fn ask_nginx(
             tls: v["tls"].as_bool().unwrap_or(false),
             method: v["method"].as_str().unwrap_or("").to_string(),
             target: v["target"].as_str().unwrap_or("").to_string(),
+            host: v["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|h| {
+                    h[0].as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+                })
+                .map(|h| h[1].as_str().unwrap_or("").to_string())
+                .collect(),
         };
     }
     Outcome::Status(status)
@@ -948,6 +1038,12 @@ pub fn moat_outcome(
             tls: t.scheme == "https" || t.scheme == "grpcs",
             method: probe.method.clone(),
             target: t.path_and_query.clone(),
+            host: t
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.clone())
+                .collect(),
         },
         Action::Return {
             status,

@@ -188,6 +188,9 @@ pub struct Scope {
     pub locations: Vec<Loc>,
     /// Header conditions at this level and inside locations.
     pub header_ifs: Vec<HeaderIf>,
+    /// `set $upstream_app/port/proto` values in this scope, in order; the
+    /// port may come from elsewhere (a `server_name` capture).
+    pub sets: Vec<(String, Option<u16>, Option<String>)>,
 }
 
 /// One upstream a file proxies to: `set $upstream_app/port/proto`.
@@ -224,6 +227,20 @@ fn collect(stmts: &[Stmt], scope: &mut Scope) {
     for s in stmts {
         match s.name.as_str() {
             "server_name" => scope.names.extend(s.args.iter().cloned()),
+            "set" if s.args.len() == 2 => match s.args[0].as_str() {
+                "$upstream_app" => scope.sets.push((s.args[1].clone(), None, None)),
+                "$upstream_port" => {
+                    if let Some(last) = scope.sets.last_mut() {
+                        last.1 = s.args[1].parse().ok();
+                    }
+                }
+                "$upstream_proto" => {
+                    if let Some(last) = scope.sets.last_mut() {
+                        last.2 = Some(s.args[1].clone());
+                    }
+                }
+                _ => {}
+            },
             "listen" => {
                 if let Some(a) = s.args.first() {
                     let port = a.rsplit(':').next().unwrap_or(a);

@@ -95,7 +95,11 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<i32> {
             format!("  (default server for {})", ports.join(", "))
         };
         println!("  listen {}{default}", listens.join(", "));
-        println!("  server_name {}", s.names.join(" "));
+        if s.names.is_empty() {
+            println!("  server_name (none)");
+        } else {
+            println!("  server_name {}", s.names.join(" "));
+        }
         if let Some((cert, key)) = &s.tls {
             println!("  tls {} {}", cert.display(), key.display());
         }

@@ -666,6 +666,29 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
             target,
             headers,
         };
+        if first {
+            // Client headers: duplicates kept, `Proxy` removed by proxy.conf,
+            // X-Forwarded-For appended to, Connection/Upgrade rewritten.
+            let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+            let path = scope
+                .locations
+                .iter()
+                .find(|l| l.modifier == "^~" || l.modifier.is_empty())
+                .map(|l| l.pattern.clone())
+                .unwrap_or_else(|| "/".into());
+            out.insert(mk(
+                "GET",
+                path,
+                vec![
+                    h("X-Dup", "one"),
+                    h("x-dup", "two"),
+                    h("Proxy", "http://evil.test"),
+                    h("X-Forwarded-For", "10.9.9.9"),
+                    h("Cookie", "session=abc; other=1"),
+                    h("Accept-Encoding", "gzip"),
+                ],
+            ));
+        }
         if first && !c.subfolder {
             // Names match case-insensitively.
             out.insert(Probe {
@@ -847,13 +870,14 @@ pub fn normalize_location(loc: &str, probe: &Probe, ports: &BTreeMap<u16, u16>) 
     format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
 }
 
-/// Sends `probe` to nginx and classifies its answer.
+/// Sends `probe` to nginx and classifies its answer; when it was proxied,
+/// also returns the header list the upstream received.
 pub fn ask_nginx(
     probe: &Probe,
     ports: &BTreeMap<u16, u16>,
     apps_by_ip: &BTreeMap<Ipv4Addr, String>,
     tls: &Arc<rustls::ClientConfig>,
-) -> Outcome {
+) -> (Outcome, Vec<(String, String)>) {
     let port = ports[&probe.port];
     let mut req = format!("{} {} HTTP/1.1\r\n", probe.method, probe.target);
     for (n, v) in probe.wire_headers() {
@@ -862,10 +886,13 @@ pub fn ask_nginx(
     req.push_str("\r\n");
     let raw = match exchange(port, probe, req.as_bytes(), tls) {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return (Outcome::Failed(e), vec![]),
     };
     let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Outcome::Failed("response has no complete head".into());
+        return (
+            Outcome::Failed("response has no complete head".into()),
+            vec![],
+        );
     };
     let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
     let body = &raw[head_end + 4..];
@@ -876,7 +903,12 @@ pub fn ask_nginx(
         .map(str::parse)
     {
         Some(Ok(s)) => s,
-        _ => return Outcome::Failed(format!("bad status line in {head:?}")),
+        _ => {
+            return (
+                Outcome::Failed(format!("bad status line in {head:?}")),
+                vec![],
+            )
+        }
     };
     let header = |name: &str| {
         head.lines()
@@ -887,10 +919,13 @@ pub fn ask_nginx(
     };
     if (300..400).contains(&status) {
         if let Some(loc) = header("location") {
-            return Outcome::Redirect {
-                status,
-                location: normalize_location(&loc, probe, ports),
-            };
+            return (
+                Outcome::Redirect {
+                    status,
+                    location: normalize_location(&loc, probe, ports),
+                },
+                vec![],
+            );
         }
     }
     if status == 200 && header("x-echo-name").is_some() {
@@ -901,7 +936,12 @@ pub fn ask_nginx(
         };
         let v: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
-            Err(e) => return Outcome::Failed(format!("echo body is not JSON: {e}")),
+            Err(e) => {
+                return (
+                    Outcome::Failed(format!("echo body is not JSON: {e}")),
+                    vec![],
+                )
+            }
         };
         let local: SocketAddr = v["local_addr"].as_str().unwrap_or("").parse().unwrap();
         let app = match local.ip() {
@@ -909,7 +949,18 @@ pub fn ask_nginx(
             _ => None,
         }
         .unwrap_or_else(|| format!("?{}", local.ip()));
-        return Outcome::Proxied {
+        let headers: Vec<(String, String)> = v["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap_or("").to_string(),
+                    h[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let outcome = Outcome::Proxied {
             app,
             port: local.port(),
             tls: v["tls"].as_bool().unwrap_or(false),
@@ -926,8 +977,9 @@ pub fn ask_nginx(
                 .map(|h| h[1].as_str().unwrap_or("").to_string())
                 .collect(),
         };
+        return (outcome, headers);
     }
-    Outcome::Status(status)
+    (Outcome::Status(status), vec![])
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {

@@ -36,6 +36,7 @@ pub fn corpus_dir() -> Option<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|a| a.join("shared/corpus"))
+        .chain([PathBuf::from("/work/shared/corpus")])
         .find(|p| p.join("reverse-proxy-confs").is_dir())
 }
 

@@ -136,7 +136,8 @@ fn build_run(test: &str) -> Option<Run> {
         .unwrap_or_else(|e| panic!("{test}: {e}"));
 
     eprintln!("oracle: nginx up on 127.0.0.1:{}", trees.ports[&443]);
-    let probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
+    let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
+    probes.extend(oracle::default_server_probes());
     eprintln!("oracle: sending {} probes", probes.len());
     let apps_by_ip: BTreeMap<Ipv4Addr, String> =
         ip_of.iter().map(|(a, ip)| (*ip, a.clone())).collect();
@@ -235,7 +236,7 @@ fn nginx_oracle_harness_reaches_every_upstream() {
         }
     }
     // Every file's traffic reaches at least one of its own upstreams.
-    for c in &run.chosen {
+    for c in run.chosen.iter().filter(|c| !c.upstreams.is_empty()) {
         let own: BTreeSet<&str> = c.upstreams.iter().map(|u| u.app.as_str()).collect();
         let reached = run.probes.iter().zip(&run.nginx).any(|(p, o)| {
             p.file == c.sample

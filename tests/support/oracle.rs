@@ -129,7 +129,7 @@ pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
         let mut upstreams = oracle_conf::upstreams(&stmts);
         let scopes = oracle_conf::scopes(&stmts);
         let regex_hosts = regex_server_hosts(&name, &scopes, &mut upstreams);
-        if upstreams.is_empty() {
+        if upstreams.is_empty() && !text.contains("internal;") {
             left.push((name, "no complete $upstream_app/port/proto".into()));
             continue;
         }
@@ -783,6 +783,29 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
             }
         }
     }
+}
+
+/// Requests for default.conf's own locations (no corpus file): the static
+/// `location /` (no `/config/www` in the test tree: `try_files` ends in the
+/// PHP location's `return 404`), the PHP regex, and `~ /\.ht` (`deny all`).
+pub fn default_server_probes() -> Vec<Probe> {
+    let mk = |target: &str| Probe {
+        file: "site-confs/default.conf".into(),
+        tls: true,
+        port: 443,
+        host: DEFAULT_HOST.into(),
+        method: "GET".into(),
+        target: target.into(),
+        headers: vec![],
+    };
+    vec![
+        mk("/oracle-static/missing.html"),
+        mk("/oracle-static/dir/"),
+        mk("/index.php"),
+        mk("/app/info.php/extra?x=1"),
+        mk("/.htaccess"),
+        mk("/sub/.htpasswd"),
+    ]
 }
 
 /// What happened to a request, in terms both sides can produce.

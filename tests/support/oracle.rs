@@ -690,6 +690,30 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
                 ],
             ));
         }
+        if first {
+            // nginx matches locations on the normalised, decoded path
+            // (dot segments resolved, slashes merged, %XX decoded) but
+            // forwards the raw request URI.
+            for l in scope
+                .locations
+                .iter()
+                .filter(|l| (l.modifier == "^~" || l.modifier.is_empty()) && l.pattern.len() > 2)
+                .take(2)
+            {
+                let p = &l.pattern;
+                let sep = if p.ends_with('/') { "" } else { "/" };
+                out.insert(mk("GET", format!("/oracle/..{p}{sep}dot"), vec![]));
+                out.insert(mk("GET", format!("/{p}{sep}double-slash"), vec![]));
+                let second = p.as_bytes()[1];
+                if second.is_ascii_alphanumeric() {
+                    out.insert(mk(
+                        "GET",
+                        format!("/%{second:02X}{}{sep}enc?e=%41", &p[2..]),
+                        vec![],
+                    ));
+                }
+            }
+        }
         if first && !c.subfolder {
             // Names match case-insensitively.
             out.insert(Probe {

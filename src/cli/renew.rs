@@ -131,7 +131,8 @@ pub fn standalone_config(
         .collect();
     let only_sub = env("ONLY_SUBDOMAINS").as_deref() == Some("true");
     let mut domains = Vec::new();
-    if !(only_sub && !subdomains.is_empty()) {
+    // SWAG: ONLY_SUBDOMAINS leaves the apex out, but only when there are subdomains.
+    if !only_sub || subdomains.is_empty() {
         domains.push(url.clone());
     }
     for s in &subdomains {

@@ -2,4 +2,58 @@
 //! chosen per SNI, answers ACME HTTP-01 on port 80, and forwards requests as
 //! the current [`crate::conf::RouteTable`] snapshot decides.
 //!
-//! PLACEHOLDER: the proxy-engine issue fills this module.
+//! # What the supervisor does
+//! Build a [`ProxyConfig`] (routes as `Arc<ArcSwap<RouteTable>>`, a
+//! [`CertStore`] with the default certificate loaded, the ACME side's
+//! [`crate::acme::Http01Tokens`]), call [`spawn`], keep the
+//! [`ProxyHandle`], and call [`ProxyHandle::shutdown`] on SIGTERM. A conf
+//! reload is `routes.store(new_table)`; a new certificate is
+//! [`CertStore::install`]. Neither needs the proxy restarted. The caller
+//! installs rustls' ring `CryptoProvider` process-wide before [`spawn`].
+//!
+//! # Why rustls (and not OpenSSL)
+//! Pingora's `rustls` backend: no OpenSSL build from source (perl, make,
+//! gcc), a fully static binary for a `FROM scratch` image, memory-safe TLS
+//! parsing on the public port, and a synchronous `ResolvesServerCert` that
+//! reads an `ArcSwap` map per handshake, which makes certificate replacement
+//! a pointer swap. Trade-offs accepted: Pingora's rustls path has no async
+//! certificate callback (not needed: the map is in memory) and no DHE/CBC
+//! suites (outside Mozilla intermediate's preferences anyway).
+//!
+//! # What this module does not do
+//! It never parses a conf or interprets a directive name (that is `conf`),
+//! never obtains certificates (that is `acme`), never installs signal
+//! handlers, and never calls getaddrinfo: upstream names go through
+//! hickory ([`UpstreamResolver`]) and listen addresses are numeric.
+//!
+//! # Invariants
+//! - Each request asks the route table once (`request_filter`); later phases
+//!   read that decision, so a reload never changes a request half-way.
+//! - Every failure status comes from one mapping (`status.rs`).
+//! - `proxy_http_version 1.0` is served as 1.1 upstream (Pingora speaks 1.1).
+
+mod certs;
+mod engine;
+mod error;
+mod header_deadline;
+mod headers;
+mod http01;
+mod listeners;
+mod resolve;
+mod respond;
+mod routes;
+mod service;
+mod static_files;
+mod status;
+mod tls;
+
+pub use certs::CertStore;
+pub use engine::RequestCtx;
+pub use error::ProxyError;
+pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
+pub use resolve::{
+    ResolveError, UpstreamResolver, MAX_POSITIVE_TTL, NEGATIVE_TTL, RESOLVE_DEADLINE,
+};
+pub use routes::RouteSource;
+pub use service::{spawn, BoundAddr, ProxyConfig, ProxyHandle, DEFAULT_GRACE};
+pub use tls::Sni;

@@ -1,0 +1,200 @@
+//! The SNI certificate store: which certificate each TLS handshake gets.
+//!
+//! The store is an immutable map behind an [`ArcSwap`]. Every handshake
+//! reads the current map once (rustls calls [`ResolvesServerCert::resolve`]
+//! synchronously after the ClientHello), so installing a certificate is a
+//! pointer swap that the very next handshake sees, with no restart and no
+//! effect on established connections.
+//!
+//! Lookup order: exact name, then the wildcard one label up (`*.example.com`
+//! covers `a.example.com`, not `example.com` nor `a.b.example.com`), then the
+//! default certificate (SWAG's `keys/cert.crt`). A handshake with no SNI or an
+//! IP address gets the default certificate.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::error::ProxyError;
+use crate::acme::CertLineage;
+
+/// One immutable generation of the store.
+#[derive(Default, Clone)]
+struct CertMap {
+    /// Lower-case DNS name → key.
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// Parent domain of a `*.parent` wildcard → key.
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// Lineage name → the names it installed, so a renewal that drops a
+    /// name also withdraws it.
+    lineages: HashMap<String, Vec<String>>,
+    /// The default server's certificate.
+    default: Option<Arc<CertifiedKey>>,
+}
+
+/// Certificates served per SNI, shared by every TLS listener. Cheap to clone;
+/// all clones see the same certificates.
+#[derive(Clone, Default)]
+pub struct CertStore {
+    map: Arc<ArcSwap<CertMap>>,
+}
+
+impl fmt::Debug for CertStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let map = self.map.load();
+        f.debug_struct("CertStore")
+            .field("names", &map.exact.keys().collect::<Vec<_>>())
+            .field("wildcards", &map.wildcard.keys().collect::<Vec<_>>())
+            .field("default", &map.default.is_some())
+            .finish()
+    }
+}
+
+impl CertStore {
+    /// An empty store: handshakes fail until a default or a lineage is installed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Load the default certificate from `<config_dir>/keys/cert.crt` and
+    /// `cert.key` (SWAG's self-signed fallback) and make it the default.
+    pub fn load_default(&self, config_dir: &Path) -> Result<(), ProxyError> {
+        let keys = config_dir.join("keys");
+        let cert = read(&keys.join("cert.crt"))?;
+        let key = read(&keys.join("cert.key"))?;
+        self.set_default_pem(&cert, &key, &keys.join("cert.crt").display().to_string())
+    }
+
+    /// Make this PEM pair the default certificate; `what` names it in errors.
+    pub fn set_default_pem(
+        &self,
+        chain_pem: &str,
+        key_pem: &str,
+        what: &str,
+    ) -> Result<(), ProxyError> {
+        let key = certified_key(chain_pem, key_pem, what)?;
+        self.map.rcu(|old| {
+            let mut map = CertMap::clone(old);
+            map.default = Some(key.clone());
+            map
+        });
+        Ok(())
+    }
+
+    /// Install (or replace) a lineage's certificate for every name it covers.
+    /// Names the previous version of the same lineage covered and this one
+    /// doesn't are withdrawn. Takes effect on the next handshake.
+    pub fn install(&self, lineage: &CertLineage) -> Result<(), ProxyError> {
+        let key = certified_key(&lineage.fullchain_pem, &lineage.key_pem, &lineage.name)?;
+        let names: Vec<String> = lineage
+            .names
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        self.map.rcu(|old| {
+            let mut map = CertMap::clone(old);
+            if let Some(previous) = map.lineages.remove(&lineage.name) {
+                for name in previous {
+                    remove_name(&mut map, &name);
+                }
+            }
+            for name in &names {
+                match name.strip_prefix("*.") {
+                    Some(parent) => map.wildcard.insert(parent.to_owned(), key.clone()),
+                    None => map.exact.insert(name.clone(), key.clone()),
+                };
+            }
+            map.lineages.insert(lineage.name.clone(), names.clone());
+            map
+        });
+        Ok(())
+    }
+
+    /// The certificate a handshake for `sni` gets (exact, wildcard, default).
+    pub fn lookup(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let map = self.map.load();
+        let Some(name) = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase()) else {
+            return map.default.clone();
+        };
+        if let Some(key) = map.exact.get(&name) {
+            return Some(key.clone());
+        }
+        if let Some((_, parent)) = name.split_once('.') {
+            if let Some(key) = map.wildcard.get(parent) {
+                return Some(key.clone());
+            }
+        }
+        map.default.clone()
+    }
+
+    /// The rustls resolver that reads this store on every handshake.
+    pub fn resolver(&self) -> Arc<dyn ResolvesServerCert> {
+        Arc::new(SniResolver(self.clone()))
+    }
+}
+
+fn remove_name(map: &mut CertMap, name: &str) {
+    match name.strip_prefix("*.") {
+        Some(parent) => map.wildcard.remove(parent),
+        None => map.exact.remove(name),
+    };
+}
+
+fn read(path: &Path) -> Result<String, ProxyError> {
+    std::fs::read_to_string(path).map_err(|source| ProxyError::ReadCert {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parse a PEM chain and key into a rustls signing key (ring provider).
+fn certified_key(
+    chain_pem: &str,
+    key_pem: &str,
+    what: &str,
+) -> Result<Arc<CertifiedKey>, ProxyError> {
+    let bad = |message: String| ProxyError::BadCert {
+        what: what.to_owned(),
+        message,
+    };
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("certificate chain is not valid PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad("no CERTIFICATE block in the chain".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| bad(format!("private key is not valid PEM: {e}")))?;
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| bad(format!("unsupported private key: {e}")))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified
+        .keys_match()
+        .map_err(|e| bad(format!("key does not match the certificate: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+/// Adapter from the store to rustls' handshake-time callback.
+struct SniResolver(CertStore);
+
+impl fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.lookup(hello.server_name())
+    }
+}
+
+#[cfg(test)]
+mod tests;

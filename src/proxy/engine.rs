@@ -1,0 +1,400 @@
+//! `MoatProxy`: the one [`ProxyHttp`] implementation. Each phase is a few
+//! lines that call into the concern files; the route decision is taken once
+//! in `request_filter` and kept in [`RequestCtx`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::ALPN;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, Result};
+
+use super::header_deadline;
+use super::http01;
+use super::resolve::UpstreamResolver;
+use super::respond::{self, Reply};
+use super::routes::RouteSource;
+use super::static_files::{self, StaticFile};
+use super::{headers, status};
+use crate::acme::Http01Tokens;
+use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
+
+/// Longest single request header line (nginx: `large_client_header_buffers 4 8k`).
+pub const MAX_HEADER_LINE: usize = 8 * 1024;
+/// Longest request head in total.
+pub const MAX_HEADER_TOTAL: usize = 32 * 1024;
+
+/// How long an upstream connection may sit idle in the keep-alive pool.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// What a listener is, by the local port it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerRole {
+    /// The port the confs know this listener by (`$server_port`, `listen`).
+    pub conf_port: u16,
+    /// TLS is terminated on it.
+    pub tls: bool,
+}
+
+/// Counts requests in flight so a graceful stop can wait for them.
+#[derive(Debug, Default)]
+pub struct Inflight(AtomicUsize);
+
+impl Inflight {
+    /// Requests currently being served.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Decrements [`Inflight`] when the request's context is dropped.
+struct InflightGuard(Arc<Inflight>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Per-request state shared by the phases.
+pub struct RequestCtx {
+    decision: Option<Decision>,
+    body_bytes: u64,
+    _inflight: InflightGuard,
+}
+
+impl RequestCtx {
+    fn target(&self) -> Option<(&ProxyTarget, bool)> {
+        match self.decision.as_ref().map(|d| &d.action) {
+            Some(Action::Proxy(t)) => Some((t, false)),
+            Some(Action::Grpc(t)) => Some((t, true)),
+            _ => None,
+        }
+    }
+}
+
+/// The Pingora application: routes by the current [`RouteSource`] snapshot.
+pub struct MoatProxy {
+    /// Routing decisions.
+    pub routes: Arc<dyn RouteSource>,
+    /// HTTP-01 answers for port 80.
+    pub tokens: Http01Tokens,
+    /// Upstream name resolution.
+    pub resolver: UpstreamResolver,
+    /// Local port → role of that listener.
+    pub roles: HashMap<u16, ListenerRole>,
+    /// Requests in flight.
+    pub inflight: Arc<Inflight>,
+}
+
+impl MoatProxy {
+    fn request_info(&self, session: &Session) -> RequestInfo {
+        let req = session.req_header();
+        let local_port = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.port())
+            .unwrap_or_default();
+        let ssl = session.digest().and_then(|d| d.ssl_digest.clone());
+        let role = self.roles.get(&local_port).copied();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned()));
+        RequestInfo {
+            method: req.method.as_str().to_owned(),
+            tls: ssl.is_some() || role.is_some_and(|r| r.tls),
+            server_port: role.map_or(local_port, |r| r.conf_port),
+            host,
+            sni: ssl
+                .as_ref()
+                .and_then(|d| d.extension.get::<super::tls::Sni>())
+                .map(|s| s.0.clone()),
+            uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            remote: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .copied()
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        }
+    }
+
+    async fn answer(&self, session: &mut Session, decision: &Decision) -> Result<()> {
+        let rules = &decision.response_headers;
+        let reply = match &decision.action {
+            Action::Proxy(_) | Action::Grpc(_) => {
+                unreachable!("forwarded actions are not answered locally")
+            }
+            Action::Return {
+                status,
+                location,
+                body,
+            } => match location {
+                Some(location) => Reply::redirect(*status, location.clone()),
+                None => match body {
+                    Some(body) => Reply::text(*status, body.clone()),
+                    None => Reply::status(*status),
+                },
+            },
+            Action::Deny { status } => return Err(status::refuse(*status, "denied by allow/deny")),
+            Action::Unauthorized { realm } => {
+                let mut reply = Reply::status(401);
+                let realm = realm.replace('\\', "\\\\").replace('"', "\\\"");
+                reply
+                    .headers
+                    .push(("WWW-Authenticate", format!("Basic realm=\"{realm}\"")));
+                reply
+            }
+            Action::Unavailable { reason } => {
+                tracing::warn!(conf = %decision.server.file.display(), line = decision.server.line, %reason, "location cannot be served; answering 503");
+                return Err(status::refuse(503, reason.clone()));
+            }
+            Action::NotFound => return Err(status::refuse(404, "no route")),
+            Action::Static { root, path, index } => {
+                match static_files::lookup(root, path, index).await {
+                    StaticFile::Found { body, content_type } => Reply {
+                        status: 200,
+                        headers: Vec::new(),
+                        content_type,
+                        body: Bytes::from(body),
+                    },
+                    StaticFile::AddSlash(location) => Reply::redirect(301, location),
+                    StaticFile::Missing => return Err(status::refuse(404, "no such file")),
+                }
+            }
+        };
+        respond::send(session, reply, rules).await
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for MoatProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.inflight.0.fetch_add(1, Ordering::AcqRel);
+        RequestCtx {
+            decision: None,
+            body_bytes: 0,
+            _inflight: InflightGuard(self.inflight.clone()),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(why) = oversized_head(session.req_header()) {
+            return Err(status::refuse(431, why));
+        }
+        let info = self.request_info(session);
+        if !info.tls {
+            if let Some(reply) = http01::answer(&self.tokens, &info.uri) {
+                respond::send(session, reply, &[]).await?;
+                return Ok(true);
+            }
+        }
+        let decision = self.routes.decide(&info);
+        if let (Some(max), Some(len)) = (
+            decision.max_body_size,
+            declared_length(session.req_header()),
+        ) {
+            if len > max {
+                ctx.decision = Some(decision);
+                return Err(status::refuse(
+                    413,
+                    format!("Content-Length {len} exceeds client_max_body_size {max}"),
+                ));
+            }
+        }
+        let forward = matches!(decision.action, Action::Proxy(_) | Action::Grpc(_));
+        if !forward {
+            let result = self.answer(session, &decision).await;
+            ctx.decision = Some(decision);
+            result?;
+            return Ok(true);
+        }
+        ctx.decision = Some(decision);
+        Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_bytes += chunk.len() as u64;
+        }
+        match ctx.decision.as_ref().and_then(|d| d.max_body_size) {
+            Some(max) if ctx.body_bytes > max => Err(status::refuse(
+                413,
+                format!("request body exceeds client_max_body_size {max}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let decision = ctx.decision.as_ref();
+        let Some((target, grpc)) = ctx.target() else {
+            return Err(Error::explain(
+                pingora::ErrorType::InternalError,
+                "no upstream for this request",
+            ));
+        };
+        let addr = match self
+            .resolver
+            .resolve(&target.host, target.port, &target.options)
+            .await
+        {
+            Ok(addr) => addr,
+            Err(e) => {
+                let (file, line) = decision.map_or((String::new(), 0), |d| {
+                    (d.server.file.display().to_string(), d.server.line)
+                });
+                tracing::error!(conf = %file, line, upstream = %target.url, error = %e, "upstream does not resolve; answering 502");
+                return Err(status::refuse(502, e.to_string()));
+            }
+        };
+        Ok(Box::new(peer(addr, target, grpc)))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some((target, grpc)) = ctx.target() else {
+            return Ok(());
+        };
+        headers::upstream_request(upstream_request, target, session.is_upgrade_req(), grpc)
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some((target, _)) = ctx.target() {
+            headers::upstream_response(upstream_response, target);
+        }
+        if let Some(decision) = &ctx.decision {
+            headers::add_response_headers(upstream_response, &decision.response_headers);
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {
+        if let Some(h1) = session.as_downstream().as_http1() {
+            header_deadline::rearm_after_response(h1.stream());
+        }
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = status::for_error(e);
+        if code > 0 && session.response_written().is_none() {
+            let rules = ctx
+                .decision
+                .as_ref()
+                .map(|d| d.response_headers.as_slice())
+                .unwrap_or(&[]);
+            let mut reply = Reply::status(code);
+            if code == 413 || code >= 500 {
+                reply.headers.push(("Connection", "close".into()));
+            }
+            if let Err(write) = respond::send(session, reply, rules).await {
+                tracing::debug!(error = %write, "client gone before the error page");
+            }
+        }
+        if code >= 500 {
+            tracing::warn!(status = code, error = %e, "request failed");
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+}
+
+/// Why the request head is larger than nginx's default buffers allow.
+fn oversized_head(req: &RequestHeader) -> Option<String> {
+    let mut total = req.raw_path().len() + 16;
+    for (name, value) in req.headers.iter() {
+        let line = name.as_str().len() + 2 + value.len();
+        if line > MAX_HEADER_LINE {
+            return Some(format!(
+                "header {name} is {line} bytes (limit {MAX_HEADER_LINE})"
+            ));
+        }
+        total += line + 2;
+    }
+    if req.raw_path().len() > MAX_HEADER_LINE {
+        return Some(format!("request line is over {MAX_HEADER_LINE} bytes"));
+    }
+    (total > MAX_HEADER_TOTAL)
+        .then(|| format!("request head is {total} bytes (limit {MAX_HEADER_TOTAL})"))
+}
+
+/// `Content-Length` of the request, when it declares one.
+fn declared_length(req: &RequestHeader) -> Option<u64> {
+    req.headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The Pingora peer for a resolved target: TLS without verification and
+/// without SNI unless the conf asks (nginx's defaults), timeouts from the conf.
+fn peer(addr: SocketAddr, target: &ProxyTarget, grpc: bool) -> HttpPeer {
+    let tls = matches!(target.scheme.as_str(), "https" | "grpcs");
+    let sni = if tls && target.options.ssl_server_name {
+        target.host.clone()
+    } else {
+        String::new()
+    };
+    let mut peer = HttpPeer::new(addr, tls, sni);
+    let o = &target.options;
+    peer.options.connection_timeout = Some(o.connect_timeout);
+    peer.options.read_timeout = Some(o.read_timeout);
+    peer.options.write_timeout = Some(o.send_timeout);
+    peer.options.idle_timeout = Some(POOL_IDLE);
+    peer.options.verify_cert = o.ssl_verify;
+    peer.options.verify_hostname = o.ssl_verify;
+    if grpc {
+        peer.options.set_http_version(2, 2);
+        peer.options.alpn = ALPN::H2;
+    } else {
+        peer.options.set_http_version(1, 1);
+    }
+    peer
+}

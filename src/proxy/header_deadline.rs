@@ -1,0 +1,255 @@
+//! `client_header_timeout`: a whole request head must arrive within a
+//! deadline, however slowly its bytes trickle in.
+//!
+//! Pingora's downstream read timeout restarts on every read, so a slowloris
+//! client sending one byte a second holds a connection forever. moat wraps
+//! each accepted (already decrypted) stream: the clock starts at the first
+//! byte of a request head and stops at its blank line (`\r\n\r\n`); when it
+//! runs out, reads fail with `TimedOut` and Pingora drops the connection.
+//! After a keep-alive response the wrapper is re-armed for the next head.
+//! Bodies and upgraded (WebSocket) streams are not affected: the deadline
+//! is off once the head is complete.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::SslDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType, ALPN,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// nginx's `client_header_timeout` default.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A [`ServerApp`] that puts every connection under a header deadline.
+pub struct HeaderDeadlineApp<A> {
+    inner: Arc<A>,
+    limit: Duration,
+}
+
+impl<A> HeaderDeadlineApp<A> {
+    /// Wrap `inner`; each request head gets `limit` to arrive.
+    pub fn new(inner: A, limit: Duration) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            limit,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        session: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // Pingora's HTTP/1 keep-alive loop runs inside the inner app; the
+        // proxy re-arms the wrapper after each response (`rearm_after_response`).
+        let wrapped: Stream = Box::new(DeadlineStream::new(session, self.limit));
+        self.inner.process_new(wrapped, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await;
+    }
+}
+
+/// Re-arm the header deadline of this HTTP/1 connection for its next
+/// request; called when a response is complete.
+pub fn rearm_after_response(stream: &Stream) {
+    if let Some(deadline) = stream.as_any().downcast_ref::<DeadlineStream>() {
+        deadline.rearm.store(true, Ordering::Release);
+    }
+}
+
+/// A stream whose reads fail once a request head has taken too long.
+pub(crate) struct DeadlineStream {
+    inner: Stream,
+    limit: Duration,
+    /// Looking for the end of a request head.
+    armed: bool,
+    /// Started at the head's first byte.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Last bytes seen, to find `\r\n\r\n` across reads.
+    tail: [u8; 3],
+    /// Set between requests: the next read starts a new head.
+    rearm: AtomicBool,
+}
+
+impl fmt::Debug for DeadlineStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadlineStream")
+            .field("inner", &self.inner)
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
+impl DeadlineStream {
+    fn new(inner: Stream, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            armed: true,
+            timer: None,
+            tail: [0; 3],
+            rearm: AtomicBool::new(false),
+        }
+    }
+
+    /// Note bytes just read; disarm at the end of the head.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.timer.is_none() {
+            self.timer = Some(Box::pin(tokio::time::sleep_until(
+                Instant::now() + self.limit,
+            )));
+        }
+        let mut joined = Vec::with_capacity(3 + bytes.len());
+        joined.extend_from_slice(&self.tail);
+        joined.extend_from_slice(bytes);
+        let found = joined.windows(4).any(|w| w == b"\r\n\r\n");
+        self.tail.copy_from_slice(&joined[joined.len() - 3..]);
+        if found {
+            self.armed = false;
+            self.timer = None;
+        }
+    }
+}
+
+impl AsyncRead for DeadlineStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.rearm.swap(false, Ordering::AcqRel) {
+            this.armed = true;
+            this.timer = None;
+            this.tail = [0; 3];
+        }
+        if this.armed {
+            if let Some(timer) = this.timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "request header not received within client_header_timeout",
+                    )));
+                }
+            }
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.armed {
+            if let Poll::Ready(Ok(())) = &result {
+                let new = buf.filled()[before..].to_vec();
+                this.saw(&new);
+            }
+        }
+        result
+    }
+}
+
+impl AsyncWrite for DeadlineStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for DeadlineStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for DeadlineStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for DeadlineStream {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for DeadlineStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for DeadlineStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for DeadlineStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for DeadlineStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}

@@ -1,0 +1,127 @@
+use super::*;
+use crate::conf::UpstreamOptions;
+use std::time::Duration;
+
+fn target(headers: &[(&str, &str)]) -> ProxyTarget {
+    ProxyTarget {
+        url: "http://app:8080/x?y=1".into(),
+        scheme: "http".into(),
+        host: "app".into(),
+        port: 8080,
+        path_and_query: "/x?y=1".into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        hide_headers: vec!["x-powered-by".into()],
+        redirects: vec![("http://app:8080/".into(), "https://example.com/".into())],
+        cookie_paths: vec![("/".into(), "/app/".into())],
+        options: UpstreamOptions {
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(1),
+            http11: true,
+            resolver: vec![],
+            resolver_valid: None,
+            resolver_ipv6: true,
+            ssl_verify: false,
+            ssl_server_name: false,
+        },
+    }
+}
+
+fn names(req: &RequestHeader) -> Vec<(String, String)> {
+    req.headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn sends_exactly_the_conf_list_and_keeps_body_framing() {
+    let mut req = RequestHeader::build("POST", b"/orig", None).unwrap();
+    req.insert_header("Host", "example.com").unwrap();
+    req.insert_header("Cookie", "secret").unwrap();
+    req.insert_header("Content-Length", "5").unwrap();
+    let t = target(&[
+        ("Host", "example.com"),
+        ("X-Forwarded-Proto", "https"),
+        ("Connection", "close"),
+        ("Upgrade", ""),
+        ("Content-Length", "99"),
+    ]);
+    upstream_request(&mut req, &t, false, false).unwrap();
+    assert_eq!(req.uri.to_string(), "/x?y=1");
+    let got = names(&req);
+    assert!(got.contains(&("host".into(), "example.com".into())));
+    assert!(got.contains(&("x-forwarded-proto".into(), "https".into())));
+    assert!(
+        got.contains(&("content-length".into(), "5".into())),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter()
+            .any(|(n, _)| n == "cookie" || n == "connection" || n == "upgrade"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn upgrade_requests_keep_upgrade_and_say_connection_upgrade() {
+    let mut req = RequestHeader::build("GET", b"/ws", None).unwrap();
+    let t = target(&[
+        ("Host", "h"),
+        ("Upgrade", "websocket"),
+        ("Connection", "upgrade"),
+    ]);
+    upstream_request(&mut req, &t, true, false).unwrap();
+    let got = names(&req);
+    assert!(got.contains(&("upgrade".into(), "websocket".into())));
+    assert!(got.contains(&("connection".into(), "upgrade".into())));
+}
+
+#[test]
+fn response_rules_hide_rewrite_location_cookie_and_add() {
+    let mut resp = ResponseHeader::build(302, None).unwrap();
+    resp.insert_header("X-Powered-By", "php").unwrap();
+    resp.insert_header("Location", "http://app:8080/login")
+        .unwrap();
+    resp.insert_header("Refresh", "5; url=http://app:8080/next")
+        .unwrap();
+    resp.append_header("Set-Cookie", "a=1; Path=/; HttpOnly")
+        .unwrap();
+    resp.append_header("Set-Cookie", "b=2").unwrap();
+    upstream_response(&mut resp, &target(&[]));
+    assert!(resp.headers.get("x-powered-by").is_none());
+    assert_eq!(resp.headers["location"], "https://example.com/login");
+    assert_eq!(resp.headers["refresh"], "5; url=https://example.com/next");
+    let cookies: Vec<_> = resp
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, vec!["a=1; Path=/app/; HttpOnly", "b=2"]);
+
+    let rules = vec![
+        HeaderRule {
+            name: "X-Frame".into(),
+            value: "DENY".into(),
+            always: false,
+        },
+        HeaderRule {
+            name: "X-Always".into(),
+            value: "1".into(),
+            always: true,
+        },
+    ];
+    add_response_headers(&mut resp, &rules);
+    assert_eq!(resp.headers["x-frame"], "DENY");
+    let mut err = ResponseHeader::build(500, None).unwrap();
+    add_response_headers(&mut err, &rules);
+    assert!(
+        err.headers.get("x-frame").is_none(),
+        "non-always rules skip 500"
+    );
+    assert_eq!(err.headers["x-always"], "1");
+}

@@ -1,0 +1,69 @@
+//! Responses moat writes itself: `return`, redirects, refusals, HTTP-01
+//! answers, static files and error pages.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::headers;
+use crate::conf::HeaderRule;
+
+/// A complete response written by moat rather than an upstream.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers (`Location`, `WWW-Authenticate`, ...).
+    pub headers: Vec<(&'static str, String)>,
+    /// `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// The body (not sent for HEAD).
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A short text body, as nginx's built-in pages.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from(body.into()),
+        }
+    }
+
+    /// A status page with the standard reason phrase as its body.
+    pub fn status(status: u16) -> Self {
+        let reason = http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        Self::text(status, format!("{status} {reason}\n"))
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: String) -> Self {
+        let mut reply = Self::status(status);
+        reply.headers.push(("Location", location));
+        reply
+    }
+}
+
+/// Write `reply` to the client, with the `add_header` rules that apply.
+pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
+    let mut resp = ResponseHeader::build(reply.status, Some(4 + reply.headers.len()))?;
+    for (name, value) in reply.headers {
+        resp.insert_header(name, value)?;
+    }
+    resp.insert_header("Content-Type", reply.content_type)?;
+    resp.insert_header("Content-Length", reply.body.len().to_string())?;
+    headers::add_response_headers(&mut resp, rules);
+    let head = session.req_header().method == http::Method::HEAD;
+    let empty = head || reply.body.is_empty();
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session.write_response_body(Some(reply.body), true).await?;
+    }
+    Ok(())
+}

@@ -18,6 +18,7 @@ mod challenges;
 mod config;
 mod control;
 mod error;
+mod from_settings;
 mod fsio;
 mod hooks;
 mod http01_server;
@@ -46,6 +47,7 @@ pub use config::{
 };
 pub use control::{request_renewal, RenewRequest};
 pub use error::AcmeError;
+pub use from_settings::{config_from_settings, solver_from_settings};
 pub use hooks::run_deploy_hooks;
 pub use http01_server::serve_http01;
 pub use lineage::CertLineage;

@@ -30,7 +30,9 @@ impl Service for AcmeService {
 
     async fn run(&self, ctx: ServiceContext) -> Result<(), ServiceError> {
         if !ctx.settings.wants_acme() {
-            tracing::warn!("URL is not set: no ACME certificate; the self-signed one keeps serving");
+            tracing::warn!(
+                "URL is not set: no ACME certificate; the self-signed one keeps serving"
+            );
             ctx.shutdown.requested().await;
             return Ok(());
         }

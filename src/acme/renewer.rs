@@ -149,12 +149,19 @@ impl Renewer {
         });
         let delay = match &result {
             Err(e) => {
-                let d = schedule::backoff(failures, self.cfg.retry_base, self.cfg.retry_max);
+                // Bad credentials, CAA, malformed names: retrying soon only
+                // burns rate limits; wait the longest (or a `moat renew`).
+                let d = if e.retryable() {
+                    schedule::backoff(failures, self.cfg.retry_base, self.cfg.retry_max)
+                } else {
+                    self.cfg.retry_max
+                };
                 tracing::error!(
                     lineage = %self.cfg.lineage,
                     error = %e,
                     likely_cause = e.likely_cause(),
                     failures,
+                    retryable = e.retryable(),
                     retry_in_secs = d.as_secs(),
                     "certificate order failed; the current certificate keeps serving"
                 );

@@ -47,7 +47,7 @@ mod static_files;
 mod status;
 mod tls;
 
-pub use certs::CertStore;
+pub use certs::{CertStore, ServerCertificate};
 pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;

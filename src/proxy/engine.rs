@@ -144,16 +144,22 @@ impl MoatProxy {
             Action::Proxy(_) | Action::Grpc(_) => {
                 unreachable!("forwarded actions are not answered locally")
             }
+            Action::Return { status: 444, .. } => {
+                return Err(status::refuse(
+                    status::CLOSE_WITHOUT_RESPONSE,
+                    "return 444: close without a response",
+                ));
+            }
             Action::Return {
                 status,
                 location,
                 body,
-            } => match location {
-                Some(location) => Reply::redirect(*status, location.clone()),
-                None => match body {
-                    Some(body) => Reply::text(*status, body.clone()),
-                    None => Reply::status(*status),
-                },
+            } => match (location, body) {
+                (Some(location), _) => Reply::redirect(*status, location.clone()),
+                (None, Some(body)) => Reply::text(*status, body.clone()),
+                // nginx: `return 204;` has no body, `return 404;` its error page.
+                (None, None) if *status < 400 => Reply::text(*status, ""),
+                (None, None) => Reply::status(*status),
             },
             Action::Deny { status } => return Err(status::refuse(*status, "denied by allow/deny")),
             Action::Unauthorized { realm } => {
@@ -322,7 +328,10 @@ impl ProxyHttp for MoatProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = status::for_error(e);
-        if code > 0 && session.response_written().is_none() {
+        if code > 0
+            && code != status::CLOSE_WITHOUT_RESPONSE
+            && session.response_written().is_none()
+        {
             let rules = ctx
                 .decision
                 .as_ref()
@@ -377,8 +386,14 @@ fn declared_length(req: &RequestHeader) -> Option<u64> {
 /// without SNI unless the conf asks (nginx's defaults), timeouts from the conf.
 fn peer(addr: SocketAddr, target: &ProxyTarget, grpc: bool) -> HttpPeer {
     let tls = matches!(target.scheme.as_str(), "https" | "grpcs");
+    // Pingora's rustls connector cannot handshake with an empty SNI (it
+    // parses "" as a server name and fails). An IP literal is a valid
+    // rustls `ServerName` for which no SNI extension is sent, which is
+    // nginx's `proxy_ssl_server_name off`.
     let sni = if tls && target.options.ssl_server_name {
         target.host.clone()
+    } else if tls {
+        addr.ip().to_string()
     } else {
         String::new()
     };

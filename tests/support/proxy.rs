@@ -364,7 +364,11 @@ pub fn echoed_header(json: &serde_json::Value, name: &str) -> Option<String> {
     json["headers"]
         .as_array()?
         .iter()
-        .find(|pair| pair[0] == name)
+        .find(|pair| {
+            pair[0]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
         .and_then(|pair| pair[1].as_str().map(str::to_owned))
 }
 
@@ -667,9 +671,18 @@ impl EchoProcess {
     /// Start `moat-echo --listen <listen>` named `name`; waits for its
     /// `listening on` line.
     pub fn start(listen: SocketAddr, name: &str) -> Self {
+        Self::spawn("--listen", listen, name)
+    }
+
+    /// Start `moat-echo --tls-listen <listen>` (self-signed certificate).
+    pub fn start_tls(listen: SocketAddr, name: &str) -> Self {
+        Self::spawn("--tls-listen", listen, name)
+    }
+
+    fn spawn(flag: &str, listen: SocketAddr, name: &str) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moat-echo"))
-            .args(["--listen", &listen.to_string()])
+            .args([flag, &listen.to_string()])
             .env("ECHO_NAME", name)
             .stdout(std::process::Stdio::piped())
             .spawn()

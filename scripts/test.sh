@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# One static build serves everything: the test binaries, the end-to-end tests
+# and the Docker image (docker/build-local.sh copies the same moat binary).
+export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
+export RUSTFLAGS="-C target-feature=+crt-static"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,8 +1,105 @@
-//! `moat check`. PLACEHOLDER until its issue lands.
+//! `moat check`: validate the settings and the /config tree without serving
+//! (like `nginx -t`). Problems go to stdout, one per line; warnings and
+//! notes to stderr. Exit 0 when clean, 1 otherwise.
+
+use std::path::{Path, PathBuf};
 
 use super::ConfigArg;
+use crate::bootstrap::{self, BootstrapOptions, ConfigLayout};
+use crate::settings::{Settings, Validation};
 
 /// Entry point; returns the exit code.
-pub fn run(_args: ConfigArg) -> anyhow::Result<i32> {
-    anyhow::bail!("`check` is not implemented yet")
+pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
+    let mut problems: Vec<String> = Vec::new();
+    let settings = match Settings::from_env() {
+        Ok(s) => {
+            for note in &s.notes {
+                eprintln!("note: {note}");
+            }
+            Some(s)
+        }
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(|e| e.to_string()));
+            None
+        }
+    };
+    let config_dir = args
+        .config
+        .or_else(|| settings.as_ref().map(|s| s.config_dir.clone()))
+        .unwrap_or_else(Settings::config_dir_from_env);
+
+    if let Some(s) = &settings {
+        check_files(s, &config_dir, &mut problems);
+    }
+    check_confs(&config_dir, &mut problems)?;
+
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        eprintln!("moat: configuration in {} is OK", config_dir.display());
+        Ok(0)
+    } else {
+        eprintln!("moat: {} problem(s) found", problems.len());
+        Ok(1)
+    }
+}
+
+/// Files the settings point at.
+fn check_files(settings: &Settings, config_dir: &Path, problems: &mut Vec<String>) {
+    if let Some(root) = &settings.acme_ca_root {
+        if let Err(e) = std::fs::read(root) {
+            problems.push(format!(
+                "ACME_CA_ROOT={:?}: cannot read it: {e}",
+                root.display().to_string()
+            ));
+        }
+    }
+    if let Validation::Dns(plugin) = &settings.validation {
+        let ini = ConfigLayout::new(config_dir).dns_ini(plugin);
+        if !ini.exists() {
+            eprintln!(
+                "note: {} does not exist yet: `moat run` writes a template to fill in",
+                ini.display()
+            );
+        }
+    }
+}
+
+/// Loads the confs; a tree that moat has not bootstrapped yet is checked as
+/// `moat run` would write it.
+fn check_confs(config_dir: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let nginx_conf = config_dir.join("nginx/nginx.conf");
+    if nginx_conf.exists() {
+        load_into(config_dir, problems);
+        return Ok(());
+    }
+    eprintln!(
+        "note: {} does not exist yet: `moat run` writes the defaults; checking those",
+        nginx_conf.display()
+    );
+    let scratch = scratch_dir();
+    let result = bootstrap::prepare(&ConfigLayout::new(&scratch), &BootstrapOptions::default());
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&scratch);
+        anyhow::bail!("checking the defaults: {e}");
+    }
+    load_into(&scratch, problems);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn load_into(dir: &Path, problems: &mut Vec<String>) {
+    match crate::conf::load(dir) {
+        Ok((_, report)) => {
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        Err(errors) => problems.extend(errors.iter().map(|e| e.to_string())),
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("moat-check-{}", std::process::id()))
 }

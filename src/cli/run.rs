@@ -1,8 +1,172 @@
-//! `moat run`. PLACEHOLDER until its issue lands.
+//! `moat run`: the startup story. Settings → supervisor duties (signals,
+//! reaping) → /config bootstrap → confs → certificate → services → run until
+//! stopped. One `info!` line per step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use super::ConfigArg;
+use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
+use crate::settings::{Settings, Validation};
+use crate::supervisor::{
+    self, EventReceiver, EventSender, RouteReloader, SignalListener, Supervisor,
+};
+
+/// Exit status for invalid settings (sysexits' EX_CONFIG).
+pub const EX_CONFIG: i32 = 78;
 
 /// Entry point; returns the exit code.
-pub fn run(_args: ConfigArg) -> anyhow::Result<i32> {
-    anyhow::bail!("`run` is not implemented yet")
+pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
+    // One TLS crypto provider for the process: pingora uses ring, and
+    // instant-acme panics when two providers are compiled in and none is chosen.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let settings = match read_settings(args) {
+        Ok(settings) => settings,
+        Err(code) => return Ok(code),
+    };
+    supervisor::init_logging(&settings)?;
+    log_settings(&settings);
+
+    // PID 1 duties start before anything else can leave zombies or miss a signal.
+    let events = supervisor::event_channel();
+    let _signals = SignalListener::install(events.0.clone())?;
+    tracing::info!(
+        pid = std::process::id(),
+        "signal handlers installed; reaping children"
+    );
+
+    let layout = bootstrap_config(&settings)?;
+
+    let reloader = RouteReloader::new(layout.root().to_path_buf());
+    reloader.load_now("start");
+
+    load_certificate(&layout);
+
+    let code = serve(Arc::new(settings), layout, reloader, events)?;
+    tracing::info!(code, "moat exiting");
+    Ok(code)
+}
+
+/// Settings from the environment, `--config` winning over CONFIG_DIR.
+/// Invalid settings are printed one per line and give [`EX_CONFIG`].
+fn read_settings(args: ConfigArg) -> Result<Settings, i32> {
+    match Settings::from_env() {
+        Ok(mut settings) => {
+            if let Some(dir) = args.config {
+                settings.config_dir = dir;
+            }
+            Ok(settings)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("moat: invalid setting: {e}");
+            }
+            eprintln!("moat: refusing to start: fix the settings above");
+            Err(EX_CONFIG)
+        }
+    }
+}
+
+/// SWAG's /config layout, defaults, samples and the self-signed certificate.
+fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
+    let layout = ConfigLayout::new(&settings.config_dir);
+    let options = BootstrapOptions {
+        owner: Ownership::for_ids(settings.puid, settings.pgid),
+        certificate_names: settings.domains.iter().map(|d| d.to_string()).collect(),
+        ..BootstrapOptions::default()
+    };
+    let report = bootstrap::prepare(&layout, &options)
+        .with_context(|| format!("preparing {}", layout.root().display()))?;
+    for path in &report.written {
+        tracing::info!(path = %path.display(), "wrote default file");
+    }
+    if let Some(reason) = report.self_signed {
+        tracing::info!(reason, path = %layout.cert_file().display(), "wrote a self-signed certificate");
+    }
+    tracing::info!(
+        config_dir = %layout.root().display(),
+        created_dirs = report.created_dirs.len(),
+        written = report.written.len(),
+        refreshed_samples = report.refreshed_samples.len(),
+        "config directory ready"
+    );
+    Ok(layout)
+}
+
+/// The certificate ssl.conf names (`keys/cert.crt`), served until ACME
+/// installs its own. An unusable one is logged, not fatal: ACME can still
+/// replace it.
+fn load_certificate(layout: &ConfigLayout) {
+    match bootstrap::inspect_certificate(&layout.cert_file(), &layout.key_file()) {
+        Ok(cert) => tracing::info!(
+            names = ?cert.names,
+            self_signed = cert.self_signed,
+            not_after = cert.not_after,
+            "certificate store: default certificate loaded"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "certificate store: the default certificate is unusable")
+        }
+    }
+}
+
+/// Runs the supervisor with every service until SIGTERM/SIGINT or a fatal error.
+fn serve(
+    settings: Arc<Settings>,
+    layout: ConfigLayout,
+    reloader: RouteReloader,
+    events: (EventSender, EventReceiver),
+) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("moat")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let code = runtime.block_on(async {
+        let mut supervisor = Supervisor::new(settings.clone(), layout, reloader, events);
+        add_services(&mut supervisor, &settings);
+        supervisor.run().await
+    });
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(code)
+}
+
+/// The services, in start order: the proxy serves first, ACME runs behind it.
+fn add_services(_supervisor: &mut Supervisor, settings: &Settings) {
+    tracing::warn!(
+        http_port = settings.http_port,
+        https_port = settings.https_port,
+        "proxy is not wired yet: nothing listens on the HTTP/HTTPS ports"
+    );
+    if settings.wants_acme() {
+        tracing::warn!("ACME is not wired yet: no certificate will be requested");
+    }
+}
+
+fn log_settings(settings: &Settings) {
+    for note in &settings.notes {
+        tracing::warn!("{note}");
+    }
+    match settings.lineage_name() {
+        Some(lineage) => {
+            let validation = match &settings.validation {
+                Validation::Http => "http".to_string(),
+                Validation::Dns(plugin) => format!("dns ({plugin})"),
+            };
+            tracing::info!(
+                domains = ?settings.domains.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                lineage,
+                validation,
+                directory = %settings.acme_directory,
+                "settings read"
+            );
+        }
+        None => tracing::info!(
+            "no URL set: serving a self-signed certificate for localhost; no ACME certificate will be requested"
+        ),
+    }
 }

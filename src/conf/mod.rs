@@ -1,21 +1,47 @@
 //! The nginx-syntax front end: lexer, parser, include expansion, and the
 //! evaluator that turns a request into a [`Decision`].
 //!
-//! `conf` is pure: it reads files only in [`load`] (the I/O shell) and never
-//! opens a socket, reads the clock or the environment. Its one output is an
-//! immutable [`RouteTable`]; the proxy imports that and the decision types,
-//! never an AST node or a directive name.
+//! `conf` is pure: it reads files only in [`load`] (the I/O shell: confs,
+//! includes and htpasswd files) and never opens a socket, reads the clock
+//! or the environment. Its one output is an immutable [`RouteTable`]; the
+//! proxy imports that and the decision types, never an AST node or a
+//! directive name. File tests in `if` go through a [`FileProbe`].
+//!
+//! What it deliberately does not do: `auth_request` subrequests (such
+//! locations answer 503, never unauthenticated), FastCGI, `upstream {}`
+//! blocks, `sub_filter` (accepted with a warning).
 //!
 //! Invariant for callers: a failed load returns errors and no table, so the
 //! caller keeps serving the previous snapshot.
 
 mod ast;
+mod compile;
 mod decision;
+mod describe;
+mod error;
+mod eval;
+mod htpasswd;
+mod include;
+mod lexer;
+mod locations;
+mod maps;
+mod parser;
 mod route_table;
+mod server_names;
+mod variables;
+
+#[cfg(test)]
+mod tests;
 
 pub use ast::{Arg, ArgKind, Directive, Span};
+pub use compile::script::FileTest;
 pub use decision::{
     Action, Decision, HeaderRule, Listen, LocationRef, ProxyTarget, RequestInfo, ServerRef,
     UpstreamOptions,
 };
-pub use route_table::{load, ConfError, LoadReport, RouteTable};
+pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
+pub use error::ConfError;
+pub use eval::{DiskProbe, FileProbe};
+pub use htpasswd::Htpasswd;
+pub use parser::parse;
+pub use route_table::{load, load_str, LoadReport, RouteTable};

@@ -1,40 +1,51 @@
-//! The immutable, fully-typed result of loading a config tree.
-//!
-//! PLACEHOLDER: the conf issue replaces this with the real loader and evaluator.
+//! The immutable, fully-typed result of loading a config tree, and
+//! [`load`], the I/O shell that produces it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::decision::{Action, Decision, Listen, RequestInfo, ServerRef};
+use super::compile::level::Level;
+use super::compile::script::Stmt;
+use super::compile::values::ListenSpec;
+use super::compile::{self, Compiler};
+use super::decision::{Listen, ServerRef};
+use super::error::ConfError;
+use super::include::{assemble, assemble_text, Assembled};
+use super::locations::LocationSet;
+use super::maps::MapDef;
+use super::server_names::{Name, PortServers};
 
-/// A problem found while loading confs; names the file, line and column.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfError {
-    /// The text is not valid nginx syntax, or a directive's arguments are wrong.
-    #[error("{file}:{line}:{column}: {message}")]
-    Invalid {
-        /// File.
-        file: PathBuf,
-        /// 1-based line.
-        line: u32,
-        /// 1-based column.
-        column: u32,
-        /// What was expected.
-        message: String,
-    },
-}
-
-/// Warnings from a successful load (ignored directives, shadowed names).
+/// Warnings and facts from a successful load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
-    /// One line per warning, `file:line: message`.
+    /// One line per warning, `file:line: message` (ignored directives are
+    /// grouped: one line per directive name, listing where it appears).
     pub warnings: Vec<String>,
+    /// Every file that was read, in order: what a watcher should watch.
+    pub files: Vec<PathBuf>,
+}
+
+/// One compiled `server` block.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    pub at: ServerRef,
+    pub listens: Vec<ListenSpec>,
+    pub name_matchers: Vec<Name>,
+    pub level: Arc<Level>,
+    pub script: Vec<Stmt>,
+    pub locations: LocationSet,
 }
 
 /// Every server, location and rule from one load, ready to answer requests.
+/// Cheap to share (`Arc` it); never mutated after [`load`].
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    listens: Vec<Listen>,
+    pub(crate) servers: Vec<Server>,
+    pub(crate) ports: HashMap<u16, PortServers>,
+    pub(crate) listens: Vec<Listen>,
+    pub(crate) maps: HashMap<String, MapDef>,
+    pub(crate) config_dir: PathBuf,
 }
 
 impl RouteTable {
@@ -43,28 +54,154 @@ impl RouteTable {
         Self::default()
     }
 
-    /// The sockets the confs ask for.
+    /// The sockets the confs ask for (deduplicated; `ssl` when any server
+    /// on that socket asks for TLS), sorted.
     pub fn listens(&self) -> &[Listen] {
         &self.listens
     }
 
-    /// The decision nginx would take for this request.
-    pub fn decide(&self, _req: &RequestInfo) -> Decision {
-        Decision {
-            server: ServerRef {
-                file: PathBuf::new(),
-                line: 0,
-                names: vec![],
-            },
-            location: None,
-            action: Action::NotFound,
-            response_headers: vec![],
-            max_body_size: None,
+    /// The config directory the table was loaded from (`/config` maps here).
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    pub(crate) fn build(
+        c: &mut Compiler<'_>,
+        servers: Vec<Server>,
+        maps: HashMap<String, MapDef>,
+    ) -> RouteTable {
+        let mut ports: HashMap<u16, PortServers> = HashMap::new();
+        let mut defaults: HashMap<u16, usize> = HashMap::new();
+        let mut sockets: BTreeMap<(Option<std::net::IpAddr>, u16, bool), bool> = BTreeMap::new();
+        for (i, s) in servers.iter().enumerate() {
+            let mut seen_ports = Vec::new();
+            for l in &s.listens {
+                let ssl = sockets
+                    .entry((l.listen.addr, l.listen.port, l.listen.ipv6))
+                    .or_insert(false);
+                *ssl |= l.listen.ssl;
+                let port = l.listen.port;
+                let entry = ports.entry(port).or_default();
+                if l.default_server {
+                    match defaults.get(&port) {
+                        Some(&first) if first != i && !l.listen.ipv6 => {
+                            c.errors.push(ConfError::Invalid {
+                                file: s.at.file.clone(),
+                                line: s.at.line,
+                                column: 1,
+                                message: format!(
+                                    "a duplicate default server for port {port}; the first is at {}:{}",
+                                    servers[first].at.file.display(),
+                                    servers[first].at.line
+                                ),
+                            });
+                        }
+                        Some(_) => {}
+                        None => {
+                            defaults.insert(port, i);
+                            entry.default = Some(i);
+                        }
+                    }
+                }
+                if entry.default.is_none() {
+                    entry.default = Some(i);
+                }
+                if seen_ports.contains(&port) {
+                    continue;
+                }
+                seen_ports.push(port);
+                for (name, written) in s.name_matchers.iter().zip(names_written(s)) {
+                    if let Err(first) = entry.add(name, i) {
+                        c.warnings.push(format!(
+                            "{}:{}: conflicting server name \"{written}\" on port {port}, ignored; the first is at {}:{}",
+                            s.at.file.display(),
+                            s.at.line,
+                            servers[first].at.file.display(),
+                            servers[first].at.line
+                        ));
+                    }
+                }
+            }
+        }
+        // A default_server found later overrides the "first server" default.
+        for (port, i) in defaults {
+            if let Some(p) = ports.get_mut(&port) {
+                p.default = Some(i);
+            }
+        }
+        let listens = sockets
+            .into_iter()
+            .map(|((addr, port, ipv6), ssl)| Listen {
+                addr,
+                port,
+                ipv6,
+                ssl,
+            })
+            .collect();
+        RouteTable {
+            servers,
+            ports,
+            listens,
+            maps,
+            config_dir: c.config_dir.to_path_buf(),
         }
     }
 }
 
-/// Load `<config_dir>/nginx/nginx.conf` and everything it includes.
-pub fn load(_config_dir: &Path) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
-    Ok((RouteTable::empty(), LoadReport::default()))
+/// The written form of each name matcher, for warnings.
+fn names_written(s: &Server) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &s.name_matchers {
+        out.push(match n {
+            Name::Exact(e) => e.clone(),
+            Name::Head(h) => format!("*.{h}"),
+            Name::Tail(t) => format!("{t}.*"),
+            Name::Regex(r) => format!("~{}", r.as_str().trim_start_matches("(?i)")),
+        });
+    }
+    out
+}
+
+fn finish(
+    config_dir: &Path,
+    assembled: Assembled,
+) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
+    let compiled = compile::compile(config_dir, &assembled.directives);
+    let mut errors = assembled.errors;
+    let (table, mut warnings) = match compiled {
+        Ok(ok) if errors.is_empty() => ok,
+        Ok(_) => return Err(errors),
+        Err(mut more) => {
+            errors.append(&mut more);
+            return Err(errors);
+        }
+    };
+    let mut all = assembled.warnings;
+    all.append(&mut warnings);
+    Ok((
+        table,
+        LoadReport {
+            warnings: all,
+            files: assembled.files,
+        },
+    ))
+}
+
+/// Loads `<config_dir>/nginx/nginx.conf` and everything it includes, the
+/// way SWAG's nginx would. On any error, returns every error found and no
+/// table, so the caller keeps serving its previous snapshot.
+pub fn load(config_dir: &Path) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
+    let assembled = assemble(config_dir)?;
+    finish(config_dir, assembled)
+}
+
+/// Like [`load`], but the top-level file's text is given (named `origin`);
+/// its includes are still read from `config_dir`. For tests and `explain`.
+pub fn load_str(
+    config_dir: &Path,
+    origin: &Path,
+    src: &str,
+) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
+    let assembled = assemble_text(config_dir, origin, src)?;
+    finish(config_dir, assembled)
 }

@@ -1,6 +1,7 @@
 //! Errors from DNS providers.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why a provider could not load its credentials or change a record.
 ///
@@ -31,6 +32,32 @@ pub enum DnsError {
         /// Whether trying again later may succeed (timeouts, 5xx).
         retryable: bool,
     },
+    /// `DNSPLUGIN` names a provider moat does not have: pick one of the
+    /// supported names or use HTTP validation.
+    #[error("DNSPLUGIN={name} is not supported; supported providers: {}", super::PROVIDER_NAMES.join(", "))]
+    UnknownProvider {
+        /// The name that was asked for.
+        name: String,
+    },
+    /// The TXT values did not become visible on every authoritative server
+    /// before the deadline: the provider accepted them but DNS did not serve
+    /// them in time (raise PROPAGATION, or check the zone's delegation).
+    #[error("propagation: {fqdn}: after {}s still missing on {}", waited.as_secs(), missing.join("; "))]
+    Propagation {
+        /// The record name.
+        fqdn: String,
+        /// `server: values not seen` for each server that lacked a value.
+        missing: Vec<String>,
+        /// How long the check waited.
+        waited: Duration,
+    },
+    /// DNS lookups needed by the propagation check failed (no authoritative
+    /// servers found, resolver unusable).
+    #[error("propagation: {message}")]
+    Lookup {
+        /// What failed.
+        message: String,
+    },
 }
 
 impl DnsError {
@@ -41,7 +68,26 @@ impl DnsError {
             DnsError::Api {
                 retryable: true,
                 ..
-            }
+            } | DnsError::Propagation { .. }
+                | DnsError::Lookup { .. }
         )
+    }
+
+    /// A final API error for `provider`.
+    pub(crate) fn api(provider: &'static str, message: impl Into<String>) -> Self {
+        DnsError::Api {
+            provider,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// An API error that may succeed when tried again (timeouts, 5xx).
+    pub(crate) fn transient(provider: &'static str, message: impl Into<String>) -> Self {
+        DnsError::Api {
+            provider,
+            message: message.into(),
+            retryable: true,
+        }
     }
 }

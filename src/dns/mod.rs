@@ -2,15 +2,41 @@
 //! check credentials without changing anything.
 //!
 //! Providers never build `_acme-challenge` names, compute TXT values, sleep or
-//! poll DNS: `acme` does that. Credentials come from
-//! `<config>/dns-conf/<plugin>.ini` with SWAG's key names; secrets never reach
-//! a log or an error message.
+//! poll DNS: `acme` does that, calling [`propagation::wait_for_txt`] between
+//! `present` and answering the challenge. Credentials come from
+//! `<config>/dns-conf/<plugin>.ini` with SWAG's key names; secrets live in
+//! [`Secret`] and never reach a log or an error message.
+//!
+//! Adding a provider: one file implementing [`DnsProvider`] (order: key
+//! consts, `Config`, `Config::from_ini`, `Provider::new`, the three verbs,
+//! private API helpers) and one line in `registry.rs` plus its name in
+//! [`PROVIDER_NAMES`]. See `README-providers.md`.
 
+mod aliyun;
+mod aliyun_sign;
+mod cloudflare;
+mod duckdns;
 mod error;
+mod http;
+pub mod ini;
+pub mod propagation;
 mod provider;
+mod registry;
+mod rfc2136;
+mod secret;
+mod transport;
+mod tsig;
 
+pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
+pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
+pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
+pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use provider::{DnsProvider, RecordHandle};
+pub use registry::provider_for;
+pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
+pub use secret::Secret;
+pub use tsig::TsigHmac;
 
 /// The `DNSPLUGIN` names moat supports, in the order the README lists them.
 pub const PROVIDER_NAMES: &[&str] = &["aliyun", "cloudflare", "rfc2136", "duckdns"];

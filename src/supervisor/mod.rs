@@ -1,3 +1,42 @@
-//! PID 1 duties: signals, zombie reaping, start order, graceful shutdown and reload.
+//! PID 1 duties: signals, zombie reaping, start order, graceful shutdown and
+//! reload.
 //!
-//! PLACEHOLDER: the foundation issue fills this module.
+//! - Signals ([`SignalListener`]): SIGTERM/SIGINT stop gracefully within
+//!   SHUTDOWN_GRACE and exit 0 (a second one exits at once); SIGHUP reloads
+//!   the confs; SIGCHLD reaps every zombie, orphans re-parented to PID 1
+//!   included.
+//! - Reload ([`RouteReloader`]): `conf::load`, then an `arc-swap` of the
+//!   whole [`crate::conf::RouteTable`]; a failed load logs each error with
+//!   file and line and keeps the old table. A poll watcher over
+//!   `/config/nginx` reloads the same way.
+//! - Services ([`Service`]): the proxy and the ACME scheduler plug in as
+//!   trait objects; a failed one restarts with backoff, a fatal one stops
+//!   moat with exit 1.
+//!
+//! Not here: reading settings (`settings`), writing /config (`bootstrap`),
+//! serving (`proxy`). moat spawns no child processes: the reaper collects
+//! any child's status, so nothing may wait for a child by pid.
+
+mod error;
+mod events;
+mod logging;
+mod main_loop;
+mod reaper;
+mod restart;
+mod routes;
+mod service;
+mod signals;
+mod watcher;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ServiceError, SupervisorError};
+pub use events::{event_channel, Event, EventReceiver, EventSender};
+pub use logging::{init_logging, init_logging_with};
+pub use main_loop::{Supervisor, EXIT_FATAL};
+pub use reaper::reap_zombies;
+pub use routes::{RouteReloader, SharedRoutes};
+pub use service::{Service, ServiceContext, Shutdown, ShutdownTrigger};
+pub use signals::SignalListener;
+pub use watcher::{watch_confs, Fingerprint, POLL_INTERVAL};

@@ -1,0 +1,468 @@
+//! The block directives: `http`, `server`, `location`, `if`, `map`. Each
+//! block is compiled in two passes: its own simple directives first (their
+//! position does not matter in nginx), then the nested blocks, which inherit
+//! the finished level.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::contexts::{is_block, known, Known, EVENTS, HTTP, LIF, LOC, MAIN, SIF, SRV};
+use super::directives::LocationInfo;
+use super::level::{Level, OwnArrays};
+use super::script::{self, Stmt};
+use super::values::{self, ListenSpec};
+use super::Compiler;
+use crate::conf::ast::Directive;
+use crate::conf::decision::{LocationRef, ServerRef};
+use crate::conf::error::ConfError;
+use crate::conf::locations::{LocKind, Location, LocationSet};
+use crate::conf::maps::MapDef;
+use crate::conf::route_table::{RouteTable, Server};
+use crate::conf::server_names::Name;
+
+/// A rewrite-phase statement whose `if` blocks are compiled after the level.
+enum Pending<'d> {
+    Ready(Stmt),
+    If(&'d Directive),
+}
+
+fn is_script(name: &str) -> bool {
+    matches!(
+        name,
+        "set" | "rewrite" | "return" | "break" | "set_escape_uri"
+    )
+}
+
+impl Compiler<'_> {
+    /// Checks a directive against its context. `Some` when the caller
+    /// should compile it; ignored and unknown directives are recorded.
+    fn check(&mut self, d: &Directive, ctx: u8) -> bool {
+        let k = known(&d.name);
+        if is_block(&d.name) && d.block.is_none() {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("directive \"{}\" has no opening \"{{\"", d.name),
+            ));
+            return false;
+        }
+        if !is_block(&d.name) && d.block.is_some() && k.is_some() {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("directive \"{}\" is not terminated by \";\"", d.name),
+            ));
+            return false;
+        }
+        let mask = match k {
+            None => {
+                self.note_unknown(d);
+                return false;
+            }
+            Some(Known::Unsupported) => {
+                self.errors.push(ConfError::at(
+                    &d.span,
+                    format!("\"{}\" blocks are not supported by moat", d.name),
+                ));
+                return false;
+            }
+            Some(Known::Handled(m) | Known::Ignored(m)) => m,
+        };
+        if mask & ctx == 0 {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("\"{}\" directive is not allowed here", d.name),
+            ));
+            return false;
+        }
+        if matches!(k, Some(Known::Ignored(_))) {
+            self.note_ignored(d);
+            return false;
+        }
+        true
+    }
+
+    fn record<T>(&mut self, r: Result<T, ConfError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// The top level of nginx.conf.
+    pub(crate) fn main(&mut self, tree: &[Directive]) -> RouteTable {
+        let mut servers = Vec::new();
+        let mut maps = HashMap::new();
+        for d in tree {
+            if !self.check(d, MAIN) {
+                continue;
+            }
+            match d.name.as_str() {
+                "http" => self.http(d, &mut servers, &mut maps),
+                "events" => {
+                    for c in d.block.as_deref().unwrap_or_default() {
+                        self.check(c, EVENTS);
+                    }
+                }
+                _ => {}
+            }
+        }
+        RouteTable::build(self, servers, maps)
+    }
+
+    fn http(
+        &mut self,
+        d: &Directive,
+        servers: &mut Vec<Server>,
+        maps: &mut HashMap<String, MapDef>,
+    ) {
+        let mut level = Level::default();
+        let mut own = OwnArrays::default();
+        let block = d.block.as_deref().unwrap_or_default();
+        for c in block {
+            if !self.check(c, HTTP) {
+                continue;
+            }
+            match c.name.as_str() {
+                "server" => {}
+                "map" => {
+                    if let Some((name, map)) = self.record(MapDef::compile(c, &self.declared)) {
+                        maps.insert(name, map);
+                    }
+                }
+                _ => {
+                    let r = self.apply(&mut level, &mut own, c, &LocationInfo::default());
+                    self.record(r);
+                }
+            }
+        }
+        level.merge_arrays(own);
+        for c in block
+            .iter()
+            .filter(|c| c.name == "server" && c.block.is_some())
+        {
+            let s = self.server(c, &level);
+            servers.push(s);
+        }
+    }
+
+    fn server(&mut self, d: &Directive, parent: &Level) -> Server {
+        let mut level = parent.clone();
+        let mut own = OwnArrays::default();
+        let mut listens: Vec<ListenSpec> = Vec::new();
+        let mut names: Vec<(String, Option<Name>)> = Vec::new();
+        let mut pending = Vec::new();
+        let block = d.block.as_deref().unwrap_or_default();
+        for c in block {
+            if !self.check(c, SRV) {
+                continue;
+            }
+            match c.name.as_str() {
+                "location" => {}
+                "listen" => {
+                    let args: Vec<&str> = c.args.iter().map(|a| a.value.as_str()).collect();
+                    match values::listen(&args) {
+                        Ok(Some(l)) => listens.push(l),
+                        Ok(None) => {}
+                        Err(m) => self.errors.push(ConfError::at(&c.span, m)),
+                    }
+                }
+                "server_name" => {
+                    for a in &c.args {
+                        let v = a.value.as_str();
+                        let (shown, dotted) = match v.strip_prefix('.') {
+                            Some(rest) if !v.starts_with("..") => (rest, true),
+                            _ => (v, false),
+                        };
+                        match Name::parse(shown) {
+                            Ok(n) => {
+                                if dotted {
+                                    names.push((
+                                        v.to_string(),
+                                        Name::parse(&format!("*.{shown}")).ok().flatten(),
+                                    ));
+                                }
+                                names.push((v.to_string(), n));
+                            }
+                            Err(m) => self.errors.push(ConfError::at(&a.span, m)),
+                        }
+                    }
+                }
+                "if" => pending.push(Pending::If(c)),
+                n if is_script(n) => {
+                    if let Some(s) = self.record(self.statement(c)) {
+                        pending.push(Pending::Ready(s));
+                    }
+                }
+                _ => {
+                    let r = self.apply(&mut level, &mut own, c, &LocationInfo::default());
+                    self.record(r);
+                }
+            }
+        }
+        level.merge_arrays(own);
+        if listens.is_empty() {
+            listens.push(
+                values::listen(&["80"])
+                    .ok()
+                    .flatten()
+                    .expect("80 is a valid listen"),
+            );
+        }
+        let script = self.finish_script(pending, None, &LocationInfo::default());
+        let locations = self.locations(block, &level, None);
+        let mut shown: Vec<String> = Vec::new();
+        for (w, _) in &names {
+            if !shown.contains(w) {
+                shown.push(w.clone());
+            }
+        }
+        Server {
+            at: ServerRef {
+                file: d.span.file.as_ref().clone(),
+                line: d.span.line,
+                names: shown,
+            },
+            listens,
+            name_matchers: names.into_iter().filter_map(|(_, n)| n).collect(),
+            level: Arc::new(level),
+            script,
+            locations,
+        }
+    }
+
+    fn statement(&self, d: &Directive) -> Result<Stmt, ConfError> {
+        match d.name.as_str() {
+            "set" | "set_escape_uri" => script::set(d, &self.declared),
+            "rewrite" => script::rewrite(d, &self.declared),
+            "return" => script::ret(d, &self.declared),
+            _ => {
+                if d.args.is_empty() {
+                    Ok(Stmt::Break)
+                } else {
+                    Err(ConfError::at(&d.span, "\"break\" takes no arguments"))
+                }
+            }
+        }
+    }
+
+    fn finish_script(
+        &mut self,
+        pending: Vec<Pending<'_>>,
+        loc_level: Option<&Level>,
+        info: &LocationInfo,
+    ) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        for p in pending {
+            match p {
+                Pending::Ready(s) => out.push(s),
+                Pending::If(d) => {
+                    if let Some(s) = self.if_block(d, loc_level, info) {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn if_block(
+        &mut self,
+        d: &Directive,
+        loc_level: Option<&Level>,
+        info: &LocationInfo,
+    ) -> Option<Stmt> {
+        let cond = self.record(script::condition(d, &self.declared))?;
+        let ctx = if loc_level.is_some() { LIF } else { SIF };
+        let mut level = loc_level.cloned().unwrap_or_default();
+        let mut own = OwnArrays::default();
+        let mut body = Vec::new();
+        let info = LocationInfo {
+            prefix: info.prefix.clone(),
+            no_uri_part: true,
+        };
+        for c in d.block.as_deref().unwrap_or_default() {
+            if !self.check(c, ctx) {
+                continue;
+            }
+            if is_script(&c.name) {
+                if let Some(s) = self.record(self.statement(c)) {
+                    body.push(s);
+                }
+            } else {
+                let r = self.apply(&mut level, &mut own, c, &info);
+                self.record(r);
+            }
+        }
+        level.merge_arrays(own);
+        Some(Stmt::If {
+            cond,
+            body,
+            level: loc_level.map(|_| Arc::new(level)),
+        })
+    }
+
+    /// Compiles the `location` blocks among `block`'s directives.
+    fn locations(
+        &mut self,
+        block: &[Directive],
+        parent: &Level,
+        outer: Option<&LocKind>,
+    ) -> LocationSet {
+        let mut set = LocationSet::default();
+        for c in block
+            .iter()
+            .filter(|c| c.name == "location" && c.block.is_some())
+        {
+            let Some(loc) = self.location(c, parent, outer) else {
+                continue;
+            };
+            if let Err(m) = set.push(loc) {
+                self.errors.push(ConfError::at(&c.span, m));
+            }
+        }
+        set.finish();
+        set
+    }
+
+    fn location(
+        &mut self,
+        d: &Directive,
+        parent: &Level,
+        outer: Option<&LocKind>,
+    ) -> Option<Location> {
+        let kind = self.record(location_kind(d))?;
+        match (outer, &kind) {
+            (Some(LocKind::Exact(_)), _) => {
+                self.errors.push(ConfError::at(
+                    &d.span,
+                    "location \"=\" cannot have inner locations",
+                ));
+                return None;
+            }
+            (Some(LocKind::Named(_)), _) | (Some(_), LocKind::Named(_)) => {
+                self.errors
+                    .push(ConfError::at(&d.span, "named locations cannot be nested"));
+                return None;
+            }
+            (
+                Some(LocKind::Prefix { path: o, .. }),
+                LocKind::Prefix { path: p, .. } | LocKind::Exact(p),
+            ) if !p.starts_with(o.as_str()) => {
+                self.errors.push(ConfError::at(
+                    &d.span,
+                    format!("location \"{p}\" is outside location \"{o}\""),
+                ));
+                return None;
+            }
+            _ => {}
+        }
+        let info = LocationInfo {
+            prefix: match &kind {
+                LocKind::Exact(p) | LocKind::Prefix { path: p, .. } => Some(p.clone()),
+                _ => None,
+            },
+            no_uri_part: matches!(kind, LocKind::Regex(_) | LocKind::Named(_)),
+        };
+        let mut level = parent.for_location();
+        let mut own = OwnArrays::default();
+        let mut pending = Vec::new();
+        let block = d.block.as_deref().unwrap_or_default();
+        for c in block {
+            if !self.check(c, LOC) {
+                continue;
+            }
+            match c.name.as_str() {
+                "location" => {}
+                "if" => pending.push(Pending::If(c)),
+                n if is_script(n) => {
+                    if let Some(s) = self.record(self.statement(c)) {
+                        pending.push(Pending::Ready(s));
+                    }
+                }
+                _ => {
+                    let r = self.apply(&mut level, &mut own, c, &info);
+                    self.record(r);
+                }
+            }
+        }
+        level.merge_arrays(own);
+        if let Some(crate::conf::compile::level::AuthRule::Unavailable(why)) = level.auth() {
+            self.warnings.push(format!(
+                "{}:{}: location {} answers 503: {why}",
+                d.span.file.display(),
+                d.span.line,
+                d.args
+                    .iter()
+                    .map(|a| a.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        let script = self.finish_script(pending, Some(&level), &info);
+        let children = self.locations(block, &level, Some(&kind));
+        Some(Location {
+            kind,
+            at: LocationRef {
+                file: d.span.file.as_ref().clone(),
+                line: d.span.line,
+                r#match: d
+                    .args
+                    .iter()
+                    .map(|a| a.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            },
+            level: Arc::new(level),
+            script,
+            children,
+        })
+    }
+}
+
+/// Parses `location [=|^~|~|~*] URI` and `location @name`.
+fn location_kind(d: &Directive) -> Result<LocKind, ConfError> {
+    let regex = |p: &str, caseless, span| script::regex(p, caseless, span).map(LocKind::Regex);
+    match d.args.as_slice() {
+        [m, uri] => match m.value.as_str() {
+            "=" => Ok(LocKind::Exact(uri.value.clone())),
+            "^~" => Ok(LocKind::Prefix {
+                path: uri.value.clone(),
+                noregex: true,
+            }),
+            "~" => regex(&uri.value, false, &uri.span),
+            "~*" => regex(&uri.value, true, &uri.span),
+            o => Err(ConfError::at(
+                &m.span,
+                format!("invalid location modifier \"{o}\""),
+            )),
+        },
+        [one] => {
+            let v = one.value.as_str();
+            if let Some(rest) = v.strip_prefix('=') {
+                Ok(LocKind::Exact(rest.to_string()))
+            } else if let Some(rest) = v.strip_prefix("^~") {
+                Ok(LocKind::Prefix {
+                    path: rest.to_string(),
+                    noregex: true,
+                })
+            } else if let Some(rest) = v.strip_prefix("~*") {
+                regex(rest, true, &one.span)
+            } else if let Some(rest) = v.strip_prefix('~') {
+                regex(rest, false, &one.span)
+            } else if let Some(rest) = v.strip_prefix('@') {
+                Ok(LocKind::Named(rest.to_string()))
+            } else {
+                Ok(LocKind::Prefix {
+                    path: v.to_string(),
+                    noregex: false,
+                })
+            }
+        }
+        _ => Err(ConfError::at(
+            &d.span,
+            "invalid number of arguments in \"location\", expected: location [=|^~|~|~*] URI",
+        )),
+    }
+}

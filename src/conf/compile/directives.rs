@@ -1,0 +1,369 @@
+//! Applies one simple (non-block, non-script) directive to the level being
+//! built, turning every argument into a typed value.
+
+use std::sync::Arc;
+
+use super::level::{AccessRule, AddHeader, Handler, Level, OwnArrays, PassUrl, SetHeader};
+use super::values::{self, Network};
+use super::Compiler;
+use crate::conf::ast::{Arg, Directive};
+use crate::conf::error::ConfError;
+use crate::conf::include::map_path;
+use crate::conf::variables::Template;
+
+fn nargs(d: &Directive, min: usize, max: usize) -> Result<(), ConfError> {
+    if d.args.len() < min || d.args.len() > max {
+        let want = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        return Err(ConfError::at(
+            &d.span,
+            format!(
+                "invalid number of arguments in \"{}\": expected {want}, found {}",
+                d.name,
+                d.args.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn typed<T>(arg: &Arg, r: Result<T, String>) -> Result<T, ConfError> {
+    r.map_err(|m| ConfError::at(&arg.span, m))
+}
+
+/// Validates a header name: an HTTP token.
+fn header_name(arg: &Arg) -> Result<String, ConfError> {
+    let ok = !arg.value.is_empty()
+        && arg
+            .value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if ok {
+        Ok(arg.value.clone())
+    } else {
+        Err(ConfError::at(
+            &arg.span,
+            format!("invalid header name \"{}\"", arg.value),
+        ))
+    }
+}
+
+/// Where the directive sits, for `proxy_pass` URI rules.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LocationInfo {
+    /// The prefix or exact path of the enclosing location, if it has one.
+    pub prefix: Option<String>,
+    /// Inside a regex location, a named location or an `if`: a static URI
+    /// part is not allowed.
+    pub no_uri_part: bool,
+}
+
+impl Compiler<'_> {
+    /// Applies a handled simple directive.
+    pub(crate) fn apply(
+        &mut self,
+        level: &mut Level,
+        own: &mut OwnArrays,
+        d: &Directive,
+        loc: &LocationInfo,
+    ) -> Result<(), ConfError> {
+        let a = &d.args;
+        let tpl = |c: &Compiler<'_>, arg: &Arg| Template::parse(&arg.value, &arg.span, &c.declared);
+        match d.name.as_str() {
+            "proxy_set_header" | "grpc_set_header" => {
+                nargs(d, 2, 2)?;
+                let h = SetHeader {
+                    name: header_name(&a[0])?,
+                    value: tpl(self, &a[1])?,
+                };
+                if d.name == "proxy_set_header" {
+                    own.proxy_headers.push(h);
+                } else {
+                    own.grpc_headers.push(h);
+                }
+            }
+            "add_header" => {
+                nargs(d, 2, 3)?;
+                let always = match a.get(2).map(|x| x.value.as_str()) {
+                    None => false,
+                    Some("always") => true,
+                    Some(o) => {
+                        return Err(ConfError::at(
+                            &a[2].span,
+                            format!("invalid parameter \"{o}\", expected \"always\""),
+                        ))
+                    }
+                };
+                own.add_headers.push(AddHeader {
+                    name: header_name(&a[0])?,
+                    value: tpl(self, &a[1])?,
+                    always,
+                });
+            }
+            "proxy_hide_header" => {
+                nargs(d, 1, 1)?;
+                own.hide_headers
+                    .push(header_name(&a[0])?.to_ascii_lowercase());
+            }
+            "proxy_pass_header" => {
+                nargs(d, 1, 1)?;
+                own.pass_headers
+                    .push(header_name(&a[0])?.to_ascii_lowercase());
+            }
+            "proxy_redirect" => {
+                nargs(d, 1, 2)?;
+                match (a[0].value.as_str(), a.len()) {
+                    ("off", 1) => own.redirect_off = true,
+                    ("default", 1) => own.redirect_default = true,
+                    (_, 2) => own.redirects.push((tpl(self, &a[0])?, tpl(self, &a[1])?)),
+                    _ => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            "\"proxy_redirect\" expects off, default, or FROM TO",
+                        ))
+                    }
+                }
+            }
+            "proxy_cookie_path" => {
+                nargs(d, 1, 2)?;
+                match (a[0].value.as_str(), a.len()) {
+                    ("off", 1) => own.cookie_off = true,
+                    (_, 2) => own
+                        .cookie_paths
+                        .push((tpl(self, &a[0])?, tpl(self, &a[1])?)),
+                    _ => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            "\"proxy_cookie_path\" expects off or FROM TO",
+                        ))
+                    }
+                }
+            }
+            "proxy_pass_request_headers" => {
+                nargs(d, 1, 1)?;
+                level.pass_request_headers = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "proxy_pass_request_body" => {
+                nargs(d, 1, 1)?;
+                level.pass_request_body = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "client_max_body_size" => {
+                nargs(d, 1, 1)?;
+                level.max_body = typed(&a[0], values::size(&a[0].value))?;
+            }
+            "proxy_connect_timeout" | "grpc_connect_timeout" => {
+                nargs(d, 1, 1)?;
+                level.connect_timeout = typed(&a[0], values::duration(&a[0].value))?;
+            }
+            "proxy_read_timeout" | "grpc_read_timeout" => {
+                nargs(d, 1, 1)?;
+                level.read_timeout = typed(&a[0], values::duration(&a[0].value))?;
+            }
+            "proxy_send_timeout" | "grpc_send_timeout" => {
+                nargs(d, 1, 1)?;
+                level.send_timeout = typed(&a[0], values::duration(&a[0].value))?;
+            }
+            "proxy_http_version" => {
+                nargs(d, 1, 1)?;
+                level.http11 = match a[0].value.as_str() {
+                    "1.1" => true,
+                    "1.0" => false,
+                    o => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            format!("invalid value \"{o}\", expected 1.0 or 1.1"),
+                        ))
+                    }
+                };
+            }
+            "proxy_ssl_verify" | "grpc_ssl_verify" => {
+                nargs(d, 1, 1)?;
+                level.ssl_verify = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "proxy_ssl_server_name" | "grpc_ssl_server_name" => {
+                nargs(d, 1, 1)?;
+                level.ssl_server_name = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "resolver" => level.resolver = Arc::new(self.resolver(d)?),
+            "resolver_timeout" => {
+                nargs(d, 1, 1)?;
+                typed(&a[0], values::duration(&a[0].value))?;
+            }
+            "allow" | "deny" => {
+                nargs(d, 1, 1)?;
+                if a[0].value == "unix:" {
+                    return Ok(());
+                }
+                let net: Option<Network> = typed(&a[0], Network::parse(&a[0].value))?;
+                own.access.push(AccessRule {
+                    allow: d.name == "allow",
+                    net,
+                });
+            }
+            "internal" => {
+                nargs(d, 0, 0)?;
+                level.internal = true;
+            }
+            "auth_basic" => {
+                nargs(d, 1, 1)?;
+                level.auth_basic_realm = Some((a[0].value != "off").then(|| a[0].value.clone()));
+            }
+            "auth_basic_user_file" => {
+                nargs(d, 1, 1)?;
+                level.auth_basic_file = Some(self.htpasswd(&a[0])?);
+            }
+            "auth_request" => {
+                nargs(d, 1, 1)?;
+                level.auth_request = Some((a[0].value != "off").then(|| a[0].value.clone()));
+            }
+            "auth_request_set" => {
+                nargs(d, 2, 2)?;
+                tpl(self, &a[1])?;
+            }
+            "root" => {
+                nargs(d, 1, 1)?;
+                level.root = Some(a[0].value.clone());
+            }
+            "index" => {
+                nargs(d, 1, usize::MAX)?;
+                own.index.extend(a.iter().map(|x| x.value.clone()));
+            }
+            "try_files" => {
+                nargs(d, 2, usize::MAX)?;
+                level.try_files = true;
+            }
+            "ssl_certificate" => {
+                nargs(d, 1, 1)?;
+                level.ssl_certificate = Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_certificate_key" => {
+                nargs(d, 1, 1)?;
+                level.ssl_certificate_key = Some(map_path(self.config_dir, &a[0].value));
+            }
+            "proxy_pass" | "grpc_pass" => {
+                nargs(d, 1, 1)?;
+                let url = self.pass_url(d, loc)?;
+                level.handler = Some(if d.name == "proxy_pass" {
+                    Handler::Proxy(Arc::new(url))
+                } else {
+                    Handler::Grpc(Arc::new(url))
+                });
+            }
+            "fastcgi_pass" => {
+                nargs(d, 1, 1)?;
+                level.handler = Some(Handler::FastCgi);
+            }
+            other => {
+                return Err(ConfError::at(
+                    &d.span,
+                    format!("moat bug: directive \"{other}\" is marked handled but has no handler"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn resolver(&self, d: &Directive) -> Result<super::level::ResolverConf, ConfError> {
+        let mut r = super::level::ResolverConf {
+            ipv6: true,
+            ..Default::default()
+        };
+        for a in &d.args {
+            if let Some(v) = a.value.strip_prefix("valid=") {
+                r.valid = Some(typed(a, values::duration(v))?);
+            } else if let Some(v) = a.value.strip_prefix("ipv6=") {
+                r.ipv6 = typed(a, values::flag(v))?;
+            } else if a.value.starts_with("ipv4=") || a.value.starts_with("status_zone=") {
+            } else {
+                r.servers.push(typed(a, resolver_addr(&a.value))?);
+            }
+        }
+        if r.servers.is_empty() {
+            return Err(ConfError::at(
+                &d.span,
+                "\"resolver\" needs at least one address",
+            ));
+        }
+        Ok(r)
+    }
+
+    fn pass_url(&self, d: &Directive, loc: &LocationInfo) -> Result<PassUrl, ConfError> {
+        let arg = &d.args[0];
+        let url = Template::parse(&arg.value, &arg.span, &self.declared)?;
+        let schemes: &[&str] = if d.name == "grpc_pass" {
+            &["grpc://", "grpcs://"]
+        } else {
+            &["http://", "https://"]
+        };
+        if let Some(text) = url.as_literal() {
+            let Some(rest) = schemes.iter().find_map(|s| text.strip_prefix(s)) else {
+                return Err(ConfError::at(
+                    &arg.span,
+                    format!(
+                        "invalid URL prefix in \"{text}\", expected {}",
+                        schemes.join(" or ")
+                    ),
+                ));
+            };
+            let (authority, uri) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            if authority.is_empty() {
+                return Err(ConfError::at(&arg.span, format!("no host in \"{text}\"")));
+            }
+            if !uri.is_empty() {
+                if d.name == "grpc_pass" {
+                    return Err(ConfError::at(
+                        &arg.span,
+                        "\"grpc_pass\" URL cannot have a URI part",
+                    ));
+                }
+                if loc.no_uri_part {
+                    return Err(ConfError::at(
+                        &arg.span,
+                        "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement",
+                    ));
+                }
+            }
+        } else if let Some(crate::conf::variables::Part::Lit(l)) = url.parts.first() {
+            let plausible = schemes
+                .iter()
+                .any(|s| s.starts_with(l.as_str()) || l.starts_with(s));
+            if !plausible {
+                return Err(ConfError::at(
+                    &arg.span,
+                    format!(
+                        "invalid URL prefix in \"{}\", expected {}",
+                        arg.value,
+                        schemes.join(" or ")
+                    ),
+                ));
+            }
+        }
+        Ok(PassUrl {
+            written: arg.value.clone(),
+            url,
+            location_prefix: loc.prefix.clone(),
+        })
+    }
+}
+
+fn resolver_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(sa) = s.parse() {
+        return Ok(sa);
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(format!(
+        "invalid resolver address \"{s}\", expected an IP address or IP:PORT"
+    ))
+}

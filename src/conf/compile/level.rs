@@ -1,0 +1,256 @@
+//! The settings in effect at one level (http, server, location, `if`),
+//! after nginx's inheritance: scalar directives are inherited unless set;
+//! array directives (`proxy_set_header`, `add_header`, `proxy_hide_header`,
+//! `allow`/`deny`, `proxy_redirect`, ...) are inherited only when the inner
+//! level has none of its own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::values::Network;
+use crate::conf::htpasswd::Htpasswd;
+use crate::conf::variables::Template;
+
+/// One `proxy_set_header` / `grpc_set_header` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct SetHeader {
+    /// Name as written.
+    pub name: String,
+    /// Value; an empty result removes the header.
+    pub value: Template,
+}
+
+/// One `add_header` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct AddHeader {
+    /// Name as written.
+    pub name: String,
+    /// Value; an empty result means the header is not added.
+    pub value: Template,
+    /// `always`.
+    pub always: bool,
+}
+
+/// One `allow` or `deny` rule; `net: None` is `all`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccessRule {
+    /// `true` for `allow`.
+    pub allow: bool,
+    /// The network, or `None` for `all`.
+    pub net: Option<Network>,
+}
+
+/// `proxy_redirect` in effect.
+#[derive(Debug, Clone)]
+pub(crate) enum Redirect {
+    /// `proxy_redirect default` (also the default): the proxy_pass URL to the location.
+    Default,
+    /// `proxy_redirect off`.
+    Off,
+    /// Explicit `from to` pairs (`default` among them expands at compile time).
+    Rules(Arc<Vec<(Template, Template)>>),
+}
+
+/// How requests are handled after the rewrite phase.
+#[derive(Debug, Clone)]
+pub(crate) enum Handler {
+    /// `proxy_pass URL`.
+    Proxy(Arc<PassUrl>),
+    /// `grpc_pass URL`.
+    Grpc(Arc<PassUrl>),
+    /// `fastcgi_pass` (PHP): moat has no FastCGI client.
+    FastCgi,
+}
+
+/// A `proxy_pass`/`grpc_pass` target.
+#[derive(Debug, Clone)]
+pub(crate) struct PassUrl {
+    /// The URL as written.
+    pub written: String,
+    /// The URL as a template.
+    pub url: Template,
+    /// The name of the enclosing prefix location (`/app/`), for replacement.
+    pub location_prefix: Option<String>,
+}
+
+/// What access control the level demands.
+#[derive(Debug, Clone)]
+pub(crate) enum AuthRule {
+    /// `auth_basic` with a loaded user file.
+    Basic {
+        /// The realm for `WWW-Authenticate`.
+        realm: String,
+        /// The credentials.
+        users: Arc<Htpasswd>,
+    },
+    /// Access control moat cannot evaluate: answer 503, never proxy.
+    Unavailable(String),
+}
+
+/// Upstream `resolver` settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResolverConf {
+    /// Name servers.
+    pub servers: Vec<std::net::SocketAddr>,
+    /// `valid=`.
+    pub valid: Option<Duration>,
+    /// `ipv6=off` clears it.
+    pub ipv6: bool,
+}
+
+/// The effective settings at one level.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    pub proxy_headers: Option<Arc<Vec<SetHeader>>>,
+    pub grpc_headers: Option<Arc<Vec<SetHeader>>>,
+    pub add_headers: Arc<Vec<AddHeader>>,
+    pub hide_headers: Arc<Vec<String>>,
+    pub pass_headers: Arc<Vec<String>>,
+    pub redirect: Redirect,
+    pub cookie_paths: Arc<Vec<(Template, Template)>>,
+    pub pass_request_headers: bool,
+    pub pass_request_body: bool,
+    pub max_body: u64,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub send_timeout: Duration,
+    pub http11: bool,
+    pub resolver: Arc<ResolverConf>,
+    pub ssl_verify: bool,
+    pub ssl_server_name: bool,
+    pub access: Arc<Vec<AccessRule>>,
+    pub auth_basic_realm: Option<Option<String>>,
+    pub auth_basic_file: Option<Arc<Htpasswd>>,
+    pub auth_request: Option<Option<String>>,
+    pub root: Option<String>,
+    pub index: Arc<Vec<String>>,
+    pub try_files: bool,
+    pub ssl_certificate: Option<PathBuf>,
+    pub ssl_certificate_key: Option<PathBuf>,
+    pub handler: Option<Handler>,
+    pub internal: bool,
+}
+
+impl Default for Level {
+    /// nginx's built-in defaults.
+    fn default() -> Self {
+        Level {
+            proxy_headers: None,
+            grpc_headers: None,
+            add_headers: Arc::default(),
+            hide_headers: Arc::default(),
+            pass_headers: Arc::default(),
+            redirect: Redirect::Default,
+            cookie_paths: Arc::default(),
+            pass_request_headers: true,
+            pass_request_body: true,
+            max_body: 1024 * 1024,
+            connect_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            http11: false,
+            resolver: Arc::default(),
+            ssl_verify: false,
+            ssl_server_name: false,
+            access: Arc::default(),
+            auth_basic_realm: None,
+            auth_basic_file: None,
+            auth_request: None,
+            root: None,
+            index: Arc::new(vec!["index.html".to_string()]),
+            try_files: false,
+            ssl_certificate: None,
+            ssl_certificate_key: None,
+            handler: None,
+            internal: false,
+        }
+    }
+}
+
+/// Array directives collected at one level before they replace the outer lists.
+#[derive(Debug, Default)]
+pub(crate) struct OwnArrays {
+    pub proxy_headers: Vec<SetHeader>,
+    pub grpc_headers: Vec<SetHeader>,
+    pub add_headers: Vec<AddHeader>,
+    pub hide_headers: Vec<String>,
+    pub pass_headers: Vec<String>,
+    pub redirects: Vec<(Template, Template)>,
+    pub redirect_off: bool,
+    pub redirect_default: bool,
+    pub cookie_paths: Vec<(Template, Template)>,
+    pub cookie_off: bool,
+    pub access: Vec<AccessRule>,
+    pub index: Vec<String>,
+}
+
+impl Level {
+    /// The level inherited by a nested `location`: everything but the
+    /// content handler and `internal`.
+    pub(crate) fn for_location(&self) -> Level {
+        Level {
+            handler: None,
+            internal: false,
+            try_files: false,
+            ..self.clone()
+        }
+    }
+
+    /// Applies one level's array directives (nginx: inner replaces outer
+    /// only when it has entries of its own).
+    pub(crate) fn merge_arrays(&mut self, own: OwnArrays) {
+        if !own.proxy_headers.is_empty() {
+            self.proxy_headers = Some(Arc::new(own.proxy_headers));
+        }
+        if !own.grpc_headers.is_empty() {
+            self.grpc_headers = Some(Arc::new(own.grpc_headers));
+        }
+        if !own.add_headers.is_empty() {
+            self.add_headers = Arc::new(own.add_headers);
+        }
+        if !own.hide_headers.is_empty() {
+            self.hide_headers = Arc::new(own.hide_headers);
+        }
+        if !own.pass_headers.is_empty() {
+            self.pass_headers = Arc::new(own.pass_headers);
+        }
+        if own.redirect_off {
+            self.redirect = Redirect::Off;
+        } else if !own.redirects.is_empty() {
+            self.redirect = Redirect::Rules(Arc::new(own.redirects));
+        } else if own.redirect_default {
+            self.redirect = Redirect::Default;
+        }
+        if own.cookie_off {
+            self.cookie_paths = Arc::default();
+        } else if !own.cookie_paths.is_empty() {
+            self.cookie_paths = Arc::new(own.cookie_paths);
+        }
+        if !own.access.is_empty() {
+            self.access = Arc::new(own.access);
+        }
+        if !own.index.is_empty() {
+            self.index = Arc::new(own.index);
+        }
+    }
+
+    /// The access control in effect, combining `auth_basic` and `auth_request`.
+    pub(crate) fn auth(&self) -> Option<AuthRule> {
+        if let Some(Some(uri)) = &self.auth_request {
+            return Some(AuthRule::Unavailable(format!(
+                "auth_request {uri} (authentication subrequests are not supported yet; refusing rather than serving unauthenticated)"
+            )));
+        }
+        match (&self.auth_basic_realm, &self.auth_basic_file) {
+            (Some(Some(realm)), Some(users)) => Some(AuthRule::Basic {
+                realm: realm.clone(),
+                users: users.clone(),
+            }),
+            (Some(Some(realm)), None) => Some(AuthRule::Unavailable(format!(
+                "auth_basic \"{realm}\" has no auth_basic_user_file"
+            ))),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Turns the assembled directive tree into a typed [`RouteTable`]: every
+//! argument is parsed and every regex compiled here, so a bad value fails
+//! the load instead of the first request.
+
+mod blocks;
+pub(crate) mod contexts;
+mod directives;
+pub(crate) mod level;
+pub(crate) mod script;
+pub(crate) mod values;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::ast::Directive;
+use super::error::ConfError;
+use super::htpasswd::Htpasswd;
+use super::include::map_path;
+use super::route_table::RouteTable;
+use super::variables::named_groups;
+
+/// State of one compilation.
+pub(crate) struct Compiler<'a> {
+    pub config_dir: &'a Path,
+    /// Every user variable defined anywhere (nginx: defined once, known everywhere).
+    pub declared: HashSet<String>,
+    pub errors: Vec<ConfError>,
+    /// Directive name → places, for one warning per name.
+    pub ignored: BTreeMap<String, Vec<String>>,
+    /// Unknown directive name → places.
+    pub unknown: BTreeMap<String, Vec<String>>,
+    pub warnings: Vec<String>,
+    htpasswd: HashMap<PathBuf, Arc<Htpasswd>>,
+}
+
+/// The compiled table and the warnings found on the way.
+pub(crate) fn compile(
+    config_dir: &Path,
+    tree: &[Directive],
+) -> Result<(RouteTable, Vec<String>), Vec<ConfError>> {
+    let mut c = Compiler {
+        config_dir,
+        declared: HashSet::new(),
+        errors: Vec::new(),
+        ignored: BTreeMap::new(),
+        unknown: BTreeMap::new(),
+        warnings: Vec::new(),
+        htpasswd: HashMap::new(),
+    };
+    declare(tree, &mut c.declared);
+    let table = c.main(tree);
+    if !c.errors.is_empty() {
+        return Err(c.errors);
+    }
+    let mut warnings = std::mem::take(&mut c.warnings);
+    for (name, places) in &c.ignored {
+        warnings.push(format!(
+            "\"{name}\" is accepted but has no effect in moat; used at {}",
+            list(places)
+        ));
+    }
+    for (name, places) in &c.unknown {
+        warnings.push(format!(
+            "unknown directive \"{name}\" ignored; used at {}",
+            list(places)
+        ));
+    }
+    Ok((table, warnings))
+}
+
+fn list(places: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = places
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if places.len() > SHOWN {
+        s.push_str(&format!(" and {} more", places.len() - SHOWN));
+    }
+    s
+}
+
+/// Collects the names of all user variables: `set`, `map`, `auth_request_set`,
+/// `set_escape_uri`, and named captures of every regex.
+fn declare(tree: &[Directive], out: &mut HashSet<String>) {
+    for d in tree {
+        let arg = |i: usize| d.args.get(i).map(|a| a.value.as_str()).unwrap_or("");
+        match d.name.as_str() {
+            "set" | "auth_request_set" | "set_escape_uri" => {
+                if let Some(v) = arg(0).strip_prefix('$') {
+                    out.insert(v.to_string());
+                }
+            }
+            "map" => {
+                if let Some(v) = arg(1).strip_prefix('$') {
+                    out.insert(v.to_string());
+                }
+            }
+            "server_name" | "location" | "if" | "rewrite" => {
+                for a in &d.args {
+                    out.extend(named_groups(&a.value));
+                }
+            }
+            _ => {}
+        }
+        if let Some(block) = &d.block {
+            declare(block, out);
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// Records a directive that is accepted without effect.
+    pub(crate) fn note_ignored(&mut self, d: &Directive) {
+        let places = self.ignored.entry(d.name.clone()).or_default();
+        let here = place(d);
+        if !places.contains(&here) {
+            places.push(here);
+        }
+    }
+
+    /// Records an unknown directive.
+    pub(crate) fn note_unknown(&mut self, d: &Directive) {
+        let places = self.unknown.entry(d.name.clone()).or_default();
+        let here = place(d);
+        if !places.contains(&here) {
+            places.push(here);
+        }
+    }
+
+    /// Reads an `auth_basic_user_file` once per load.
+    fn htpasswd(&mut self, arg: &super::ast::Arg) -> Result<Arc<Htpasswd>, ConfError> {
+        let path = map_path(self.config_dir, &arg.value);
+        if let Some(h) = self.htpasswd.get(&path) {
+            return Ok(h.clone());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfError::at(
+                &arg.span,
+                format!(
+                    "auth_basic_user_file {}: cannot read {}: {e}",
+                    arg.value,
+                    path.display()
+                ),
+            )
+        })?;
+        let (users, problems) = Htpasswd::parse(&text);
+        for p in problems {
+            self.warnings.push(format!("{}: {p}", path.display()));
+        }
+        let users = Arc::new(users);
+        self.htpasswd.insert(path, users.clone());
+        Ok(users)
+    }
+}
+
+fn place(d: &Directive) -> String {
+    format!("{}:{}", d.span.file.display(), d.span.line)
+}

@@ -1,0 +1,168 @@
+//! The per-request state of an evaluation and the variable values it
+//! gives to templates.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::conf::compile::level::Level;
+use crate::conf::decision::RequestInfo;
+use crate::conf::route_table::{RouteTable, Server};
+use crate::conf::variables::{Builtin, Var, VarSource};
+
+/// Everything one request's evaluation reads and changes.
+pub(crate) struct Eval<'a> {
+    pub table: &'a RouteTable,
+    pub req: &'a RequestInfo,
+    pub server: &'a Server,
+    /// `$host`: Host header without port, lower-case.
+    pub host: String,
+    /// `$uri`: decoded, normalised, possibly rewritten.
+    pub uri: String,
+    /// `$args`.
+    pub args: String,
+    /// `true` once a rewrite changed the URI (the raw request URI is then
+    /// no longer what goes upstream).
+    pub uri_changed: bool,
+    /// User variables and named captures.
+    pub vars: HashMap<String, String>,
+    /// `$0`..`$9` of the last successful regex.
+    pub captures: Vec<Option<String>>,
+    /// The settings of the current location (or `if`).
+    pub level: Arc<Level>,
+    /// `$proxy_host` once the upstream URL is known.
+    pub proxy_host: String,
+    /// `$proxy_port`.
+    pub proxy_port: String,
+    /// A rewrite without flag changed the URI during the current script.
+    pub rewrote: bool,
+}
+
+impl Eval<'_> {
+    /// The first request header with this name (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn header_joined(&self, name: &str, sep: &str) -> Option<String> {
+        let vals: Vec<&str> = self
+            .req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        (!vals.is_empty()).then(|| vals.join(sep))
+    }
+
+    /// `$remote_addr` (IPv4-mapped IPv6 shown as IPv4).
+    pub(crate) fn remote_ip(&self) -> IpAddr {
+        match self.req.remote.ip() {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        }
+    }
+
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.req.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        let all = self.header_joined("cookie", "; ")?;
+        all.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    }
+
+    fn arg(&self, name: &str) -> Option<String> {
+        self.args.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            k.eq_ignore_ascii_case(name).then(|| v.to_string())
+        })
+    }
+
+    fn document_root(&self) -> String {
+        self.level
+            .root
+            .clone()
+            .unwrap_or_else(|| "/usr/share/nginx/html".to_string())
+    }
+}
+
+impl VarSource for Eval<'_> {
+    fn get(&self, var: &Var) -> Cow<'_, str> {
+        use Builtin::*;
+        let owned = |s: String| Cow::Owned(s);
+        match var {
+            Var::Builtin(b) => match b {
+                Host => Cow::Borrowed(&self.host),
+                Scheme => Cow::Borrowed(self.scheme()),
+                Https => Cow::Borrowed(if self.req.tls { "on" } else { "" }),
+                RequestUri => Cow::Borrowed(&self.req.uri),
+                Uri => Cow::Borrowed(&self.uri),
+                Args => Cow::Borrowed(&self.args),
+                IsArgs => Cow::Borrowed(if self.args.is_empty() { "" } else { "?" }),
+                RemoteAddr => owned(self.remote_ip().to_string()),
+                RemotePort => owned(self.req.remote.port().to_string()),
+                ServerPort => owned(self.req.server_port.to_string()),
+                ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
+                ServerAddr | Empty | Hostname => Cow::Borrowed(""),
+                ServerProtocol => Cow::Borrowed("HTTP/1.1"),
+                RequestMethod => Cow::Borrowed(&self.req.method),
+                Request => owned(format!("{} {} HTTP/1.1", self.req.method, self.req.uri)),
+                ProxyAddXForwardedFor => owned(match self.header_joined("x-forwarded-for", ", ") {
+                    Some(x) => format!("{x}, {}", self.remote_ip()),
+                    None => self.remote_ip().to_string(),
+                }),
+                ProxyHost => Cow::Borrowed(&self.proxy_host),
+                ProxyPort => Cow::Borrowed(&self.proxy_port),
+                DocumentRoot => owned(self.document_root()),
+                RequestFilename => owned(format!("{}{}", self.document_root(), self.uri)),
+                FastcgiScriptName => Cow::Borrowed(&self.uri),
+                ContentType => owned(self.header("content-type").unwrap_or_default().to_string()),
+                ContentLength => owned(
+                    self.header("content-length")
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+            },
+            Var::Http(name) => {
+                let name = name.replace('_', "-");
+                match name.as_str() {
+                    "cookie" => owned(self.header_joined("cookie", "; ").unwrap_or_default()),
+                    "x-forwarded-for" => owned(self.header_joined(&name, ", ").unwrap_or_default()),
+                    _ => owned(self.header(&name).unwrap_or_default().to_string()),
+                }
+            }
+            Var::Cookie(name) => owned(self.cookie(name).unwrap_or_default()),
+            Var::Arg(name) => owned(self.arg(name).unwrap_or_default()),
+            Var::UpstreamHttp(_) | Var::SentHttp(_) => Cow::Borrowed(""),
+            Var::Capture(n) => match self.captures.get(*n) {
+                Some(Some(s)) => Cow::Borrowed(s),
+                _ => Cow::Borrowed(""),
+            },
+            Var::Named(name) => {
+                if let Some(v) = self.vars.get(name) {
+                    return Cow::Borrowed(v);
+                }
+                match self.table.maps.get(name) {
+                    Some(map) => owned(map.eval(self)),
+                    None => Cow::Borrowed(""),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Request evaluation: nginx's phases for one request, in pure code.
+//! Server selection, the server rewrite phase, location search (again
+//! after `rewrite ... last`), the location rewrite phase, access control
+//! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), then the
+//! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
+
+mod context;
+mod script;
+mod upstream;
+pub(crate) mod uri;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use context::Eval;
+use script::Flow;
+
+use crate::conf::compile::level::{AuthRule, Handler};
+use crate::conf::compile::script::FileTest;
+use crate::conf::decision::{Action, Decision, HeaderRule, LocationRef, RequestInfo, ServerRef};
+use crate::conf::include::map_path;
+use crate::conf::route_table::RouteTable;
+use crate::conf::variables::VarSource;
+
+/// Answers `if (-f ...)`-style tests; lets the evaluator stay pure.
+pub trait FileProbe {
+    /// `true` when `path` passes `test`.
+    fn test(&self, path: &Path, test: FileTest) -> bool;
+}
+
+/// A [`FileProbe`] that looks at the real filesystem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DiskProbe;
+
+impl FileProbe for DiskProbe {
+    fn test(&self, path: &Path, test: FileTest) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        match test {
+            FileTest::File => meta.is_file(),
+            FileTest::Dir => meta.is_dir(),
+            FileTest::Exists => true,
+            FileTest::Executable => {
+                use std::os::unix::fs::PermissionsExt;
+                meta.is_file() && meta.permissions().mode() & 0o111 != 0
+            }
+        }
+    }
+}
+
+/// nginx's limit on URI changes per request (`rewrite or internal redirection cycle`).
+const MAX_URI_CHANGES: usize = 10;
+
+/// The lower-cased host without port and trailing dot.
+pub(crate) fn host_name(raw: &str) -> String {
+    let raw = raw.trim();
+    let host = if raw.starts_with('[') {
+        raw.split_once(']')
+            .map(|(h, _)| format!("{h}]"))
+            .unwrap_or_else(|| raw.to_string())
+    } else {
+        raw.split(':').next().unwrap_or_default().to_string()
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl RouteTable {
+    /// The decision nginx would take for this request (file tests read the
+    /// real filesystem under the config directory).
+    pub fn decide(&self, req: &RequestInfo) -> Decision {
+        self.decide_with(req, &DiskProbe)
+    }
+
+    /// [`RouteTable::decide`] with file tests answered by `probe`.
+    pub fn decide_with(&self, req: &RequestInfo, probe: &dyn FileProbe) -> Decision {
+        let host = req.host.as_deref().map(host_name);
+        let Some(picked) = self
+            .ports
+            .get(&req.server_port)
+            .and_then(|p| p.pick(host.as_deref()))
+        else {
+            return Decision {
+                server: ServerRef {
+                    file: Default::default(),
+                    line: 0,
+                    names: vec![],
+                },
+                location: None,
+                action: Action::NotFound,
+                response_headers: vec![],
+                max_body_size: None,
+            };
+        };
+        let server = &self.servers[picked.server];
+        let (path, args) = uri::split(&req.uri);
+        let mut ev = Eval {
+            table: self,
+            req,
+            server,
+            host: host.unwrap_or_default(),
+            uri: String::new(),
+            args: args.to_string(),
+            uri_changed: false,
+            vars: picked.captures.into_iter().collect::<HashMap<_, _>>(),
+            captures: picked.numbered.unwrap_or_default(),
+            level: server.level.clone(),
+            proxy_host: String::new(),
+            proxy_port: String::new(),
+            rewrote: false,
+        };
+        let Some(uri) = uri::normalize(path) else {
+            return ev.finish(None, bad_request());
+        };
+        ev.uri = uri;
+        match ev.run(&server.script, probe) {
+            Flow::Respond(a) => return ev.finish(None, *a),
+            Flow::Done | Flow::Stop | Flow::Last => {}
+        }
+        let mut location = None;
+        let mut searches = 0;
+        loop {
+            searches += 1;
+            if searches > MAX_URI_CHANGES {
+                return ev.finish(
+                    location,
+                    Action::Return {
+                        status: 500,
+                        location: None,
+                        body: None,
+                    },
+                );
+            }
+            let found = server.locations.find(&ev.uri);
+            let Some(loc) = server.locations.resolve(&found.path) else {
+                ev.level = server.level.clone();
+                location = None;
+                break;
+            };
+            location = Some(loc.at.clone());
+            if let Some(c) = found.captures {
+                ev.captures = c;
+            }
+            ev.vars.extend(found.named);
+            ev.level = loc.level.clone();
+            if loc.level.internal {
+                return ev.finish(location, Action::NotFound);
+            }
+            ev.rewrote = false;
+            match ev.run(&loc.script, probe) {
+                Flow::Respond(a) => return ev.finish(location, *a),
+                Flow::Last => continue,
+                Flow::Done if ev.rewrote => continue,
+                Flow::Done | Flow::Stop => break,
+            }
+        }
+        let action = ev.access().unwrap_or_else(|| ev.content());
+        ev.finish(location, action)
+    }
+}
+
+fn bad_request() -> Action {
+    Action::Return {
+        status: 400,
+        location: None,
+        body: None,
+    }
+}
+
+impl Eval<'_> {
+    /// The access phase: `None` when the request may go on.
+    fn access(&self) -> Option<Action> {
+        let ip = self.remote_ip();
+        for rule in self.level.access.iter() {
+            if rule.net.is_none_or(|n| n.contains(ip)) {
+                if rule.allow {
+                    break;
+                }
+                return Some(Action::Deny { status: 403 });
+            }
+        }
+        match self.level.auth()? {
+            AuthRule::Basic { realm, users } => {
+                let ok = self
+                    .header("authorization")
+                    .is_some_and(|v| users.verify_header(v));
+                (!ok).then_some(Action::Unauthorized { realm })
+            }
+            AuthRule::Unavailable(reason) => Some(Action::Unavailable { reason }),
+        }
+    }
+
+    /// The content phase.
+    fn content(&mut self) -> Action {
+        match self.level.handler.clone() {
+            Some(Handler::Proxy(p)) => match self.target(&p, false) {
+                Ok(t) => Action::Proxy(t),
+                Err(_) => Action::Return {
+                    status: 500,
+                    location: None,
+                    body: None,
+                },
+            },
+            Some(Handler::Grpc(p)) => match self.target(&p, true) {
+                Ok(t) => Action::Grpc(t),
+                Err(_) => Action::Return {
+                    status: 500,
+                    location: None,
+                    body: None,
+                },
+            },
+            Some(Handler::FastCgi) => Action::Unavailable {
+                reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
+            },
+            None => match &self.level.root {
+                Some(root) => Action::Static {
+                    root: map_path(&self.table.config_dir, root),
+                    path: self.uri.clone(),
+                    index: self.level.index.to_vec(),
+                },
+                None => Action::NotFound,
+            },
+        }
+    }
+
+    fn finish(&self, location: Option<LocationRef>, action: Action) -> Decision {
+        let response_headers = self
+            .level
+            .add_headers
+            .iter()
+            .filter_map(|h| {
+                let value = h.value.render(self as &dyn VarSource);
+                (!value.is_empty()).then(|| HeaderRule {
+                    name: h.name.clone(),
+                    value,
+                    always: h.always,
+                })
+            })
+            .collect();
+        Decision {
+            server: self.server.at.clone(),
+            location,
+            action,
+            response_headers,
+            max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Runs rewrite-phase statements for one request.
+
+use std::path::Path;
+
+use super::context::Eval;
+use super::uri::escape_component;
+use super::FileProbe;
+use crate::conf::compile::script::{Cond, RewriteFlag, Stmt};
+use crate::conf::decision::Action;
+use crate::conf::include::map_path;
+use crate::conf::variables::VarSource;
+
+/// How a statement list ended.
+#[derive(Debug)]
+pub(crate) enum Flow {
+    /// Ran to the end.
+    Done,
+    /// `break` or `rewrite ... break`: stay in this location.
+    Stop,
+    /// `rewrite ... last`: search locations again.
+    Last,
+    /// `return` or a redirecting `rewrite`.
+    Respond(Box<Action>),
+}
+
+impl Eval<'_> {
+    /// Runs `stmts` in order.
+    pub(crate) fn run(&mut self, stmts: &[Stmt], probe: &dyn FileProbe) -> Flow {
+        for s in stmts {
+            match s {
+                Stmt::Set {
+                    name,
+                    value,
+                    escape,
+                } => {
+                    let mut v = value.render(self);
+                    if *escape {
+                        v = escape_component(&v);
+                    }
+                    self.vars.insert(name.clone(), v);
+                }
+                Stmt::Break => return Flow::Stop,
+                Stmt::Return { status, text } => {
+                    let text = text.as_ref().map(|t| t.render(self));
+                    return Flow::Respond(Box::new(self.respond(*status, text)));
+                }
+                Stmt::If { cond, body, level } => {
+                    if !self.test(cond, probe) {
+                        continue;
+                    }
+                    if let Some(level) = level {
+                        self.level = level.clone();
+                    }
+                    match self.run(body, probe) {
+                        Flow::Done => {}
+                        other => return other,
+                    }
+                }
+                Stmt::Rewrite {
+                    re,
+                    replacement,
+                    flag,
+                    absolute,
+                    drop_args,
+                } => {
+                    let Some(caps) = re.captures(&self.uri) else {
+                        continue;
+                    };
+                    self.captures = caps
+                        .iter()
+                        .map(|m| m.map(|m| m.as_str().to_string()))
+                        .collect();
+                    for n in re.capture_names().flatten() {
+                        if let Some(m) = caps.name(n) {
+                            self.vars.insert(n.to_string(), m.as_str().to_string());
+                        }
+                    }
+                    let new = replacement.render(self);
+                    if *absolute || matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
+                        let mut location = new;
+                        if !*drop_args && !self.args.is_empty() {
+                            location.push(if location.contains('?') { '&' } else { '?' });
+                            location.push_str(&self.args);
+                        }
+                        let status = if *flag == RewriteFlag::Permanent {
+                            301
+                        } else {
+                            302
+                        };
+                        return Flow::Respond(Box::new(self.respond(status, Some(location))));
+                    }
+                    match new.split_once('?') {
+                        Some((path, args)) => {
+                            let mut a = args.to_string();
+                            if !*drop_args && !self.args.is_empty() {
+                                a.push('&');
+                                a.push_str(&self.args);
+                            }
+                            self.uri = path.to_string();
+                            self.args = a;
+                        }
+                        None => {
+                            self.uri = new;
+                            if *drop_args {
+                                self.args.clear();
+                            }
+                        }
+                    }
+                    self.uri_changed = true;
+                    self.rewrote = true;
+                    match flag {
+                        RewriteFlag::Break => return Flow::Stop,
+                        RewriteFlag::Last => return Flow::Last,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Flow::Done
+    }
+
+    fn test(&mut self, cond: &Cond, probe: &dyn FileProbe) -> bool {
+        match cond {
+            Cond::Truthy(t) => {
+                let v = t.render(self);
+                !v.is_empty() && v != "0"
+            }
+            Cond::Eq { lhs, rhs, neg } => (lhs.render(self) == rhs.render(self)) != *neg,
+            Cond::Match { lhs, re, neg } => {
+                let v = lhs.render(self);
+                match re.captures(&v) {
+                    Some(caps) => {
+                        if !*neg {
+                            self.captures = caps
+                                .iter()
+                                .map(|m| m.map(|m| m.as_str().to_string()))
+                                .collect();
+                            for n in re.capture_names().flatten() {
+                                if let Some(m) = caps.name(n) {
+                                    self.vars.insert(n.to_string(), m.as_str().to_string());
+                                }
+                            }
+                        }
+                        !*neg
+                    }
+                    None => *neg,
+                }
+            }
+            Cond::File { path, test, neg } => {
+                let written = path.render(self);
+                let real = map_path(&self.table.config_dir, &written);
+                probe.test(Path::new(&real), *test) != *neg
+            }
+        }
+    }
+
+    /// The action for `return STATUS [TEXT]`.
+    pub(crate) fn respond(&self, status: u16, text: Option<String>) -> Action {
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            let location = text.map(|t| self.absolute(&t));
+            return Action::Return {
+                status,
+                location,
+                body: None,
+            };
+        }
+        Action::Return {
+            status,
+            location: None,
+            body: text,
+        }
+    }
+
+    /// nginx's `absolute_redirect on`: a relative Location gets the scheme,
+    /// the request's host and (when not the scheme default) the port.
+    pub(crate) fn absolute(&self, loc: &str) -> String {
+        if !loc.starts_with('/') {
+            return loc.to_string();
+        }
+        let scheme = self.scheme();
+        let port = self.req.server_port;
+        let default = if self.req.tls { 443 } else { 80 };
+        let host = if self.host.is_empty() {
+            self.get(&crate::conf::variables::Var::Builtin(
+                crate::conf::variables::Builtin::ServerName,
+            ))
+            .into_owned()
+        } else {
+            self.host.clone()
+        };
+        if port == default {
+            format!("{scheme}://{host}{loc}")
+        } else {
+            format!("{scheme}://{host}:{port}{loc}")
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Builds the [`ProxyTarget`] for `proxy_pass`/`grpc_pass`: the URL with
+//! nginx's URI rules, the complete upstream header list, and the response
+//! rewriting rules in effect.
+
+use super::context::Eval;
+use super::uri::escape;
+use crate::conf::compile::level::{PassUrl, Redirect, SetHeader};
+use crate::conf::decision::{ProxyTarget, UpstreamOptions};
+
+/// Upstream response headers nginx never passes to the client.
+const HIDDEN_BY_DEFAULT: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+/// A parsed upstream URL.
+struct Url {
+    scheme: String,
+    host: String,
+    port: u16,
+    explicit_port: bool,
+    /// The URI part, empty when absent.
+    uri: String,
+}
+
+fn parse_url(text: &str, grpc: bool) -> Result<Url, String> {
+    let (scheme, rest) = text
+        .split_once("://")
+        .ok_or_else(|| format!("invalid URL \"{text}\": no scheme"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match (scheme.as_str(), grpc) {
+        ("http", false) | ("grpc", true) => 80,
+        ("https", false) | ("grpcs", true) => 443,
+        _ => return Err(format!("invalid URL prefix in \"{text}\"")),
+    };
+    let (authority, uri) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, tail) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("invalid host in \"{text}\""))?;
+        (format!("[{h}]"), tail.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("no host in upstream \"{text}\""));
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("invalid port in upstream \"{text}\""))?,
+        None => default_port,
+    };
+    Ok(Url {
+        scheme,
+        host,
+        port,
+        explicit_port: port != default_port,
+        uri: uri.to_string(),
+    })
+}
+
+impl Eval<'_> {
+    /// The target for the current location's `proxy_pass` (`grpc: false`)
+    /// or `grpc_pass`; `Err` with nginx's 500 reason for an invalid URL.
+    pub(crate) fn target(&mut self, pass: &PassUrl, grpc: bool) -> Result<ProxyTarget, String> {
+        let text = pass.url.render(self);
+        let url = parse_url(&text, grpc)?;
+        let host_header = if url.explicit_port {
+            format!("{}:{}", url.host, url.port)
+        } else {
+            url.host.clone()
+        };
+        self.proxy_host = host_header.clone();
+        self.proxy_port = url.port.to_string();
+        let args = if self.args.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.args)
+        };
+        let path_and_query = if pass.url.has_vars() && !url.uri.is_empty() {
+            // With variables and a URI part: exactly that URI.
+            url.uri.clone()
+        } else if url.uri.is_empty() {
+            if self.uri_changed {
+                format!("{}{args}", escape(&self.uri))
+            } else {
+                self.req.uri.clone()
+            }
+        } else {
+            // Static URI part: replace the matched location prefix.
+            let cut = match (&pass.location_prefix, self.uri_changed) {
+                (Some(p), false) if self.uri.starts_with(p.as_str()) => p.len(),
+                _ => 0,
+            };
+            format!("{}{}{args}", url.uri, escape(&self.uri[cut..]))
+        };
+        let path_and_query = if path_and_query.is_empty() {
+            "/".to_string()
+        } else {
+            path_and_query
+        };
+        let level = self.level.clone();
+        let headers = if grpc {
+            self.header_list(
+                level.grpc_headers.as_deref().map(Vec::as_slice),
+                GRPC_DEFAULTS,
+            )
+        } else {
+            self.header_list(
+                level.proxy_headers.as_deref().map(Vec::as_slice),
+                PROXY_DEFAULTS,
+            )
+        };
+        let mut hide: Vec<String> = HIDDEN_BY_DEFAULT.iter().map(|s| s.to_string()).collect();
+        hide.extend(level.hide_headers.iter().cloned());
+        hide.retain(|h| !level.pass_headers.contains(h));
+        hide.dedup();
+        let redirects = match &level.redirect {
+            Redirect::Off => vec![],
+            Redirect::Default => match (&pass.url.as_literal(), &pass.location_prefix) {
+                (Some(_), loc) => {
+                    let base = format!("{}://{}", url.scheme, host_header);
+                    if url.uri.is_empty() {
+                        vec![(format!("{base}/"), "/".to_string())]
+                    } else {
+                        vec![(
+                            format!("{base}{}", url.uri),
+                            loc.clone().unwrap_or_else(|| "/".into()),
+                        )]
+                    }
+                }
+                (None, _) => vec![],
+            },
+            Redirect::Rules(rules) => rules
+                .iter()
+                .map(|(f, t)| (f.render(self), t.render(self)))
+                .collect(),
+        };
+        let cookie_paths = level
+            .cookie_paths
+            .iter()
+            .map(|(f, t)| (f.render(self), t.render(self)))
+            .collect();
+        Ok(ProxyTarget {
+            url: format!("{}://{}{}", url.scheme, host_header, path_and_query),
+            scheme: url.scheme,
+            host: url
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: url.port,
+            path_and_query,
+            headers,
+            hide_headers: hide,
+            redirects,
+            cookie_paths,
+            options: UpstreamOptions {
+                connect_timeout: level.connect_timeout,
+                read_timeout: level.read_timeout,
+                send_timeout: level.send_timeout,
+                http11: level.http11 || grpc,
+                resolver: level.resolver.servers.clone(),
+                resolver_valid: level.resolver.valid,
+                resolver_ipv6: level.resolver.ipv6,
+                ssl_verify: level.ssl_verify,
+                ssl_server_name: level.ssl_server_name,
+            },
+        })
+    }
+
+    /// nginx's upstream header list: the configured headers in order, then
+    /// the module defaults not overridden by name, then the client's
+    /// headers whose names appear in neither list. Empty values are not
+    /// sent; body-framing headers are left to the proxy.
+    fn header_list(
+        &self,
+        user: Option<&[SetHeader]>,
+        defaults: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let user = user.unwrap_or_default();
+        let mut blocked: Vec<String> = user.iter().map(|h| h.name.to_ascii_lowercase()).collect();
+        let mut out = Vec::new();
+        for h in user {
+            let v = h.value.render(self);
+            if !v.is_empty() && !is_framing(&h.name) {
+                out.push((h.name.clone(), v));
+            }
+        }
+        for (name, value) in defaults {
+            let lc = name.to_ascii_lowercase();
+            if blocked.contains(&lc) {
+                continue;
+            }
+            blocked.push(lc);
+            let v = match *value {
+                "$proxy_host" => self.proxy_host.clone(),
+                v => v.to_string(),
+            };
+            if !v.is_empty() && !is_framing(name) {
+                out.push((name.to_string(), v));
+            }
+        }
+        if self.level.pass_request_headers {
+            for (n, v) in &self.req.headers {
+                if !blocked.contains(&n.to_ascii_lowercase()) {
+                    out.push((n.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn is_framing(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
+}
+
+/// `ngx_http_proxy_headers`.
+const PROXY_DEFAULTS: &[(&str, &str)] = &[
+    ("Host", "$proxy_host"),
+    ("Connection", "close"),
+    ("Content-Length", ""),
+    ("Transfer-Encoding", ""),
+    ("TE", ""),
+    ("Keep-Alive", ""),
+    ("Expect", ""),
+    ("Upgrade", ""),
+];
+
+/// `ngx_http_grpc_headers`.
+const GRPC_DEFAULTS: &[(&str, &str)] = &[
+    ("Content-Length", ""),
+    ("TE", "trailers"),
+    ("Host", ""),
+    ("Connection", ""),
+    ("Transfer-Encoding", ""),
+    ("Keep-Alive", ""),
+    ("Expect", ""),
+    ("Upgrade", ""),
+];

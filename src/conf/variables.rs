@@ -1,0 +1,308 @@
+//! nginx variables: the `$name` references inside directive arguments,
+//! parsed once at load time into a [`Template`], and expanded per request
+//! through a [`VarSource`].
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use super::ast::Span;
+use super::error::ConfError;
+
+/// One variable reference, resolved at load time to what it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Var {
+    /// A built-in variable with a fixed name (`$host`, `$uri`, ...).
+    Builtin(Builtin),
+    /// `$http_<name>`: a request header (name lower-case, `_` for `-`).
+    Http(String),
+    /// `$cookie_<name>`.
+    Cookie(String),
+    /// `$arg_<name>`: a query argument.
+    Arg(String),
+    /// `$upstream_http_<name>`: a header of an upstream (or auth subrequest)
+    /// response; empty while routing.
+    UpstreamHttp(String),
+    /// `$sent_http_<name>`: a response header; empty while routing.
+    SentHttp(String),
+    /// `$1`..`$9` (and `$0`): numbered captures of the last regex match.
+    Capture(usize),
+    /// A user variable (`set`, `map`, named captures, `auth_request_set`).
+    Named(String),
+}
+
+/// The built-in variables moat evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub(crate) enum Builtin {
+    Host,
+    Scheme,
+    Https,
+    RequestUri,
+    Uri,
+    Args,
+    IsArgs,
+    RemoteAddr,
+    RemotePort,
+    ServerPort,
+    ServerName,
+    ServerAddr,
+    ServerProtocol,
+    RequestMethod,
+    Request,
+    ProxyAddXForwardedFor,
+    ProxyHost,
+    ProxyPort,
+    DocumentRoot,
+    ContentType,
+    ContentLength,
+    Empty,
+    Hostname,
+    RequestFilename,
+    FastcgiScriptName,
+}
+
+fn builtin(name: &str) -> Option<Builtin> {
+    use Builtin::*;
+    Some(match name {
+        "host" => Host,
+        "scheme" => Scheme,
+        "https" => Https,
+        "request_uri" => RequestUri,
+        "uri" | "document_uri" => Uri,
+        "args" | "query_string" => Args,
+        "is_args" => IsArgs,
+        "remote_addr" | "binary_remote_addr" | "realip_remote_addr" => RemoteAddr,
+        "remote_port" | "realip_remote_port" => RemotePort,
+        "server_port" => ServerPort,
+        "server_name" => ServerName,
+        "server_addr" => ServerAddr,
+        "server_protocol" => ServerProtocol,
+        "request_method" => RequestMethod,
+        "request" => Request,
+        "proxy_add_x_forwarded_for" => ProxyAddXForwardedFor,
+        "proxy_host" => ProxyHost,
+        "proxy_port" => ProxyPort,
+        "document_root" | "realpath_root" => DocumentRoot,
+        "content_type" => ContentType,
+        "content_length" => ContentLength,
+        "hostname" => Hostname,
+        "request_filename" => RequestFilename,
+        "fastcgi_script_name" => FastcgiScriptName,
+        // Values moat has no counterpart for while routing: empty, as nginx
+        // gives for a connection without them.
+        "ssl_early_data"
+        | "ssl_server_name"
+        | "ssl_protocol"
+        | "ssl_cipher"
+        | "ssl_client_verify"
+        | "ssl_session_id"
+        | "request_id"
+        | "remote_user"
+        | "http2"
+        | "http3"
+        | "upstream_addr"
+        | "upstream_status"
+        | "status"
+        | "request_time"
+        | "msec"
+        | "time_local"
+        | "time_iso8601"
+        | "connection"
+        | "connection_requests"
+        | "bytes_sent"
+        | "body_bytes_sent"
+        | "request_length"
+        | "request_body"
+        | "limit_rate"
+        | "nginx_version"
+        | "pid"
+        | "pipe"
+        | "fastcgi_path_info"
+        | "proxy_internal_body_length"
+        | "proxy_internal_chunked"
+        | "realpath"
+        | "tcpinfo_rtt"
+        | "gzip_ratio"
+        | "upstream_cache_status"
+        | "upstream_response_time"
+        | "upstream_connect_time"
+        | "upstream_header_time"
+        | "connection_upgrade_default" => Empty,
+        _ => return None,
+    })
+}
+
+impl Var {
+    /// Resolves a variable name (without `$`). `declared` holds the names of
+    /// user variables defined anywhere in the config (nginx's rule: a
+    /// variable set anywhere exists everywhere).
+    fn resolve(name: &str, declared: &HashSet<String>) -> Option<Var> {
+        if let Ok(n) = name.parse::<usize>() {
+            return Some(Var::Capture(n));
+        }
+        if let Some(b) = builtin(name) {
+            return Some(Var::Builtin(b));
+        }
+        if declared.contains(name) {
+            return Some(Var::Named(name.to_string()));
+        }
+        let fam = |p: &str| name.strip_prefix(p).map(|s| s.to_ascii_lowercase());
+        if let Some(h) = fam("http_") {
+            return Some(Var::Http(h));
+        }
+        if let Some(c) = name.strip_prefix("cookie_") {
+            return Some(Var::Cookie(c.to_string()));
+        }
+        if let Some(a) = name.strip_prefix("arg_") {
+            return Some(Var::Arg(a.to_string()));
+        }
+        if let Some(h) = fam("upstream_http_") {
+            return Some(Var::UpstreamHttp(h));
+        }
+        if let Some(h) = fam("sent_http_") {
+            return Some(Var::SentHttp(h));
+        }
+        None
+    }
+}
+
+/// What a [`Template`] reads variables from: the request being evaluated.
+pub(crate) trait VarSource {
+    /// The value of one variable (empty when unset).
+    fn get(&self, var: &Var) -> Cow<'_, str>;
+}
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Literal text.
+    Lit(String),
+    /// A variable reference.
+    Var(Var),
+}
+
+/// A directive argument with its variables parsed: `$scheme://$host/x`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Template {
+    pub parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `text`; an unknown or malformed variable is an error at `span`.
+    pub(crate) fn parse(
+        text: &str,
+        span: &Span,
+        declared: &HashSet<String>,
+    ) -> Result<Template, ConfError> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let b = text.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'$' {
+                let ch = text[i..].chars().next().expect("index is a char boundary");
+                lit.push(ch);
+                i += ch.len_utf8();
+                continue;
+            }
+            i += 1;
+            let braced = i < b.len() && b[i] == b'{';
+            if braced {
+                i += 1;
+            }
+            let start = i;
+            if i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            } else {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                    i += 1;
+                }
+            }
+            let name = &text[start..i];
+            if braced {
+                if i >= b.len() || b[i] != b'}' {
+                    return Err(ConfError::at(
+                        span,
+                        format!("the variable name in \"{text}\" is missing its closing \"}}\""),
+                    ));
+                }
+                i += 1;
+            }
+            if name.is_empty() {
+                return Err(ConfError::at(
+                    span,
+                    format!("invalid variable name in \"{text}\""),
+                ));
+            }
+            let Some(var) = Var::resolve(name, declared) else {
+                return Err(ConfError::at(span, format!("unknown \"{name}\" variable")));
+            };
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(&mut lit)));
+            }
+            parts.push(Part::Var(var));
+        }
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template { parts })
+    }
+
+    /// `true` when the template reads at least one variable.
+    pub(crate) fn has_vars(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(_)))
+    }
+
+    /// The text, when the template has no variables.
+    pub(crate) fn as_literal(&self) -> Option<String> {
+        if self.has_vars() {
+            return None;
+        }
+        Some(self.render_with(|_| Cow::Borrowed("")))
+    }
+
+    /// `true` when the template starts with the literal `prefix`.
+    pub(crate) fn starts_with_literal(&self, prefix: &str) -> bool {
+        matches!(self.parts.first(), Some(Part::Lit(l)) if l.starts_with(prefix))
+    }
+
+    /// `true` when the template starts with the given variable.
+    pub(crate) fn starts_with_var(&self, var: &Var) -> bool {
+        matches!(self.parts.first(), Some(Part::Var(v)) if v == var)
+    }
+
+    /// Expands the template for one request.
+    pub(crate) fn render(&self, src: &dyn VarSource) -> String {
+        self.render_with(|v| src.get(v))
+    }
+
+    fn render_with<'s>(&self, mut f: impl FnMut(&Var) -> Cow<'s, str>) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(l) => out.push_str(l),
+                Part::Var(v) => out.push_str(&f(v)),
+            }
+        }
+        out
+    }
+}
+
+/// Names of the named groups in an nginx regex (`(?<name>...)`, `(?P<name>...)`).
+pub(crate) fn named_groups(re: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in re.match_indices("(?") {
+        let rest = &re[i + 2..];
+        let rest = rest.strip_prefix('P').unwrap_or(rest);
+        let Some(rest) = rest.strip_prefix('<').or_else(|| rest.strip_prefix('\'')) else {
+            continue;
+        };
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end > 0 && !rest[..end].starts_with(|c: char| c.is_ascii_digit()) {
+            out.push(rest[..end].to_string());
+        }
+    }
+    out
+}

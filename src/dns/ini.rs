@@ -1,0 +1,228 @@
+//! `<config>/dns-conf/<plugin>.ini`: SWAG's credentials files.
+//!
+//! The format is certbot's: `key = value` lines, `#`/`;` comments, optional
+//! quotes around the value. Older files prefix each key with
+//! `certbot_dns_<plugin>:` or `certbot-dns-<plugin>:`; the prefix is accepted
+//! and dropped. [`parse`] is pure (text in, entries out); [`load`] reads the
+//! file and warns when its mode lets group or others read it.
+
+use std::path::{Path, PathBuf};
+
+use super::{DnsError, Secret};
+
+/// One `key = value` line, the key without any legacy prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    key: String,
+    value: String,
+    line: u32,
+}
+
+/// A parsed credentials file; every lookup error names the file, the line and
+/// the key, never the value.
+#[derive(Debug, Clone)]
+pub struct IniFile {
+    provider: &'static str,
+    path: PathBuf,
+    entries: Vec<Entry>,
+    loose_mode: Option<u32>,
+}
+
+/// Where SWAG keeps the credentials of `plugin`: `<config>/dns-conf/<plugin>.ini`.
+pub fn ini_path(config_dir: &Path, plugin: &str) -> PathBuf {
+    config_dir.join("dns-conf").join(format!("{plugin}.ini"))
+}
+
+/// Reads `<config>/dns-conf/<provider>.ini`; logs a warning when group or
+/// others may read it (it holds API secrets).
+pub fn load(provider: &'static str, config_dir: &Path) -> Result<IniFile, DnsError> {
+    let path = ini_path(config_dir, provider);
+    let text = std::fs::read_to_string(&path).map_err(|e| DnsError::Credentials {
+        provider,
+        file: path.clone(),
+        line: None,
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "file not found: create it with the dns_{provider}_* keys (see the template in dns-conf/)"
+            )
+        } else {
+            format!("cannot read: {e}")
+        },
+    })?;
+    let mut ini = parse(provider, &text, &path)?;
+    ini.loose_mode = loose_mode(&path);
+    if let Some(mode) = ini.loose_mode {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "{provider}: credentials file is readable by group or others; run chmod 600 on it"
+        );
+    }
+    Ok(ini)
+}
+
+#[cfg(unix)]
+fn loose_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_path: &Path) -> Option<u32> {
+    None
+}
+
+/// Parses the text of a credentials file; `path` is only used in errors.
+pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile, DnsError> {
+    let mut ini = IniFile {
+        provider,
+        path: path.to_owned(),
+        entries: Vec::new(),
+        loose_mode: None,
+    };
+    for (index, raw) in text.lines().enumerate() {
+        let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let trimmed = raw.trim();
+        if trimmed.is_empty()
+            || trimmed.starts_with('#')
+            || trimmed.starts_with(';')
+            || (trimmed.starts_with('[') && trimmed.ends_with(']'))
+        {
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return Err(ini.error(
+                Some(line),
+                "expected `key = value` (a line without `=`)".to_owned(),
+            ));
+        };
+        let key = strip_legacy_prefix(provider, key.trim()).to_owned();
+        if key.is_empty() {
+            return Err(ini.error(Some(line), "a line with `=` but no key".to_owned()));
+        }
+        if let Some(first) = ini.entries.iter().find(|e| e.key == key) {
+            return Err(ini.error(
+                Some(line),
+                format!("{key} is set twice (first on line {})", first.line),
+            ));
+        }
+        ini.entries.push(Entry {
+            key,
+            value: unquote(value.trim()).to_owned(),
+            line,
+        });
+    }
+    Ok(ini)
+}
+
+/// Drops `certbot_dns_<provider>:` / `certbot-dns-<provider>:` from a key.
+fn strip_legacy_prefix<'k>(provider: &str, key: &'k str) -> &'k str {
+    for sep in ['_', '-'] {
+        let prefix = format!("certbot{sep}dns{sep}{provider}:");
+        if let Some(rest) = key.strip_prefix(&prefix) {
+            return rest.trim();
+        }
+    }
+    key
+}
+
+fn unquote(value: &str) -> &str {
+    for q in ['"', '\''] {
+        if value.len() >= 2 && value.starts_with(q) && value.ends_with(q) {
+            return &value[1..value.len() - 1];
+        }
+    }
+    value
+}
+
+impl IniFile {
+    /// The file this came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The provider whose keys this file holds.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// The file mode when group or others may read it (a warning was logged).
+    pub fn loose_mode(&self) -> Option<u32> {
+        self.loose_mode
+    }
+
+    /// The value and line of `key`, when present and not empty.
+    pub fn optional(&self, key: &str) -> Option<(&str, u32)> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key && !e.value.is_empty())
+            .map(|e| (e.value.as_str(), e.line))
+    }
+
+    /// The line of `key` even when its value is empty.
+    pub fn line_of(&self, key: &str) -> Option<u32> {
+        self.entries.iter().find(|e| e.key == key).map(|e| e.line)
+    }
+
+    /// The value of `key`; `what` tells the user what belongs there.
+    pub fn required(&self, key: &str, what: &str) -> Result<(&str, u32), DnsError> {
+        match self.optional(key) {
+            Some(found) => Ok(found),
+            None => match self.line_of(key) {
+                Some(line) => {
+                    Err(self.error(Some(line), format!("{key} is empty: set it to {what}")))
+                }
+                None => Err(self.error(None, format!("missing key {key}: add `{key} = <{what}>`"))),
+            },
+        }
+    }
+
+    /// Like [`IniFile::required`] for a credential: refuses SWAG's template
+    /// placeholder and wraps the value so it never prints.
+    pub fn required_secret(
+        &self,
+        key: &str,
+        what: &str,
+        placeholder: &str,
+    ) -> Result<(Secret, u32), DnsError> {
+        let (value, line) = self.required(key, what)?;
+        self.refuse_placeholder(key, value, line, placeholder, what)?;
+        Ok((Secret::new(value), line))
+    }
+
+    /// Errors when `value` (of `key` on `line`) is still the template's
+    /// placeholder.
+    pub fn refuse_placeholder(
+        &self,
+        key: &str,
+        value: &str,
+        line: u32,
+        placeholder: &str,
+        what: &str,
+    ) -> Result<(), DnsError> {
+        if value == placeholder {
+            return Err(self.error(
+                Some(line),
+                format!(
+                    "{key} still holds the template's placeholder value: replace it with {what}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A credentials error pointing into this file.
+    pub fn error(&self, line: Option<u32>, message: String) -> DnsError {
+        DnsError::Credentials {
+            provider: self.provider,
+            file: self.path.clone(),
+            line,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "ini_tests.rs"]
+mod tests;

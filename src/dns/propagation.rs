@@ -1,0 +1,236 @@
+//! Waits until every authoritative server of a zone serves the expected TXT
+//! values. Shared by all providers; `acme` calls [`wait_for_txt`] after
+//! `present` and before telling the CA to validate.
+//!
+//! The servers are the zone's NS, found and resolved through hickory's system
+//! resolver, unless [`PropagationOptions::nameservers`] names them (tests,
+//! split-horizon setups). Each is queried directly, without recursion.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, OpCode, Query};
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::TokioResolver;
+
+use super::transport::exchange;
+use super::{DnsError, DnsProvider};
+
+/// The longest the check waits when records are slower than the provider's
+/// usual time (or the configured `PROPAGATION`).
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// How long to wait and where to look.
+#[derive(Debug, Clone)]
+pub struct PropagationOptions {
+    /// The expected time: `PROPAGATION` or the provider's default. Past it the
+    /// check logs a warning and keeps waiting up to `max_wait`.
+    pub timeout: Duration,
+    /// The hard deadline (at least `timeout`); default [`MAX_WAIT`].
+    pub max_wait: Duration,
+    /// Pause between rounds of queries; default 2 s.
+    pub interval: Duration,
+    /// How often progress is logged; default 5 s.
+    pub progress_every: Duration,
+    /// Time allowed for one query; default 3 s.
+    pub query_timeout: Duration,
+    /// Query these servers instead of the zone's NS.
+    pub nameservers: Option<Vec<SocketAddr>>,
+    /// Find the zone's NS through this DNS server instead of the system
+    /// resolver (`/etc/resolv.conf`).
+    pub resolver: Option<SocketAddr>,
+    /// The port the zone's name servers are queried on; default 53.
+    pub nameserver_port: u16,
+}
+
+impl PropagationOptions {
+    /// Defaults for `provider`, with `configured` (`PROPAGATION`) when set.
+    pub fn for_provider(provider: &dyn DnsProvider, configured: Option<Duration>) -> Self {
+        Self::with_timeout(configured.unwrap_or_else(|| provider.propagation_default()))
+    }
+
+    /// Defaults with an expected time of `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        PropagationOptions {
+            timeout,
+            max_wait: MAX_WAIT,
+            interval: Duration::from_secs(2),
+            progress_every: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(3),
+            nameservers: None,
+            resolver: None,
+            nameserver_port: 53,
+        }
+    }
+}
+
+/// Returns once every server serves every value in `values` at `fqdn`, with
+/// the time it took; errors after the deadline naming what is missing where.
+pub async fn wait_for_txt(
+    fqdn: &str,
+    values: &[String],
+    opts: &PropagationOptions,
+) -> Result<Duration, DnsError> {
+    let name = absolute(fqdn)?;
+    let servers = match &opts.nameservers {
+        Some(s) if !s.is_empty() => s.clone(),
+        _ => authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
+    };
+    let start = Instant::now();
+    let hard = opts.max_wait.max(opts.timeout);
+    let mut last_progress = start;
+    let mut warned = false;
+    loop {
+        let mut missing = Vec::new();
+        for server in &servers {
+            match query_txt(*server, &name, opts.query_timeout).await {
+                Ok(seen) => {
+                    let absent: Vec<&str> = values
+                        .iter()
+                        .filter(|v| !seen.contains(v))
+                        .map(String::as_str)
+                        .collect();
+                    if !absent.is_empty() {
+                        missing.push(format!("{server}: {}", absent.join(", ")));
+                    }
+                }
+                Err(e) => missing.push(format!("{server}: {e}")),
+            }
+        }
+        let elapsed = start.elapsed();
+        if missing.is_empty() {
+            tracing::info!(%fqdn, servers = servers.len(), secs = elapsed.as_secs(), "TXT visible on every authoritative server");
+            return Ok(elapsed);
+        }
+        if elapsed >= hard {
+            return Err(DnsError::Propagation {
+                fqdn: fqdn.trim_end_matches('.').to_owned(),
+                missing,
+                waited: elapsed,
+            });
+        }
+        if !warned && elapsed >= opts.timeout {
+            warned = true;
+            tracing::warn!(%fqdn, expected_secs = opts.timeout.as_secs(), max_secs = hard.as_secs(),
+                "TXT records are slower than expected; waiting longer");
+        }
+        if last_progress.elapsed() >= opts.progress_every {
+            last_progress = Instant::now();
+            tracing::info!(%fqdn, secs = elapsed.as_secs(), ready = servers.len() - missing.len(),
+                servers = servers.len(), "waiting for TXT records");
+        }
+        tokio::time::sleep(opts.interval.min(hard.saturating_sub(elapsed))).await;
+    }
+}
+
+/// The TXT strings `server` serves at `name` (each record's chunks joined).
+pub async fn query_txt(
+    server: SocketAddr,
+    name: &Name,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let mut m = Message::query();
+    m.metadata.id = rand::random();
+    m.metadata.op_code = OpCode::Query;
+    m.metadata.recursion_desired = false;
+    m.add_query(Query::query(name.clone(), RecordType::TXT));
+    let bytes = m.to_vec().map_err(|e| e.to_string())?;
+    let answer = exchange(server, &bytes, m.metadata.id, timeout, false).await?;
+    Ok(answer
+        .answers
+        .iter()
+        .filter(|r| r.name.eq_case(name) || r.name == *name)
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The addresses (on `port`) of the NS of the zone holding `name`, looked up
+/// through `resolver` or the system resolver: the first suffix (longest
+/// first) with NS records is the zone.
+pub async fn authoritative_servers(
+    name: &Name,
+    resolver: Option<SocketAddr>,
+    port: u16,
+) -> Result<Vec<SocketAddr>, DnsError> {
+    let builder = match resolver {
+        Some(addr) => {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for c in &mut ns.connections {
+                c.port = addr.port();
+            }
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => TokioResolver::builder_tokio().map_err(|e| DnsError::Lookup {
+            message: format!("cannot read the system resolver configuration: {e}"),
+        })?,
+    };
+    let resolver = builder.build().map_err(|e| DnsError::Lookup {
+        message: format!("cannot build a resolver: {e}"),
+    })?;
+    let mut candidate = name.clone();
+    while candidate.num_labels() >= 1 {
+        if let Ok(lookup) = resolver.lookup(candidate.clone(), RecordType::NS).await {
+            let hosts: Vec<Name> = lookup
+                .answers()
+                .iter()
+                .filter(|r| r.name == candidate)
+                .filter_map(|r| match &r.data {
+                    RData::NS(ns) => Some(ns.0.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !hosts.is_empty() {
+                let mut addrs = Vec::new();
+                for host in &hosts {
+                    if let Ok(ips) = resolver.lookup_ip(host.clone()).await {
+                        addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, port)));
+                    }
+                }
+                addrs.sort();
+                addrs.dedup();
+                if addrs.is_empty() {
+                    return Err(DnsError::Lookup {
+                        message: format!(
+                            "the name servers of {candidate} ({}) have no address",
+                            join(&hosts)
+                        ),
+                    });
+                }
+                return Ok(addrs);
+            }
+        }
+        candidate = candidate.base_name();
+    }
+    Err(DnsError::Lookup {
+        message: format!("no zone with NS records holds {name}"),
+    })
+}
+
+fn join(names: &[Name]) -> String {
+    names
+        .iter()
+        .map(Name::to_ascii)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn absolute(fqdn: &str) -> Result<Name, DnsError> {
+    let mut n = Name::from_ascii(fqdn.trim_end_matches('.')).map_err(|e| DnsError::Lookup {
+        message: format!("{fqdn} is not a valid DNS name: {e}"),
+    })?;
+    n.set_fqdn(true);
+    Ok(n)
+}

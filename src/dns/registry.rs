@@ -1,0 +1,40 @@
+//! `DNSPLUGIN` name → provider. Adding a provider is one line here (and its
+//! name in [`super::PROVIDER_NAMES`]).
+
+use std::path::Path;
+
+use super::ini::{self, IniFile};
+use super::{aliyun, cloudflare, duckdns, rfc2136, DnsError, DnsProvider};
+
+type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
+
+/// Every provider and how it is built from its ini file.
+const PROVIDERS: &[(&str, Constructor)] = &[
+    ("aliyun", aliyun::AliyunProvider::from_ini),
+    ("cloudflare", cloudflare::CloudflareProvider::from_ini),
+    ("rfc2136", rfc2136::Rfc2136Provider::from_ini),
+    ("duckdns", duckdns::DuckDnsProvider::from_ini),
+];
+
+/// The provider `plugin` names, with credentials read from
+/// `<config_dir>/dns-conf/<plugin>.ini`. Reads the file each time, so a
+/// restart (or the next order) uses an edited file.
+pub fn provider_for(plugin: &str, config_dir: &Path) -> Result<Box<dyn DnsProvider>, DnsError> {
+    let (name, build) = PROVIDERS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(plugin))
+        .ok_or_else(|| DnsError::UnknownProvider {
+            name: plugin.to_owned(),
+        })?;
+    let ini = ini::load(name, config_dir)?;
+    build(&ini)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_and_provider_names_agree() {
+        let names: Vec<&str> = super::PROVIDERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, super::super::PROVIDER_NAMES);
+    }
+}

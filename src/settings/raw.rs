@@ -1,0 +1,70 @@
+//! The environment as envy reads it: every variable an optional string, so
+//! that parsing (and its error messages) stays ours.
+
+use serde::Deserialize;
+
+/// One field per name in [`super::vars`] (envy matches names
+/// case-insensitively). Values are untouched; normalisation happens in
+/// `TryFrom<RawEnv> for Settings`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[allow(missing_docs)]
+pub struct RawEnv {
+    pub url: Option<String>,
+    pub subdomains: Option<String>,
+    pub extra_domains: Option<String>,
+    pub only_subdomains: Option<String>,
+    pub validation: Option<String>,
+    pub dnsplugin: Option<String>,
+    pub propagation: Option<String>,
+    pub email: Option<String>,
+    pub staging: Option<String>,
+    pub certprovider: Option<String>,
+    pub cert_profile: Option<String>,
+    pub swag_autoreload: Option<String>,
+    pub puid: Option<String>,
+    pub pgid: Option<String>,
+    pub tz: Option<String>,
+    pub acme_server: Option<String>,
+    pub acme_ca_root: Option<String>,
+    pub config_dir: Option<String>,
+    pub http_port: Option<String>,
+    pub https_port: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub shutdown_grace: Option<String>,
+    pub workers: Option<String>,
+    pub key_type: Option<String>,
+    pub revoke_replaced: Option<String>,
+}
+
+impl RawEnv {
+    /// Reads the variables out of `(name, value)` pairs; other names are ignored.
+    pub fn from_vars<I>(vars: I) -> Self
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        // Every field is an optional string, so deserialising cannot fail.
+        envy::from_iter(vars).expect("RawEnv has only Option<String> fields")
+    }
+}
+
+/// SWAG's normalisation of its own variables: drop every `"`, lower-case,
+/// and (equivalent to its shell word splitting) trim whitespace.
+pub fn swag_normalise(value: Option<&str>) -> String {
+    value
+        .unwrap_or("")
+        .replace('"', "")
+        .to_lowercase()
+        .trim()
+        .to_string()
+}
+
+/// moat's own variables: trimmed, quotes around the whole value removed.
+pub fn moat_normalise(value: Option<&str>) -> String {
+    let v = value.unwrap_or("").trim();
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,110 @@
+//! Every environment variable moat reads, one `const` each. The doc line
+//! states the default and the meaning; the README's table is built from these.
+//!
+//! Variables marked "SWAG" keep SWAG's meaning and normalisation (surrounding
+//! `"` stripped, lower-cased, a boolean is on only when it is exactly `true`).
+
+/// SWAG. Apex domain of the certificate. Default: none, which means no ACME
+/// certificate: a self-signed one for `localhost` is served instead.
+pub const URL: &str = "URL";
+/// SWAG. Comma list of labels, each becoming `label.URL`; `wildcard` means
+/// `*.URL`. Default: empty.
+pub const SUBDOMAINS: &str = "SUBDOMAINS";
+/// SWAG. Comma list of extra full names (`*.other.org` allowed). Default: empty.
+pub const EXTRA_DOMAINS: &str = "EXTRA_DOMAINS";
+/// SWAG. `true` leaves the apex out when SUBDOMAINS is set. Default: false.
+pub const ONLY_SUBDOMAINS: &str = "ONLY_SUBDOMAINS";
+/// SWAG. `http`, `dns`, or legacy `duckdns` (= dns with the duckdns plugin).
+/// Default: `http`.
+pub const VALIDATION: &str = "VALIDATION";
+/// SWAG. DNS provider for `VALIDATION=dns`; credentials in
+/// `dns-conf/<name>.ini`. Default: none (required for dns).
+pub const DNSPLUGIN: &str = "DNSPLUGIN";
+/// SWAG. Seconds to wait after publishing TXT records. Default: the provider's.
+pub const PROPAGATION: &str = "PROPAGATION";
+/// SWAG. ACME contact; used only when it contains `@`. Default: none
+/// (required for ZeroSSL).
+pub const EMAIL: &str = "EMAIL";
+/// SWAG. `true` uses Let's Encrypt's staging directory. Default: false.
+pub const STAGING: &str = "STAGING";
+/// SWAG. `letsencrypt` or `zerossl`. Default: `letsencrypt`.
+pub const CERTPROVIDER: &str = "CERTPROVIDER";
+/// SWAG. ACME profile to request (`classic`, `shortlived`, ...). Default: none.
+pub const CERT_PROFILE: &str = "CERT_PROFILE";
+/// SWAG. Accepted for compatibility; moat always reloads on conf changes.
+/// Default: false.
+pub const SWAG_AUTORELOAD: &str = "SWAG_AUTORELOAD";
+/// SWAG. Owner uid of files written under /config (when running as root).
+/// Default: 911.
+pub const PUID: &str = "PUID";
+/// SWAG. Owner gid of files written under /config (when running as root).
+/// Default: 911.
+pub const PGID: &str = "PGID";
+/// SWAG. Time zone name for logs and schedules. Default: `UTC`.
+pub const TZ: &str = "TZ";
+/// moat. Any ACME directory URL; overrides STAGING and CERTPROVIDER.
+/// Default: derived from CERTPROVIDER and STAGING.
+pub const ACME_SERVER: &str = "ACME_SERVER";
+/// moat. PEM file of the root to trust for ACME_SERVER (e.g. pebble's).
+/// Default: the system roots.
+pub const ACME_CA_ROOT: &str = "ACME_CA_ROOT";
+/// moat. The configuration volume. Default: `/config`.
+pub const CONFIG_DIR: &str = "CONFIG_DIR";
+/// moat. Plain-HTTP listening port (redirects, HTTP-01). Default: 80.
+pub const HTTP_PORT: &str = "HTTP_PORT";
+/// moat. HTTPS listening port. Default: 443.
+pub const HTTPS_PORT: &str = "HTTPS_PORT";
+/// moat. `text` or `json` (one JSON object per line). Default: `text`.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// moat. A tracing filter: `info`, `debug`, `moat=debug,pingora=warn`, ...
+/// Default: `info`.
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+/// moat. How long in-flight requests may finish after SIGTERM: seconds, or
+/// with an `s`/`ms` suffix. Default: 5 s.
+pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
+/// moat. Proxy worker threads. Default: one per CPU.
+pub const WORKERS: &str = "WORKERS";
+/// moat. Key for new certificates: `rsa2048`, `rsa4096`, `ecdsa256`,
+/// `ecdsa384`. Default: `ecdsa256`.
+pub const KEY_TYPE: &str = "KEY_TYPE";
+/// moat. `true` revokes a certificate once its replacement (after a change
+/// of names) is stored and served. Default: false.
+pub const REVOKE_REPLACED: &str = "REVOKE_REPLACED";
+
+/// Every name above, for tests and documentation.
+pub const ALL: &[&str] = &[
+    URL,
+    SUBDOMAINS,
+    EXTRA_DOMAINS,
+    ONLY_SUBDOMAINS,
+    VALIDATION,
+    DNSPLUGIN,
+    PROPAGATION,
+    EMAIL,
+    STAGING,
+    CERTPROVIDER,
+    CERT_PROFILE,
+    SWAG_AUTORELOAD,
+    PUID,
+    PGID,
+    TZ,
+    ACME_SERVER,
+    ACME_CA_ROOT,
+    CONFIG_DIR,
+    HTTP_PORT,
+    HTTPS_PORT,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    SHUTDOWN_GRACE,
+    WORKERS,
+    KEY_TYPE,
+    REVOKE_REPLACED,
+];
+
+/// Let's Encrypt's production directory.
+pub const LETSENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory (`STAGING=true`).
+pub const LETSENCRYPT_STAGING_DIRECTORY: &str =
+    "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// ZeroSSL's directory (`CERTPROVIDER=zerossl`).
+pub const ZEROSSL_DIRECTORY: &str = "https://acme.zerossl.com/v2/DV90";

@@ -1,0 +1,32 @@
+//! The process-wide tracing subscriber: LOG_LEVEL filter, text or
+//! one-JSON-object-per-line on stderr.
+
+use tracing_subscriber::EnvFilter;
+
+use super::error::SupervisorError;
+use crate::settings::{LogFormat, Settings};
+
+/// Installs the subscriber once, first thing after settings are read.
+pub fn init_logging(settings: &Settings) -> Result<(), SupervisorError> {
+    init_logging_with(&settings.log_level, settings.log_format)
+}
+
+/// Installs the subscriber from a filter and a format (settings already
+/// validated the filter; an invalid one falls back to `info`).
+pub fn init_logging_with(level: &str, format: LogFormat) -> Result<(), SupervisorError> {
+    let filter = EnvFilter::builder()
+        .parse(level)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+    result.map_err(|e| SupervisorError::Logging(e.to_string()))
+}

@@ -1,0 +1,126 @@
+//! `moat check`: exit 0 on a fresh or bootstrapped /config, exit 1 with one
+//! line naming the variable for each invalid setting.
+
+#[path = "support/foundation.rs"]
+mod foundation;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
+use nix::sys::signal::Signal;
+
+fn check(dir: &Path, envs: &[(&str, &str)]) -> Output {
+    let mut cmd = moat_command(moat_bin(), dir, envs);
+    cmd.arg("check");
+    cmd.output().expect("moat check runs")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_on_a_fresh_config_dir() {
+    let tmp = temp_config();
+    let dir = tmp.path().join("not-yet-created");
+    let out = check(&dir, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.is_empty(), "no problems printed: {stdout}");
+    assert!(stderr.contains("writes the defaults"), "{stderr}");
+    assert!(!dir.exists(), "check writes nothing into the config dir");
+}
+
+#[test]
+fn check_passes_on_a_bootstrapped_config_dir() {
+    let tmp = temp_config();
+    let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+
+    let out = check(tmp.path(), &[("URL", "example.com"), ("SUBDOMAINS", "www")]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("is OK"), "{stderr}");
+}
+
+#[test]
+fn the_config_option_overrides_config_dir() {
+    let tmp = temp_config();
+    let mut cmd = moat_command(moat_bin(), Path::new("/nonexistent/moat"), &[]);
+    cmd.args(["check", "--config"]).arg(tmp.path());
+    let out = cmd.output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&tmp.path().display().to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_fails_naming_each_invalid_setting() {
+    let tmp = temp_config();
+    let rows: &[(&[(&str, &str)], &str)] = &[
+        (&[("URL", "not a domain")], "URL"),
+        (
+            &[("URL", "example.com"), ("SUBDOMAINS", "a_b")],
+            "SUBDOMAINS",
+        ),
+        (
+            &[("URL", "example.com"), ("EXTRA_DOMAINS", "x..org")],
+            "EXTRA_DOMAINS",
+        ),
+        (&[("VALIDATION", "carrier-pigeon")], "VALIDATION"),
+        (&[("VALIDATION", "dns")], "DNSPLUGIN"),
+        (
+            &[("VALIDATION", "dns"), ("DNSPLUGIN", "nosuch")],
+            "DNSPLUGIN",
+        ),
+        (&[("PROPAGATION", "1m")], "PROPAGATION"),
+        (&[("CERTPROVIDER", "zerossl")], "EMAIL"),
+        (&[("PUID", "root")], "PUID"),
+        (&[("HTTP_PORT", "99999")], "HTTP_PORT"),
+        (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT"),
+        (&[("SHUTDOWN_GRACE", "forever")], "SHUTDOWN_GRACE"),
+        (&[("KEY_TYPE", "dsa")], "KEY_TYPE"),
+        (&[("ACME_SERVER", "pebble")], "ACME_SERVER"),
+        (
+            &[("ACME_CA_ROOT", "/nonexistent/pebble.pem")],
+            "ACME_CA_ROOT",
+        ),
+    ];
+    for (env, var) in rows {
+        let out = check(tmp.path(), env);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{env:?}: stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "one line per problem for {env:?}: {stdout}");
+        assert!(
+            lines[0].starts_with(&format!("{var}=")),
+            "{env:?} names {var}: {stdout}"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Authentication fails closed: `auth_basic` is enforced with every
+//! supported hash type, and what moat cannot evaluate (`auth_request`)
+//! answers 503 instead of proxying unauthenticated.
+
+#[path = "support/conf.rs"]
+mod conf_support;
+
+use base64::Engine;
+use conf_support::{https, swag_layout, write_conf};
+use moat::conf::{load, Action, RequestInfo, RouteTable};
+
+// Hashes of "hunter2" made by openssl (apr1, SHA-1) and libxcrypt (bcrypt).
+const HTPASSWD: &str = "\
+bcrypt-user:$2y$05$75L4JbArmnM8DYFpSUG3eObCE1CWrpDpsqBUCJh9L/Oh9oVBWCKvK
+sha-user:{SHA}87u9ZqY9S/F0eUBXjsPQEDUw4h0=
+apr1-user:$apr1$8sFt66rZ$6hb.eBN4cniSb4vtMuo3g1
+";
+
+const BASIC: &str = r#"
+server {
+    listen 443 ssl;
+    server_name app.*;
+    auth_basic "Restricted";
+    auth_basic_user_file /config/nginx/.htpasswd;
+    location / { proxy_pass http://app:80; }
+    location /public { auth_basic off; proxy_pass http://app:80; }
+}
+"#;
+
+fn basic_table() -> (tempfile::TempDir, RouteTable) {
+    let cfg = swag_layout();
+    std::fs::write(cfg.path().join("nginx/.htpasswd"), HTPASSWD).expect("htpasswd");
+    write_conf(cfg.path(), "app.subdomain.conf", BASIC);
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    (cfg, t)
+}
+
+fn with_credentials(user: &str, password: &str) -> RequestInfo {
+    let mut r = https("app.example.com", "/");
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    r.headers
+        .push(("Authorization".into(), format!("Basic {token}")));
+    r
+}
+
+#[test]
+fn auth_basic_accepts_the_right_password_for_each_hash_type() {
+    let (_c, t) = basic_table();
+    for user in ["bcrypt-user", "sha-user", "apr1-user"] {
+        let d = t.decide(&with_credentials(user, "hunter2"));
+        assert!(matches!(d.action, Action::Proxy(_)), "{user}: {d:?}");
+    }
+}
+
+#[test]
+fn auth_basic_rejects_wrong_or_missing_credentials() {
+    let (_c, t) = basic_table();
+    let denied = Action::Unauthorized {
+        realm: "Restricted".into(),
+    };
+    for user in ["bcrypt-user", "sha-user", "apr1-user"] {
+        assert_eq!(
+            t.decide(&with_credentials(user, "hunter3")).action,
+            denied,
+            "{user}"
+        );
+    }
+    assert_eq!(
+        t.decide(&with_credentials("nobody", "hunter2")).action,
+        denied
+    );
+    assert_eq!(t.decide(&https("app.example.com", "/")).action, denied);
+}
+
+#[test]
+fn auth_basic_off_in_a_location_lifts_the_server_requirement() {
+    let (_c, t) = basic_table();
+    let d = t.decide(&https("app.example.com", "/public/x"));
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+}
+
+#[test]
+fn missing_htpasswd_file_fails_the_load_naming_the_directive() {
+    let cfg = swag_layout();
+    write_conf(cfg.path(), "app.subdomain.conf", BASIC);
+    let errs = load(cfg.path()).expect_err("a missing user file must fail the load");
+    let text = errs[0].to_string();
+    assert!(
+        text.contains(
+            "app.subdomain.conf:6:26: auth_basic_user_file /config/nginx/.htpasswd: cannot read"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn auth_request_location_answers_503_and_never_proxies() {
+    let cfg = swag_layout();
+    // sonarr with SWAG's Authelia lines uncommented, as users enable them.
+    let conf = std::fs::read_to_string(
+        cfg.path()
+            .join("nginx/proxy-confs/sonarr.subdomain.conf.sample"),
+    )
+    .expect("sample")
+    .replace(
+        "#include /config/nginx/authelia-server.conf;",
+        "include /config/nginx/authelia-server.conf;",
+    )
+    .replace(
+        "#include /config/nginx/authelia-location.conf;",
+        "include /config/nginx/authelia-location.conf;",
+    );
+    write_conf(cfg.path(), "sonarr.subdomain.conf", &conf);
+    let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("answers 503: auth_request /authelia/api/authz/auth-request")),
+        "{:#?}",
+        report.warnings
+    );
+    let d = t.decide(&https("sonarr.example.com", "/calendar"));
+    assert!(
+        matches!(&d.action, Action::Unavailable { reason } if reason.contains("auth_request")),
+        "{d:?}"
+    );
+    // Authelia's own internal endpoint is not reachable from outside either.
+    let d = t.decide(&https(
+        "sonarr.example.com",
+        "/authelia/api/authz/auth-request",
+    ));
+    assert_eq!(d.action, Action::NotFound);
+}
+
+#[test]
+fn auth_basic_without_a_user_file_answers_503() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "x.subdomain.conf",
+        "server { listen 443 ssl; server_name x.*; location / { auth_basic on; proxy_pass http://x:1; } }",
+    );
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let d = t.decide(&https("x.example.com", "/"));
+    assert!(matches!(d.action, Action::Unavailable { .. }), "{d:?}");
+}

@@ -1,0 +1,457 @@
+//! Routing rules, one test per nginx rule, written as explain cases:
+//! a request against SWAG's layout with real corpus files active, and the
+//! decision nginx would take.
+
+#[path = "support/conf.rs"]
+mod conf_support;
+
+use conf_support::{activate, https, swag_layout, write_conf};
+use moat::conf::{
+    load, Action, Decision, FileProbe, FileTest, ProxyTarget, RequestInfo, RouteTable,
+};
+
+fn table_with(actives: &[&str]) -> (tempfile::TempDir, RouteTable) {
+    let cfg = swag_layout();
+    for a in actives {
+        activate(cfg.path(), a);
+    }
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    (cfg, t)
+}
+
+fn table_from(file: &str, text: &str) -> (tempfile::TempDir, RouteTable) {
+    let cfg = swag_layout();
+    write_conf(cfg.path(), file, text);
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    (cfg, t)
+}
+
+fn proxied(d: &Decision) -> &ProxyTarget {
+    match &d.action {
+        Action::Proxy(t) => t,
+        other => panic!("expected a proxy decision, got {other:?}"),
+    }
+}
+
+fn loc(d: &Decision) -> String {
+    d.location
+        .as_ref()
+        .map(|l| l.r#match.clone())
+        .unwrap_or_default()
+}
+
+fn redirect(d: &Decision) -> (u16, String) {
+    match &d.action {
+        Action::Return {
+            status,
+            location: Some(l),
+            ..
+        } => (*status, l.clone()),
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+}
+
+fn with_header(mut r: RequestInfo, name: &str, value: &str) -> RequestInfo {
+    r.headers.push((name.to_string(), value.to_string()));
+    r
+}
+
+fn header_values<'a>(t: &'a ProxyTarget, name: &str) -> Vec<&'a str> {
+    t.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn regex_location_beats_prefix_location() {
+    let (_c, t) = table_with(&["sonarr.subdomain"]);
+    let d = t.decide(&https("sonarr.example.com", "/api/v3/series"));
+    assert_eq!(loc(&d), "~ (/sonarr)?/api");
+    let d = t.decide(&https("sonarr.example.com", "/calendar"));
+    assert_eq!(loc(&d), "/");
+    assert_eq!(proxied(&d).url, "http://sonarr:8989/calendar");
+}
+
+#[test]
+fn caret_tilde_prefix_stops_the_regex_search() {
+    let (_c, t) = table_with(&["ombi.subfolder"]);
+    // default.conf's PHP regex would match, but ^~ /ombi/ stops the search.
+    let d = t.decide(&https("example.com", "/ombi/index.php"));
+    assert_eq!(loc(&d), "^~ /ombi/");
+    assert_eq!(proxied(&d).url, "http://ombi:3579/ombi/index.php");
+    // Without ^~ the regex wins over the `/` prefix.
+    let d = t.decide(&https("example.com", "/other/index.php"));
+    assert_eq!(loc(&d), "~ ^(.+\\.php)(.*)$");
+    // default.conf: `if (!-f $document_root$fastcgi_script_name) { return 404; }`.
+    assert!(
+        matches!(d.action, Action::Return { status: 404, .. }),
+        "{d:?}"
+    );
+}
+
+struct AllFiles;
+impl FileProbe for AllFiles {
+    fn test(&self, path: &std::path::Path, test: FileTest) -> bool {
+        assert!(
+            path.ends_with("www/other/index.php"),
+            "probe asked about {}",
+            path.display()
+        );
+        test == FileTest::File
+    }
+}
+
+#[test]
+fn if_file_test_goes_through_the_probe_with_config_paths_mapped() {
+    let (_c, t) = table_with(&[]);
+    let d = t.decide_with(&https("example.com", "/other/index.php"), &AllFiles);
+    // The PHP file exists, so default.conf passes it to FastCGI, which moat lacks.
+    assert!(matches!(d.action, Action::Unavailable { .. }), "{d:?}");
+}
+
+#[test]
+fn longest_prefix_location_wins() {
+    let (_c, t) = table_with(&["ombi.subfolder"]);
+    assert_eq!(
+        loc(&t.decide(&https("example.com", "/ombi/api/v1/status"))),
+        "^~ /ombi/api"
+    );
+    assert_eq!(
+        loc(&t.decide(&https("example.com", "/ombi/apix"))),
+        "^~ /ombi/api"
+    );
+    assert_eq!(
+        loc(&t.decide(&https("example.com", "/ombi/login"))),
+        "^~ /ombi/"
+    );
+    let (s, l) = redirect(&t.decide(&https("example.com", "/ombi")));
+    assert_eq!((s, l.as_str()), (301, "https://example.com/ombi/"));
+}
+
+#[test]
+fn exact_location_wins_over_everything() {
+    let (_c, t) = table_with(&["nextcloud.subfolder"]);
+    let d = t.decide(&https("example.com", "/.well-known/carddav"));
+    assert_eq!(loc(&d), "= /.well-known/carddav");
+    assert_eq!(
+        redirect(&d),
+        (301, "https://example.com/nextcloud/remote.php/dav/".into())
+    );
+}
+
+#[test]
+fn nested_location_falls_back_to_its_parent() {
+    let (_c, t) = table_with(&["nextcloud.subfolder"]);
+    let d = t.decide(&https("example.com", "/.well-known/webfinger?resource=x"));
+    assert_eq!(loc(&d), "^~ /.well-known");
+    assert_eq!(
+        redirect(&d),
+        (
+            301,
+            "https://example.com/nextcloud/index.php/.well-known/webfinger?resource=x".into()
+        )
+    );
+}
+
+const NAMES: &str = r#"
+server { listen 443 ssl; server_name www.example.org; location / { return 200 exact; } }
+server { listen 443 ssl; server_name *.example.org; location / { return 200 head; } }
+server { listen 443 ssl; server_name *.b.example.org; location / { return 200 longer-head; } }
+server { listen 443 ssl; server_name www.*; location / { return 200 tail; } }
+server { listen 443 ssl; server_name "~^(?<sub>[a-z]+)\.regex\.net$"; location / { return 200 $sub; } }
+server { listen 443 ssl; server_name "~^www\."; location / { return 200 regex-second; } }
+"#;
+
+fn body(d: &Decision) -> String {
+    match &d.action {
+        Action::Return { body: Some(b), .. } => b.clone(),
+        other => panic!("expected a body, got {other:?}"),
+    }
+}
+
+#[test]
+fn server_name_priority_is_exact_then_wildcards_then_regex() {
+    let (_c, t) = table_from("names.subdomain.conf", NAMES);
+    assert_eq!(body(&t.decide(&https("www.example.org", "/"))), "exact");
+    assert_eq!(body(&t.decide(&https("WWW.Example.Org:443", "/"))), "exact");
+    assert_eq!(body(&t.decide(&https("mail.example.org", "/"))), "head");
+    assert_eq!(
+        body(&t.decide(&https("a.b.example.org", "/"))),
+        "longer-head"
+    );
+    assert_eq!(body(&t.decide(&https("www.example.com", "/"))), "tail");
+    assert_eq!(body(&t.decide(&https("docs.regex.net", "/"))), "docs");
+}
+
+#[test]
+fn unknown_host_falls_to_the_default_server() {
+    let (_c, t) = table_with(&["sonarr.subdomain"]);
+    let d = t.decide(&https("nobody.example.net", "/"));
+    assert_eq!(d.server.names, vec!["_".to_string()]);
+    assert!(d.server.file.ends_with("site-confs/default.conf"));
+    assert!(
+        matches!(&d.action, Action::Static { path, .. } if path == "/"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn named_capture_in_server_name_becomes_a_variable() {
+    let (_c, t) = table_with(&["openvscode-server.subdomain"]);
+    let d = t.decide(&https("8443.openvscode-server.example.com", "/?folder=/x"));
+    assert_eq!(proxied(&d).url, "http://openvscode-server:8443/?folder=/x");
+    let d = t.decide(&https("3000s.openvscode-server.example.com", "/"));
+    assert_eq!(proxied(&d).url, "https://openvscode-server:3000/");
+    let d = t.decide(&https("openvscode-server.example.com", "/"));
+    assert_eq!(proxied(&d).url, "http://openvscode-server:3000/");
+}
+
+#[test]
+fn proxy_pass_with_variables_and_a_uri_part_sends_exactly_that_uri() {
+    let (_c, t) = table_with(&["mytinytodo.subfolder"]);
+    let d = t.decide(&https("example.com", "/todo/ajax.php?loadLists"));
+    assert_eq!(proxied(&d).path_and_query, "/");
+    assert_eq!(proxied(&d).url, "http://mytinytodo/");
+}
+
+#[test]
+fn proxy_pass_without_uri_part_forwards_the_raw_request_uri() {
+    let (_c, t) = table_with(&["sonarr.subdomain"]);
+    let d = t.decide(&https("sonarr.example.com", "/a%20b//c/../d?x=1&y=%2F"));
+    assert_eq!(proxied(&d).path_and_query, "/a%20b//c/../d?x=1&y=%2F");
+}
+
+#[test]
+fn rewrite_break_then_proxy_pass_sends_the_rewritten_uri_and_args() {
+    let (_c, t) = table_with(&["nextcloud.subfolder"]);
+    let d = t.decide(&https(
+        "example.com",
+        "/nextcloud/remote.php/dav/files/a%20b?x=1",
+    ));
+    assert_eq!(
+        proxied(&d).url,
+        "https://nextcloud/remote.php/dav/files/a%20b?x=1"
+    );
+    assert_eq!(proxied(&d).port, 443);
+}
+
+#[test]
+fn server_level_if_with_rewrite_redirect_runs_before_locations() {
+    let (_c, t) = table_with(&["ombi.subfolder"]);
+    let r = with_header(
+        https("example.com", "/api/v1/Settings?x=1"),
+        "Referer",
+        "https://example.com/ombi/",
+    );
+    let d = t.decide(&r);
+    assert_eq!(d.location, None);
+    assert_eq!(
+        redirect(&d),
+        (302, "https://example.com/ombi/api/v1/Settings".into())
+    );
+    // Without the referer the request goes on to the default location.
+    let d = t.decide(&https("example.com", "/api/v1/Settings"));
+    assert_eq!(loc(&d), "/");
+}
+
+#[test]
+fn allow_deny_guards_jellyfin_metrics() {
+    let (_c, t) = table_with(&["jellyfin.subdomain"]);
+    let mut r = https("jellyfin.example.com", "/metrics");
+    r.remote = "192.168.1.20:5000".parse().expect("addr");
+    assert_eq!(proxied(&t.decide(&r)).url, "http://jellyfin:8096/metrics");
+    r.remote = "[::ffff:10.1.2.3]:5000".parse().expect("addr");
+    assert!(matches!(t.decide(&r).action, Action::Proxy(_)));
+    r.remote = "203.0.113.9:5000".parse().expect("addr");
+    assert_eq!(t.decide(&r).action, Action::Deny { status: 403 });
+    r.remote = "[2001:db8::1]:5000".parse().expect("addr");
+    assert_eq!(t.decide(&r).action, Action::Deny { status: 403 });
+}
+
+#[test]
+fn proxy_set_header_duplicates_are_all_sent_and_empty_values_remove() {
+    let (_c, t) = table_with(&["qbittorrent.subdomain"]);
+    let r = with_header(
+        https("qbittorrent.example.com", "/"),
+        "Referer",
+        "https://evil.example/",
+    );
+    let d = t.decide(&r);
+    let p = proxied(&d);
+    assert_eq!(
+        header_values(p, "Host"),
+        vec!["qbittorrent.example.com", "qbittorrent:8080"]
+    );
+    assert_eq!(header_values(p, "X-Forwarded-Host").len(), 2);
+    assert!(
+        header_values(p, "Referer").is_empty(),
+        "Referer '' removes it: {:?}",
+        p.headers
+    );
+    assert_eq!(header_values(p, "X-Forwarded-For"), vec!["192.0.2.10"]);
+    assert_eq!(header_values(p, "Connection"), vec!["close"]);
+}
+
+#[test]
+fn location_headers_replace_inherited_ones_only_when_it_has_its_own() {
+    let (_c, t) = table_with(&["calibre-web.subdomain"]);
+    // /kobo/ sets two headers and no proxy.conf: nginx's defaults apply.
+    let d = t.decide(&with_header(
+        https("calibre-web.example.com", "/kobo/x"),
+        "Upgrade",
+        "websocket",
+    ));
+    let p = proxied(&d);
+    assert_eq!(header_values(p, "Host"), vec!["calibre-web:8083"]);
+    assert_eq!(header_values(p, "Connection"), vec!["close"]);
+    assert!(header_values(p, "Upgrade").is_empty());
+    assert!(header_values(p, "X-Real-IP").is_empty());
+    assert!(!p.options.http11);
+    // `/` includes proxy.conf.
+    let d = t.decide(&with_header(
+        https("calibre-web.example.com", "/"),
+        "Upgrade",
+        "websocket",
+    ));
+    let p = proxied(&d);
+    assert_eq!(header_values(p, "Host"), vec!["calibre-web.example.com"]);
+    assert_eq!(header_values(p, "Connection"), vec!["upgrade"]);
+    assert_eq!(header_values(p, "Upgrade"), vec!["websocket"]);
+    assert_eq!(header_values(p, "X-Real-IP"), vec!["192.0.2.10"]);
+    assert!(p.options.http11);
+    assert_eq!(p.options.read_timeout, std::time::Duration::from_secs(240));
+    assert_eq!(
+        p.redirects,
+        vec![("http://".to_string(), "https://".to_string())]
+    );
+}
+
+#[test]
+fn grpc_pass_inside_if_switches_the_handler() {
+    let (_c, t) = table_with(&["pydio-cells.subdomain"]);
+    let r = with_header(
+        https("pydio-cells.example.com", "/x"),
+        "Content-Type",
+        "application/grpc",
+    );
+    match t.decide(&r).action {
+        Action::Grpc(g) => assert_eq!(g.url, "grpcs://pydio-cells:8080/x"),
+        other => panic!("expected grpc, got {other:?}"),
+    }
+    let d = t.decide(&https("pydio-cells.example.com", "/x"));
+    assert_eq!(proxied(&d).url, "https://pydio-cells:8080/x");
+}
+
+#[test]
+fn add_header_inside_if_applies_when_the_condition_holds() {
+    let (_c, t) = table_with(&["jellyfin.subdomain"]);
+    let r = with_header(
+        https("jellyfin.example.com", "/web/"),
+        "User-Agent",
+        "Mozilla/5.0 (Web0S; Linux)",
+    );
+    let d = t.decide(&r);
+    assert_eq!(d.response_headers.len(), 1);
+    assert!(d.response_headers[0].always);
+    assert_eq!(proxied(&d).url, "http://jellyfin:8096/web/");
+    assert!(t
+        .decide(&https("jellyfin.example.com", "/web/"))
+        .response_headers
+        .is_empty());
+}
+
+#[test]
+fn plain_http_goes_to_the_port_80_redirect_server() {
+    let (_c, t) = table_with(&[]);
+    let mut r = https("example.com", "/a?b=c");
+    r.tls = false;
+    r.server_port = 80;
+    assert_eq!(
+        redirect(&t.decide(&r)),
+        (301, "https://example.com/a?b=c".into())
+    );
+}
+
+#[test]
+fn internal_location_is_not_found_from_outside() {
+    let (_c, t) = table_with(&["organizr-auth.subfolder"]);
+    let d = t.decide(&https("example.com", "/auth-1"));
+    assert_eq!(d.action, Action::NotFound);
+}
+
+#[test]
+fn rewrite_last_searches_locations_again() {
+    let conf = r#"
+server { listen 443 ssl; server_name re.example.com;
+  location /old/ { rewrite ^/old/(.*)$ /new/$1 last; }
+  location /new/ { proxy_pass http://backend:81; }
+  location /loop/ { rewrite ^ /loop/x; }
+}"#;
+    let (_c, t) = table_from("re.subdomain.conf", conf);
+    let d = t.decide(&https("re.example.com", "/old/a?q=1"));
+    assert_eq!(loc(&d), "/new/");
+    assert_eq!(proxied(&d).url, "http://backend:81/new/a?q=1");
+    let d = t.decide(&https("re.example.com", "/loop/"));
+    assert!(
+        matches!(d.action, Action::Return { status: 500, .. }),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn static_proxy_pass_uri_part_replaces_the_location_prefix() {
+    let conf = r#"
+server { listen 443 ssl; server_name st.example.com;
+  location /app/ { proxy_pass http://127.0.0.1:8080/v2/; proxy_redirect default; }
+}"#;
+    let (_c, t) = table_from("st.subdomain.conf", conf);
+    let d = t.decide(&https("st.example.com", "/app/x%20y?z=1"));
+    let p = proxied(&d);
+    assert_eq!(p.path_and_query, "/v2/x%20y?z=1");
+    assert_eq!(p.host, "127.0.0.1");
+    assert_eq!(header_values(p, "Host"), vec!["127.0.0.1:8080"]);
+    assert_eq!(
+        p.redirects,
+        vec![("http://127.0.0.1:8080/v2/".to_string(), "/app/".to_string())]
+    );
+}
+
+#[test]
+fn client_max_body_size_and_cookie_path_are_typed() {
+    let conf = r#"
+server { listen 443 ssl; server_name b.example.com; client_max_body_size 10m;
+  location / { proxy_pass http://b:1; proxy_cookie_path / "/; HTTPOnly; Secure"; }
+  location /big { client_max_body_size 0; proxy_pass http://b:1; }
+}"#;
+    let (_c, t) = table_from("b.subdomain.conf", conf);
+    let d = t.decide(&https("b.example.com", "/"));
+    assert_eq!(d.max_body_size, Some(10 * 1024 * 1024));
+    assert_eq!(
+        proxied(&d).cookie_paths,
+        vec![("/".to_string(), "/; HTTPOnly; Secure".to_string())]
+    );
+    assert_eq!(
+        t.decide(&https("b.example.com", "/big")).max_body_size,
+        None
+    );
+}
+
+#[test]
+fn proxy_pass_request_headers_off_sends_only_configured_headers() {
+    let conf = r#"
+server { listen 443 ssl; server_name p.example.com;
+  location / { proxy_pass http://p:1; proxy_pass_request_headers off; proxy_set_header X-A a; }
+}"#;
+    let (_c, t) = table_from("p.subdomain.conf", conf);
+    let d = t.decide(&with_header(https("p.example.com", "/"), "Cookie", "s=1"));
+    assert_eq!(
+        proxied(&d).headers,
+        vec![
+            ("X-A".to_string(), "a".to_string()),
+            ("Host".to_string(), "p:1".to_string()),
+            ("Connection".to_string(), "close".to_string())
+        ]
+    );
+}

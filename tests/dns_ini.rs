@@ -1,0 +1,88 @@
+//! The shipped `dns-conf/*.ini` templates: every provider refuses its
+//! placeholder values, naming the file, the line and the key; a file with the
+//! legacy `certbot_dns_<name>:` prefixes loads.
+
+use moat::dns::{provider_for, PROVIDER_NAMES};
+
+fn config_with(plugin: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
+    std::fs::write(dir.path().join(format!("dns-conf/{plugin}.ini")), text).unwrap();
+    dir
+}
+
+#[test]
+fn every_template_is_refused_until_its_placeholders_are_replaced() {
+    let cases = [
+        ("aliyun", 4, "dns_aliyun_access_key still holds the template's placeholder value: replace it with your AccessKey ID"),
+        ("cloudflare", 4, "dns_cloudflare_api_token still holds the template's placeholder value: replace it with an API token"),
+        ("rfc2136", 7, "dns_rfc2136_secret still holds the template's placeholder value: replace it with the base64 TSIG secret"),
+        ("duckdns", 3, "dns_duckdns_token still holds the template's placeholder value: replace it with your DuckDNS token"),
+    ];
+    assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for (plugin, line, message) in cases {
+        let template = std::fs::read_to_string(format!(
+            "{}/dns-conf/{plugin}.ini",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let dir = config_with(plugin, &template);
+        let err = provider_for(plugin, dir.path())
+            .err()
+            .expect("placeholder refused")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{plugin}: {}/dns-conf/{plugin}.ini:{line}: {message}",
+                dir.path().display()
+            )
+        );
+    }
+}
+
+#[test]
+fn credential_errors_name_file_line_and_key() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cases: &[(&str, &str, &str)] = &[
+        ("aliyun", "dns_aliyun_access_key = LTAI5tRealKey\n", ": missing key dns_aliyun_access_key_secret: add `dns_aliyun_access_key_secret = <your AccessKey secret>`"),
+        ("aliyun", "dns_aliyun_access_key = LTAI5tRealKey\ndns_aliyun_access_key_secret = s3cr3t-value\ndns_aliyun_signature_version = 2.5\n", ":3: dns_aliyun_signature_version must be 1 (HMAC-SHA1) or 3 (ACS3-HMAC-SHA256)"),
+        ("aliyun", "dns_aliyun_access_key = LTAI5tRealKey\ndns_aliyun_access_key_secret = s3cr3t-value\ndns_aliyun_endpoint = alidns\n", ":3: dns_aliyun_endpoint must be an http(s) URL such as https://alidns.aliyuncs.com/"),
+        ("cloudflare", "# nothing\n", ": missing key dns_cloudflare_api_token: add `dns_cloudflare_api_token = <token>` (or dns_cloudflare_email and dns_cloudflare_api_key)"),
+        ("cloudflare", "dns_cloudflare_email = me@example.org\n", ": missing key dns_cloudflare_api_key: add `dns_cloudflare_api_key = <the Global API Key>`"),
+        ("rfc2136", "dns_rfc2136_server = ns1.example.org\n", ":1: dns_rfc2136_server must be an IP address, not a host name"),
+        ("rfc2136", "dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = 99999\n", ":2: dns_rfc2136_port must be a port number (1-65535)"),
+        ("rfc2136", "dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_name = k.\ndns_rfc2136_secret = not base64!\n", ":3: dns_rfc2136_secret is not valid base64"),
+        ("rfc2136", "dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_name = k.\ndns_rfc2136_secret = AAAA\ndns_rfc2136_algorithm = HMAC-SHA3\n", ":4: dns_rfc2136_algorithm must be one of HMAC-MD5, HMAC-SHA1, HMAC-SHA224, HMAC-SHA256, HMAC-SHA384, HMAC-SHA512"),
+        ("duckdns", "dns_duckdns_token =\n", ":1: dns_duckdns_token is empty: set it to your DuckDNS token"),
+    ];
+    for (plugin, text, tail) in cases {
+        let dir = config_with(plugin, text);
+        let err = provider_for(plugin, dir.path())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{plugin}: {}/dns-conf/{plugin}.ini{tail}",
+                dir.path().display()
+            ),
+            "for {text:?}"
+        );
+        assert!(!err.contains("s3cr3t-value"));
+    }
+}
+
+#[test]
+fn legacy_prefixed_files_load() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = config_with(
+        "aliyun",
+        "certbot_dns_aliyun:dns_aliyun_access_key = LTAI5tRealKey\ncertbot-dns-aliyun:dns_aliyun_access_key_secret = s3cr3t-value\n",
+    );
+    let p = provider_for("aliyun", dir.path()).unwrap();
+    assert_eq!(p.name(), "aliyun");
+    assert_eq!(p.propagation_default().as_secs(), 30);
+}

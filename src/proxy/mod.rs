@@ -3,7 +3,9 @@
 //! the current [`crate::conf::RouteTable`] snapshot decides.
 //!
 //! # What the supervisor does
-//! Build a [`ProxyConfig`] (routes as `Arc<ArcSwap<RouteTable>>`, a
+//! Usually `supervisor.add(ProxyService::new(certs.clone(), tokens.clone()))`,
+//! handing `certs.sink()` and `tokens` to the ACME renewer. Underneath,
+//! [`ProxyService`] builds a [`ProxyConfig`] (routes as `Arc<ArcSwap<RouteTable>>`, a
 //! [`CertStore`] with the default certificate loaded, the ACME side's
 //! [`crate::acme::Http01Tokens`]), call [`spawn`], keep the
 //! [`ProxyHandle`], and call [`ProxyHandle::shutdown`] on SIGTERM. A conf
@@ -45,6 +47,7 @@ mod routes;
 mod service;
 mod static_files;
 mod status;
+mod supervised;
 mod tls;
 
 pub use certs::{CertStore, ServerCertificate};
@@ -56,4 +59,5 @@ pub use resolve::{
 };
 pub use routes::RouteSource;
 pub use service::{spawn, BoundAddr, ProxyConfig, ProxyHandle, DEFAULT_GRACE};
+pub use supervised::ProxyService;
 pub use tls::Sni;

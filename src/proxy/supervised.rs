@@ -7,6 +7,7 @@
 //! each successful conf reload it re-applies the per-server certificates;
 //! the route table itself is read per request from the shared snapshot.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::certs::{CertStore, ServerCertificate};
@@ -22,12 +23,18 @@ pub struct ProxyService {
     pub certs: CertStore,
     /// HTTP-01 answers served on port 80.
     pub tokens: Http01Tokens,
+    /// Addresses to bind; `None`: all IPv4 and IPv6 addresses (the container default).
+    pub addresses: Option<Vec<IpAddr>>,
 }
 
 impl ProxyService {
     /// A proxy serving `certs` and answering HTTP-01 from `tokens`.
     pub fn new(certs: CertStore, tokens: Http01Tokens) -> Self {
-        Self { certs, tokens }
+        Self {
+            certs,
+            tokens,
+            addresses: None,
+        }
     }
 }
 
@@ -97,6 +104,9 @@ impl Service for ProxyService {
             config.workers = workers.get();
         }
         config.grace = ctx.grace;
+        if let Some(addresses) = &self.addresses {
+            config.addresses = addresses.clone();
+        }
         let bound_extra = extra_ports(&config.extra_listens);
         let handle = spawn(config).map_err(ServiceError::fatal)?;
         let mut updates = ctx.route_updates.clone();

@@ -6,33 +6,25 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::protocols::ALPN;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 use super::header_deadline;
 use super::http01;
+use super::limits::{declared_length, oversized_head};
 use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
 use super::routes::RouteSource;
 use super::static_files::{self, StaticFile};
+use super::upstream::peer;
 use super::{headers, status};
 use crate::acme::Http01Tokens;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
-
-/// Longest single request header line (nginx: `large_client_header_buffers 4 8k`).
-pub const MAX_HEADER_LINE: usize = 8 * 1024;
-/// Longest request head in total.
-pub const MAX_HEADER_TOTAL: usize = 32 * 1024;
-
-/// How long an upstream connection may sit idle in the keep-alive pool.
-const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// What a listener is, by the local port it is bound to.
 #[derive(Debug, Clone, Copy)]
@@ -353,63 +345,4 @@ impl ProxyHttp for MoatProxy {
             can_reuse_downstream: false,
         }
     }
-}
-
-/// Why the request head is larger than nginx's default buffers allow.
-fn oversized_head(req: &RequestHeader) -> Option<String> {
-    let mut total = req.raw_path().len() + 16;
-    for (name, value) in req.headers.iter() {
-        let line = name.as_str().len() + 2 + value.len();
-        if line > MAX_HEADER_LINE {
-            return Some(format!(
-                "header {name} is {line} bytes (limit {MAX_HEADER_LINE})"
-            ));
-        }
-        total += line + 2;
-    }
-    if req.raw_path().len() > MAX_HEADER_LINE {
-        return Some(format!("request line is over {MAX_HEADER_LINE} bytes"));
-    }
-    (total > MAX_HEADER_TOTAL)
-        .then(|| format!("request head is {total} bytes (limit {MAX_HEADER_TOTAL})"))
-}
-
-/// `Content-Length` of the request, when it declares one.
-fn declared_length(req: &RequestHeader) -> Option<u64> {
-    req.headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The Pingora peer for a resolved target: TLS without verification and
-/// without SNI unless the conf asks (nginx's defaults), timeouts from the conf.
-fn peer(addr: SocketAddr, target: &ProxyTarget, grpc: bool) -> HttpPeer {
-    let tls = matches!(target.scheme.as_str(), "https" | "grpcs");
-    // Pingora's rustls connector cannot handshake with an empty SNI (it
-    // parses "" as a server name and fails). An IP literal is a valid
-    // rustls `ServerName` for which no SNI extension is sent, which is
-    // nginx's `proxy_ssl_server_name off`.
-    let sni = if tls && target.options.ssl_server_name {
-        target.host.clone()
-    } else if tls {
-        addr.ip().to_string()
-    } else {
-        String::new()
-    };
-    let mut peer = HttpPeer::new(addr, tls, sni);
-    let o = &target.options;
-    peer.options.connection_timeout = Some(o.connect_timeout);
-    peer.options.read_timeout = Some(o.read_timeout);
-    peer.options.write_timeout = Some(o.send_timeout);
-    peer.options.idle_timeout = Some(POOL_IDLE);
-    peer.options.verify_cert = o.ssl_verify;
-    peer.options.verify_hostname = o.ssl_verify;
-    if grpc {
-        peer.options.set_http_version(2, 2);
-        peer.options.alpn = ALPN::H2;
-    } else {
-        peer.options.set_http_version(1, 1);
-    }
-    peer
 }

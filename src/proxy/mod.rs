@@ -40,6 +40,7 @@ mod error;
 mod header_deadline;
 mod headers;
 mod http01;
+mod limits;
 mod listeners;
 mod resolve;
 mod respond;
@@ -49,6 +50,7 @@ mod static_files;
 mod status;
 mod supervised;
 mod tls;
+mod upstream;
 
 pub use certs::{CertStore, ServerCertificate};
 pub use engine::RequestCtx;

@@ -452,7 +452,7 @@ fn swag_config_volume_is_adopted_as_is() {
     let layout = conf_support::swag_layout();
     let config = layout.path().to_path_buf();
     let now = certbot_layout::now();
-    let names = [DOMAIN, "*.example.test"];
+    let names = [DOMAIN, "radarr.example.test", "sonarr.example.test"];
     let (fullchain, key, ca) = certbot_layout::make_cert(&names, now - 86400, now + 60 * 86400);
     certbot_layout::write_lineage(&config, DOMAIN, &fullchain, &key, true);
     std::fs::create_dir_all(config.join("etc/letsencrypt/renewal")).unwrap();
@@ -479,7 +479,7 @@ fn swag_config_volume_is_adopted_as_is() {
     std::fs::write(
         config.join(".donoteditthisfile.conf"),
         format!(
-            "ORIGURL=\"{DOMAIN}\" ORIGSUBDOMAINS=\"wildcard\" ORIGONLY_SUBDOMAINS=\"false\" \
+            "ORIGURL=\"{DOMAIN}\" ORIGSUBDOMAINS=\"radarr,sonarr\" ORIGONLY_SUBDOMAINS=\"false\" \
              ORIGEXTRA_DOMAINS=\"\" ORIGVALIDATION=\"http\" ORIGDNSPLUGIN=\"\" ORIGPROPAGATION=\"\" \
              ORIGSTAGING=\"false\" ORIGCERTPROVIDER=\"\" ORIGEMAIL=\"\"\n"
         ),
@@ -514,7 +514,7 @@ fn swag_config_volume_is_adopted_as_is() {
         &Container::new("moat", &moat_image)
             .volume(&config, "/config")
             .env("URL", DOMAIN)
-            .env("SUBDOMAINS", "wildcard")
+            .env("SUBDOMAINS", "radarr,sonarr")
             .env("VALIDATION", "http")
             // Nothing to reach: the existing certificate must be enough.
             .env("ACME_SERVER", "https://acme.invalid/dir")

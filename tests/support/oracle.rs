@@ -696,6 +696,13 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
                 .find(|l| l.modifier == "^~" || l.modifier.is_empty())
                 .map(|l| l.pattern.clone())
                 .unwrap_or_else(|| "/".into());
+            // An Upgrade that is not a WebSocket handshake: the echo answers
+            // 200, and the map `$connection_upgrade` shows in Connection.
+            out.insert(mk(
+                "GET",
+                path.clone(),
+                vec![h("Upgrade", "oracle-proto"), h("X-Upgrade-Probe", "1")],
+            ));
             out.insert(mk(
                 "GET",
                 path,

@@ -203,8 +203,16 @@ async fn wrong_secret_is_a_clear_error_creates_nothing_and_never_shows_the_secre
             .iter()
             .all(|c| c == "SignatureDoesNotMatch"));
     }
+    // A successful round with the right secret logs what it did, never the secret.
+    let s = setup(&bin, FakeAlidnsOptions::default(), None, None).await;
+    let h = s.provider.present(NAME, APEX_VALUE).await.unwrap();
+    s.provider.cleanup(&h).await.unwrap();
+    let right = FakeAlidnsOptions::default().access_key_secret;
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("aliyun: TXT record added"), "{logged}");
+    assert!(logged.contains("aliyun: TXT record deleted"), "{logged}");
     assert!(!logged.contains(WRONG), "secret in logs");
+    assert!(!logged.contains(&right), "secret in logs");
 }
 
 impl Setup {
@@ -520,4 +528,81 @@ fn fake_verifier_matches_the_published_vectors() {
         spec_v3_sign("YourAccessKeySecret", &canonical),
         "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0"
     );
+}
+
+#[tokio::test]
+async fn missing_ram_policy_and_repeated_cleanup() {
+    let Some(bin) = challtestsrv("missing_ram_policy_and_repeated_cleanup") else {
+        return;
+    };
+    let s = setup(&bin, FakeAlidnsOptions::default(), None, None).await;
+    s.fake.fail_next("DescribeDomains", "Forbidden.RAM");
+    let err = s
+        .provider
+        .preflight(&["example.test".into()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("may not manage DNS: attach the AliyunDNSFullAccess policy"),
+        "{err}"
+    );
+    let h = s.provider.present(NAME, APEX_VALUE).await.unwrap();
+    s.provider.cleanup(&h).await.unwrap();
+    // Cleanup runs again after a crash or a retry: a record already gone is fine.
+    s.provider.cleanup(&h).await.unwrap();
+    assert!(s.fake.records().is_empty());
+}
+
+#[tokio::test]
+async fn an_api_that_never_answers_times_out_and_is_retryable() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(Mutex::new(0u32));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            *count.lock().unwrap() += 1;
+            held.push(sock); // never answer, never close
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
+    std::fs::write(
+        dir.path().join("dns-conf/aliyun.ini"),
+        format!("dns_aliyun_access_key = LTAI5tKey\ndns_aliyun_access_key_secret = s3cr3t\ndns_aliyun_endpoint = http://{addr}/\n"),
+    )
+    .unwrap();
+    let ini = moat::dns::ini::load("aliyun", dir.path()).unwrap();
+    let mut config = moat::dns::AliyunConfig::from_ini(&ini).unwrap();
+    config.timeout = Duration::from_millis(300);
+    let p = moat::dns::AliyunProvider::new(config).unwrap();
+    let err = p.present(NAME, APEX_VALUE).await.unwrap_err();
+    assert!(err.retryable());
+    assert_eq!(
+        err.to_string(),
+        "aliyun: DescribeDomains failed after 3 tries: timed out"
+    );
+    assert_eq!(*accepted.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_nonce_collision_is_retried_with_a_new_nonce() {
+    let Some(bin) = challtestsrv("a_nonce_collision_is_retried_with_a_new_nonce") else {
+        return;
+    };
+    let s = setup(
+        &bin,
+        FakeAlidnsOptions::default(),
+        Some("fake-secret-Zm9vYmFy"),
+        Some("1"),
+    )
+    .await;
+    s.fake.fail_next("AddDomainRecord", "SignatureNonceUsed");
+    let h = s.provider.present(NAME, APEX_VALUE).await.unwrap();
+    assert_eq!(s.fake.rejected(), vec!["SignatureNonceUsed"]);
+    assert_eq!(s.fake.records().len(), 1);
+    assert_eq!(h.id, Some(s.fake.records()[0].id.clone()));
 }

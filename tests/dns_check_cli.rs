@@ -106,7 +106,7 @@ async fn unknown_plugin_lists_the_supported_ones() {
     .await;
     assert_eq!(o.status.code(), Some(78));
     assert!(
-        out(&o).contains("DNSPLUGIN=route53 is not supported; supported providers: aliyun, cloudflare, rfc2136, duckdns"),
+        out(&o).contains("DNSPLUGIN=\"route53\": unknown DNS provider (allowed: aliyun, cloudflare, rfc2136, duckdns)"),
         "{}",
         out(&o)
     );
@@ -136,4 +136,15 @@ async fn group_readable_ini_is_warned_about() {
         "{err}"
     );
     assert!(!out(&o).contains("0b7e1b36-1234"), "{}", out(&o));
+}
+
+#[tokio::test]
+async fn http_validation_has_nothing_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dns_check(dir.path(), &[("URL", "example.test")]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "dns-check: VALIDATION=http uses no DNS provider; nothing to check\n"
+    );
 }

@@ -194,6 +194,7 @@ impl DnsProvider for CloudflareProvider {
             }
             Err(e) => return Err(e.into()),
         };
+        tracing::info!(%fqdn, record_id = ?id, "cloudflare: TXT record added");
         Ok(RecordHandle {
             fqdn,
             value: value.to_owned(),
@@ -223,7 +224,10 @@ impl DnsProvider for CloudflareProvider {
             )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                tracing::info!(fqdn = %handle.fqdn, record_id = %id, "cloudflare: TXT record deleted");
+                Ok(())
+            }
             Err(CfError { status: 404, .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }

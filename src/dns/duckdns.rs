@@ -121,6 +121,7 @@ impl DnsProvider for DuckDnsProvider {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(sub.clone(), value.to_owned());
+        tracing::info!(domain = %sub, "duckdns: TXT value set");
         Ok(RecordHandle {
             fqdn: fqdn.trim_end_matches('.').to_ascii_lowercase(),
             value: value.to_owned(),

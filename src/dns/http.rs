@@ -33,7 +33,13 @@ impl HttpClient {
         // The binary installs ring at start; doing it here too keeps library
         // users (tests, `dns-check`) working. A second install is a no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // The image is built FROM scratch, with no system CA store: merge the
+        // Mozilla roots so HTTPS to the provider's API verifies there too.
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))

@@ -7,12 +7,25 @@
 //! `<config>/dns-conf/<plugin>.ini` with SWAG's key names; secrets live in
 //! [`Secret`] and never reach a log or an error message.
 //!
+//! How `acme` uses it, per DNS-01 order:
+//! ```ignore
+//! let provider = dns::provider_for(plugin, config_dir)?;        // reads the ini now
+//! let handle = provider.present("_acme-challenge.example.com", &value).await?;
+//! let opts = PropagationOptions::for_provider(&*provider, settings.propagation);
+//! propagation::wait_for_txt(&handle.fqdn, &[value_apex, value_wildcard], &opts).await?;
+//! // ... tell the CA, wait for the order ...
+//! provider.cleanup(&handle).await?;                             // on success and failure
+//! ```
+//! Errors answer [`DnsError::retryable`]: credentials and permission problems
+//! are final, timeouts and 5xx are worth another try.
+//!
 //! Adding a provider: one file implementing [`DnsProvider`] (order: key
 //! consts, `Config`, `Config::from_ini`, `Provider::new`, the three verbs,
 //! private API helpers) and one line in `registry.rs` plus its name in
 //! [`PROVIDER_NAMES`]. See `README-providers.md`.
 
 mod aliyun;
+mod aliyun_api;
 mod aliyun_sign;
 mod cloudflare;
 mod duckdns;

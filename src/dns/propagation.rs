@@ -96,7 +96,14 @@ pub async fn wait_for_txt(
                         missing.push(format!("{server}: {}", absent.join(", ")));
                     }
                 }
-                Err(e) => missing.push(format!("{server}: {e}")),
+                Err(e) => {
+                    // Transport errors already start with the server.
+                    let prefix = format!("{server}: ");
+                    missing.push(format!(
+                        "{server}: {}",
+                        e.strip_prefix(&prefix).unwrap_or(&e)
+                    ));
+                }
             }
         }
         let elapsed = start.elapsed();

@@ -12,8 +12,8 @@ use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet, RecordType};
 
 use super::ini::IniFile;
-use super::transport::exchange;
-use super::tsig::{sign, TsigHmac};
+use super::transport::exchange_raw;
+use super::tsig::{sign, verify_answer, TsigHmac};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 const NAME: &str = "rfc2136";
@@ -131,8 +131,8 @@ impl DnsProvider for Rfc2136Provider {
             let zone = self.find_zone(&parse_name(d)?).await?;
             // A signed query proves the key: a wrong key answers NOTAUTH.
             let mut q = query(&zone, RecordType::SOA);
-            self.sign(&mut q)?;
-            self.send(&q, "signed SOA query").await?;
+            let mac = self.sign(&mut q)?;
+            self.send(&q, &mac, "signed SOA query").await?;
             zones.push(format!(
                 "{d} in zone {}",
                 zone.to_ascii().trim_end_matches('.')
@@ -154,8 +154,9 @@ impl DnsProvider for Rfc2136Provider {
         let name = parse_name(fqdn)?;
         let zone = self.find_zone(&name).await?;
         let mut msg = update_message::append(txt_rrset(&name, value), zone.clone(), false, false);
-        self.sign(&mut msg)?;
-        self.send(&msg, "update (add)").await?;
+        let mac = self.sign(&mut msg)?;
+        self.send(&msg, &mac, "update (add)").await?;
+        tracing::info!(%fqdn, %zone, server = %self.config.server, "rfc2136: TXT value added");
         Ok(RecordHandle {
             fqdn: fqdn.trim_end_matches('.').to_ascii_lowercase(),
             value: value.to_owned(),
@@ -171,8 +172,9 @@ impl DnsProvider for Rfc2136Provider {
             None => self.find_zone(&name).await?,
         };
         let mut msg = update_message::delete_by_rdata(txt_rrset(&name, &handle.value), zone, false);
-        self.sign(&mut msg)?;
-        self.send(&msg, "update (delete)").await?;
+        let mac = self.sign(&mut msg)?;
+        self.send(&msg, &mac, "update (delete)").await?;
+        tracing::info!(fqdn = %handle.fqdn, "rfc2136: TXT value removed");
         Ok(())
     }
 
@@ -187,7 +189,7 @@ impl Rfc2136Provider {
         let mut candidate = name.clone();
         while candidate.num_labels() >= 1 {
             let q = query(&candidate, RecordType::SOA);
-            let answer = self.exchange(&q).await?;
+            let (answer, _) = self.exchange(&q).await?;
             let has_soa = answer
                 .answers
                 .iter()
@@ -206,28 +208,24 @@ impl Rfc2136Provider {
         ))
     }
 
-    fn sign(&self, msg: &mut Message) -> Result<(), DnsError> {
+    /// Signs `msg` with a fresh id; returns the request MAC.
+    fn sign(&self, msg: &mut Message) -> Result<Vec<u8>, DnsError> {
         msg.metadata.id = rand::random();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
         sign(
             msg,
             &self.config.key_name,
             self.config.algorithm,
             &self.key,
-            now,
+            unix_now(),
         )
-        .map(|_| ())
         .map_err(|e| DnsError::api(NAME, format!("cannot sign: {e}")))
     }
 
-    async fn exchange(&self, msg: &Message) -> Result<Message, DnsError> {
+    async fn exchange(&self, msg: &Message) -> Result<(Message, Vec<u8>), DnsError> {
         let bytes = msg
             .to_vec()
             .map_err(|e| DnsError::api(NAME, format!("cannot encode a message: {e}")))?;
-        exchange(
+        exchange_raw(
             self.config.server,
             &bytes,
             msg.metadata.id,
@@ -238,11 +236,34 @@ impl Rfc2136Provider {
         .map_err(|e| DnsError::transient(NAME, e))
     }
 
-    /// Sends a signed message and maps the answer's RCODE to an error.
-    async fn send(&self, msg: &Message, what: &str) -> Result<Message, DnsError> {
-        let answer = self.exchange(msg).await?;
+    /// Sends a message signed with MAC `request_mac`, checks the answer's
+    /// TSIG when it reports success, and maps its RCODE to an error.
+    async fn send(
+        &self,
+        msg: &Message,
+        request_mac: &[u8],
+        what: &str,
+    ) -> Result<Message, DnsError> {
+        let (answer, raw) = self.exchange(msg).await?;
         let rcode = answer.metadata.response_code;
         if rcode == ResponseCode::NoError {
+            verify_answer(
+                &raw,
+                request_mac,
+                &self.config.key_name,
+                self.config.algorithm,
+                &self.key,
+                unix_now(),
+            )
+            .map_err(|e| {
+                DnsError::api(
+                    NAME,
+                    format!(
+                        "{}: {e}; not trusting its answer to the {what}",
+                        self.config.server
+                    ),
+                )
+            })?;
             return Ok(answer);
         }
         let tsig_error = answer
@@ -275,6 +296,13 @@ impl Rfc2136Provider {
             retryable,
         })
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 fn parse_name(s: &str) -> Result<Name, DnsError> {

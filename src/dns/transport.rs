@@ -18,9 +18,22 @@ pub(crate) async fn exchange(
     timeout: Duration,
     tcp_only: bool,
 ) -> Result<Message, String> {
+    exchange_raw(server, request, id, timeout, tcp_only)
+        .await
+        .map(|(m, _)| m)
+}
+
+/// Like [`exchange`], also returning the answer's bytes (to check its TSIG).
+pub(crate) async fn exchange_raw(
+    server: SocketAddr,
+    request: &[u8],
+    id: u16,
+    timeout: Duration,
+    tcp_only: bool,
+) -> Result<(Message, Vec<u8>), String> {
     if !tcp_only {
         match tokio::time::timeout(timeout, udp(server, request, id)).await {
-            Ok(Ok(m)) if !m.metadata.truncation => return Ok(m),
+            Ok(Ok((m, raw))) if !m.metadata.truncation => return Ok((m, raw)),
             Ok(Ok(_)) => {} // truncated: ask again over TCP
             Ok(Err(e)) => return Err(e),
             Err(_) => return Err(format!("{server}: no answer over UDP within {timeout:?}")),
@@ -32,7 +45,7 @@ pub(crate) async fn exchange(
     }
 }
 
-async fn udp(server: SocketAddr, request: &[u8], id: u16) -> Result<Message, String> {
+async fn udp(server: SocketAddr, request: &[u8], id: u16) -> Result<(Message, Vec<u8>), String> {
     let local: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("a literal address")
     } else {
@@ -56,13 +69,13 @@ async fn udp(server: SocketAddr, request: &[u8], id: u16) -> Result<Message, Str
             .await
             .map_err(|e| format!("{server}: receiving over UDP: {e}"))?;
         match Message::from_vec(&buf[..n]) {
-            Ok(m) if m.metadata.id == id => return Ok(m),
+            Ok(m) if m.metadata.id == id => return Ok((m, buf[..n].to_vec())),
             _ => continue, // a stray or late datagram: keep waiting
         }
     }
 }
 
-async fn tcp(server: SocketAddr, request: &[u8], id: u16) -> Result<Message, String> {
+async fn tcp(server: SocketAddr, request: &[u8], id: u16) -> Result<(Message, Vec<u8>), String> {
     let mut stream = TcpStream::connect(server)
         .await
         .map_err(|e| format!("{server}: TCP connect: {e}"))?;
@@ -88,5 +101,5 @@ async fn tcp(server: SocketAddr, request: &[u8], id: u16) -> Result<Message, Str
     if m.metadata.id != id {
         return Err(format!("{server}: answer with a different id"));
     }
-    Ok(m)
+    Ok((m, buf))
 }

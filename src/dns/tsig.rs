@@ -4,7 +4,9 @@
 //! (`message_tbs`); the vector in `reference/rfc2136-tsig.md` pins the bytes.
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::rdata::tsig::{make_tsig_record, message_tbs, TsigAlgorithm, TSIG};
+use hickory_proto::rr::rdata::tsig::{
+    make_tsig_record, message_tbs, signed_bitmessage_to_buf, TsigAlgorithm, TSIG,
+};
 use hickory_proto::rr::Name;
 use hmac::{Hmac, Mac};
 
@@ -99,6 +101,47 @@ pub fn sign(
         pre.set_mac(mac.clone()),
     )));
     Ok(mac)
+}
+
+/// Checks the TSIG of an answer (`raw`) to a request whose MAC was
+/// `request_mac`: signed by `key_name` with `alg`, MAC correct, time within
+/// the fudge of `now`.
+pub fn verify_answer(
+    raw: &[u8],
+    request_mac: &[u8],
+    key_name: &Name,
+    alg: TsigHmac,
+    secret: &[u8],
+    now: u64,
+) -> Result<(), String> {
+    let (tbv, record) = signed_bitmessage_to_buf(raw, Some(request_mac), true)
+        .map_err(|e| format!("the answer is not TSIG-signed ({e})"))?;
+    let tsig = &record.data;
+    let alg_name = |a: &TsigAlgorithm| {
+        a.to_name()
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+    };
+    if (!record.name.eq_case(key_name) && record.name != *key_name)
+        || alg_name(&tsig.algorithm) != alg_name(&alg.wire())
+    {
+        return Err("the answer is signed with another key".to_owned());
+    }
+    let expected = alg.mac(secret, &tbv);
+    let same = expected.len() == tsig.mac.len()
+        && expected
+            .iter()
+            .zip(tsig.mac.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err("the answer's TSIG MAC is wrong".to_owned());
+    }
+    if tsig.time.abs_diff(now) > u64::from(tsig.fudge) {
+        return Err("the answer's TSIG time is outside its fudge".to_owned());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@ use hickory_proto::op::{update_message, UpdateMessage};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordSet};
 
+use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::tsig::{make_tsig_record, TsigAlgorithm, TSIG};
+
 use super::*;
 
 const VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
@@ -70,4 +73,63 @@ fn algorithm_names_parse_like_certbot() {
     );
     assert_eq!(TsigHmac::parse("HMAC-SHA224"), Some(TsigHmac::Sha224));
     assert_eq!(TsigHmac::parse("sha256"), None);
+}
+
+/// A signed answer to the vector's request, built with hickory's own
+/// response encoder, so our verifier is checked against an independent one.
+fn signed_answer(request_mac: &[u8], time: u64) -> Vec<u8> {
+    use hickory_proto::op::{Message, MessageType, OpCode};
+    use hickory_proto::rr::TSigner;
+    let (name, secret) = key();
+    let signer = TSigner::new(secret, TsigAlgorithm::HmacSha256, name.clone(), FUDGE).unwrap();
+    let mut answer = Message::new(0x1234, MessageType::Response, OpCode::Update);
+    answer.metadata.authoritative = true;
+    let unsigned = answer.to_vec().unwrap();
+    let stub = TSIG::new(
+        TsigAlgorithm::HmacSha256,
+        time,
+        FUDGE,
+        Vec::new(),
+        0x1234,
+        None,
+        Vec::new(),
+    );
+    let tbs = signer
+        .encode_response_tbs(request_mac, &unsigned, &stub)
+        .unwrap();
+    let mac = signer.sign(&tbs).unwrap();
+    answer.set_signature(Box::new(make_tsig_record(name, stub.set_mac(mac))));
+    answer.to_vec().unwrap()
+}
+
+#[test]
+fn signed_answers_verify_and_tampered_ones_do_not() {
+    let mut m = update_message::append(rrset(), zone(), false, false);
+    m.metadata.id = 0x1234;
+    let (name, secret) = key();
+    let now = 1_700_000_000;
+    let mac = sign(&mut m, &name, TsigHmac::Sha256, &secret, now).unwrap();
+    let raw = signed_answer(&mac, now);
+    verify_answer(&raw, &mac, &name, TsigHmac::Sha256, &secret, now + 10).unwrap();
+
+    let mut tampered = raw.clone();
+    tampered[3] ^= 0x05; // flip RCODE bits in the header
+    assert!(
+        verify_answer(&tampered, &mac, &name, TsigHmac::Sha256, &secret, now)
+            .unwrap_err()
+            .contains("MAC is wrong")
+    );
+    let other_request = vec![0u8; 32];
+    assert!(verify_answer(&raw, &other_request, &name, TsigHmac::Sha256, &secret, now).is_err());
+    assert!(
+        verify_answer(&raw, &mac, &name, TsigHmac::Sha256, &secret, now + 1000)
+            .unwrap_err()
+            .contains("outside its fudge")
+    );
+    let unsigned = Message::query().to_vec().unwrap();
+    assert!(
+        verify_answer(&unsigned, &mac, &name, TsigHmac::Sha256, &secret, now)
+            .unwrap_err()
+            .contains("not TSIG-signed")
+    );
 }

@@ -1,0 +1,109 @@
+//! The shared propagation check against real DNS servers (pebble-challtestsrv).
+
+#[path = "support/challtestsrv.rs"]
+mod challtestsrv;
+#[path = "support/env.rs"]
+mod env;
+
+use std::time::Duration;
+
+use challtestsrv::ChallTestSrv;
+use moat::dns::propagation::{wait_for_txt, PropagationOptions};
+use moat::dns::DnsError;
+
+const NAME: &str = "_acme-challenge.example.test";
+const HOST: &str = "_acme-challenge.example.test.";
+
+async fn server(test: &str) -> Option<ChallTestSrv> {
+    let bin = env::require_program(test, "pebble-challtestsrv")?;
+    Some(ChallTestSrv::start(&bin).await)
+}
+
+fn opts(servers: Vec<std::net::SocketAddr>, timeout_ms: u64, max_ms: u64) -> PropagationOptions {
+    let mut o = PropagationOptions::with_timeout(Duration::from_millis(timeout_ms));
+    o.max_wait = Duration::from_millis(max_ms);
+    o.interval = Duration::from_millis(50);
+    o.query_timeout = Duration::from_millis(300);
+    o.nameservers = Some(servers);
+    o
+}
+
+#[tokio::test]
+async fn slow_records_are_awaited_past_the_expected_time_up_to_the_cap() {
+    let Some(srv) = server("slow_records_are_awaited_past_the_expected_time").await else {
+        return;
+    };
+    srv.set_txt(HOST, "first").await;
+    let mgmt = srv.management;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        reqwest::Client::new()
+            .post(format!("http://{mgmt}/set-txt"))
+            .json(&serde_json::json!({"host": HOST, "value": "second"}))
+            .send()
+            .await
+            .unwrap();
+    });
+    let took = wait_for_txt(
+        NAME,
+        &["first".into(), "second".into()],
+        &opts(vec![srv.dns], 200, 10_000),
+    )
+    .await
+    .expect("the late value is accepted within the extension");
+    late.await.unwrap();
+    assert!(
+        took >= Duration::from_millis(700),
+        "returned before the value existed: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_server_must_serve_every_value_and_the_laggard_is_named() {
+    let Some(a) = server("every_server_must_serve_every_value").await else {
+        return;
+    };
+    let Some(b) = server("every_server_must_serve_every_value (second)").await else {
+        return;
+    };
+    a.set_txt(HOST, "v1").await;
+    a.set_txt(HOST, "v2").await;
+    b.set_txt(HOST, "v1").await;
+    let err = wait_for_txt(
+        NAME,
+        &["v1".into(), "v2".into()],
+        &opts(vec![a.dns, b.dns], 100, 400),
+    )
+    .await
+    .unwrap_err();
+    let DnsError::Propagation { missing, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(missing, &vec![format!("{}: v2", b.dns)]);
+    b.set_txt(HOST, "v2").await;
+    wait_for_txt(
+        NAME,
+        &["v1".into(), "v2".into()],
+        &opts(vec![a.dns, b.dns], 100, 2_000),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_server_is_reported_not_waited_on_forever() {
+    // A UDP port nobody answers on (bound, never read) and no TCP listener.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let started = std::time::Instant::now();
+    let err = wait_for_txt(NAME, &["v".into()], &opts(vec![addr], 100, 500))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("{addr}: no answer over UDP")),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("{addr}: {addr}")), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

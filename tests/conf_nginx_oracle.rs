@@ -44,19 +44,7 @@ static RUN: OnceLock<Option<Run>> = OnceLock::new();
 /// printed without its extra headers, what nginx does). Each is a conf bug filed with the lead; the
 /// test fails when one starts to match, so the entry gets removed with the
 /// fix. Nothing else may differ.
-const KNOWN_CONF_BUGS: &[(&str, &str, &str)] = &[
-    (
-        "sonarrtorss.subfolder.conf.sample",
-        "GET https://example.test/sonarrtorss",
-        "`rewrite /sonarrtorss(.*) $1 break` leaves an empty URI: nginx answers 500 \
-         (\"the rewritten URI has a zero length\"), moat proxies `/`",
-    ),
-    (
-        "sonarrtorss.subfolder.conf.sample",
-        "POST https://example.test/sonarrtorss",
-        "same as above, for POST",
-    ),
-];
+const KNOWN_CONF_BUGS: &[(&str, &str, &str)] = &[];
 
 /// Runs the oracle once per test binary; `None` when nginx or the corpus is
 /// missing locally (a loud SKIP; under CI=true a panic).

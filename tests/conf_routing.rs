@@ -238,6 +238,21 @@ fn rewrite_break_then_proxy_pass_sends_the_rewritten_uri_and_args() {
 }
 
 #[test]
+fn rewrite_to_an_empty_uri_answers_500_like_nginx() {
+    // sonarrtorss: `rewrite /sonarrtorss(.*) $1 break` on `/sonarrtorss`
+    // leaves a zero-length URI, which nginx refuses with 500.
+    let (_c, t) = table_with(&["sonarrtorss.subfolder"]);
+    let d = t.decide(&https("example.com", "/sonarrtorss"));
+    assert!(
+        matches!(d.action, Action::Return { status: 500, .. }),
+        "{:?}",
+        d.action
+    );
+    let d = t.decide(&https("example.com", "/sonarrtorss/api/x"));
+    assert_eq!(proxied(&d).path_and_query, "/api/x");
+}
+
+#[test]
 fn server_level_if_with_rewrite_redirect_runs_before_locations() {
     let (_c, t) = table_with(&["ombi.subfolder"]);
     let r = with_header(

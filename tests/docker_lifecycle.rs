@@ -297,3 +297,35 @@ fn runs_with_user_and_read_only_root() {
     docker::docker(&["stop", &c]);
     assert_eq!(run.state(&c), ("exited".to_string(), 0), "{}", run.logs(&c));
 }
+
+#[test]
+fn compose_example_is_valid_and_puts_moat_and_backends_on_one_network() {
+    let test = "compose_example_is_valid_and_puts_moat_and_backends_on_one_network";
+    let Some(compose) = env::require_program(test, "docker-compose") else {
+        return;
+    };
+    let file = docker::repo_root().join("docker/compose.yaml");
+    let out = std::process::Command::new(compose)
+        .arg("-f")
+        .arg(&file)
+        .arg("config")
+        .output()
+        .expect("docker-compose runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "docker/compose.yaml is invalid: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for wanted in [
+        "image: moat:local",
+        "image: moat-echo:local",
+        "443",
+        ":/config",
+        "name: moat-proxy",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} missing from:\n{text}");
+    }
+    // Every service joins the one user-defined network.
+    assert_eq!(text.matches("proxy: null").count(), 3, "{text}");
+}

@@ -255,3 +255,73 @@ async fn parameter_change_orders_the_new_certificate_before_retiring_the_old() {
     let status = h.p.cert_status(&third.lineage.fullchain_pem);
     assert!(status.contains("Valid"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moat_renew_asks_the_running_instance_through_its_socket() {
+    let Some(h) = Harness::start("moat_renew_asks_the_running_instance_through_its_socket").await
+    else {
+        return;
+    };
+    let config = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CertLineage>();
+    let renewer = Arc::new(Renewer::new(
+        h.config(config.path(), &["socket.moat.test"]),
+        ChallengeSolver::Http01(h.tokens.clone()),
+        Arc::new(move |l| {
+            let _ = tx.send(l);
+        }),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(renewer.run(stop_rx));
+    let wait = std::time::Duration::from_secs(60);
+    let first = tokio::time::timeout(wait, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The instance now waits ~12 h; `moat renew --force` wakes it.
+    let socket = LetsencryptPaths::new(config.path()).renew_socket();
+    assert!(pebble::wait_until(
+        std::time::Duration::from_secs(10),
+        || socket.exists()
+    ));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["renew", "--force", "--config"])
+        .arg(config.path())
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("running instance: ok"), "{stdout}");
+    // The sink first gets the current certificate again (kept serving while
+    // ordering), then the new one.
+    let kept = tokio::time::timeout(wait, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.fullchain_pem, first.fullchain_pem);
+    let second = tokio::time::timeout(wait, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        second.fullchain_pem, first.fullchain_pem,
+        "a new certificate after the request"
+    );
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the loop ends on shutdown")
+        .unwrap();
+    assert!(
+        !socket.exists(),
+        "the control socket is removed on shutdown"
+    );
+}

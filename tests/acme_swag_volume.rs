@@ -12,6 +12,14 @@ use certbot_layout::{make_cert, now, write_lineage};
 
 const DAY: i64 = 86_400;
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn renew_against_nowhere(config: &Path) -> std::process::Output {
     // Port 9 on loopback: nothing listens, so any ACME request would fail.
     Command::new(env!("CARGO_BIN_EXE_moat"))
@@ -21,7 +29,7 @@ fn renew_against_nowhere(config: &Path) -> std::process::Output {
         .env("URL", "swag.moat.test")
         .env("SUBDOMAINS", "www")
         .env("ACME_SERVER", "https://127.0.0.1:9/dir")
-        .env("HTTP_PORT", "0")
+        .env("HTTP_PORT", free_port().to_string())
         .env("HTTP_BIND_ADDR", "127.0.0.1")
         .output()
         .unwrap()

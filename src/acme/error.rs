@@ -72,6 +72,10 @@ pub enum AcmeError {
     /// The ZeroSSL EAB credentials could not be fetched for `EMAIL`.
     #[error("ZeroSSL EAB for EMAIL: {0}")]
     ZeroSslEab(String),
+    /// Another moat process holds the order lock for this `/config`: wait
+    /// for it to finish (retried automatically).
+    #[error("{0}")]
+    Busy(String),
     /// The operation was cancelled by shutdown.
     #[error("cancelled by shutdown")]
     Cancelled,

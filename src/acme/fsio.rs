@@ -42,10 +42,9 @@ pub fn symlink_atomic(target: &Path, link: &Path) -> Result<(), AcmeError> {
             let aside = link.with_extension("moat-old");
             let _ = fs::remove_dir_all(&aside);
             fs::rename(link, &aside).map_err(|e| AcmeError::io(link, e))?;
-        } else if md.file_type().is_symlink() {
-            if fs::read_link(link).ok().as_deref() == Some(target) {
-                return Ok(());
-            }
+        } else if md.file_type().is_symlink() && fs::read_link(link).ok().as_deref() == Some(target)
+        {
+            return Ok(());
         }
     }
     let tmp = tmp_name(link);

@@ -41,14 +41,10 @@ impl OrderLock {
                             if pid != std::process::id()
                                 && Path::new(&format!("/proc/{pid}")).exists() =>
                         {
-                            return Err(AcmeError::Server {
-                                directory: String::new(),
-                                message: format!(
-                                    "another moat process (pid {pid}) is ordering a certificate for this /config ({})",
-                                    path.display()
-                                ),
-                                retryable: true,
-                            });
+                            return Err(AcmeError::Busy(format!(
+                                "another moat process (pid {pid}) is ordering a certificate for this /config ({})",
+                                path.display()
+                            )));
                         }
                         _ => {
                             tracing::debug!(lock = %path.display(), "removing stale order lock");

@@ -56,23 +56,31 @@ pub fn write_params(path: &Path, params: &[(String, String)]) -> Result<(), Acme
     write_atomic(path, render_params(params).as_bytes(), 0o644)
 }
 
-/// The keys whose recorded value differs from `current` (keys only in the
-/// record are ignored; nothing recorded means no change).
+/// The keys recorded and current whose values differ. Keys present on one
+/// side only are ignored (SWAG's file and moat's differ in a few keys), and
+/// SWAG's empty defaults equal their spelled-out values (`""` = `false`,
+/// `""` = `http` for VALIDATION, `""` = `letsencrypt` for CERTPROVIDER).
 pub fn changed_keys(recorded: &[(String, String)], current: &[(String, String)]) -> Vec<String> {
-    if recorded.is_empty() {
-        return Vec::new();
-    }
     current
         .iter()
         .filter(|(k, v)| {
             recorded
                 .iter()
                 .find(|(rk, _)| rk == k)
-                .map(|(_, rv)| rv != v)
-                .unwrap_or(true)
+                .map(|(_, rv)| normalise(k, rv) != normalise(k, v))
+                .unwrap_or(false)
         })
         .map(|(k, _)| k.clone())
         .collect()
+}
+
+fn normalise<'a>(key: &str, value: &'a str) -> &'a str {
+    match (key, value) {
+        (_, "false") => "",
+        ("ORIGVALIDATION", "http") => "",
+        ("ORIGCERTPROVIDER", "letsencrypt") => "",
+        _ => value,
+    }
 }
 
 #[cfg(test)]
@@ -111,5 +119,25 @@ mod tests {
         assert_eq!(changed_keys(&rec, &cur), vec!["ORIGSUBDOMAINS".to_string()]);
         assert!(changed_keys(&rec, &rec).is_empty());
         assert!(changed_keys(&[], &cur).is_empty());
+    }
+
+    #[test]
+    fn swag_empty_defaults_equal_spelled_out_values() {
+        let swag = vec![
+            p("ORIGSTAGING", ""),
+            p("ORIGVALIDATION", ""),
+            p("ORIGSUBDOMAINS", "www"),
+        ];
+        let moat = vec![
+            p("ORIGSTAGING", "false"),
+            p("ORIGVALIDATION", "http"),
+            p("ORIGACME_SERVER", "x"),
+        ];
+        assert!(changed_keys(&swag, &moat).is_empty());
+        let staging = vec![p("ORIGSTAGING", "true")];
+        assert_eq!(
+            changed_keys(&swag, &staging),
+            vec!["ORIGSTAGING".to_string()]
+        );
     }
 }

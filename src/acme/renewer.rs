@@ -68,6 +68,19 @@ impl Renewer {
         }
     }
 
+    /// The renewer the supervisor runs for `settings`: HTTP-01 answers go
+    /// into `tokens` (the proxy serves them on port 80), DNS-01 uses
+    /// `DNSPLUGIN`'s provider; each certificate to serve goes to `sink`.
+    pub fn from_settings(
+        settings: &crate::settings::Settings,
+        tokens: &super::Http01Tokens,
+        sink: CertSink,
+    ) -> Result<Self, AcmeError> {
+        let cfg = super::config_from_settings(settings)?;
+        let solver = super::solver_from_settings(settings, tokens)?;
+        Ok(Self::new(cfg, solver, sink))
+    }
+
     /// The storage this renewer writes.
     pub fn store(&self) -> &CertStore {
         &self.store
@@ -136,12 +149,19 @@ impl Renewer {
         });
         let delay = match &result {
             Err(e) => {
-                let d = schedule::backoff(failures, self.cfg.retry_base, self.cfg.retry_max);
+                // Bad credentials, CAA, malformed names: retrying soon only
+                // burns rate limits; wait the longest (or a `moat renew`).
+                let d = if e.retryable() {
+                    schedule::backoff(failures, self.cfg.retry_base, self.cfg.retry_max)
+                } else {
+                    self.cfg.retry_max
+                };
                 tracing::error!(
                     lineage = %self.cfg.lineage,
                     error = %e,
                     likely_cause = e.likely_cause(),
                     failures,
+                    retryable = e.retryable(),
                     retry_in_secs = d.as_secs(),
                     "certificate order failed; the current certificate keeps serving"
                 );
@@ -342,6 +362,9 @@ impl Renewer {
     /// backoff after failures, and whenever `moat renew` asks.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let socket = self.store.paths().renew_socket();
+        if let Err(e) = super::fsio::ensure_dir(&self.store.paths().root(), 0o755) {
+            tracing::warn!(error = %e, "cannot create etc/letsencrypt");
+        }
         let listener = match control::bind(&socket) {
             Ok(l) => Some(l),
             Err(e) => {

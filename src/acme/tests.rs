@@ -239,3 +239,12 @@ async fn deploy_hooks_get_certbot_variables() {
     assert_eq!(n, 1);
     assert_eq!(std::fs::read_to_string(out).unwrap().trim(), "/l/x;x *.x");
 }
+
+#[test]
+fn rsa2048_key_signs_a_csr() {
+    // ring cannot generate RSA keys; the `rsa` crate does, rcgen signs.
+    let (csr, pem) = order::csr_for(&["r.example".into()], KeyType::Rsa2048).unwrap();
+    assert!(!csr.is_empty());
+    let kp = rcgen::KeyPair::from_pem(&pem).unwrap();
+    assert!(kp.is_compatible(&rcgen::PKCS_RSA_SHA256));
+}

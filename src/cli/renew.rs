@@ -1,21 +1,26 @@
 //! `moat renew [--force]`: ask the running instance to renew (through its
-//! control socket), or, when none runs, renew standalone: answer HTTP-01 on
-//! `HTTP_PORT` itself, like `certbot certonly --standalone`.
+//! control socket, `etc/letsencrypt/.moat-renew.sock`), or, when none runs,
+//! renew standalone: HTTP-01 answered on `HTTP_PORT` by a listener of our
+//! own (like `certbot certonly --standalone`), or DNS-01 through `DNSPLUGIN`.
 //!
-//! NOTE: `settings` is not merged yet, so standalone mode reads the few SWAG
-//! variables it needs here ([`standalone_config`]); once `Settings` lands,
-//! this builds `AcmeConfig` from it like the supervisor does. DNS-01
-//! standalone waits for the providers of the DNS issue.
+//! Settings come from `Settings::from_env` like the running instance. Two
+//! extra knobs are read here for tests and one-off runs: `RENEW_BEFORE`
+//! (seconds before expiry that count as due, instead of a third of the
+//! lifetime) and `HTTP_BIND_ADDR` (address for the standalone HTTP-01
+//! listener, default `0.0.0.0`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::acme::{
-    self, AcmeConfig, ChallengeSolver, Directory, Http01Tokens, KeyType, LetsencryptPaths, Outcome,
-    RenewThreshold, Renewer,
-};
+use crate::acme::{self, Http01Tokens, LetsencryptPaths, Outcome, RenewThreshold, Renewer};
+use crate::settings::{Settings, Validation};
+
+/// `RENEW_BEFORE`: seconds before notAfter at which a certificate is due.
+pub const RENEW_BEFORE: &str = "RENEW_BEFORE";
+/// `HTTP_BIND_ADDR`: the standalone HTTP-01 listener's address.
+pub const HTTP_BIND_ADDR: &str = "HTTP_BIND_ADDR";
 
 /// Options of `moat renew`.
 #[derive(Debug, clap::Args)]
@@ -50,42 +55,53 @@ pub fn run(args: RenewArgs) -> anyhow::Result<i32> {
 }
 
 async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i32> {
-    let env = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .map(|v| v.replace('"', "").trim().to_owned())
+    let mut settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("moat renew: invalid settings:\n{e}");
+            return Ok(78);
+        }
     };
-    let cfg = standalone_config(config, &env)?;
-    let validation = env("VALIDATION").unwrap_or_default().to_ascii_lowercase();
-    if validation == "dns" || validation == "duckdns" {
-        bail!("VALIDATION={validation}: standalone `moat renew` cannot use DNS-01 until the DNS providers are built in; use the running instance or VALIDATION=http");
-    }
-    let port: u16 = match env("HTTP_PORT") {
-        Some(p) if !p.is_empty() => p
+    settings.config_dir = config;
+    let mut cfg = acme::config_from_settings(&settings)?;
+    if let Some(rb) = std::env::var(RENEW_BEFORE).ok().filter(|s| !s.is_empty()) {
+        let secs: u64 = rb
+            .trim()
             .parse()
-            .with_context(|| format!("HTTP_PORT: `{p}` is not a port number"))?,
-        _ => 80,
-    };
-    let bind = env("HTTP_BIND_ADDR")
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "0.0.0.0".into());
-    let addr: std::net::SocketAddr = format!("{bind}:{port}")
-        .parse()
-        .with_context(|| format!("HTTP_BIND_ADDR: `{bind}` is not an IP address"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("HTTP_PORT: cannot listen on {addr} for HTTP-01 (is a web server already on it? then use the running instance)"))?;
+            .with_context(|| format!("{RENEW_BEFORE}: `{rb}` is not a number of seconds"))?;
+        cfg.renew_threshold = RenewThreshold::Before(Duration::from_secs(secs));
+    }
     let tokens = Http01Tokens::new();
+    let solver = acme::solver_from_settings(&settings, &tokens)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(acme::serve_http01(
-        listener,
-        tokens.clone(),
-        stop_rx.clone(),
-    ));
-    let renewer = Renewer::new(cfg, ChallengeSolver::Http01(tokens), Arc::new(|_| {}));
+    let server = if settings.validation == Validation::Http {
+        let bind = std::env::var(HTTP_BIND_ADDR)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        let addr: std::net::SocketAddr = format!("{bind}:{}", settings.http_port)
+            .parse()
+            .with_context(|| format!("{HTTP_BIND_ADDR}: `{bind}` is not an IP address"))?;
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => bail!(
+                "HTTP_PORT: cannot listen on {addr} for HTTP-01 ({e}); is a web server already on it? then renew through the running instance"
+            ),
+        };
+        Some(tokio::spawn(acme::serve_http01(
+            listener,
+            tokens,
+            stop_rx.clone(),
+        )))
+    } else {
+        None
+    };
+    let renewer = Renewer::new(cfg, solver, Arc::new(|_| {}));
     let (result, next) = renewer.attempt(force, Some(stop_rx)).await;
     let _ = stop_tx.send(true);
-    let _ = server.await;
+    if let Some(server) = server {
+        let _ = server.await;
+    }
     match result {
         Ok(Outcome::Issued(c)) => {
             println!(
@@ -109,83 +125,6 @@ async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i
             Ok(1)
         }
     }
-}
-
-/// Build the `AcmeConfig` from SWAG's variables (`URL`, `SUBDOMAINS`,
-/// `ONLY_SUBDOMAINS`, `EXTRA_DOMAINS`, `EMAIL`, `STAGING`, `CERTPROVIDER`,
-/// `ACME_SERVER`, `ACME_CA_ROOT`, `KEY_TYPE`, `CERT_PROFILE`,
-/// `RENEW_BEFORE`, `REVOKE_REPLACED`).
-pub fn standalone_config(
-    config: std::path::PathBuf,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> anyhow::Result<AcmeConfig> {
-    let lower = |k: &str| env(k).unwrap_or_default().to_ascii_lowercase();
-    let url = lower("URL");
-    if url.is_empty() {
-        bail!("URL: not set; it names the domain to get a certificate for");
-    }
-    let subdomains: Vec<String> = lower("SUBDOMAINS")
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let only_sub = env("ONLY_SUBDOMAINS").as_deref() == Some("true");
-    let mut domains = Vec::new();
-    if !(only_sub && !subdomains.is_empty()) {
-        domains.push(url.clone());
-    }
-    for s in &subdomains {
-        domains.push(if s == "wildcard" {
-            format!("*.{url}")
-        } else {
-            format!("{s}.{url}")
-        });
-    }
-    for e in lower("EXTRA_DOMAINS")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        domains.push(e.to_owned());
-    }
-    let directory = match env("ACME_SERVER").filter(|s| !s.is_empty()) {
-        Some(url) => Directory::Custom {
-            url,
-            ca_root: env("ACME_CA_ROOT")
-                .filter(|s| !s.is_empty())
-                .map(Into::into),
-        },
-        None if lower("CERTPROVIDER") == "zerossl" => Directory::ZeroSsl,
-        None if env("STAGING").as_deref() == Some("true") => Directory::LetsEncryptStaging,
-        None => Directory::LetsEncrypt,
-    };
-    let mut cfg = AcmeConfig::new(config, domains, directory)?;
-    cfg.email = env("EMAIL").filter(|e| e.contains('@'));
-    cfg.key_type = KeyType::parse(&env("KEY_TYPE").unwrap_or_default())?;
-    cfg.profile = env("CERT_PROFILE").filter(|s| !s.is_empty());
-    cfg.revoke_replaced = env("REVOKE_REPLACED").as_deref() == Some("true");
-    if let Some(rb) = env("RENEW_BEFORE").filter(|s| !s.is_empty()) {
-        let secs: u64 = rb
-            .parse()
-            .with_context(|| format!("RENEW_BEFORE: `{rb}` is not a number of seconds"))?;
-        cfg.renew_threshold = RenewThreshold::Before(Duration::from_secs(secs));
-    }
-    cfg.swag_params = [
-        "URL",
-        "SUBDOMAINS",
-        "ONLY_SUBDOMAINS",
-        "EXTRA_DOMAINS",
-        "VALIDATION",
-        "DNSPLUGIN",
-        "PROPAGATION",
-        "STAGING",
-        "CERTPROVIDER",
-        "EMAIL",
-    ]
-    .iter()
-    .map(|k| (format!("ORIG{k}"), lower(k)))
-    .collect();
-    Ok(cfg)
 }
 
 fn init_logging() {

@@ -14,21 +14,12 @@ use std::time::{Duration, Instant};
 use super::env;
 
 /// Knobs for one pebble instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PebbleOpts {
     /// `PEBBLE_WFE_NONCEREJECT` (percent of nonces rejected).
     pub nonce_reject: u32,
     /// `PEBBLE_AUTHZREUSE` (percent of valid authorizations reused).
     pub authz_reuse: u32,
-}
-
-impl Default for PebbleOpts {
-    fn default() -> Self {
-        Self {
-            nonce_reject: 0,
-            authz_reuse: 0,
-        }
-    }
 }
 
 /// A running pebble + challtestsrv pair; killed on drop.
@@ -299,10 +290,7 @@ pub fn https_get(addr: SocketAddr, path: &str, ca: &Path) -> String {
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else {
-            break;
-        };
+    while let Some((size, rest)) = body.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
         if n == 0 {
             break;

@@ -87,6 +87,7 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     let options = BootstrapOptions {
         owner: Ownership::for_ids(settings.puid, settings.pgid),
         certificate_names: settings.domains.iter().map(|d| d.to_string()).collect(),
+        duckdns_token: settings.duckdns_token.clone(),
         ..BootstrapOptions::default()
     };
     let report = bootstrap::prepare(&layout, &options)

@@ -43,6 +43,7 @@ impl TryFrom<RawEnv> for Settings {
             domains: names.domains,
             only_subdomains: names.only_subdomains,
             validation: acme.validation,
+            duckdns_token: acme.duckdns_token,
             propagation: acme.propagation,
             email: acme.email,
             staging: acme.staging,
@@ -183,6 +184,7 @@ fn names(c: &mut Checker, raw: &RawEnv) -> Names {
 /// How certificates are obtained.
 struct Acme {
     validation: Validation,
+    duckdns_token: Option<crate::dns::Secret>,
     propagation: Option<Duration>,
     email: Option<String>,
     staging: bool,
@@ -245,6 +247,11 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
             Validation::Http
         }
     };
+
+    // SWAG leaves the token as given (it is case-sensitive).
+    let token_text = moat_normalise(raw.duckdnstoken.as_deref());
+    let duckdns_token = (validation_text == "duckdns" && !token_text.is_empty())
+        .then(|| crate::dns::Secret::new(token_text));
 
     let propagation = {
         let text = swag_normalise(raw.propagation.as_deref());
@@ -346,6 +353,7 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
 
     Acme {
         validation,
+        duckdns_token,
         propagation,
         email,
         staging,

@@ -55,6 +55,8 @@ pub struct Settings {
     pub only_subdomains: bool,
     /// VALIDATION (+ DNSPLUGIN).
     pub validation: Validation,
+    /// DUCKDNSTOKEN, only kept with `VALIDATION=duckdns` (never logged).
+    pub duckdns_token: Option<crate::dns::Secret>,
     /// PROPAGATION; `None` leaves it to the provider.
     pub propagation: Option<Duration>,
     /// EMAIL, only when it contains `@`.

@@ -20,6 +20,9 @@ pub const VALIDATION: &str = "VALIDATION";
 /// SWAG. DNS provider for `VALIDATION=dns`; credentials in
 /// `dns-conf/<name>.ini`. Default: none (required for dns).
 pub const DNSPLUGIN: &str = "DNSPLUGIN";
+/// SWAG. DuckDNS token for `VALIDATION=duckdns`; written into
+/// `dns-conf/duckdns.ini` at every start, as SWAG does. Default: none.
+pub const DUCKDNSTOKEN: &str = "DUCKDNSTOKEN";
 /// SWAG. Seconds to wait after publishing TXT records. Default: the provider's.
 pub const PROPAGATION: &str = "PROPAGATION";
 /// SWAG. ACME contact; used only when it contains `@`. Default: none
@@ -79,6 +82,7 @@ pub const ALL: &[&str] = &[
     ONLY_SUBDOMAINS,
     VALIDATION,
     DNSPLUGIN,
+    DUCKDNSTOKEN,
     PROPAGATION,
     EMAIL,
     STAGING,

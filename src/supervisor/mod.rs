@@ -12,7 +12,6 @@
 //! - Services ([`Service`]): the proxy and the ACME scheduler plug in as
 //!   trait objects; a failed one restarts with backoff, a fatal one stops
 //!   moat with exit 1.
-//!
 //! - Wiring ([`ProxyService`], [`AcmeService`]): the proxy and the ACME
 //!   renewal loop as services, sharing the certificate store and the HTTP-01
 //!   tokens built by `moat run`.

@@ -6,9 +6,10 @@
 #
 #   docker/build-local.sh [--with-echo] [TAG] [BINARY]
 #
-# TAG defaults to moat:local. BINARY defaults to a static release build made
-# here (the same command scripts/test.sh runs, so an up-to-date tree rebuilds
-# nothing). --with-echo also builds moat-echo:local, the echo backend that
+# TAG defaults to moat:local. BINARY defaults to a static build made here
+# with cargo profile $MOAT_PROFILE: `release` by default (the build
+# scripts/test.sh makes, so an up-to-date tree rebuilds nothing), or `dist`
+# for the smallest image (thin LTO, one codegen unit, abort on panic). --with-echo also builds moat-echo:local, the echo backend that
 # docker/compose.yaml uses as an example application.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,11 @@ fi
 tag=${1:-moat:local}
 bin=${2:-}
 target=x86_64-unknown-linux-gnu
+profile=${MOAT_PROFILE:-release}
 if [[ -z $bin ]]; then
   RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --target "$target" --bins
-  bin=target/$target/release/moat
+    cargo build --profile "$profile" --locked --target "$target" --bins
+  bin=target/$target/$profile/moat
 fi
 
 # A scratch image has no loader and no libc: only a static binary runs there.

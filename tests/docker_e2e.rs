@@ -411,14 +411,14 @@ fn docker_restart_reuses_the_stored_account_and_certificate() {
 }
 
 #[test]
-#[ignore = "needs the fake Alidns as a container image (a binary, not only tests/support/fake_alidns.rs) and DNS-01 wired into `moat run`"]
+#[ignore = "needs a fake Alidns runnable as a container (issue 6's fake is an in-process loopback server publishing TXT records to a loopback challtestsrv, which pebble in a container cannot query)"]
 fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
     // Written against issue 7: VALIDATION=dns DNSPLUGIN=aliyun with the fake
     // Alidns running as a container; a wrong key fails preflight with a clear
     // log line; fixing aliyun.ini and `docker restart` issues *.example.test.
-    // The fake Alidns exists only as an in-process test helper today, so
+    // The fake Alidns exists only as an in-process loopback helper today, so
     // there is nothing to run in a container yet.
-    unimplemented!("see the ignore reason")
+    panic!("not written yet: see the ignore reason")
 }
 
 /// Path → content of every file under `dir` (symlinks read through).

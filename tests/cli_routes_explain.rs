@@ -251,3 +251,61 @@ fn bad_explain_arguments_are_named() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`NoColon` is not `Name: value`"));
 }
+
+#[test]
+fn explain_maps_auth_basic_to_auth_401_and_auth_request_to_auth_503() {
+    let cfg = swag_layout();
+    std::fs::write(
+        cfg.path().join("nginx/.htpasswd"),
+        "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n",
+    )
+    .unwrap();
+    write_conf(
+        cfg.path(),
+        "locked.subdomain.conf",
+        "server {\n    listen 443 ssl;\n    server_name locked.*;\n    include /config/nginx/ssl.conf;\n    location / {\n        auth_basic \"Locked\";\n        auth_basic_user_file /config/nginx/.htpasswd;\n        include /config/nginx/proxy.conf;\n        proxy_pass http://locked:8080;\n    }\n}\n",
+    );
+    let v = explain_json(cfg.path(), &["https://locked.example.com/x"]);
+    assert_eq!(
+        (v["action"].as_str(), v["status"].as_u64()),
+        (Some("auth"), Some(401))
+    );
+    assert_eq!(
+        header(&v["response_headers"], "www-authenticate"),
+        ["Basic realm=\"Locked\""]
+    );
+    assert_eq!(v["upstream"], Value::Null);
+    let v = explain_json(
+        cfg.path(),
+        &[
+            "https://locked.example.com/x",
+            "-H",
+            "Authorization: Basic YWxpY2U6c2VjcmV0",
+        ],
+    );
+    assert_eq!(v["action"], "proxy");
+    assert_eq!(v["upstream"], "http://locked:8080/x");
+
+    // SWAG's Authelia lines enabled: moat cannot run auth_request yet and
+    // fails closed.
+    let sonarr = std::fs::read_to_string(
+        cfg.path()
+            .join("nginx/proxy-confs/sonarr.subdomain.conf.sample"),
+    )
+    .unwrap()
+    .replace(
+        "#include /config/nginx/authelia-server.conf;",
+        "include /config/nginx/authelia-server.conf;",
+    )
+    .replace(
+        "#include /config/nginx/authelia-location.conf;",
+        "include /config/nginx/authelia-location.conf;",
+    );
+    write_conf(cfg.path(), "sonarr.subdomain.conf", &sonarr);
+    let v = explain_json(cfg.path(), &["https://sonarr.example.com/calendar"]);
+    assert_eq!(
+        (v["action"].as_str(), v["status"].as_u64()),
+        (Some("auth"), Some(503))
+    );
+    assert_eq!(v["upstream"], Value::Null);
+}

@@ -146,6 +146,15 @@ pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
             ));
             continue;
         }
+        if !running_as_root() {
+            if let Some(u) = upstreams.iter().find(|u| u.port < 1024) {
+                left.push((
+                    name,
+                    format!("upstream port {} needs root for moat-echo to bind", u.port),
+                ));
+                continue;
+            }
+        }
         let subfolder = name.ends_with(".subfolder.conf.sample");
         // Two files claiming the same server_name: nginx warns and keeps the
         // first; the second file's probes would test nothing of its own.
@@ -218,6 +227,16 @@ fn regex_server_hosts(
         }
     }
     out
+}
+
+/// `true` when the test runs as root (CI does): moat-echo can then bind the
+/// upstream ports below 1024 that some corpus files use.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Loopback address of the `i`th upstream name (127.66.0.0/16, away from
@@ -677,6 +696,13 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
                 .find(|l| l.modifier == "^~" || l.modifier.is_empty())
                 .map(|l| l.pattern.clone())
                 .unwrap_or_else(|| "/".into());
+            // An Upgrade that is not a WebSocket handshake: the echo answers
+            // 200, and the map `$connection_upgrade` shows in Connection.
+            out.insert(mk(
+                "GET",
+                path.clone(),
+                vec![h("Upgrade", "oracle-proto"), h("X-Upgrade-Probe", "1")],
+            ));
             out.insert(mk(
                 "GET",
                 path,

@@ -1,6 +1,7 @@
 //! Collects every problem with the environment instead of stopping at the
 //! first, plus the parsing helpers the conversion shares.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::domain::{split_list, DomainName};
@@ -79,6 +80,40 @@ impl Checker {
             Some(p) => p,
             None => default,
         }
+    }
+
+    /// A comma (or space) list of `IP`, `IP:port` or `[IPv6]:port`; a bare
+    /// address gets `default_port`. Host names are refused: they would need
+    /// the very DNS lookup these servers replace.
+    pub(super) fn socket_addr_list(
+        &mut self,
+        var: &'static str,
+        raw: Option<&str>,
+        default_port: u16,
+    ) -> Vec<SocketAddr> {
+        const ALLOWED: &str =
+            "comma-separated IP addresses with an optional port, e.g. 10.0.0.53 or 127.0.0.1:5353 or [::1]:5353";
+        let value = moat_normalise(raw);
+        let mut out = Vec::new();
+        for entry in split_list(&value) {
+            let addr = entry.parse::<SocketAddr>().ok().or_else(|| {
+                entry
+                    .parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, default_port))
+            });
+            match addr {
+                Some(a) if a.port() != 0 => out.push(a),
+                Some(_) => self.invalid(var, &value, format!("{entry:?}: port 0"), ALLOWED),
+                None => self.invalid(
+                    var,
+                    &value,
+                    format!("{entry:?} is not an IP address (with an optional :port)"),
+                    ALLOWED,
+                ),
+            }
+        }
+        out
     }
 
     pub(super) fn domain_list(

@@ -1,6 +1,7 @@
 //! `TryFrom<RawEnv> for Settings`: every variable normalised, parsed and
 //! checked, in three groups (names, ACME, runtime), all problems collected.
 
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,7 @@ impl TryFrom<RawEnv> for Settings {
             validation: acme.validation,
             duckdns_token: acme.duckdns_token,
             propagation: acme.propagation,
+            propagation_nameservers: acme.propagation_nameservers,
             email: acme.email,
             staging: acme.staging,
             cert_provider: acme.cert_provider,
@@ -186,6 +188,7 @@ struct Acme {
     validation: Validation,
     duckdns_token: Option<crate::dns::Secret>,
     propagation: Option<Duration>,
+    propagation_nameservers: Vec<SocketAddr>,
     email: Option<String>,
     staging: bool,
     cert_provider: CertProvider,
@@ -273,6 +276,12 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
         }
     };
 
+    let propagation_nameservers = c.socket_addr_list(
+        vars::PROPAGATION_NAMESERVERS,
+        raw.propagation_nameservers.as_deref(),
+        53,
+    );
+
     let email_text = swag_normalise(raw.email.as_deref());
     let email = email_text.contains('@').then(|| email_text.clone());
     if !email_text.is_empty() && email.is_none() {
@@ -355,6 +364,7 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
         validation,
         duckdns_token,
         propagation,
+        propagation_nameservers,
         email,
         staging,
         cert_provider,

@@ -1,5 +1,6 @@
 //! The typed [`Settings`] and the one conversion that validates them.
 
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub duckdns_token: Option<crate::dns::Secret>,
     /// PROPAGATION; `None` leaves it to the provider.
     pub propagation: Option<Duration>,
+    /// PROPAGATION_NAMESERVERS: where DNS-01 TXT records are checked;
+    /// empty means the zone's authoritative servers.
+    pub propagation_nameservers: Vec<SocketAddr>,
     /// EMAIL, only when it contains `@`.
     pub email: Option<String>,
     /// STAGING.

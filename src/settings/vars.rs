@@ -25,6 +25,14 @@ pub const DNSPLUGIN: &str = "DNSPLUGIN";
 pub const DUCKDNSTOKEN: &str = "DUCKDNSTOKEN";
 /// SWAG. Seconds to wait after publishing TXT records. Default: the provider's.
 pub const PROPAGATION: &str = "PROPAGATION";
+/// moat. Comma list of DNS servers (`IP` or `IP:port`; port 53 when
+/// omitted) asked for the DNS-01 TXT records before the CA is told to
+/// validate, instead of the zone's authoritative servers found through public
+/// DNS. For split-horizon DNS, or when the authoritative servers cannot be
+/// reached from the container. Queries ask for recursion, so a resolver works
+/// too (it may cache "no such record" for the zone's negative TTL).
+/// Default: empty (the zone's authoritative servers).
+pub const PROPAGATION_NAMESERVERS: &str = "PROPAGATION_NAMESERVERS";
 /// SWAG. ACME contact; used only when it contains `@`. Default: none
 /// (required for ZeroSSL).
 pub const EMAIL: &str = "EMAIL";
@@ -84,6 +92,7 @@ pub const ALL: &[&str] = &[
     DNSPLUGIN,
     DUCKDNSTOKEN,
     PROPAGATION,
+    PROPAGATION_NAMESERVERS,
     EMAIL,
     STAGING,
     CERTPROVIDER,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{
-    AcmeConfig, AcmeError, CertSink, ChallengeSolver, Directory, Http01Tokens, KeyType,
-    NameserverCheck, Renewer,
+    propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, Directory, Http01Tokens,
+    KeyType, Renewer,
 };
 use crate::settings::{self, CertProvider, Settings, Validation};
 
@@ -73,7 +73,7 @@ impl Service for AcmeService {
                     .map_err(ServiceError::failed)?;
                 ChallengeSolver::Dns01 {
                     provider: Arc::from(provider),
-                    propagation: Arc::new(NameserverCheck::authoritative()),
+                    propagation: Arc::new(propagation_check(&ctx.settings)),
                 }
             }
         };

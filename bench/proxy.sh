@@ -44,9 +44,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building the bench-proxy example (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --example bench-proxy)
 MOAT_BIN="$ROOT/target/release/examples/bench-proxy"
+if [[ " $PROXIES " == *" moat "* ]]; then
+    echo "building the bench-proxy example (release)..." >&2
+    (cd "$ROOT" && cargo build --release --quiet --example bench-proxy)
+fi
 
 # ---------------------------------------------------------------- certificate
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -141,7 +143,6 @@ cat > "$WORK/Caddyfile" <<EOF
 {
     admin off
     auto_https off
-    persist_config off
 }
 https://127.0.0.1:${PORT[caddy]}, https://bench.test:${PORT[caddy]} {
     tls $WORK/cert.pem $WORK/key.pem

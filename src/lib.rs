@@ -2,7 +2,7 @@
 //!
 //! # Design overview
 //! moat runs as PID 1 in a container. It reads the environment once
-//! ([`settings`]), lays out `/config` the way SWAG does, loads the nginx-style
+//! ([`settings`]), lays out `/config` the way SWAG does ([`bootstrap`]), loads the nginx-style
 //! confs users drop into `proxy-confs/` ([`conf`]), serves them through a
 //! Pingora reverse proxy ([`proxy`]), and obtains and renews certificates by
 //! ACME ([`acme`]) with HTTP-01 or DNS-01 through pluggable providers ([`dns`]).

@@ -124,3 +124,39 @@ fn check_fails_naming_each_invalid_setting() {
         );
     }
 }
+
+#[test]
+fn check_fails_with_file_and_line_for_a_broken_conf() {
+    let tmp = temp_config();
+    let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+
+    let broken = tmp.path().join("nginx/proxy-confs/app.subdomain.conf");
+    std::fs::write(
+        &broken,
+        "server {\n    listen 443 ssl;\n    proxy_pass;\n}\n",
+    )
+    .unwrap();
+    let out = check(tmp.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let want = format!("{}:3", broken.display());
+    assert!(
+        stdout.lines().all(|l| l.contains("app.subdomain.conf:")),
+        "every problem line names the file: {stdout}"
+    );
+    assert!(
+        stdout.contains(&want),
+        "the line is named ({want}): {stdout}"
+    );
+}

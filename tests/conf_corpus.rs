@@ -5,7 +5,7 @@
 #[path = "support/conf.rs"]
 mod conf_support;
 
-use conf_support::{activate, proxy_samples, swag_layout};
+use conf_support::{activate, free_root_location, proxy_samples, swag_layout};
 use moat::conf::{load, Action};
 
 /// Subfolder files that declare `location /`: their first comment tells the
@@ -35,28 +35,6 @@ const CLASHES: &[(&str, &str, &str)] = &[
         "duplicate location \"/websockify\"",
     ),
 ];
-
-/// Comments out default.conf's `location / { ... }` as those files instruct.
-fn free_root_location(config: &std::path::Path) {
-    let path = config.join("nginx/site-confs/default.conf");
-    let text = std::fs::read_to_string(&path).expect("default.conf");
-    let mut out = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.trim() == "location / {" {
-            inside = true;
-        }
-        if inside {
-            out.push('#');
-            if line.trim() == "}" {
-                inside = false;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    std::fs::write(&path, out).expect("write default.conf");
-}
 
 fn stem(p: &std::path::Path) -> String {
     let n = p.file_name().expect("name").to_string_lossy();

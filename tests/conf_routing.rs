@@ -238,6 +238,21 @@ fn rewrite_break_then_proxy_pass_sends_the_rewritten_uri_and_args() {
 }
 
 #[test]
+fn rewrite_to_an_empty_uri_answers_500_like_nginx() {
+    // sonarrtorss: `rewrite /sonarrtorss(.*) $1 break` on `/sonarrtorss`
+    // leaves a zero-length URI, which nginx refuses with 500.
+    let (_c, t) = table_with(&["sonarrtorss.subfolder"]);
+    let d = t.decide(&https("example.com", "/sonarrtorss"));
+    assert!(
+        matches!(d.action, Action::Return { status: 500, .. }),
+        "{:?}",
+        d.action
+    );
+    let d = t.decide(&https("example.com", "/sonarrtorss/api/x"));
+    assert_eq!(proxied(&d).path_and_query, "/api/x");
+}
+
+#[test]
 fn server_level_if_with_rewrite_redirect_runs_before_locations() {
     let (_c, t) = table_with(&["ombi.subfolder"]);
     let r = with_header(
@@ -453,5 +468,135 @@ server { listen 443 ssl; server_name p.example.com;
             ("Host".to_string(), "p:1".to_string()),
             ("Connection".to_string(), "close".to_string())
         ]
+    );
+}
+
+#[test]
+fn proxy_hide_header_adds_to_nginx_defaults() {
+    let (_c, t) = table_with(&["nextcloud.subfolder"]);
+    let d = t.decide(&https("example.com", "/nextcloud/"));
+    let hide = &proxied(&d).hide_headers;
+    for h in [
+        "date",
+        "server",
+        "x-accel-redirect",
+        "referrer-policy",
+        "x-frame-options",
+    ] {
+        assert!(hide.iter().any(|x| x == h), "{h} hidden: {hide:?}");
+    }
+    // Without proxy_hide_header only nginx's defaults are hidden.
+    let (_c, t) = table_with(&["sonarr.subdomain"]);
+    let d = t.decide(&https("sonarr.example.com", "/"));
+    assert!(!proxied(&d)
+        .hide_headers
+        .iter()
+        .any(|x| x == "x-frame-options"));
+}
+
+#[test]
+fn map_with_regex_and_default_feeds_set_and_headers() {
+    let conf = r#"
+map $http_x_client $client_kind { default other; "" none; ~^curl/ cli; ~*MOZILLA browser; }
+server { listen 443 ssl; server_name m.example.com;
+  location / { set $kind "kind=$client_kind"; proxy_pass http://m:1; proxy_set_header X-Kind $kind; }
+}"#;
+    let cfg = swag_layout();
+    // map is an http-level directive: put it in a site-conf next to default.conf.
+    std::fs::write(cfg.path().join("nginx/site-confs/m.conf"), conf).expect("write");
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let kind = |ua: Option<&str>| {
+        let mut r = https("m.example.com", "/");
+        if let Some(ua) = ua {
+            r.headers.push(("X-Client".into(), ua.into()));
+        }
+        let d = t.decide(&r);
+        header_values(proxied(&d), "X-Kind")[0].to_string()
+    };
+    assert_eq!(kind(None), "kind=none");
+    assert_eq!(kind(Some("curl/8.0")), "kind=cli");
+    assert_eq!(kind(Some("Mozilla/5.0")), "kind=browser");
+    assert_eq!(kind(Some("wget")), "kind=other");
+}
+
+#[test]
+fn return_with_a_code_and_text_sends_a_body() {
+    let conf = r#"server { listen 443 ssl; server_name r.example.com;
+  location = /health { return 200 "ok $request_method $uri$is_args$args"; }
+  location /gone { return 410; }
+  location /away { return https://elsewhere.example/$host; }
+}"#;
+    let (_c, t) = table_from("r.subdomain.conf", conf);
+    assert_eq!(
+        body(&t.decide(&https("r.example.com", "/health?a=1"))),
+        "ok GET /health?a=1"
+    );
+    assert_eq!(
+        t.decide(&https("r.example.com", "/gone")).action,
+        Action::Return {
+            status: 410,
+            location: None,
+            body: None
+        }
+    );
+    assert_eq!(
+        redirect(&t.decide(&https("r.example.com", "/away"))),
+        (302, "https://elsewhere.example/r.example.com".into())
+    );
+}
+
+#[test]
+fn rewrite_with_new_args_keeps_the_old_ones_unless_question_mark() {
+    let conf = r#"server { listen 443 ssl; server_name w.example.com;
+  location /keep { rewrite ^/keep/(.*)$ /x/$1?a=1 break; proxy_pass http://w:1; }
+  location /drop { rewrite ^/drop/(.*)$ /x/$1? break; proxy_pass http://w:1; }
+  location /perm { rewrite ^/perm/(.*)$ /x/$1 permanent; }
+}"#;
+    let (_c, t) = table_from("w.subdomain.conf", conf);
+    assert_eq!(
+        proxied(&t.decide(&https("w.example.com", "/keep/p?b=2"))).path_and_query,
+        "/x/p?a=1&b=2"
+    );
+    assert_eq!(
+        proxied(&t.decide(&https("w.example.com", "/drop/p?b=2"))).path_and_query,
+        "/x/p"
+    );
+    assert_eq!(
+        redirect(&t.decide(&https("w.example.com", "/perm/p?b=2"))),
+        (301, "https://w.example.com/x/p?b=2".into())
+    );
+}
+
+#[test]
+fn location_matching_uses_the_decoded_normalised_uri() {
+    let (_c, t) = table_with(&["ombi.subfolder"]);
+    assert_eq!(
+        loc(&t.decide(&https("example.com", "/x/../ombi/%61pi/v1"))),
+        "^~ /ombi/api"
+    );
+    assert_eq!(
+        loc(&t.decide(&https("example.com", "//ombi//api"))),
+        "^~ /ombi/api"
+    );
+    let d = t.decide(&https("example.com", "/../etc/passwd"));
+    assert!(
+        matches!(d.action, Action::Return { status: 400, .. }),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn missing_host_header_uses_the_default_server_and_its_name() {
+    let (_c, t) = table_with(&[]);
+    let mut r = https("example.com", "/x");
+    r.host = None;
+    r.headers.clear();
+    r.tls = false;
+    r.server_port = 80;
+    let (status, location) = redirect(&t.decide(&r));
+    assert_eq!(status, 301);
+    assert_eq!(
+        location, "https:///x",
+        "nginx: $host is empty with no Host and no server_name"
     );
 }

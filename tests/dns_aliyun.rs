@@ -156,18 +156,30 @@ impl std::io::Write for LogBuf {
     }
 }
 
+/// Every log line of this test process. A process-wide subscriber, because a
+/// thread-scoped one (`set_default`) misses events whose callsite interest was
+/// cached while other tests ran on other threads with no subscriber; the
+/// assertions only need "this line appears" and "no secret appears anywhere".
+fn process_logs() -> LogBuf {
+    static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuf::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn wrong_secret_is_a_clear_error_creates_nothing_and_never_shows_the_secret() {
     let Some(bin) = challtestsrv("wrong_secret_is_a_clear_error") else {
         return;
     };
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = process_logs();
 
     const WRONG: &str = "wrong-secret-V3ry-S3cret";
     for version in [None, Some("1")] {

@@ -1,6 +1,8 @@
 //! The supervisor reloads the confs when files under /config/nginx change,
 //! without a signal, and ignores `*.sample` files.
 
+#[path = "support/env.rs"]
+mod env;
 #[path = "support/foundation.rs"]
 mod foundation;
 
@@ -60,6 +62,133 @@ fn editing_a_proxy_conf_triggers_a_reload() {
     );
 
     let mut moat = moat;
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_broken_conf_is_reported_with_file_and_line_and_the_old_one_keeps_serving() {
+    let Some(curl) = env::require_program(
+        "a_broken_conf_is_reported_with_file_and_line_and_the_old_one_keeps_serving",
+        "curl",
+    ) else {
+        return;
+    };
+    let tmp = temp_config();
+    let https = foundation::free_port();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[("HTTPS_PORT", &https.to_string())],
+    ));
+    moat.wait_for(&["proxy listening", "tls=true"], Duration::from_secs(20));
+    let get = || {
+        let out = std::process::Command::new(&curl)
+            .args(["-sk", "--max-time", "10"])
+            .arg(format!("https://127.0.0.1:{https}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(get().contains("moat is running"));
+
+    let broken = tmp.path().join("nginx/proxy-confs/broken.subdomain.conf");
+    std::fs::write(
+        &broken,
+        "server {\n    listen 443 ssl;\n    server_name broken.*;\n    location / {\n",
+    )
+    .unwrap();
+    moat.wait_for(&["configuration reload failed"], Duration::from_secs(10));
+    let log = moat.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("broken.subdomain.conf:")),
+        "the error names the file and line:\n{log}"
+    );
+    assert!(
+        get().contains("moat is running"),
+        "the previous configuration keeps serving"
+    );
+
+    std::fs::remove_file(&broken).unwrap();
+    moat.wait_for(
+        &["configuration reloaded", "change under"],
+        Duration::from_secs(10),
+    );
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_dropped_in_proxy_conf_serves_without_a_restart() {
+    let Some(curl) =
+        env::require_program("a_dropped_in_proxy_conf_serves_without_a_restart", "curl")
+    else {
+        return;
+    };
+    // A tiny upstream answering every request with "from-app".
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in upstream.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nfrom-app",
+            );
+        }
+    });
+    let tmp = temp_config();
+    let https = foundation::free_port();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[("HTTPS_PORT", &https.to_string())],
+    ));
+    moat.wait_for(&["proxy listening", "tls=true"], Duration::from_secs(20));
+    let get = || {
+        let out = std::process::Command::new(&curl)
+            .args([
+                "-sk",
+                "--max-time",
+                "10",
+                "--resolve",
+                &format!("app.test:{https}:127.0.0.1"),
+            ])
+            .arg(format!("https://app.test:{https}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        get().contains("moat is running"),
+        "unknown names land on the default server"
+    );
+
+    std::fs::write(
+        tmp.path().join("nginx/proxy-confs/app.subdomain.conf"),
+        format!(
+            "server {{\n    listen 443 ssl;\n    server_name app.*;\n    include /config/nginx/ssl.conf;\n    \
+             location / {{\n        include /config/nginx/proxy.conf;\n        proxy_pass http://127.0.0.1:{port};\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    moat.wait_for(
+        &["configuration reloaded", "change under"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(get(), "from-app", "the new conf routes without a restart");
+
     send_signal(moat.child.id(), Signal::SIGTERM);
     assert_eq!(
         moat.wait_exit(Duration::from_secs(10))

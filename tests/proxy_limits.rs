@@ -211,3 +211,55 @@ async fn graceful_shutdown_gives_up_after_the_grace_period() {
     );
     assert!(stuck.await.unwrap(), "the stuck request was cut");
 }
+
+#[tokio::test]
+async fn upstream_read_timeout_from_the_conf_gives_504() {
+    let backend = EchoBackend::start(Ipv4Addr::LOCALHOST, "slow").await;
+    let port = backend.addr.port();
+    let routes = FnRoutes::new(move |req| {
+        let mut t = swag_target("http", "127.0.0.1", port, req, None);
+        t.options.read_timeout = Duration::from_millis(300);
+        decision(Action::Proxy(t))
+    });
+    let moat = start_moat(routes, None);
+    let c = client(&["example.test"], moat.https);
+    let started = Instant::now();
+    let r = c
+        .get("https://example.test/slow/3000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        c.get("https://example.test/slow/10")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn idle_websocket_outlives_the_header_timeout() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (moat, _backend) = proxied(|c| c.header_timeout = Duration::from_millis(500)).await;
+    let tcp = tokio::net::TcpStream::connect(moat.http).await.unwrap();
+    let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        "ws://example.test/socket",
+    )
+    .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("before"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    ws.send(Message::text("after idle")).await.unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(back, Message::text("after idle"));
+}

@@ -537,3 +537,62 @@ async fn static_files_come_from_the_root_and_never_from_outside() {
     s.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 404"), "{out}");
 }
+
+#[tokio::test]
+async fn return_444_closes_without_a_response_and_204_has_no_body() {
+    let routes = FnRoutes::new(|req| {
+        decision(Action::Return {
+            status: if req.uri == "/drop" { 444 } else { 204 },
+            location: None,
+            body: None,
+        })
+    });
+    let moat = start_moat(routes, None);
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(moat.http).await.unwrap();
+    s.write_all(b"GET /drop HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .ok();
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+
+    let c = client(&["example.test"], moat.https);
+    let r = c.get("https://example.test/empty").send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(r.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn https_upstream_with_a_self_signed_certificate_is_not_verified() {
+    let echo = EchoProcess::start_tls("127.0.0.1:0".parse().unwrap(), "secure");
+    let port = echo.addr.port();
+    let routes = FnRoutes::new(move |req| {
+        decision(Action::Proxy(swag_target(
+            "https",
+            "127.0.0.1",
+            port,
+            req,
+            None,
+        )))
+    });
+    let moat = start_moat(routes, None);
+    let c = client(&["nas.example.test"], moat.https);
+    let json: serde_json::Value = c
+        .get("https://nas.example.test/")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["name"], "secure");
+    assert_eq!(json["tls"], true);
+    assert_eq!(
+        echoed_header(&json, "x-forwarded-proto").as_deref(),
+        Some("https")
+    );
+}

@@ -70,3 +70,21 @@ fn json_log_format_writes_one_object_per_line() {
     }
     assert!(count >= 5, "several log lines:\n{log}");
 }
+
+#[test]
+fn run_exits_78_when_acme_ca_root_cannot_be_read() {
+    let tmp = temp_config();
+    let mut cmd = moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[("ACME_CA_ROOT", "/nonexistent/pebble-root.pem")],
+    );
+    cmd.arg("run");
+    let out = cmd.output().expect("moat runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("ACME_CA_ROOT=\"/nonexistent/pebble-root.pem\""),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,9 @@ fn settings(env: &[(&str, &str)]) -> Result<Settings, moat::settings::SettingsEr
     Settings::from_vars(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
+const DNS: (&str, &str) = ("VALIDATION", "dns");
+const CF: (&str, &str) = ("DNSPLUGIN", "cloudflare");
+
 type Env<'a> = &'a [(&'a str, &'a str)];
 
 fn names(s: &Settings) -> Vec<String> {
@@ -68,7 +71,7 @@ fn domain_list_and_lineage_follow_swag() {
             Some("example.com"),
         ),
         (
-            &[("URL", "example.com"), ("SUBDOMAINS", "wildcard")],
+            &[("URL", "example.com"), ("SUBDOMAINS", "wildcard"), DNS, CF],
             &["example.com", "*.example.com"],
             Some("example.com"),
         ),
@@ -77,6 +80,8 @@ fn domain_list_and_lineage_follow_swag() {
                 ("URL", "example.com"),
                 ("SUBDOMAINS", "wildcard"),
                 ("ONLY_SUBDOMAINS", "true"),
+                DNS,
+                CF,
             ],
             &["*.example.com"],
             Some("example.com"),
@@ -91,6 +96,8 @@ fn domain_list_and_lineage_follow_swag() {
             &[
                 ("URL", "example.com"),
                 ("EXTRA_DOMAINS", "other.org,*.other.org"),
+                DNS,
+                CF,
             ],
             &["example.com", "other.org", "*.other.org"],
             Some("example.com"),
@@ -107,7 +114,12 @@ fn domain_list_and_lineage_follow_swag() {
         ),
         // `*` is never glob-expanded: it stays a wildcard name.
         (
-            &[("URL", "example.com"), ("EXTRA_DOMAINS", "*.example.org")],
+            &[
+                ("URL", "example.com"),
+                ("EXTRA_DOMAINS", "*.example.org"),
+                DNS,
+                CF,
+            ],
             &["example.com", "*.example.org"],
             Some("example.com"),
         ),
@@ -251,7 +263,12 @@ fn every_invalid_value_is_refused_naming_the_variable() {
             "bad_label".into(),
         ),
         (
-            vec![("URL", "example.com"), ("SUBDOMAINS", "wildcard,www")],
+            vec![
+                ("URL", "example.com"),
+                ("SUBDOMAINS", "wildcard,www"),
+                DNS,
+                CF,
+            ],
             "SUBDOMAINS",
             "already covers www".into(),
         ),
@@ -405,11 +422,61 @@ fn every_documented_variable_is_read() {
             "SUBDOMAINS" | "EXTRA_DOMAINS" | "DNSPLUGIN" => "bad!name",
             _ => "bad value!",
         };
-        let base = settings(&[]).unwrap();
-        let changed = match settings(&[(var, bogus)]) {
+        // DUCKDNSTOKEN only matters with VALIDATION=duckdns.
+        let context: &[(&str, &str)] = if *var == "DUCKDNSTOKEN" {
+            &[("VALIDATION", "duckdns")]
+        } else {
+            &[]
+        };
+        let base = settings(context).unwrap();
+        let mut env = context.to_vec();
+        env.push((var, bogus));
+        let changed = match settings(&env) {
             Err(_) => true,
             Ok(s) => format!("{s:?}") != format!("{base:?}"),
         };
         assert!(changed, "{var} is not read");
+    }
+}
+
+#[test]
+fn swag_params_are_recorded_as_swag_writes_them() {
+    let s = settings(&[
+        ("URL", "\"Example.com\""),
+        ("SUBDOMAINS", "WWW"),
+        ("STAGING", "TRUE"),
+        ("EMAIL", "Me@Example.com"),
+    ])
+    .unwrap();
+    let params = s.swag_params();
+    let keys: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "ORIGURL",
+            "ORIGSUBDOMAINS",
+            "ORIGONLY_SUBDOMAINS",
+            "ORIGEXTRA_DOMAINS",
+            "ORIGVALIDATION",
+            "ORIGDNSPLUGIN",
+            "ORIGPROPAGATION",
+            "ORIGSTAGING",
+            "ORIGCERTPROVIDER",
+            "ORIGEMAIL"
+        ]
+    );
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    assert_eq!(get("ORIGURL"), "example.com");
+    assert_eq!(get("ORIGSUBDOMAINS"), "www");
+    assert_eq!(get("ORIGSTAGING"), "true");
+    assert_eq!(get("ORIGEMAIL"), "me@example.com");
+    assert_eq!(get("ORIGVALIDATION"), "");
+}
+
+#[test]
+fn raw_get_knows_every_variable() {
+    for var in moat::settings::vars::ALL {
+        let raw = moat::settings::RawEnv::from_vars([(var.to_string(), "x".to_string())]);
+        assert_eq!(raw.get(var), Some("x"), "{var}");
     }
 }

@@ -78,8 +78,19 @@ pub fn solver_from_settings(
             let provider = crate::dns::provider_for(plugin, &s.config_dir)?;
             Ok(ChallengeSolver::Dns01 {
                 provider: Arc::from(provider),
-                propagation: Arc::new(NameserverCheck::authoritative()),
+                propagation: Arc::new(propagation_check(s)),
             })
         }
+    }
+}
+
+/// Where DNS-01 TXT records are looked for: the servers in
+/// `PROPAGATION_NAMESERVERS` when set (split-horizon DNS, tests), otherwise
+/// the zone's authoritative servers.
+pub fn propagation_check(s: &Settings) -> NameserverCheck {
+    if s.propagation_nameservers.is_empty() {
+        NameserverCheck::authoritative()
+    } else {
+        NameserverCheck::with_servers(s.propagation_nameservers.clone())
     }
 }

@@ -26,11 +26,20 @@ pub async fn run_deploy_hooks(dir: &Path, lineage_dir: &Path, domains: &[String]
     hooks.sort();
     let mut ok = 0;
     for hook in hooks {
-        let mut cmd = tokio::process::Command::new(&hook);
+        let mut cmd = std::process::Command::new(&hook);
         cmd.env("RENEWED_LINEAGE", lineage_dir)
-            .env("RENEWED_DOMAINS", domains.join(" "))
-            .kill_on_drop(true);
-        match tokio::time::timeout(HOOK_TIMEOUT, cmd.output()).await {
+            .env("RENEWED_DOMAINS", domains.join(" "));
+        // Through the supervisor: as PID 1 its reaper collects every child,
+        // and `run_command` is how a child's status survives that.
+        let run = tokio::task::spawn_blocking(move || {
+            crate::supervisor::run_command(&mut cmd, HOOK_TIMEOUT)
+        });
+        let result = match run.await {
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Err(()),
+            Ok(r) => Ok(r),
+            Err(join) => Ok(Err(std::io::Error::other(join.to_string()))),
+        };
+        match result {
             Ok(Ok(out)) if out.status.success() => {
                 ok += 1;
                 tracing::info!(hook = %hook.display(), "deploy hook ran");

@@ -49,7 +49,7 @@ pub use config::{
 };
 pub use control::{request_renewal, RenewRequest};
 pub use error::AcmeError;
-pub use from_settings::{config_from_settings, solver_from_settings};
+pub use from_settings::{config_from_settings, propagation_check, solver_from_settings};
 pub use hooks::run_deploy_hooks;
 pub use http01_server::serve_http01;
 pub use http_client::acme_http_client;

@@ -46,6 +46,10 @@ struct Args {
     /// The `name` field of every answer (default: `ECHO_NAME`, else the hostname).
     #[arg(long = "name", env = "ECHO_NAME")]
     name: Option<String>,
+    /// Exit when stdin reaches end of file: a test that pipes stdin makes the
+    /// echo die with it, even when the test is killed.
+    #[arg(long = "stdin-lifeline")]
+    stdin_lifeline: bool,
 }
 
 /// What every connection handler needs to know about the process.
@@ -74,6 +78,13 @@ fn main() {
         std::process::exit(2);
     }
     let name = args.name.clone().unwrap_or_else(hostname);
+    if args.stdin_lifeline {
+        std::thread::spawn(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            std::process::exit(0);
+        });
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

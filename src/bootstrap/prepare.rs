@@ -22,6 +22,9 @@ pub struct BootstrapOptions {
     pub certificate_names: Vec<String>,
     /// Where to read name servers for resolver.conf (`/etc/resolv.conf`).
     pub resolv_conf: PathBuf,
+    /// DUCKDNSTOKEN (with `VALIDATION=duckdns`): written into
+    /// `dns-conf/duckdns.ini` at every start, as SWAG does.
+    pub duckdns_token: Option<crate::dns::Secret>,
 }
 
 impl Default for BootstrapOptions {
@@ -30,6 +33,7 @@ impl Default for BootstrapOptions {
             owner: Ownership::default(),
             certificate_names: Vec::new(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            duckdns_token: None,
         }
     }
 }
@@ -103,6 +107,18 @@ pub fn prepare(
     for (name, text) in DNS_CONF_TEMPLATES {
         let path = root.join("dns-conf").join(name);
         if write_if_missing(&path, text.as_bytes(), PRIVATE_MODE, owner)? {
+            report.written.push(path);
+        }
+    }
+
+    if let Some(token) = &opts.duckdns_token {
+        let path = layout.dns_ini("duckdns");
+        let text = format!(
+            "# Written by moat from DUCKDNSTOKEN at every start (VALIDATION=duckdns).\n\
+             dns_duckdns_token = {}\n",
+            token.expose()
+        );
+        if write_if_changed(&path, text.as_bytes(), PRIVATE_MODE, owner)? {
             report.written.push(path);
         }
     }

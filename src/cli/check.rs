@@ -45,16 +45,24 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     }
 }
 
-/// Files the settings point at.
-fn check_files(settings: &Settings, config_dir: &Path, problems: &mut Vec<String>) {
+/// Files the settings name that must exist before moat starts (shared with
+/// `moat run`, which refuses to start without them).
+pub(super) fn missing_setting_files(settings: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
     if let Some(root) = &settings.acme_ca_root {
         if let Err(e) = std::fs::read(root) {
             problems.push(format!(
-                "ACME_CA_ROOT={:?}: cannot read it: {e}",
+                "ACME_CA_ROOT={:?}: cannot read it: {e} (allowed: a readable PEM file)",
                 root.display().to_string()
             ));
         }
     }
+    problems
+}
+
+/// Files the settings point at.
+fn check_files(settings: &Settings, config_dir: &Path, problems: &mut Vec<String>) {
+    problems.extend(missing_setting_files(settings));
     if let Validation::Dns(plugin) = &settings.validation {
         let ini = ConfigLayout::new(config_dir).dns_ini(plugin);
         if !ini.exists() {

@@ -8,12 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::conf::{Listen, RouteTable};
-
-/// The env var that names the /config directory when `--config` is absent.
-pub const CONFIG_DIR_ENV: &str = "CONFIG_DIR";
-/// The /config directory when neither `--config` nor `CONFIG_DIR` is given.
-pub const DEFAULT_CONFIG_DIR: &str = "/config";
+use crate::conf::{Listen, LocationSummary, RouteTable, ServerSummary};
+use crate::settings::Settings;
 
 /// Options of `moat routes`.
 #[derive(Debug, clap::Args)]
@@ -26,11 +22,10 @@ pub struct RoutesArgs {
     pub json: bool,
 }
 
-/// `--config`, else `CONFIG_DIR`, else `/config`.
+/// `--config`, else `CONFIG_DIR`, else `/config` (read by `settings`).
 pub fn config_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_DIR))
+        .unwrap_or_else(Settings::config_dir_from_env)
 }
 
 /// Loads the route table; on errors prints every one and returns `Err(1)`,
@@ -39,7 +34,7 @@ pub fn load_table(flag: Option<&Path>) -> anyhow::Result<Result<RouteTable, i32>
     let dir = config_dir(flag);
     if !dir.is_dir() {
         anyhow::bail!(
-            "config directory `{}` does not exist (set --config or {CONFIG_DIR_ENV})",
+            "config directory `{}` does not exist (set --config or CONFIG_DIR)",
             dir.display()
         );
     }
@@ -73,49 +68,16 @@ pub struct RoutesSummary {
     pub servers: Vec<ServerSummary>,
 }
 
-/// One `server` block.
-#[derive(Debug, Serialize)]
-pub struct ServerSummary {
-    /// The file that holds it.
-    pub file: PathBuf,
-    /// The line of `server`.
-    pub line: u32,
-    /// `listen` values as written.
-    pub listen: Vec<String>,
-    /// `server_name` values as written.
-    pub names: Vec<String>,
-    /// Its locations, in file order (nested ones after their parent).
-    pub locations: Vec<LocationSummary>,
-}
-
-/// One `location` block.
-#[derive(Debug, Serialize)]
-pub struct LocationSummary {
-    /// The file that holds it.
-    pub file: PathBuf,
-    /// The line of `location`.
-    pub line: u32,
-    /// The match as written, modifier included.
-    pub r#match: String,
-}
-
-/// ADAPTER (oracle branch), until `conf` exposes a per-server description:
-/// only the listen sockets are available from [`RouteTable`] today, so
-/// `servers` stays empty. Replace the body with `table.describe()` mapping.
-fn summarize(table: &RouteTable) -> RoutesSummary {
-    RoutesSummary {
-        listens: table.listens().to_vec(),
-        servers: vec![],
-    }
-}
-
 /// Entry point; returns the exit code.
 pub fn run(args: RoutesArgs) -> anyhow::Result<i32> {
     let table = match load_table(args.config.as_deref())? {
         Ok(t) => t,
         Err(code) => return Ok(code),
     };
-    let summary = summarize(&table);
+    let summary = RoutesSummary {
+        listens: table.listens().to_vec(),
+        servers: table.describe(),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(0);
@@ -125,18 +87,49 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<i32> {
     for s in &summary.servers {
         println!();
         println!("server {}:{}", s.file.display(), s.line);
-        println!("  listen {}", s.listen.join(", "));
-        println!("  server_name {}", s.names.join(" "));
-        for l in &s.locations {
-            println!(
-                "  location {:<40} {}:{}",
-                l.r#match,
-                l.file.display(),
-                l.line
-            );
+        let listens: Vec<String> = s.listens.iter().map(listen_text).collect();
+        let default = if s.default_for.is_empty() {
+            String::new()
+        } else {
+            let ports: Vec<String> = s.default_for.iter().map(u16::to_string).collect();
+            format!("  (default server for {})", ports.join(", "))
+        };
+        println!("  listen {}{default}", listens.join(", "));
+        if s.names.is_empty() {
+            println!("  server_name (none)");
+        } else {
+            println!("  server_name {}", s.names.join(" "));
         }
+        if let Some((cert, key)) = &s.tls {
+            println!("  tls {} {}", cert.display(), key.display());
+        }
+        print_locations(&s.locations, 1);
     }
     Ok(0)
+}
+
+fn print_locations(locations: &[LocationSummary], depth: usize) {
+    let indent = "  ".repeat(depth);
+    for l in locations {
+        let mut what = l.action.clone();
+        if let Some(u) = &l.upstream {
+            what.push_str(&format!(" {u}"));
+        }
+        if l.internal {
+            what.push_str(" (internal)");
+        }
+        if let Some(a) = &l.auth {
+            what.push_str(&format!(" (auth: {a})"));
+        }
+        println!(
+            "{indent}location {:<32} {:<48} {}:{}",
+            l.r#match,
+            what,
+            l.file.display(),
+            l.line
+        );
+        print_locations(&l.locations, depth + 1);
+    }
 }
 
 fn listen_text(l: &Listen) -> String {

@@ -8,10 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::ConfigArg;
+use crate::acme::{CertLineage, CertSink, Http01Tokens};
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
+use crate::proxy::CertStore;
 use crate::settings::{Settings, Validation};
 use crate::supervisor::{
-    self, EventReceiver, EventSender, RouteReloader, SignalListener, Supervisor,
+    self, AcmeService, EventReceiver, EventSender, ProxyService, RouteReloader, SignalListener,
+    Supervisor,
 };
 
 /// Exit status for invalid settings (sysexits' EX_CONFIG).
@@ -43,9 +46,9 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     let reloader = RouteReloader::new(layout.root().to_path_buf());
     reloader.load_now("start");
 
-    load_certificate(&layout);
+    let certs = load_certificate(&layout);
 
-    let code = serve(Arc::new(settings), layout, reloader, events)?;
+    let code = serve(Arc::new(settings), layout, reloader, certs, events)?;
     tracing::info!(code, "moat exiting");
     Ok(code)
 }
@@ -58,7 +61,15 @@ fn read_settings(args: ConfigArg) -> Result<Settings, i32> {
             if let Some(dir) = args.config {
                 settings.config_dir = dir;
             }
-            Ok(settings)
+            let missing = super::check::missing_setting_files(&settings);
+            if missing.is_empty() {
+                return Ok(settings);
+            }
+            for problem in &missing {
+                eprintln!("moat: invalid setting: {problem}");
+            }
+            eprintln!("moat: refusing to start: fix the settings above");
+            Err(EX_CONFIG)
         }
         Err(errors) => {
             for e in &errors.0 {
@@ -76,6 +87,7 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     let options = BootstrapOptions {
         owner: Ownership::for_ids(settings.puid, settings.pgid),
         certificate_names: settings.domains.iter().map(|d| d.to_string()).collect(),
+        duckdns_token: settings.duckdns_token.clone(),
         ..BootstrapOptions::default()
     };
     let report = bootstrap::prepare(&layout, &options)
@@ -96,11 +108,20 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     Ok(layout)
 }
 
-/// The certificate ssl.conf names (`keys/cert.crt`), served until ACME
-/// installs its own. An unusable one is logged, not fatal: ACME can still
-/// replace it.
-fn load_certificate(layout: &ConfigLayout) {
-    match bootstrap::inspect_certificate(&layout.cert_file(), &layout.key_file()) {
+/// The certificate store, holding the certificate ssl.conf names
+/// (`keys/cert.crt`: self-signed, or a link to the live ACME one) as the
+/// default. An unusable one is logged, not fatal: ACME can still install
+/// its own.
+fn load_certificate(layout: &ConfigLayout) -> CertStore {
+    let certs = CertStore::new();
+    let loaded = certs
+        .load_default(layout.root())
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            bootstrap::inspect_certificate(&layout.cert_file(), &layout.key_file())
+                .map_err(|e| e.to_string())
+        });
+    match loaded {
         Ok(cert) => tracing::info!(
             names = ?cert.names,
             self_signed = cert.self_signed,
@@ -111,6 +132,7 @@ fn load_certificate(layout: &ConfigLayout) {
             tracing::error!(error = %e, "certificate store: the default certificate is unusable")
         }
     }
+    certs
 }
 
 /// Runs the supervisor with every service until SIGTERM/SIGINT or a fatal error.
@@ -118,6 +140,7 @@ fn serve(
     settings: Arc<Settings>,
     layout: ConfigLayout,
     reloader: RouteReloader,
+    certs: CertStore,
     events: (EventSender, EventReceiver),
 ) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,22 +151,29 @@ fn serve(
         .context("starting the async runtime")?;
     let code = runtime.block_on(async {
         let mut supervisor = Supervisor::new(settings.clone(), layout, reloader, events);
-        add_services(&mut supervisor, &settings);
+        add_services(&mut supervisor, &settings, certs);
         supervisor.run().await
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
     Ok(code)
 }
 
-/// The services, in start order: the proxy serves first, ACME runs behind it.
-fn add_services(_supervisor: &mut Supervisor, settings: &Settings) {
-    tracing::warn!(
-        http_port = settings.http_port,
-        https_port = settings.https_port,
-        "proxy is not wired yet: nothing listens on the HTTP/HTTPS ports"
-    );
+/// The services, in start order: the proxy serves first, ACME runs behind
+/// it. They share the HTTP-01 answers, and every certificate ACME stores is
+/// installed in the proxy's store.
+fn add_services(supervisor: &mut Supervisor, settings: &Settings, certs: CertStore) {
+    let tokens = Http01Tokens::new();
+    supervisor.add(ProxyService::new(certs.clone(), tokens.clone()));
     if settings.wants_acme() {
-        tracing::warn!("ACME is not wired yet: no certificate will be requested");
+        let sink: CertSink = Arc::new(move |lineage: CertLineage| match certs.install(&lineage) {
+            Ok(()) => {
+                tracing::info!(lineage = %lineage.name, names = ?lineage.names, "certificate installed")
+            }
+            Err(e) => {
+                tracing::error!(lineage = %lineage.name, error = %e, "certificate not installed; the previous one keeps serving")
+            }
+        });
+        supervisor.add(AcmeService::new(tokens, sink));
     }
 }
 

@@ -8,9 +8,10 @@
 //! (`/etc/nginx/mime.types`, `/etc/nginx/modules/*.conf`, ...) are built in:
 //! they are skipped with a warning.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::ast::{Directive, Span};
+use super::ast::Directive;
 use super::error::ConfError;
 use super::parser::parse;
 
@@ -53,8 +54,10 @@ pub(crate) fn assemble(config_dir: &Path) -> Result<Assembled, Vec<ConfError>> {
     let root = config_dir.join("nginx").join("nginx.conf");
     let mut st = State {
         config_dir,
+        parsed: HashMap::new(),
         stack: Vec::new(),
         files: Vec::new(),
+        seen: HashSet::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
     };
@@ -81,8 +84,10 @@ pub(crate) fn assemble_text(
 ) -> Result<Assembled, Vec<ConfError>> {
     let mut st = State {
         config_dir,
+        parsed: HashMap::new(),
         stack: Vec::new(),
         files: Vec::new(),
+        seen: HashSet::new(),
         warnings: Vec::new(),
         errors: Vec::new(),
     };
@@ -97,25 +102,43 @@ pub(crate) fn assemble_text(
 
 struct State<'a> {
     config_dir: &'a Path,
-    /// Files being expanded, outermost first, with the include that opened each.
-    stack: Vec<(PathBuf, Option<Span>)>,
+    /// Parsed files by path: SWAG includes proxy.conf and resolver.conf
+    /// hundreds of times, so each is read and tokenized once per load.
+    parsed: HashMap<PathBuf, Result<Vec<Directive>, ConfError>>,
+    /// Files being expanded, outermost first.
+    stack: Vec<PathBuf>,
     files: Vec<PathBuf>,
+    seen: HashSet<PathBuf>,
     warnings: Vec<String>,
     errors: Vec<ConfError>,
 }
 
 impl State<'_> {
     fn file(&mut self, path: &Path, src: &str) -> Vec<Directive> {
-        self.files.push(path.to_path_buf());
-        match parse(src, path) {
+        let parsed = parse(src, path);
+        self.parsed.insert(path.to_path_buf(), parsed.clone());
+        self.expand_file(path, parsed)
+    }
+
+    fn expand_file(
+        &mut self,
+        path: &Path,
+        parsed: Result<Vec<Directive>, ConfError>,
+    ) -> Vec<Directive> {
+        if self.seen.insert(path.to_path_buf()) {
+            self.files.push(path.to_path_buf());
+        }
+        match parsed {
             Ok(tree) => {
-                self.stack.push((path.to_path_buf(), None));
+                self.stack.push(path.to_path_buf());
                 let out = self.expand(tree);
                 self.stack.pop();
                 out
             }
             Err(e) => {
-                self.errors.push(e);
+                if !self.errors.contains(&e) {
+                    self.errors.push(e);
+                }
                 Vec::new()
             }
         }
@@ -167,7 +190,7 @@ impl State<'_> {
         };
         let mut out = Vec::new();
         for path in paths {
-            if let Some((outer, _)) = self.stack.iter().find(|(f, _)| *f == path) {
+            if let Some(outer) = self.stack.iter().find(|f| **f == path) {
                 self.errors.push(ConfError::at(
                     &d.span,
                     format!(
@@ -179,14 +202,12 @@ impl State<'_> {
                 ));
                 continue;
             }
+            if let Some(parsed) = self.parsed.get(&path).cloned() {
+                out.extend(self.expand_file(&path, parsed));
+                continue;
+            }
             match std::fs::read_to_string(&path) {
-                Ok(src) => {
-                    self.stack
-                        .last_mut()
-                        .expect("stack holds the including file")
-                        .1 = Some(d.span.clone());
-                    out.extend(self.file(&path, &src));
-                }
+                Ok(src) => out.extend(self.file(&path, &src)),
                 Err(e) => self.errors.push(ConfError::at(
                     &d.span,
                     format!("include {written}: cannot read {}: {e}", path.display()),

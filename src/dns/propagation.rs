@@ -4,7 +4,9 @@
 //!
 //! The servers are the zone's NS, found and resolved through hickory's system
 //! resolver, unless [`PropagationOptions::nameservers`] names them (tests,
-//! split-horizon setups). Each is queried directly, without recursion.
+//! split-horizon setups, `PROPAGATION_NAMESERVERS`). Each is queried
+//! directly: without recursion when it is one of the zone's NS, with the
+//! recursion-desired bit when it was named, since it may be a resolver.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,7 +38,8 @@ pub struct PropagationOptions {
     pub progress_every: Duration,
     /// Time allowed for one query; default 3 s.
     pub query_timeout: Duration,
-    /// Query these servers instead of the zone's NS.
+    /// Query these servers instead of the zone's NS. They may be
+    /// authoritative servers or resolvers, so queries ask for recursion.
     pub nameservers: Option<Vec<SocketAddr>>,
     /// Find the zone's NS through this DNS server instead of the system
     /// resolver (`/etc/resolv.conf`).
@@ -74,9 +77,12 @@ pub async fn wait_for_txt(
     opts: &PropagationOptions,
 ) -> Result<Duration, DnsError> {
     let name = absolute(fqdn)?;
-    let servers = match &opts.nameservers {
-        Some(s) if !s.is_empty() => s.clone(),
-        _ => authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
+    let (servers, recursion) = match &opts.nameservers {
+        Some(s) if !s.is_empty() => (s.clone(), true),
+        _ => (
+            authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
+            false,
+        ),
     };
     let start = Instant::now();
     let hard = opts.max_wait.max(opts.timeout);
@@ -85,7 +91,7 @@ pub async fn wait_for_txt(
     loop {
         let mut missing = Vec::new();
         for server in &servers {
-            match query_txt(*server, &name, opts.query_timeout).await {
+            match query_txt_with(*server, &name, opts.query_timeout, recursion).await {
                 Ok(seen) => {
                     let absent: Vec<&str> = values
                         .iter()
@@ -132,16 +138,28 @@ pub async fn wait_for_txt(
     }
 }
 
-/// The TXT strings `server` serves at `name` (each record's chunks joined).
+/// The TXT strings `server` serves at `name` (each record's chunks joined),
+/// asked without recursion (an authoritative answer).
 pub async fn query_txt(
     server: SocketAddr,
     name: &Name,
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
+    query_txt_with(server, name, timeout, false).await
+}
+
+/// [`query_txt`], asking for recursion when `recursion` is set (the server
+/// may be a resolver rather than the zone's own).
+async fn query_txt_with(
+    server: SocketAddr,
+    name: &Name,
+    timeout: Duration,
+    recursion: bool,
+) -> Result<Vec<String>, String> {
     let mut m = Message::query();
     m.metadata.id = rand::random();
     m.metadata.op_code = OpCode::Query;
-    m.metadata.recursion_desired = false;
+    m.metadata.recursion_desired = recursion;
     m.add_query(Query::query(name.clone(), RecordType::TXT));
     let bytes = m.to_vec().map_err(|e| e.to_string())?;
     let answer = exchange(server, &bytes, m.metadata.id, timeout, false).await?;

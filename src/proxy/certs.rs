@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -37,6 +37,65 @@ struct CertMap {
     lineages: HashMap<String, Vec<String>>,
     /// The default server's certificate.
     default: Option<Arc<CertifiedKey>>,
+    /// Per-server `ssl_certificate` overrides from the confs (whole set
+    /// replaced on each reload); consulted before the lineages.
+    overrides: ServerNameMap,
+}
+
+/// Certificates keyed the way nginx `server_name` values are written.
+#[derive(Default, Clone)]
+struct ServerNameMap {
+    /// `app.example.com`.
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    /// `*.example.com` / `.example.com` → `example.com`.
+    leading: HashMap<String, Arc<CertifiedKey>>,
+    /// `app.*` → `app.` (SWAG's proxy-confs use this form).
+    trailing: Vec<(String, Arc<CertifiedKey>)>,
+}
+
+impl ServerNameMap {
+    fn insert(&mut self, name: &str, key: &Arc<CertifiedKey>) {
+        let name = name.to_ascii_lowercase();
+        if let Some(prefix) = name.strip_suffix('*') {
+            self.trailing.push((prefix.to_owned(), key.clone()));
+        } else if let Some(parent) = name.strip_prefix("*.") {
+            self.leading.insert(parent.to_owned(), key.clone());
+        } else if let Some(parent) = name.strip_prefix('.') {
+            self.exact.insert(parent.to_owned(), key.clone());
+            self.leading.insert(parent.to_owned(), key.clone());
+        } else if !name.is_empty() && name != "_" && !name.starts_with('~') {
+            self.exact.insert(name, key.clone());
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        if let Some(key) = self.exact.get(name) {
+            return Some(key.clone());
+        }
+        let mut parent = name;
+        while let Some((_, rest)) = parent.split_once('.') {
+            if let Some(key) = self.leading.get(rest) {
+                return Some(key.clone());
+            }
+            parent = rest;
+        }
+        self.trailing
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, key)| key.clone())
+    }
+}
+
+/// A server block's own `ssl_certificate`, as the confs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificate {
+    /// The server's `server_name` values as written.
+    pub names: Vec<String>,
+    /// `ssl_certificate` path.
+    pub certificate: PathBuf,
+    /// `ssl_certificate_key` path.
+    pub key: PathBuf,
 }
 
 /// Certificates served per SNI, shared by every TLS listener. Cheap to clone;
@@ -117,12 +176,66 @@ impl CertStore {
         Ok(())
     }
 
-    /// The certificate a handshake for `sni` gets (exact, wildcard, default).
+    /// Replace the per-server certificate overrides with `servers` (from
+    /// the confs, on every load). Servers whose certificate is
+    /// `default_certificate` (SWAG's `keys/cert.crt`, which every
+    /// proxy-conf includes through ssl.conf) are served from the store
+    /// instead, so ACME lineages keep working. A server whose files cannot
+    /// be used is skipped and reported; the others still apply.
+    pub fn set_server_certificates(
+        &self,
+        servers: &[ServerCertificate],
+        default_certificate: &Path,
+    ) -> Vec<ProxyError> {
+        let mut overrides = ServerNameMap::default();
+        let mut errors = Vec::new();
+        let mut loaded: HashMap<(PathBuf, PathBuf), Arc<CertifiedKey>> = HashMap::new();
+        for server in servers
+            .iter()
+            .filter(|s| s.certificate != default_certificate)
+        {
+            let pair = (server.certificate.clone(), server.key.clone());
+            let key = match loaded.get(&pair) {
+                Some(key) => key.clone(),
+                None => {
+                    let parsed = read(&server.certificate).and_then(|chain| {
+                        let key = read(&server.key)?;
+                        certified_key(&chain, &key, &server.certificate.display().to_string())
+                    });
+                    match parsed {
+                        Ok(key) => {
+                            loaded.insert(pair, key.clone());
+                            key
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            continue;
+                        }
+                    }
+                }
+            };
+            for name in &server.names {
+                overrides.insert(name, &key);
+            }
+        }
+        self.map.rcu(|old| {
+            let mut map = CertMap::clone(old);
+            map.overrides = overrides.clone();
+            map
+        });
+        errors
+    }
+
+    /// The certificate a handshake for `sni` gets (server override, exact,
+    /// wildcard, default).
     pub fn lookup(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let map = self.map.load();
         let Some(name) = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase()) else {
             return map.default.clone();
         };
+        if let Some(key) = map.overrides.get(&name) {
+            return Some(key.clone());
+        }
         if let Some(key) = map.exact.get(&name) {
             return Some(key.clone());
         }

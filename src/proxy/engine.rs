@@ -6,33 +6,25 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::protocols::ALPN;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 use super::header_deadline;
 use super::http01;
+use super::limits::{declared_length, oversized_head};
 use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
 use super::routes::RouteSource;
 use super::static_files::{self, StaticFile};
+use super::upstream::peer;
 use super::{headers, status};
 use crate::acme::Http01Tokens;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
-
-/// Longest single request header line (nginx: `large_client_header_buffers 4 8k`).
-pub const MAX_HEADER_LINE: usize = 8 * 1024;
-/// Longest request head in total.
-pub const MAX_HEADER_TOTAL: usize = 32 * 1024;
-
-/// How long an upstream connection may sit idle in the keep-alive pool.
-const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// What a listener is, by the local port it is bound to.
 #[derive(Debug, Clone, Copy)]
@@ -144,16 +136,22 @@ impl MoatProxy {
             Action::Proxy(_) | Action::Grpc(_) => {
                 unreachable!("forwarded actions are not answered locally")
             }
+            Action::Return { status: 444, .. } => {
+                return Err(status::refuse(
+                    status::CLOSE_WITHOUT_RESPONSE,
+                    "return 444: close without a response",
+                ));
+            }
             Action::Return {
                 status,
                 location,
                 body,
-            } => match location {
-                Some(location) => Reply::redirect(*status, location.clone()),
-                None => match body {
-                    Some(body) => Reply::text(*status, body.clone()),
-                    None => Reply::status(*status),
-                },
+            } => match (location, body) {
+                (Some(location), _) => Reply::redirect(*status, location.clone()),
+                (None, Some(body)) => Reply::text(*status, body.clone()),
+                // nginx: `return 204;` has no body, `return 404;` its error page.
+                (None, None) if *status < 400 => Reply::text(*status, ""),
+                (None, None) => Reply::status(*status),
             },
             Action::Deny { status } => return Err(status::refuse(*status, "denied by allow/deny")),
             Action::Unauthorized { realm } => {
@@ -322,7 +320,10 @@ impl ProxyHttp for MoatProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = status::for_error(e);
-        if code > 0 && session.response_written().is_none() {
+        if code > 0
+            && code != status::CLOSE_WITHOUT_RESPONSE
+            && session.response_written().is_none()
+        {
             let rules = ctx
                 .decision
                 .as_ref()
@@ -344,57 +345,4 @@ impl ProxyHttp for MoatProxy {
             can_reuse_downstream: false,
         }
     }
-}
-
-/// Why the request head is larger than nginx's default buffers allow.
-fn oversized_head(req: &RequestHeader) -> Option<String> {
-    let mut total = req.raw_path().len() + 16;
-    for (name, value) in req.headers.iter() {
-        let line = name.as_str().len() + 2 + value.len();
-        if line > MAX_HEADER_LINE {
-            return Some(format!(
-                "header {name} is {line} bytes (limit {MAX_HEADER_LINE})"
-            ));
-        }
-        total += line + 2;
-    }
-    if req.raw_path().len() > MAX_HEADER_LINE {
-        return Some(format!("request line is over {MAX_HEADER_LINE} bytes"));
-    }
-    (total > MAX_HEADER_TOTAL)
-        .then(|| format!("request head is {total} bytes (limit {MAX_HEADER_TOTAL})"))
-}
-
-/// `Content-Length` of the request, when it declares one.
-fn declared_length(req: &RequestHeader) -> Option<u64> {
-    req.headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The Pingora peer for a resolved target: TLS without verification and
-/// without SNI unless the conf asks (nginx's defaults), timeouts from the conf.
-fn peer(addr: SocketAddr, target: &ProxyTarget, grpc: bool) -> HttpPeer {
-    let tls = matches!(target.scheme.as_str(), "https" | "grpcs");
-    let sni = if tls && target.options.ssl_server_name {
-        target.host.clone()
-    } else {
-        String::new()
-    };
-    let mut peer = HttpPeer::new(addr, tls, sni);
-    let o = &target.options;
-    peer.options.connection_timeout = Some(o.connect_timeout);
-    peer.options.read_timeout = Some(o.read_timeout);
-    peer.options.write_timeout = Some(o.send_timeout);
-    peer.options.idle_timeout = Some(POOL_IDLE);
-    peer.options.verify_cert = o.ssl_verify;
-    peer.options.verify_hostname = o.ssl_verify;
-    if grpc {
-        peer.options.set_http_version(2, 2);
-        peer.options.alpn = ALPN::H2;
-    } else {
-        peer.options.set_http_version(1, 1);
-    }
-    peer
 }

@@ -3,7 +3,9 @@
 //! the current [`crate::conf::RouteTable`] snapshot decides.
 //!
 //! # What the supervisor does
-//! Build a [`ProxyConfig`] (routes as `Arc<ArcSwap<RouteTable>>`, a
+//! Usually `supervisor.add(ProxyService::new(certs.clone(), tokens.clone()))`,
+//! handing `certs.sink()` and `tokens` to the ACME renewer. Underneath,
+//! [`ProxyService`] builds a [`ProxyConfig`] (routes as `Arc<ArcSwap<RouteTable>>`, a
 //! [`CertStore`] with the default certificate loaded, the ACME side's
 //! [`crate::acme::Http01Tokens`]), call [`spawn`], keep the
 //! [`ProxyHandle`], and call [`ProxyHandle::shutdown`] on SIGTERM. A conf
@@ -38,6 +40,7 @@ mod error;
 mod header_deadline;
 mod headers;
 mod http01;
+mod limits;
 mod listeners;
 mod resolve;
 mod respond;
@@ -45,9 +48,11 @@ mod routes;
 mod service;
 mod static_files;
 mod status;
+mod supervised;
 mod tls;
+mod upstream;
 
-pub use certs::CertStore;
+pub use certs::{CertStore, ServerCertificate};
 pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
@@ -56,4 +61,5 @@ pub use resolve::{
 };
 pub use routes::RouteSource;
 pub use service::{spawn, BoundAddr, ProxyConfig, ProxyHandle, DEFAULT_GRACE};
+pub use supervised::ProxyService;
 pub use tls::Sni;

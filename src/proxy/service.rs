@@ -102,6 +102,9 @@ pub struct BoundAddr {
 /// [`ProxyHandle::shutdown`] for a graceful stop.
 pub struct ProxyHandle {
     runtime: Option<tokio::runtime::Runtime>,
+    /// The service task: done once every accept loop has stopped and the
+    /// listening sockets are closed.
+    accepting: Option<tokio::task::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     inflight: Arc<Inflight>,
     grace: Duration,
@@ -150,6 +153,11 @@ impl ProxyHandle {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         let deadline = Instant::now() + self.grace;
+        if let Some(accepting) = self.accepting.take() {
+            if tokio::time::timeout(self.grace, accepting).await.is_err() {
+                tracing::warn!("listeners did not close within the grace period");
+            }
+        }
         while self.inflight.count() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -233,7 +241,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     }
     let fds: ListenFds = Arc::new(parking_lot::Mutex::new(fds));
     let (shutdown, watch_rx) = watch::channel(false);
-    runtime.spawn(async move {
+    let accepting = runtime.spawn(async move {
         service.start_service(Some(fds), watch_rx, 1).await;
     });
     for b in &addrs {
@@ -241,6 +249,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     }
     Ok(ProxyHandle {
         runtime: Some(runtime),
+        accepting: Some(accepting),
         shutdown,
         inflight,
         grace: config.grace,

@@ -7,6 +7,9 @@
 
 use pingora::{Error, ErrorSource, ErrorType};
 
+/// nginx's `return 444`: close the connection and send nothing.
+pub const CLOSE_WITHOUT_RESPONSE: u16 = 444;
+
 /// The status nginx would send for this failure; `0` means the client is
 /// gone and nothing should be written.
 pub fn for_error(e: &Error) -> u16 {

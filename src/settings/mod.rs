@@ -13,6 +13,8 @@
 //! once. This module reads no files: whether ACME_CA_ROOT exists is checked
 //! by `moat check` and by `acme`.
 
+mod checker;
+mod convert;
 mod domain;
 mod error;
 mod kinds;

@@ -15,7 +15,9 @@ pub struct RawEnv {
     pub only_subdomains: Option<String>,
     pub validation: Option<String>,
     pub dnsplugin: Option<String>,
+    pub duckdnstoken: Option<String>,
     pub propagation: Option<String>,
+    pub propagation_nameservers: Option<String>,
     pub email: Option<String>,
     pub staging: Option<String>,
     pub certprovider: Option<String>,
@@ -45,6 +47,44 @@ impl RawEnv {
     {
         // Every field is an optional string, so deserialising cannot fail.
         envy::from_iter(vars).expect("RawEnv has only Option<String> fields")
+    }
+}
+
+impl RawEnv {
+    /// The raw value of one of the names in [`super::vars`].
+    pub fn get(&self, var: &str) -> Option<&str> {
+        let v = match var {
+            "URL" => &self.url,
+            "SUBDOMAINS" => &self.subdomains,
+            "EXTRA_DOMAINS" => &self.extra_domains,
+            "ONLY_SUBDOMAINS" => &self.only_subdomains,
+            "VALIDATION" => &self.validation,
+            "DNSPLUGIN" => &self.dnsplugin,
+            "DUCKDNSTOKEN" => &self.duckdnstoken,
+            "PROPAGATION" => &self.propagation,
+            "PROPAGATION_NAMESERVERS" => &self.propagation_nameservers,
+            "EMAIL" => &self.email,
+            "STAGING" => &self.staging,
+            "CERTPROVIDER" => &self.certprovider,
+            "CERT_PROFILE" => &self.cert_profile,
+            "SWAG_AUTORELOAD" => &self.swag_autoreload,
+            "PUID" => &self.puid,
+            "PGID" => &self.pgid,
+            "TZ" => &self.tz,
+            "ACME_SERVER" => &self.acme_server,
+            "ACME_CA_ROOT" => &self.acme_ca_root,
+            "CONFIG_DIR" => &self.config_dir,
+            "HTTP_PORT" => &self.http_port,
+            "HTTPS_PORT" => &self.https_port,
+            "LOG_FORMAT" => &self.log_format,
+            "LOG_LEVEL" => &self.log_level,
+            "SHUTDOWN_GRACE" => &self.shutdown_grace,
+            "WORKERS" => &self.workers,
+            "KEY_TYPE" => &self.key_type,
+            "REVOKE_REPLACED" => &self.revoke_replaced,
+            _ => return None,
+        };
+        v.as_deref()
     }
 }
 

@@ -20,8 +20,19 @@ pub const VALIDATION: &str = "VALIDATION";
 /// SWAG. DNS provider for `VALIDATION=dns`; credentials in
 /// `dns-conf/<name>.ini`. Default: none (required for dns).
 pub const DNSPLUGIN: &str = "DNSPLUGIN";
+/// SWAG. DuckDNS token for `VALIDATION=duckdns`; written into
+/// `dns-conf/duckdns.ini` at every start, as SWAG does. Default: none.
+pub const DUCKDNSTOKEN: &str = "DUCKDNSTOKEN";
 /// SWAG. Seconds to wait after publishing TXT records. Default: the provider's.
 pub const PROPAGATION: &str = "PROPAGATION";
+/// moat. Comma list of DNS servers (`IP` or `IP:port`; port 53 when
+/// omitted) asked for the DNS-01 TXT records before the CA is told to
+/// validate, instead of the zone's authoritative servers found through public
+/// DNS. For split-horizon DNS, or when the authoritative servers cannot be
+/// reached from the container. Queries ask for recursion, so a resolver works
+/// too (it may cache "no such record" for the zone's negative TTL).
+/// Default: empty (the zone's authoritative servers).
+pub const PROPAGATION_NAMESERVERS: &str = "PROPAGATION_NAMESERVERS";
 /// SWAG. ACME contact; used only when it contains `@`. Default: none
 /// (required for ZeroSSL).
 pub const EMAIL: &str = "EMAIL";
@@ -79,7 +90,9 @@ pub const ALL: &[&str] = &[
     ONLY_SUBDOMAINS,
     VALIDATION,
     DNSPLUGIN,
+    DUCKDNSTOKEN,
     PROPAGATION,
+    PROPAGATION_NAMESERVERS,
     EMAIL,
     STAGING,
     CERTPROVIDER,

@@ -12,15 +12,20 @@
 //! - Services ([`Service`]): the proxy and the ACME scheduler plug in as
 //!   trait objects; a failed one restarts with backoff, a fatal one stops
 //!   moat with exit 1.
+//! - Wiring ([`ProxyService`], [`AcmeService`]): the proxy and the ACME
+//!   renewal loop as services, sharing the certificate store and the HTTP-01
+//!   tokens built by `moat run`.
 //!
 //! Not here: reading settings (`settings`), writing /config (`bootstrap`),
-//! serving (`proxy`). moat spawns no child processes: the reaper collects
-//! any child's status, so nothing may wait for a child by pid.
+//! serving (`proxy`). The reaper collects every child's status, so a child
+//! moat starts itself (a deploy hook) must go through [`run_command`].
 
+mod acme_service;
 mod error;
 mod events;
 mod logging;
 mod main_loop;
+mod proxy_service;
 mod reaper;
 mod restart;
 mod routes;
@@ -31,11 +36,13 @@ mod watcher;
 #[cfg(test)]
 mod tests;
 
+pub use acme_service::{acme_config, AcmeService};
 pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use logging::{init_logging, init_logging_with};
 pub use main_loop::{Supervisor, EXIT_FATAL};
-pub use reaper::reap_zombies;
+pub use proxy_service::ProxyService;
+pub use reaper::{reap_zombies, run_command};
 pub use routes::{RouteReloader, SharedRoutes};
 pub use service::{Service, ServiceContext, Shutdown, ShutdownTrigger};
 pub use signals::SignalListener;

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 /// A running pebble-challtestsrv.
 pub struct ChallTestSrv {
-    child: Child,
+    /// `None` when attached to one started elsewhere (e.g. pebble's).
+    child: Option<Child>,
     /// DNS (UDP and TCP) address.
     pub dns: SocketAddr,
     /// Management API address (`/set-txt`, `/clear-txt`).
@@ -67,7 +68,7 @@ impl ChallTestSrv {
                     && tokio::net::TcpStream::connect(dns).await.is_ok()
                 {
                     return ChallTestSrv {
-                        child,
+                        child: Some(child),
                         dns,
                         management,
                         http: reqwest::Client::new(),
@@ -79,6 +80,19 @@ impl ChallTestSrv {
             let _ = child.wait();
         }
         panic!("pebble-challtestsrv did not start");
+    }
+
+    /// Uses a challtestsrv started elsewhere (e.g. by `support/pebble.rs`,
+    /// so pebble's `-dnsserver` sees what a fake publishes). Not killed on
+    /// drop: its owner stops it.
+    pub fn attach(dns: SocketAddr, management: SocketAddr) -> ChallTestSrv {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        ChallTestSrv {
+            child: None,
+            dns,
+            management,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Adds `value` at `host` (absolute, with the trailing dot).
@@ -119,7 +133,9 @@ impl ChallTestSrv {
 
 impl Drop for ChallTestSrv {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

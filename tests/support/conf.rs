@@ -95,3 +95,25 @@ pub fn https(host: &str, uri: &str) -> RequestInfo {
         remote: "192.0.2.10:40000".parse::<SocketAddr>().expect("addr"),
     }
 }
+
+/// Comments out default.conf's `location / { ... }` as those files instruct.
+pub fn free_root_location(config: &std::path::Path) {
+    let path = config.join("nginx/site-confs/default.conf");
+    let text = std::fs::read_to_string(&path).expect("default.conf");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.trim() == "location / {" {
+            inside = true;
+        }
+        if inside {
+            out.push('#');
+            if line.trim() == "}" {
+                inside = false;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).expect("write default.conf");
+}

@@ -34,7 +34,8 @@ impl Echo {
                 .sum::<usize>();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_moat-echo"));
         cmd.args(args)
-            .stdin(Stdio::null())
+            .arg("--stdin-lifeline")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .env_remove("ECHO_LISTEN");

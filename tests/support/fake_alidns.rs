@@ -110,6 +110,8 @@ struct State {
     accepted: Vec<String>,
     /// Codes of rejected requests, in order.
     rejected: Vec<String>,
+    /// The record list after each change, oldest first.
+    history: Vec<Vec<FakeRecord>>,
     /// An error to answer the next call of an action with.
     fail_next: Vec<(String, String)>,
     last: Option<RawRequest>,
@@ -131,7 +133,13 @@ pub struct FakeAlidns {
 impl FakeAlidns {
     /// Starts challtestsrv (at `challtestsrv`) and the fake API.
     pub async fn start(challtestsrv: &Path, opts: FakeAlidnsOptions) -> FakeAlidns {
-        let srv = Arc::new(ChallTestSrv::start(challtestsrv).await);
+        Self::start_on(ChallTestSrv::start(challtestsrv).await, opts).await
+    }
+
+    /// Starts the fake API publishing into `srv` (one started by
+    /// [`ChallTestSrv::start`] or attached with [`ChallTestSrv::attach`]).
+    pub async fn start_on(srv: ChallTestSrv, opts: FakeAlidnsOptions) -> FakeAlidns {
+        let srv = Arc::new(srv);
         let state = Arc::new(Mutex::new(State {
             next_id: 1 << 60,
             ..State::default()
@@ -182,6 +190,27 @@ impl FakeAlidns {
         self.state.lock().unwrap().records.clone()
     }
 
+    /// The record list after each add or delete, oldest first: what the
+    /// account held at once (e.g. both DNS-01 values at one name).
+    pub fn history(&self) -> Vec<Vec<FakeRecord>> {
+        self.state.lock().unwrap().history.clone()
+    }
+
+    /// The most TXT values held at once at `fqdn` (without the trailing
+    /// dot), from [`FakeAlidns::history`].
+    pub fn most_values_held_at(&self, fqdn: &str) -> Vec<String> {
+        self.history()
+            .into_iter()
+            .map(|recs| {
+                recs.into_iter()
+                    .filter(|r| r.rtype == "TXT" && r.fqdn() == fqdn)
+                    .map(|r| r.value)
+                    .collect::<Vec<_>>()
+            })
+            .max_by_key(Vec::len)
+            .unwrap_or_default()
+    }
+
     /// Adds a record as if created earlier (e.g. by a previous run).
     pub async fn seed(&self, domain: &str, rr: &str, value: &str) -> FakeRecord {
         let rec = {
@@ -196,6 +225,8 @@ impl FakeAlidns {
                 ttl: 600,
             };
             st.records.push(rec.clone());
+            let snapshot = st.records.clone();
+            st.history.push(snapshot);
             rec
         };
         republish(&self.state, &self._dns_server, &rec.fqdn()).await;
@@ -367,6 +398,8 @@ async fn act(
                     ttl,
                 };
                 st.records.push(rec.clone());
+                let snapshot = st.records.clone();
+                st.history.push(snapshot);
                 rec
             };
             republish(state, dns, &rec.fqdn()).await;
@@ -377,7 +410,12 @@ async fn act(
             let removed = {
                 let mut st = state.lock().unwrap();
                 let pos = st.records.iter().position(|r| r.id == id);
-                pos.map(|i| st.records.remove(i))
+                let removed = pos.map(|i| st.records.remove(i));
+                if removed.is_some() {
+                    let snapshot = st.records.clone();
+                    st.history.push(snapshot);
+                }
+                removed
             };
             match removed {
                 Some(rec) => {

@@ -364,7 +364,11 @@ pub fn echoed_header(json: &serde_json::Value, name: &str) -> Option<String> {
     json["headers"]
         .as_array()?
         .iter()
-        .find(|pair| pair[0] == name)
+        .find(|pair| {
+            pair[0]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
         .and_then(|pair| pair[1].as_str().map(str::to_owned))
 }
 
@@ -423,7 +427,8 @@ pub async fn grpc_backend() -> SocketAddr {
 /// Routes from a closure, for tests of the engine independent of conf parsing.
 pub struct FnRoutes {
     decide: Box<dyn Fn(&RequestInfo) -> Decision + Send + Sync>,
-    listens: Vec<Listen>,
+    /// What `listens()` reports (extra ports the "confs" ask for).
+    pub listens: Vec<Listen>,
 }
 
 impl FnRoutes {
@@ -432,6 +437,19 @@ impl FnRoutes {
         Arc::new(Self {
             decide: Box::new(f),
             listens: Vec::new(),
+        })
+    }
+}
+
+impl FnRoutes {
+    /// As [`FnRoutes::new`], also asking for `listens`.
+    pub fn with_listens(
+        listens: Vec<Listen>,
+        f: impl Fn(&RequestInfo) -> Decision + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            decide: Box::new(f),
+            listens,
         })
     }
 }
@@ -638,4 +656,55 @@ pub fn client(names: &[&str], addr: SocketAddr) -> reqwest::Client {
         builder = builder.resolve(name, addr);
     }
     builder.build().expect("client builds")
+}
+
+// ---------------------------------------------------------------- moat-echo
+
+/// A `moat-echo` process (the shared test backend), killed on drop.
+pub struct EchoProcess {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl EchoProcess {
+    /// Start `moat-echo --listen <listen>` named `name`; waits for its
+    /// `listening on` line.
+    pub fn start(listen: SocketAddr, name: &str) -> Self {
+        Self::spawn("--listen", listen, name)
+    }
+
+    /// Start `moat-echo --tls-listen <listen>` (self-signed certificate).
+    pub fn start_tls(listen: SocketAddr, name: &str) -> Self {
+        Self::spawn("--tls-listen", listen, name)
+    }
+
+    fn spawn(flag: &str, listen: SocketAddr, name: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moat-echo"))
+            .args([flag, &listen.to_string()])
+            .env("ECHO_NAME", name)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("moat-echo starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("moat-echo prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected moat-echo output {line:?}"));
+        Self { child, addr }
+    }
+}
+
+impl Drop for EchoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,27 +6,28 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::contexts::{is_block, known, Known, EVENTS, HTTP, LIF, LOC, MAIN, SIF, SRV};
+use super::contexts::{is_block, known, Known, EVENTS, HTTP, LIF, MAIN, SIF, SRV};
 use super::directives::LocationInfo;
 use super::level::{Level, OwnArrays};
 use super::script::{self, Stmt};
 use super::values::{self, ListenSpec};
 use super::Compiler;
 use crate::conf::ast::Directive;
-use crate::conf::decision::{LocationRef, ServerRef};
+use crate::conf::decision::ServerRef;
 use crate::conf::error::ConfError;
-use crate::conf::locations::{LocKind, Location, LocationSet};
 use crate::conf::maps::MapDef;
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::server_names::Name;
 
 /// A rewrite-phase statement whose `if` blocks are compiled after the level.
-enum Pending<'d> {
+pub(super) enum Pending<'d> {
+    /// Compiled.
     Ready(Stmt),
+    /// An `if` block, compiled once the enclosing level is complete.
     If(&'d Directive),
 }
 
-fn is_script(name: &str) -> bool {
+pub(super) fn is_script(name: &str) -> bool {
     matches!(
         name,
         "set" | "rewrite" | "return" | "break" | "set_escape_uri"
@@ -36,7 +37,7 @@ fn is_script(name: &str) -> bool {
 impl Compiler<'_> {
     /// Checks a directive against its context. `Some` when the caller
     /// should compile it; ignored and unknown directives are recorded.
-    fn check(&mut self, d: &Directive, ctx: u8) -> bool {
+    pub(super) fn check(&mut self, d: &Directive, ctx: u8) -> bool {
         let k = known(&d.name);
         if is_block(&d.name) && d.block.is_none() {
             self.errors.push(ConfError::at(
@@ -80,7 +81,7 @@ impl Compiler<'_> {
         true
     }
 
-    fn record<T>(&mut self, r: Result<T, ConfError>) -> Option<T> {
+    pub(super) fn record<T>(&mut self, r: Result<T, ConfError>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
@@ -232,7 +233,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn statement(&self, d: &Directive) -> Result<Stmt, ConfError> {
+    pub(super) fn statement(&self, d: &Directive) -> Result<Stmt, ConfError> {
         match d.name.as_str() {
             "set" | "set_escape_uri" => script::set(d, &self.declared),
             "rewrite" => script::rewrite(d, &self.declared),
@@ -247,7 +248,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn finish_script(
+    pub(super) fn finish_script(
         &mut self,
         pending: Vec<Pending<'_>>,
         loc_level: Option<&Level>,
@@ -301,168 +302,5 @@ impl Compiler<'_> {
             body,
             level: loc_level.map(|_| Arc::new(level)),
         })
-    }
-
-    /// Compiles the `location` blocks among `block`'s directives.
-    fn locations(
-        &mut self,
-        block: &[Directive],
-        parent: &Level,
-        outer: Option<&LocKind>,
-    ) -> LocationSet {
-        let mut set = LocationSet::default();
-        for c in block
-            .iter()
-            .filter(|c| c.name == "location" && c.block.is_some())
-        {
-            let Some(loc) = self.location(c, parent, outer) else {
-                continue;
-            };
-            if let Err(m) = set.push(loc) {
-                self.errors.push(ConfError::at(&c.span, m));
-            }
-        }
-        set.finish();
-        set
-    }
-
-    fn location(
-        &mut self,
-        d: &Directive,
-        parent: &Level,
-        outer: Option<&LocKind>,
-    ) -> Option<Location> {
-        let kind = self.record(location_kind(d))?;
-        match (outer, &kind) {
-            (Some(LocKind::Exact(_)), _) => {
-                self.errors.push(ConfError::at(
-                    &d.span,
-                    "location \"=\" cannot have inner locations",
-                ));
-                return None;
-            }
-            (Some(LocKind::Named(_)), _) | (Some(_), LocKind::Named(_)) => {
-                self.errors
-                    .push(ConfError::at(&d.span, "named locations cannot be nested"));
-                return None;
-            }
-            (
-                Some(LocKind::Prefix { path: o, .. }),
-                LocKind::Prefix { path: p, .. } | LocKind::Exact(p),
-            ) if !p.starts_with(o.as_str()) => {
-                self.errors.push(ConfError::at(
-                    &d.span,
-                    format!("location \"{p}\" is outside location \"{o}\""),
-                ));
-                return None;
-            }
-            _ => {}
-        }
-        let info = LocationInfo {
-            prefix: match &kind {
-                LocKind::Exact(p) | LocKind::Prefix { path: p, .. } => Some(p.clone()),
-                _ => None,
-            },
-            no_uri_part: matches!(kind, LocKind::Regex(_) | LocKind::Named(_)),
-        };
-        let mut level = parent.for_location();
-        let mut own = OwnArrays::default();
-        let mut pending = Vec::new();
-        let block = d.block.as_deref().unwrap_or_default();
-        for c in block {
-            if !self.check(c, LOC) {
-                continue;
-            }
-            match c.name.as_str() {
-                "location" => {}
-                "if" => pending.push(Pending::If(c)),
-                n if is_script(n) => {
-                    if let Some(s) = self.record(self.statement(c)) {
-                        pending.push(Pending::Ready(s));
-                    }
-                }
-                _ => {
-                    let r = self.apply(&mut level, &mut own, c, &info);
-                    self.record(r);
-                }
-            }
-        }
-        level.merge_arrays(own);
-        if let Some(crate::conf::compile::level::AuthRule::Unavailable(why)) = level.auth() {
-            self.warnings.push(format!(
-                "{}:{}: location {} answers 503: {why}",
-                d.span.file.display(),
-                d.span.line,
-                d.args
-                    .iter()
-                    .map(|a| a.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ));
-        }
-        let script = self.finish_script(pending, Some(&level), &info);
-        let children = self.locations(block, &level, Some(&kind));
-        Some(Location {
-            kind,
-            at: LocationRef {
-                file: d.span.file.as_ref().clone(),
-                line: d.span.line,
-                r#match: d
-                    .args
-                    .iter()
-                    .map(|a| a.value.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            },
-            level: Arc::new(level),
-            script,
-            children,
-        })
-    }
-}
-
-/// Parses `location [=|^~|~|~*] URI` and `location @name`.
-fn location_kind(d: &Directive) -> Result<LocKind, ConfError> {
-    let regex = |p: &str, caseless, span| script::regex(p, caseless, span).map(LocKind::Regex);
-    match d.args.as_slice() {
-        [m, uri] => match m.value.as_str() {
-            "=" => Ok(LocKind::Exact(uri.value.clone())),
-            "^~" => Ok(LocKind::Prefix {
-                path: uri.value.clone(),
-                noregex: true,
-            }),
-            "~" => regex(&uri.value, false, &uri.span),
-            "~*" => regex(&uri.value, true, &uri.span),
-            o => Err(ConfError::at(
-                &m.span,
-                format!("invalid location modifier \"{o}\""),
-            )),
-        },
-        [one] => {
-            let v = one.value.as_str();
-            if let Some(rest) = v.strip_prefix('=') {
-                Ok(LocKind::Exact(rest.to_string()))
-            } else if let Some(rest) = v.strip_prefix("^~") {
-                Ok(LocKind::Prefix {
-                    path: rest.to_string(),
-                    noregex: true,
-                })
-            } else if let Some(rest) = v.strip_prefix("~*") {
-                regex(rest, true, &one.span)
-            } else if let Some(rest) = v.strip_prefix('~') {
-                regex(rest, false, &one.span)
-            } else if let Some(rest) = v.strip_prefix('@') {
-                Ok(LocKind::Named(rest.to_string()))
-            } else {
-                Ok(LocKind::Prefix {
-                    path: v.to_string(),
-                    noregex: false,
-                })
-            }
-        }
-        _ => Err(ConfError::at(
-            &d.span,
-            "invalid number of arguments in \"location\", expected: location [=|^~|~|~*] URI",
-        )),
     }
 }

@@ -6,6 +6,7 @@ mod blocks;
 pub(crate) mod contexts;
 mod directives;
 pub(crate) mod level;
+mod location_block;
 pub(crate) mod script;
 pub(crate) mod values;
 

@@ -98,7 +98,16 @@ impl RouteTable {
             table: self,
             req,
             server,
-            host: host.unwrap_or_default(),
+            // nginx: the Host header, else the server's (first) name.
+            host: host.filter(|h| !h.is_empty()).unwrap_or_else(|| {
+                server
+                    .at
+                    .names
+                    .first()
+                    .filter(|n| !n.starts_with('~'))
+                    .cloned()
+                    .unwrap_or_default()
+            }),
             uri: String::new(),
             args: args.to_string(),
             uri_changed: false,

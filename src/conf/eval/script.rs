@@ -106,6 +106,10 @@ impl Eval<'_> {
                             }
                         }
                     }
+                    if self.uri.is_empty() {
+                        // nginx: "the rewritten URI has a zero length" → 500.
+                        return Flow::Respond(Box::new(self.respond(500, None)));
+                    }
                     self.uri_changed = true;
                     self.rewrote = true;
                     match flag {

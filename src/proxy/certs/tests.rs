@@ -107,3 +107,61 @@ fn load_default_reads_swag_keys_dir() {
     store.load_default(dir.path()).unwrap();
     assert!(store.lookup(Some("anything.example")).is_some());
 }
+
+#[test]
+fn server_ssl_certificate_overrides_the_store_except_the_default_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, names: &[&str]| {
+        let (cert, key) = self_signed(names);
+        std::fs::write(dir.path().join(format!("{name}.crt")), cert).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.key")), key).unwrap();
+        (
+            dir.path().join(format!("{name}.crt")),
+            dir.path().join(format!("{name}.key")),
+        )
+    };
+    let (own_cert, own_key) = write("own", &["own.example.com"]);
+    let (default_cert, default_key) = write("default", &["default"]);
+    let store = CertStore::new();
+    store
+        .install(&lineage("example.com", &["*.example.com"]))
+        .unwrap();
+    let from_store = leaf(&store.lookup(Some("app.example.com")).unwrap());
+    let servers = vec![
+        ServerCertificate {
+            names: vec!["app.*".into()],
+            certificate: own_cert.clone(),
+            key: own_key.clone(),
+        },
+        ServerCertificate {
+            names: vec!["cloud.*".into()],
+            certificate: default_cert.clone(),
+            key: default_key,
+        },
+        ServerCertificate {
+            names: vec!["broken.*".into()],
+            certificate: dir.path().join("missing.crt"),
+            key: own_key,
+        },
+    ];
+    let errors = store.set_server_certificates(&servers, &default_cert);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].to_string().contains("missing.crt"),
+        "{}",
+        errors[0]
+    );
+    let own = leaf(&store.lookup(Some("app.example.com")).unwrap());
+    assert_ne!(own, from_store, "the server's own certificate wins");
+    assert_eq!(
+        leaf(&store.lookup(Some("cloud.example.com")).unwrap()),
+        from_store,
+        "default path: store applies"
+    );
+    // A reload without the override restores the store's certificate.
+    assert!(store.set_server_certificates(&[], &default_cert).is_empty());
+    assert_eq!(
+        leaf(&store.lookup(Some("app.example.com")).unwrap()),
+        from_store
+    );
+}

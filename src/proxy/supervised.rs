@@ -1,0 +1,134 @@
+//! The proxy as a supervisor [`Service`]: what `moat run` plugs in.
+//!
+//! `run` loads the default certificate (`keys/cert.crt`), applies the
+//! confs' per-server `ssl_certificate`s, binds `HTTP_PORT`, `HTTPS_PORT` and
+//! the confs' other `listen` ports, serves until the supervisor's shutdown
+//! fires, then stops gracefully within the supervisor's grace period. After
+//! each successful conf reload it re-applies the per-server certificates;
+//! the route table itself is read per request from the shared snapshot.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::certs::{CertStore, ServerCertificate};
+use super::service::{spawn, ProxyConfig};
+use crate::acme::{CertSink, Http01Tokens};
+use crate::conf::{Listen, RouteTable};
+use crate::supervisor::{Service, ServiceContext, ServiceError};
+
+/// The proxy service. Keep clones of [`ProxyService::certs`] and the tokens
+/// for the ACME side ([`CertStore::sink`]).
+pub struct ProxyService {
+    /// Certificates served per SNI.
+    pub certs: CertStore,
+    /// HTTP-01 answers served on port 80.
+    pub tokens: Http01Tokens,
+    /// Addresses to bind; `None`: all IPv4 and IPv6 addresses (the container default).
+    pub addresses: Option<Vec<IpAddr>>,
+}
+
+impl ProxyService {
+    /// A proxy serving `certs` and answering HTTP-01 from `tokens`.
+    pub fn new(certs: CertStore, tokens: Http01Tokens) -> Self {
+        Self {
+            certs,
+            tokens,
+            addresses: None,
+        }
+    }
+}
+
+impl CertStore {
+    /// The ACME renewer's sink: installs each new lineage; a lineage that
+    /// cannot be used is logged and the previous certificate keeps serving.
+    pub fn sink(&self) -> CertSink {
+        let store = self.clone();
+        Arc::new(move |lineage| match store.install(&lineage) {
+            Ok(()) => {
+                tracing::info!(lineage = %lineage.name, names = ?lineage.names, "certificate store: lineage installed")
+            }
+            Err(e) => {
+                tracing::error!(lineage = %lineage.name, error = %e, "certificate store: keeping the previous certificate")
+            }
+        })
+    }
+}
+
+fn apply_server_certificates(
+    certs: &CertStore,
+    table: &RouteTable,
+    default_cert: &std::path::Path,
+) {
+    let servers: Vec<ServerCertificate> = table
+        .tls_certificates()
+        .into_iter()
+        .map(|t| ServerCertificate {
+            names: t.names,
+            certificate: t.certificate,
+            key: t.key,
+        })
+        .collect();
+    for e in certs.set_server_certificates(&servers, default_cert) {
+        tracing::error!(error = %e, "a server's ssl_certificate is unusable; it gets the store's certificate");
+    }
+}
+
+fn extra_ports(listens: &[Listen]) -> Vec<u16> {
+    let mut ports: Vec<u16> = listens
+        .iter()
+        .map(|l| l.port)
+        .filter(|p| *p != 80 && *p != 443)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+#[async_trait::async_trait]
+impl Service for ProxyService {
+    fn name(&self) -> &'static str {
+        "proxy"
+    }
+
+    async fn run(&self, ctx: ServiceContext) -> Result<(), ServiceError> {
+        let default_cert = ctx.layout.cert_file();
+        if let Err(e) = self.certs.load_default(ctx.layout.root()) {
+            tracing::error!(error = %e, "certificate store: no default certificate; TLS handshakes without a lineage will fail");
+        }
+        apply_server_certificates(&self.certs, &ctx.routes.load(), &default_cert);
+        let mut config =
+            ProxyConfig::new(ctx.routes.clone(), self.certs.clone(), self.tokens.clone());
+        config.http_port = ctx.settings.http_port;
+        config.https_port = ctx.settings.https_port;
+        if let Some(workers) = ctx.settings.workers {
+            config.workers = workers.get();
+        }
+        config.grace = ctx.grace;
+        if let Some(addresses) = &self.addresses {
+            config.addresses = addresses.clone();
+        }
+        let bound_extra = extra_ports(&config.extra_listens);
+        let handle = spawn(config).map_err(ServiceError::fatal)?;
+        let mut updates = ctx.route_updates.clone();
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.requested() => break,
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        // No more reloads (standalone context): just wait for shutdown.
+                        ctx.shutdown.requested().await;
+                        break;
+                    }
+                    let table = ctx.routes.load();
+                    apply_server_certificates(&self.certs, &table, &default_cert);
+                    let wanted = extra_ports(table.listens());
+                    if wanted != bound_extra {
+                        tracing::warn!(listening = ?bound_extra, wanted = ?wanted, "the confs' listen ports changed; restart moat to open or close them");
+                    }
+                }
+            }
+        }
+        handle.shutdown().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! nginx as the oracle: the same requests go to real nginx (running a
+//! SWAG-layout tree with most of the corpus activated) and to moat's
+//! `conf::load` + `RouteTable::decide`; the upstream each one reaches (name,
+//! port, scheme, method, path and query) or the redirect/status it gets must
+//! agree. Every mismatch is reported, not only the first.
+//!
+//! The harness (nginx, stub DNS, `moat-echo` on one loopback address per
+//! upstream name) is checked on its own first, so a failure there is never
+//! mistaken for a moat bug. See `tests/support/oracle.rs` for how the trees
+//! are built and which files are left out and why.
+
+#[path = "support/echo.rs"]
+mod echo;
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/oracle.rs"]
+mod oracle;
+#[path = "support/oracle_conf.rs"]
+mod oracle_conf;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::sync::OnceLock;
+
+use oracle::{Chosen, Outcome, Probe, Trees};
+
+/// Everything one oracle run produced; shared by the tests in this file.
+struct Run {
+    chosen: Vec<Chosen>,
+    left: Vec<(String, String)>,
+    probes: Vec<Probe>,
+    nginx: Vec<Outcome>,
+    /// For proxied probes, the headers the upstream got from nginx.
+    nginx_headers: Vec<Vec<(String, String)>>,
+    trees: Trees,
+    echo_conflicts: Vec<String>,
+    nginx_errors: Vec<String>,
+    _tmp: tempfile::TempDir,
+}
+
+static RUN: OnceLock<Option<Run>> = OnceLock::new();
+
+/// Probes where moat is known to differ from nginx: (file, probe as
+/// printed without its extra headers, what nginx does). Each is a conf bug filed with the lead; the
+/// test fails when one starts to match, so the entry gets removed with the
+/// fix. Nothing else may differ.
+const KNOWN_CONF_BUGS: &[(&str, &str, &str)] = &[];
+
+/// Runs the oracle once per test binary; `None` when nginx or the corpus is
+/// missing locally (a loud SKIP; under CI=true a panic).
+fn oracle_run(test: &str) -> Option<&'static Run> {
+    RUN.get_or_init(|| build_run(test)).as_ref()
+}
+
+fn build_run(test: &str) -> Option<Run> {
+    let nginx_bin = env::require_program(test, "nginx")?;
+    let Some(corpus) = oracle::corpus_dir() else {
+        assert!(!env::in_ci(), "{test}: corpus not found (set MOAT_CORPUS)");
+        eprintln!("\n*** SKIP {test}: corpus not found (set MOAT_CORPUS) ***\n");
+        return None;
+    };
+    let (chosen, left) = oracle::choose(&corpus);
+
+    // One loopback address per upstream name; moat-echo listens on each
+    // (address, port) with the file's scheme.
+    let apps: BTreeSet<&str> = chosen
+        .iter()
+        .flat_map(|c| c.upstreams.iter().map(|u| u.app.as_str()))
+        .collect();
+    let ip_of: BTreeMap<String, Ipv4Addr> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.to_string(), oracle::app_ip(i)))
+        .collect();
+    let mut listeners: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
+    let mut echo_conflicts = Vec::new();
+    for c in &chosen {
+        for u in &c.upstreams {
+            let key = (ip_of[&u.app], u.port);
+            match listeners.get(&key) {
+                Some(p) if *p != u.proto => echo_conflicts.push(format!(
+                    "{}: {}:{} wanted as {} and {}",
+                    c.sample, u.app, u.port, p, u.proto
+                )),
+                Some(_) => {}
+                None => {
+                    listeners.insert(key, u.proto.clone());
+                }
+            }
+        }
+    }
+    let mut args: Vec<String> = Vec::new();
+    for ((ip, port), proto) in &listeners {
+        let flag = if proto == "https" {
+            "--tls-listen"
+        } else {
+            "--listen"
+        };
+        args.push(flag.into());
+        args.push(format!("{ip}:{port}"));
+    }
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    eprintln!(
+        "oracle: {} files, {} echo listeners",
+        chosen.len(),
+        listeners.len()
+    );
+    let echo = echo::Echo::start(&arg_refs, &[("ECHO_NAME", "oracle-upstream")]);
+    // Leak it: the run lives as long as the test binary.
+    std::mem::forget(echo);
+
+    let dns_names: BTreeMap<String, Ipv4Addr> = ip_of
+        .iter()
+        .map(|(a, ip)| (a.to_ascii_lowercase(), *ip))
+        .collect();
+    let dns = oracle::DnsStub::start(dns_names);
+    let dns_addr = dns.addr;
+    std::mem::forget(dns);
+
+    let (cert, key) = oracle::test_cert(&chosen);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let trees = oracle::write_trees(tmp.path(), &corpus, &chosen, dns_addr, &cert, &key);
+    let nginx = oracle::Nginx::start(&nginx_bin, &trees.nginx, trees.ports[&443])
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+
+    eprintln!("oracle: nginx up on 127.0.0.1:{}", trees.ports[&443]);
+    let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
+    probes.extend(oracle::default_server_probes());
+    eprintln!("oracle: sending {} probes", probes.len());
+    let apps_by_ip: BTreeMap<Ipv4Addr, String> =
+        ip_of.iter().map(|(a, ip)| (*ip, a.clone())).collect();
+    let client = oracle::client_config(&cert);
+    let (answers, nginx_headers) = probes
+        .iter()
+        .map(|p| oracle::ask_nginx(p, &trees.ports, &apps_by_ip, &client))
+        .unzip();
+    let errors = std::fs::read_to_string(&nginx.error_log).unwrap_or_default();
+    let nginx_errors: Vec<String> = errors
+        .lines()
+        .filter(|l| l.contains("[crit]") || l.contains("[emerg]") || l.contains("[alert]"))
+        .map(str::to_string)
+        .collect();
+    drop(nginx);
+    Some(Run {
+        chosen,
+        left,
+        probes,
+        nginx: answers,
+        nginx_headers,
+        trees,
+        echo_conflicts,
+        nginx_errors,
+        _tmp: tmp,
+    })
+}
+
+#[test]
+fn nginx_oracle_harness_reaches_every_upstream() {
+    let Some(run) = oracle_run("nginx_oracle_harness_reaches_every_upstream") else {
+        return;
+    };
+    eprintln!(
+        "oracle: {} files active ({} subdomain, {} subfolder), {} left out, {} probes",
+        run.chosen.len(),
+        run.chosen.iter().filter(|c| !c.subfolder).count(),
+        run.chosen.iter().filter(|c| c.subfolder).count(),
+        run.left.len(),
+        run.probes.len()
+    );
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &run.nginx {
+        let k = match o {
+            Outcome::Proxied { .. } => "proxied".to_string(),
+            Outcome::Redirect { status, .. } => format!("redirect {status}"),
+            Outcome::Status(s) => format!("status {s}"),
+            Outcome::Failed(_) => "failed".to_string(),
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    eprintln!("oracle: nginx outcomes {kinds:?}");
+    if let Some(path) = std::env::var_os("MOAT_ORACLE_REPORT") {
+        let text: String = run
+            .probes
+            .iter()
+            .zip(&run.nginx)
+            .map(|(p, o)| format!("{}: {p}\n    nginx: {o}\n", p.file))
+            .collect();
+        std::fs::write(&path, text).expect("write MOAT_ORACLE_REPORT");
+    }
+    for (f, why) in &run.left {
+        eprintln!("  left out {f}: {why}");
+    }
+    for c in &run.echo_conflicts {
+        eprintln!("  echo conflict {c}");
+    }
+    let sub = run.chosen.iter().filter(|c| c.subfolder).count();
+    assert!(
+        run.chosen.len() >= 50,
+        "only {} files active",
+        run.chosen.len()
+    );
+    assert!(
+        sub >= 15 && run.chosen.len() - sub >= 15,
+        "too few of one kind"
+    );
+    assert!(run.probes.len() >= 200, "only {} probes", run.probes.len());
+
+    let mut problems: Vec<String> = run
+        .nginx_errors
+        .iter()
+        .map(|l| format!("nginx error log: {l}"))
+        .collect();
+    for (p, o) in run.probes.iter().zip(&run.nginx) {
+        match o {
+            Outcome::Failed(e) => problems.push(format!("{}: {p}: {e}", p.file)),
+            Outcome::Status(s @ (502 | 504)) => problems.push(format!(
+                "{}: {p}: nginx answered {s}: upstream unreachable",
+                p.file
+            )),
+            Outcome::Proxied { app, .. } if app.starts_with('?') => {
+                problems.push(format!("{}: {p}: reached unknown upstream {app}", p.file))
+            }
+            _ => {}
+        }
+    }
+    // Every file's traffic reaches at least one of its own upstreams.
+    for c in run.chosen.iter().filter(|c| !c.upstreams.is_empty()) {
+        let own: BTreeSet<&str> = c.upstreams.iter().map(|u| u.app.as_str()).collect();
+        let reached = run.probes.iter().zip(&run.nginx).any(|(p, o)| {
+            p.file == c.sample
+                && matches!(o, Outcome::Proxied { app, .. } if own.contains(app.as_str()))
+        });
+        if !reached {
+            problems.push(format!(
+                "{}: no probe reached its upstreams {own:?}",
+                c.sample
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} harness problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn moat_routes_every_probe_like_nginx() {
+    let Some(run) = oracle_run("moat_routes_every_probe_like_nginx") else {
+        return;
+    };
+    let table = match moat::conf::load(&run.trees.moat) {
+        Ok((table, _report)) => table,
+        Err(errors) => {
+            let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            panic!(
+                "moat cannot load the oracle tree ({} errors):\n{}",
+                lines.len(),
+                lines.join("\n")
+            );
+        }
+    };
+    let mut mismatches = Vec::new();
+    let mut known_seen = BTreeSet::new();
+    let mut by_file: BTreeMap<&str, usize> = BTreeMap::new();
+    for (p, want) in run.probes.iter().zip(&run.nginx) {
+        if matches!(want, Outcome::Failed(_)) {
+            continue; // reported by the harness test
+        }
+        let got = oracle::moat_outcome(&table, p, &run.trees.ports);
+        let shown = p.to_string();
+        let known = KNOWN_CONF_BUGS.iter().position(|(f, probe, _)| {
+            *f == p.file && (*probe == shown || shown.starts_with(&format!("{probe} [")))
+        });
+        if &got != want {
+            if let Some(k) = known {
+                known_seen.insert(k);
+                eprintln!(
+                    "known conf bug {}: {shown}: nginx {want}, moat {got}",
+                    p.file
+                );
+                continue;
+            }
+            *by_file.entry(p.file.as_str()).or_default() += 1;
+            mismatches.push(format!(
+                "{}: {shown}\n    nginx: {want}\n    moat:  {got}",
+                p.file
+            ));
+        }
+    }
+    for (k, (f, probe, why)) in KNOWN_CONF_BUGS.iter().enumerate() {
+        if !known_seen.contains(&k) {
+            mismatches.push(format!(
+                "{f}: {probe}: listed in KNOWN_CONF_BUGS ({why}) but now agrees with nginx \
+                 or is no longer probed: remove the entry"
+            ));
+        }
+    }
+    eprintln!(
+        "oracle: {} probes over {} files, {} mismatches in {} files",
+        run.probes.len(),
+        run.chosen.len(),
+        mismatches.len(),
+        by_file.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} probes differ from nginx:\n{}",
+        mismatches.len(),
+        run.probes.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// The header list as compared: body framing is the proxy's job, not the
+/// route table's, and `$server_port` on the nginx side is the oracle's
+/// loopback port, mapped back to the original one.
+fn comparable_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> Vec<String> {
+    list.iter()
+        .filter(|(n, _)| {
+            !n.eq_ignore_ascii_case("content-length")
+                && !n.eq_ignore_ascii_case("transfer-encoding")
+        })
+        .map(|(n, v)| {
+            let v = if n.eq_ignore_ascii_case("x-forwarded-port") {
+                ports
+                    .iter()
+                    .find(|(_, p)| p.to_string() == *v)
+                    .map(|(orig, _)| orig.to_string())
+                    .unwrap_or_else(|| v.clone())
+            } else {
+                v.clone()
+            };
+            format!("{n}: {v}")
+        })
+        .collect()
+}
+
+#[test]
+fn moat_sends_upstream_the_headers_nginx_sends() {
+    let Some(run) = oracle_run("moat_sends_upstream_the_headers_nginx_sends") else {
+        return;
+    };
+    let table = match moat::conf::load(&run.trees.moat) {
+        Ok((table, _)) => table,
+        Err(e) => panic!("moat cannot load the oracle tree: {e:?}"),
+    };
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
+        if !matches!(want, Outcome::Proxied { .. }) {
+            continue;
+        }
+        let d = table.decide(&oracle::request_info(p));
+        let moat_headers = match &d.action {
+            moat::conf::Action::Proxy(t) | moat::conf::Action::Grpc(t) => &t.headers,
+            _ => continue, // a routing mismatch, reported by the routing test
+        };
+        compared += 1;
+        assert!(
+            nginx_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("host")),
+            "{p}: the echo reported no Host header: the harness lost the header list"
+        );
+        let want = comparable_headers(nginx_headers, &run.trees.ports);
+        let got = comparable_headers(moat_headers, &run.trees.ports);
+        if want != got {
+            mismatches.push(format!(
+                "{}: {p}\n    nginx: {want:?}\n    moat:  {got:?}",
+                p.file
+            ));
+        }
+    }
+    eprintln!(
+        "oracle: upstream headers compared for {compared} proxied probes, {} differ",
+        mismatches.len()
+    );
+    assert!(compared >= 200, "only {compared} proxied probes compared");
+    assert!(
+        mismatches.is_empty(),
+        "{} proxied probes send other headers than nginx:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

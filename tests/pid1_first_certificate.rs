@@ -1,0 +1,77 @@
+//! End to end through the supervisor: `moat run` with URL set starts the
+//! proxy on the self-signed certificate, obtains a certificate from pebble
+//! by HTTP-01 answered on its own port 80 listener, and serves it without a
+//! restart.
+
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/foundation.rs"]
+mod foundation;
+#[path = "support/pebble.rs"]
+mod pebble;
+
+use std::process::Command;
+use std::time::Duration;
+
+use foundation::{free_port, moat_bin, moat_command, send_signal, temp_config, Running};
+use nix::sys::signal::Signal;
+
+#[test]
+fn moat_run_obtains_and_serves_an_acme_certificate() {
+    let test = "moat_run_obtains_and_serves_an_acme_certificate";
+    let Some(curl) = env::require_program(test, "curl") else {
+        return;
+    };
+    let Some(pebble) = pebble::Pebble::start(test, pebble::PebbleOpts::default()) else {
+        return;
+    };
+    let tmp = temp_config();
+    let https = free_port();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[
+            ("URL", "moat.test"),
+            ("SUBDOMAINS", "www"),
+            ("EMAIL", "admin@moat.test"),
+            ("HTTP_PORT", &pebble.http_port.to_string()),
+            ("HTTPS_PORT", &https.to_string()),
+            ("ACME_SERVER", &pebble.directory_url),
+            ("ACME_CA_ROOT", pebble.listener_ca.to_str().unwrap()),
+        ],
+    ));
+    moat.wait_for(&["certificate installed"], Duration::from_secs(90));
+
+    let live = tmp
+        .path()
+        .join("etc/letsencrypt/live/moat.test/fullchain.pem");
+    assert!(
+        live.is_file(),
+        "stored in certbot's layout: {}",
+        live.display()
+    );
+
+    let root = tmp.path().join("pebble-root.pem");
+    std::fs::write(&root, pebble.issuing_root()).unwrap();
+    let out = Command::new(&curl)
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&root)
+        .args(["--resolve", &format!("www.moat.test:{https}:127.0.0.1")])
+        .arg(format!("https://www.moat.test:{https}/"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the ACME certificate is served: {}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        moat.log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moat is running"));
+
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}

@@ -1,0 +1,106 @@
+//! The supervisor starts the proxy after the bootstrap: HTTPS is served with
+//! the self-signed certificate at first start, and a port that cannot be
+//! bound stops moat with exit 1 and the reason.
+
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/foundation.rs"]
+mod foundation;
+
+use std::process::Command;
+use std::time::Duration;
+
+use foundation::{free_port, moat_bin, moat_command, send_signal, temp_config, Running};
+use nix::sys::signal::Signal;
+
+#[test]
+fn first_start_serves_https_with_the_self_signed_certificate() {
+    let Some(curl) = env::require_program(
+        "first_start_serves_https_with_the_self_signed_certificate",
+        "curl",
+    ) else {
+        return;
+    };
+    let tmp = temp_config();
+    let (http, https) = (free_port(), free_port());
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[
+            ("HTTP_PORT", &http.to_string()),
+            ("HTTPS_PORT", &https.to_string()),
+        ],
+    ));
+    moat.wait_for(
+        &["proxy listening", &format!(":{https}"), "tls=true"],
+        Duration::from_secs(20),
+    );
+
+    // The self-signed certificate is the one served: curl trusts it as CA.
+    let out = Command::new(&curl)
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(tmp.path().join("keys/cert.crt"))
+        .args(["--resolve", &format!("localhost:{https}:127.0.0.1")])
+        .arg(format!("https://localhost:{https}/"))
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        body.contains("moat is running"),
+        "the default page from /config/www: {body}"
+    );
+
+    let out = Command::new(&curl)
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+        ])
+        .arg(format!("http://127.0.0.1:{http}/some/path?q=1"))
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with("301 https://127.0.0.1"),
+        "port 80 redirects: {line}"
+    );
+    assert!(line.ends_with("/some/path?q=1"), "{line}");
+
+    send_signal(moat.child.id(), Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+#[test]
+fn a_port_that_cannot_be_bound_stops_moat_with_the_reason() {
+    let tmp = temp_config();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[("HTTPS_PORT", &port.to_string())],
+    ));
+    let status = moat
+        .wait_exit(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("moat keeps running; log:\n{}", moat.log()));
+    assert_eq!(status.code(), Some(1), "log:\n{}", moat.log());
+    let log = moat.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("fatal") && l.contains(&port.to_string())),
+        "the reason names the port:\n{log}"
+    );
+}

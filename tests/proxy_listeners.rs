@@ -1,0 +1,145 @@
+//! Listening sockets: extra conf ports (synapse's 8448), IPv6, errors.
+
+#[path = "support/proxy.rs"]
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use moat::conf::{Action, Listen};
+use support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn extra_conf_listen_port_terminates_tls_and_reports_its_port() {
+    let port = free_port();
+    let listens = vec![
+        Listen {
+            addr: None,
+            port,
+            ipv6: false,
+            ssl: true,
+        },
+        Listen {
+            addr: None,
+            port: 443,
+            ipv6: false,
+            ssl: true,
+        },
+    ];
+    let routes = FnRoutes::with_listens(listens, |req| {
+        decision(Action::Return {
+            status: 200,
+            location: None,
+            body: Some(format!("port={} tls={}", req.server_port, req.tls)),
+        })
+    });
+    let moat = start_moat(routes, None);
+    let extra = moat
+        .handle
+        .bound()
+        .iter()
+        .find(|b| b.conf_port == port)
+        .expect("extra listener bound");
+    assert!(extra.tls);
+    let c = client(&["matrix.example.test"], extra.addr);
+    let body = c
+        .get(format!("https://matrix.example.test:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, format!("port={port} tls=true"));
+    // The main listeners report the confs' ports, whatever port they really use.
+    let c = client(&["example.test"], moat.https);
+    assert_eq!(
+        c.get("https://example.test/")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "port=443 tls=true"
+    );
+    let c = client(&["example.test"], moat.http);
+    let body = c
+        .get(format!("http://example.test:{}/", moat.http.port()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "port=80 tls=false");
+}
+
+#[tokio::test]
+async fn ipv6_loopback_is_served_when_the_host_has_it() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: this host has no IPv6 loopback");
+        return;
+    }
+    let routes = FnRoutes::new(|req| {
+        decision(Action::Return {
+            status: 200,
+            location: None,
+            body: Some(req.remote.ip().to_string()),
+        })
+    });
+    let moat = start_moat_with(routes, None, |c| {
+        c.addresses = vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ];
+    });
+    let v6 = moat
+        .handle
+        .bound()
+        .iter()
+        .find(|b| b.addr.is_ipv6() && b.tls)
+        .expect("IPv6 TLS listener")
+        .addr;
+    assert_eq!(v6.port(), moat.https.port(), "both families share the port");
+    let c = client(&["example.test"], v6);
+    assert_eq!(
+        c.get(format!("https://example.test:{}/", v6.port()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "::1"
+    );
+}
+
+#[test]
+fn a_taken_port_is_an_error_naming_the_address() {
+    init();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let routes = FnRoutes::new(|_| decision(Action::NotFound));
+    let mut config = moat::proxy::ProxyConfig::new(
+        routes,
+        moat::proxy::CertStore::new(),
+        moat::acme::Http01Tokens::new(),
+    );
+    config.addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    config.http_port = port;
+    config.https_port = 0;
+    let err = moat::proxy::spawn(config).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+        "{err}"
+    );
+}

@@ -1,0 +1,1190 @@
+//! The nginx oracle: real Debian nginx on loopback with a SWAG-layout config
+//! tree made of the corpus, every upstream name resolved by a stub DNS server
+//! to its own loopback address where `moat-echo` listens, so whatever nginx
+//! forwards is reported back exactly as the upstream received it.
+//!
+//! Two trees are written from the same sources:
+//! - `moat/` is what a SWAG user has in `/config` (absolute `/config/...`
+//!   includes, `listen 443`), loaded with `moat::conf::load`;
+//! - `nginx/` is a copy with `/config/` mapped onto the temp dir, `listen`
+//!   ports mapped onto free loopback ports, IPv6 listens dropped, and an
+//!   `nginx.conf` adapted for nginx 1.22 running unprivileged in the
+//!   foreground (see [`nginx_conf_for_oracle`]).
+//!
+//! Include with `#[path = "support/oracle.rs"] mod oracle;` next to
+//! `oracle_conf.rs`, `echo.rs` and `env.rs`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::oracle_conf::{self, Scope, UpstreamUse};
+
+/// Where the corpus lives: `MOAT_CORPUS`, else the first `shared/corpus`
+/// found walking up from the crate (`../shared` from a main checkout,
+/// `../../shared` from a worktree under `wt/`).
+pub fn corpus_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MOAT_CORPUS") {
+        return Some(PathBuf::from(p));
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/corpus"))
+        .chain([PathBuf::from("/work/shared/corpus")])
+        .find(|p| p.join("reverse-proxy-confs").is_dir())
+}
+
+/// The host name every request uses for subfolder files (the default server).
+pub const DEFAULT_HOST: &str = "example.test";
+
+/// Files left out of the activated set, with the reason (all documented in
+/// the test's report). Anything else that qualifies is activated.
+pub const EXCLUDED: &[(&str, &str)] = &[
+    (
+        "_template.subdomain.conf.sample",
+        "placeholders; nginx rejects it",
+    ),
+    (
+        "_template.subfolder.conf.sample",
+        "placeholders; nginx rejects it",
+    ),
+    (
+        "dnsdist.subdomain.conf.sample",
+        "grpcs upstream: moat-echo speaks no HTTP/2",
+    ),
+    (
+        "heimdall.subfolder.conf.sample",
+        "`location /` duplicates default.conf's (nginx refuses to start)",
+    ),
+    (
+        "organizr.subfolder.conf.sample",
+        "`location /` duplicates default.conf's (nginx refuses to start)",
+    ),
+    (
+        "wordpress.subfolder.conf.sample",
+        "`location /` duplicates default.conf's (nginx refuses to start)",
+    ),
+    (
+        "calibre.subfolder.conf.sample",
+        "`^~ /websockify` duplicates boinc.subfolder (nginx refuses to start)",
+    ),
+];
+
+/// One corpus file chosen for activation.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// `name.subdomain.conf.sample`.
+    pub sample: String,
+    /// Its text.
+    pub text: String,
+    /// Servers (subdomain) or the top level (subfolder).
+    pub scopes: Vec<Scope>,
+    /// Upstreams it proxies to.
+    pub upstreams: Vec<UpstreamUse>,
+    /// `true` for `*.subfolder.conf.sample`.
+    pub subfolder: bool,
+    /// Host names generated for regex `server_name`s: (scope index, host).
+    pub regex_hosts: Vec<(usize, String)>,
+}
+
+impl Chosen {
+    /// The active file name (`.sample` dropped).
+    pub fn active_name(&self) -> String {
+        self.sample.trim_end_matches(".sample").to_string()
+    }
+}
+
+/// Picks every corpus file that nginx can run in this harness; returns the
+/// chosen files and the left-out ones with reasons.
+pub fn choose(corpus: &Path) -> (Vec<Chosen>, Vec<(String, String)>) {
+    let dir = corpus.join("reverse-proxy-confs");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".conf.sample"))
+        .collect();
+    names.sort();
+    let mut chosen = Vec::new();
+    let mut left = Vec::new();
+    let mut seen_names: BTreeMap<String, String> = BTreeMap::new();
+    for name in names {
+        if let Some((_, why)) = EXCLUDED.iter().find(|(n, _)| *n == name) {
+            left.push((name, why.to_string()));
+            continue;
+        }
+        let text = std::fs::read_to_string(dir.join(&name)).expect("corpus file is UTF-8");
+        let stmts = match oracle_conf::parse(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                left.push((name, format!("oracle tokenizer: {e}")));
+                continue;
+            }
+        };
+        let mut upstreams = oracle_conf::upstreams(&stmts);
+        let scopes = oracle_conf::scopes(&stmts);
+        let regex_hosts = regex_server_hosts(&name, &scopes, &mut upstreams);
+        if upstreams.is_empty() && !text.contains("internal;") {
+            left.push((name, "no complete $upstream_app/port/proto".into()));
+            continue;
+        }
+        if let Some(u) = upstreams
+            .iter()
+            .find(|u| u.app.contains('<') || !matches!(u.proto.as_str(), "http" | "https"))
+        {
+            left.push((
+                name,
+                format!(
+                    "upstream `{}://{}` is a placeholder or not HTTP",
+                    u.proto, u.app
+                ),
+            ));
+            continue;
+        }
+        if !running_as_root() {
+            if let Some(u) = upstreams.iter().find(|u| u.port < 1024) {
+                left.push((
+                    name,
+                    format!("upstream port {} needs root for moat-echo to bind", u.port),
+                ));
+                continue;
+            }
+        }
+        let subfolder = name.ends_with(".subfolder.conf.sample");
+        // Two files claiming the same server_name: nginx warns and keeps the
+        // first; the second file's probes would test nothing of its own.
+        let mut clash = None;
+        for s in &scopes {
+            for n in &s.names {
+                if let Some(other) = seen_names.get(n) {
+                    clash = Some(format!("server_name `{n}` already claimed by {other}"));
+                }
+            }
+        }
+        if let Some(c) = clash {
+            left.push((name, c));
+            continue;
+        }
+        for s in &scopes {
+            for n in &s.names {
+                seen_names.insert(n.clone(), name.clone());
+            }
+        }
+        chosen.push(Chosen {
+            sample: name,
+            text,
+            scopes,
+            upstreams,
+            subfolder,
+            regex_hosts,
+        });
+    }
+    (chosen, left)
+}
+
+/// For each regex `server_name`, a host it matches, of the form
+/// `<digits>[s].<stem>.example.test` (the corpus's regex names are all
+/// `<port>.<app>.*` shapes). When the regex captures `upstream_port`, the
+/// digits are a port of our choosing and the scope's upstream is completed
+/// with it, so moat-echo listens there.
+fn regex_server_hosts(
+    file: &str,
+    scopes: &[Scope],
+    upstreams: &mut Vec<UpstreamUse>,
+) -> Vec<(usize, String)> {
+    let stem = file.split('.').next().unwrap_or(file);
+    let mut out = Vec::new();
+    for (i, scope) in scopes.iter().enumerate() {
+        for name in scope.names.iter().filter(|n| n.starts_with('~')) {
+            let Ok(re) = regex::Regex::new(&format!("(?i){}", &name[1..])) else {
+                continue;
+            };
+            let digits = 4101 + i as u16;
+            let Some(host) = ["", "s"]
+                .iter()
+                .map(|suffix| format!("{digits}{suffix}.{stem}.{DEFAULT_HOST}"))
+                .find(|h| re.is_match(h))
+            else {
+                continue;
+            };
+            if name.contains("(?<upstream_port>") || name.contains("(?P<upstream_port>") {
+                for (app, port, proto) in &scope.sets {
+                    if let (None, Some(proto)) = (port, proto) {
+                        upstreams.push(UpstreamUse {
+                            app: app.clone(),
+                            port: digits,
+                            proto: proto.clone(),
+                        });
+                    }
+                }
+            }
+            out.push((i, host));
+        }
+    }
+    out
+}
+
+/// `true` when the test runs as root (CI does): moat-echo can then bind the
+/// upstream ports below 1024 that some corpus files use.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Loopback address of the `i`th upstream name (127.66.0.0/16, away from
+/// what other tests bind on 127.0.0.1).
+pub fn app_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 66, (i / 200) as u8, (i % 200 + 10) as u8)
+}
+
+/// A port nobody listens on right now (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port on 127.0.0.1")
+}
+
+/// A UDP DNS responder: A queries for known names get their address,
+/// anything else NXDOMAIN (AAAA for a known name: no answers).
+pub struct DnsStub {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl DnsStub {
+    /// Starts answering from `names` (lower-case, no trailing dot).
+    pub fn start(names: BTreeMap<String, Ipv4Addr>) -> DnsStub {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS stub");
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(resp) = dns_answer(&buf[..n], &names) {
+                    let _ = sock.send_to(&resp, peer);
+                }
+            }
+        });
+        DnsStub { addr, stop }
+    }
+}
+
+impl Drop for DnsStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Builds the answer to one query (RFC 1035 §4.1), or `None` if malformed.
+fn dns_answer(q: &[u8], names: &BTreeMap<String, Ipv4Addr>) -> Option<Vec<u8>> {
+    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = &q[12..i + 4];
+    let name = labels.join(".");
+    let ip = names.get(&name);
+    let mut r = Vec::with_capacity(64);
+    r.extend_from_slice(&q[0..2]);
+    let rd = q[2] & 0x01;
+    r.push(0x84 | rd); // QR, AA, RD copied
+    r.push(if ip.is_some() { 0x80 } else { 0x83 }); // RA, NOERROR / NXDOMAIN
+    let answers = u16::from(ip.is_some() && qtype == 1);
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&answers.to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    if let (Some(ip), 1) = (ip, answers) {
+        r.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+        r.extend_from_slice(&ip.octets());
+    }
+    Some(r)
+}
+
+/// The two config trees and what they were built with.
+pub struct Trees {
+    /// The SWAG-layout tree moat loads (`CONFIG_DIR`).
+    pub moat: PathBuf,
+    /// The same tree with paths and ports adapted for nginx.
+    pub nginx: PathBuf,
+    /// Original `listen` port → loopback port nginx listens on.
+    pub ports: BTreeMap<u16, u16>,
+}
+
+/// Writes both trees under `root`.
+pub fn write_trees(
+    root: &Path,
+    corpus: &Path,
+    chosen: &[Chosen],
+    dns: SocketAddr,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Trees {
+    let moat = root.join("moat");
+    let defaults = corpus.join("swag-defaults/nginx");
+    let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    for entry in std::fs::read_dir(&defaults).unwrap() {
+        let p = entry.unwrap().path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if p.is_file() && name.ends_with(".conf.sample") {
+            files.insert(
+                PathBuf::from("nginx").join(name.trim_end_matches(".sample")),
+                read(&p),
+            );
+        }
+    }
+    files.insert(
+        "nginx/site-confs/default.conf".into(),
+        read(&defaults.join("site-confs/default.conf.sample")),
+    );
+    files.insert(
+        "nginx/worker_processes.conf".into(),
+        "worker_processes 1;\n".into(),
+    );
+    files.insert(
+        "nginx/resolver.conf".into(),
+        format!("# oracle: the test's DNS stub\nresolver {dns} valid=30s ipv6=off;\n"),
+    );
+    let samples = corpus.join("reverse-proxy-confs");
+    for entry in std::fs::read_dir(&samples).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        files.insert(PathBuf::from("nginx/proxy-confs").join(&name), read(&p));
+    }
+    for c in chosen {
+        files.insert(
+            PathBuf::from("nginx/proxy-confs").join(c.active_name()),
+            c.text.clone(),
+        );
+    }
+    files.insert("keys/cert.crt".into(), cert_pem.to_string());
+    files.insert("keys/cert.key".into(), key_pem.to_string());
+
+    // Listen ports nginx needs, each mapped to a free loopback port.
+    let mut ports = BTreeMap::new();
+    for text in files.values() {
+        for line in text.lines() {
+            if let Some(p) = listen_port(line) {
+                ports.entry(p).or_insert_with(free_port);
+            }
+        }
+    }
+
+    let nginx = root.join("nginx");
+    let nginx_prefix = format!("{}/", nginx.display());
+    for (rel, text) in &files {
+        write(&moat.join(rel), text);
+        let active = rel.extension().is_some_and(|e| e == "conf");
+        let mut adapted = if active {
+            text.lines()
+                .map(|l| adapt_listen(l, &ports))
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        } else {
+            text.clone()
+        };
+        adapted = adapted.replace("/config/", &nginx_prefix);
+        if rel == Path::new("nginx/ssl.conf") {
+            // No dhparams file in the test tree; only DHE suites need one.
+            adapted = adapted.replace("ssl_dhparam", "# oracle: ssl_dhparam");
+        }
+        if rel == Path::new("nginx/nginx.conf") {
+            adapted = nginx_conf_for_oracle(&adapted, &nginx);
+        }
+        write(&nginx.join(rel), &adapted);
+    }
+    for d in ["log/nginx", "tmp"] {
+        std::fs::create_dir_all(nginx.join(d)).unwrap();
+    }
+    Trees { moat, nginx, ports }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The port of an active `listen` line.
+fn listen_port(line: &str) -> Option<u16> {
+    let t = line.trim_start();
+    let rest = t.strip_prefix("listen")?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let first = rest.split_whitespace().next()?.trim_end_matches(';');
+    first.rsplit(':').next()?.parse().ok()
+}
+
+/// `listen 443 ssl` → `listen 127.0.0.1:P ssl`; `[::]:443` lines are dropped
+/// (kept as a comment so line numbers stay the same in both trees).
+fn adapt_listen(line: &str, ports: &BTreeMap<u16, u16>) -> String {
+    let Some(port) = listen_port(line) else {
+        return line.to_string();
+    };
+    let t = line.trim_start();
+    let indent = &line[..line.len() - t.len()];
+    let first = t["listen".len()..].split_whitespace().next().unwrap();
+    if first.starts_with('[') {
+        return format!("{indent}# oracle: IPv6 listen dropped: {t}");
+    }
+    let to = ports[&port];
+    let rest = t["listen".len()..].trim_start()[first.len()..].to_string();
+    let semi = if first.ends_with(';') { ";" } else { "" };
+    format!("{indent}listen 127.0.0.1:{to}{semi}{rest}")
+}
+
+/// SWAG's nginx.conf adapted for the oracle: nginx 1.22 (Debian) lacks
+/// `http2 on`, `http3` and `quic_retry`; the process runs in the foreground
+/// as a single process (no workers to orphan), with its pid, logs and temp
+/// files in the test's directory, and without the system's `/etc/nginx`
+/// snippet directories (only `mime.types` and `fastcgi_params` stay).
+pub fn nginx_conf_for_oracle(text: &str, nginx_root: &Path) -> String {
+    let root = nginx_root.display();
+    let mut out = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        let comment = |why: &str| format!("# oracle ({why}): {t}");
+        let new = if t.starts_with("user ") {
+            comment("single process")
+        } else if t.starts_with("http2 ") || t.starts_with("http3 ") || t.starts_with("quic_retry ")
+        {
+            comment("not in nginx 1.22")
+        } else if t.starts_with("include /etc/nginx/") && t.contains('*') {
+            comment("system snippets")
+        } else if t.starts_with("pid ") {
+            format!("pid {root}/nginx.pid;")
+        } else if t.contains("_temp_path /tmp/") || t.contains("_cache_path /tmp/") {
+            line.replacen(" /tmp/", &format!(" {root}/tmp/"), 1)
+        } else {
+            line.to_string()
+        };
+        out.push_str(&new);
+        out.push('\n');
+    }
+    out.push_str("master_process off;\n");
+    out
+}
+
+/// A running nginx; killed on drop.
+pub struct Nginx {
+    child: Child,
+    /// Its error log.
+    pub error_log: PathBuf,
+}
+
+impl Nginx {
+    /// `nginx -t`, then runs it and waits until `port` accepts connections.
+    pub fn start(nginx_bin: &Path, tree: &Path, port: u16) -> Result<Nginx, String> {
+        let conf = tree.join("nginx/nginx.conf");
+        let error_log = tree.join("log/nginx/error.log");
+        let args = |t: bool| {
+            let mut v: Vec<String> = vec![];
+            if t {
+                v.push("-t".into());
+            }
+            v.extend([
+                "-p".into(),
+                format!("{}/", tree.display()),
+                "-c".into(),
+                conf.display().to_string(),
+                "-e".into(),
+                error_log.display().to_string(),
+            ]);
+            v
+        };
+        let check = Command::new(nginx_bin)
+            .args(args(true))
+            .output()
+            .map_err(|e| format!("run nginx -t: {e}"))?;
+        if !check.status.success() {
+            return Err(format!(
+                "nginx -t rejects the oracle tree:\n{}",
+                String::from_utf8_lossy(&check.stderr)
+            ));
+        }
+        let child = Command::new(nginx_bin)
+            .args(args(false))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start nginx: {e}"))?;
+        let mut n = Nginx { child, error_log };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(n);
+            }
+            if let Ok(Some(status)) = n.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = n.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(format!("nginx exited ({status}): {err}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "nginx did not listen on 127.0.0.1:{port} within 15 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A self-signed certificate for every name the probes use: the default
+/// host, its wildcard, and a wildcard for each regex-generated host's parent.
+pub fn test_cert(chosen: &[Chosen]) -> (String, String) {
+    let mut names = vec![DEFAULT_HOST.to_string(), format!("*.{DEFAULT_HOST}")];
+    for c in chosen {
+        for (_, host) in &c.regex_hosts {
+            if let Some((_, parent)) = host.split_once('.') {
+                names.push(format!("*.{parent}"));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    let ck =
+        rcgen::generate_simple_self_signed(names).expect("rcgen makes a self-signed certificate");
+    (ck.cert.pem(), ck.signing_key.serialize_pem())
+}
+
+/// One request the oracle sends to nginx and asks moat about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Probe {
+    /// The corpus file it was generated from.
+    pub file: String,
+    /// `https` (port 443) or `http` (port 80).
+    pub tls: bool,
+    /// The original listen port the request goes to.
+    pub port: u16,
+    /// `Host` and SNI.
+    pub host: String,
+    /// Method.
+    pub method: String,
+    /// Raw request target.
+    pub target: String,
+    /// Extra headers after `Host`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "https" } else { "http" };
+        let port = match (self.tls, self.port) {
+            (true, 443) | (false, 80) => String::new(),
+            (_, p) => format!(":{p}"),
+        };
+        write!(
+            f,
+            "{} {scheme}://{}{port}{}",
+            self.method, self.host, self.target
+        )?;
+        for (n, v) in &self.headers {
+            write!(f, " [{n}: {v}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl Probe {
+    /// The header list both sides see, in order.
+    pub fn wire_headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![("Host".to_string(), self.host.clone())];
+        h.extend(self.headers.iter().cloned());
+        if self.method == "POST" {
+            h.push(("Content-Length".into(), "0".into()));
+        }
+        h.push(("Connection".into(), "close".into()));
+        h
+    }
+}
+
+/// The probes for one file: each declared location, sub-paths, queries,
+/// encoded characters, regex samples, header-conditioned rewrites, POSTs,
+/// and the port-80 redirect for subdomain hosts.
+pub fn probes_for(c: &Chosen) -> Vec<Probe> {
+    let mut out = BTreeSet::new();
+    for (i, scope) in c.scopes.iter().enumerate() {
+        let mut hosts = Vec::new();
+        if c.subfolder {
+            hosts.push(DEFAULT_HOST.to_string());
+        } else if let Some(n) = scope
+            .names
+            .iter()
+            .find(|n| n.ends_with(".*") && !n.starts_with('~'))
+        {
+            hosts.push(format!("{}.{DEFAULT_HOST}", n.trim_end_matches(".*")));
+        }
+        hosts.extend(
+            c.regex_hosts
+                .iter()
+                .filter(|(s, _)| *s == i)
+                .map(|(_, h)| h.clone()),
+        );
+        for (k, host) in hosts.iter().enumerate() {
+            scope_probes(c, scope, host, k == 0, &mut out);
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BTreeSet<Probe>) {
+    {
+        let port = if c.subfolder {
+            443
+        } else {
+            scope.ports.first().copied().unwrap_or(443)
+        };
+        let tls = port != 80;
+        let mk = |method: &str, target: String, headers: Vec<(String, String)>| Probe {
+            file: c.sample.clone(),
+            tls,
+            port,
+            host: host.to_string(),
+            method: method.to_string(),
+            target,
+            headers,
+        };
+        if first {
+            // Client headers: duplicates kept, `Proxy` removed by proxy.conf,
+            // X-Forwarded-For appended to, Connection/Upgrade rewritten.
+            let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+            let path = scope
+                .locations
+                .iter()
+                .find(|l| l.modifier == "^~" || l.modifier.is_empty())
+                .map(|l| l.pattern.clone())
+                .unwrap_or_else(|| "/".into());
+            // An Upgrade that is not a WebSocket handshake: the echo answers
+            // 200, and the map `$connection_upgrade` shows in Connection.
+            out.insert(mk(
+                "GET",
+                path.clone(),
+                vec![h("Upgrade", "oracle-proto"), h("X-Upgrade-Probe", "1")],
+            ));
+            out.insert(mk(
+                "GET",
+                path,
+                vec![
+                    h("X-Dup", "one"),
+                    h("x-dup", "two"),
+                    h("Proxy", "http://evil.test"),
+                    h("X-Forwarded-For", "10.9.9.9"),
+                    h("Cookie", "session=abc; other=1"),
+                    h("Accept-Encoding", "gzip"),
+                ],
+            ));
+        }
+        if first {
+            // nginx matches locations on the normalised, decoded path
+            // (dot segments resolved, slashes merged, %XX decoded) but
+            // forwards the raw request URI.
+            for l in scope
+                .locations
+                .iter()
+                .filter(|l| (l.modifier == "^~" || l.modifier.is_empty()) && l.pattern.len() > 2)
+                .take(2)
+            {
+                let p = &l.pattern;
+                let sep = if p.ends_with('/') { "" } else { "/" };
+                out.insert(mk("GET", format!("/oracle/..{p}{sep}dot"), vec![]));
+                out.insert(mk("GET", format!("/{p}{sep}double-slash"), vec![]));
+                let second = p.as_bytes()[1];
+                if second.is_ascii_alphanumeric() {
+                    out.insert(mk(
+                        "GET",
+                        format!("/%{second:02X}{}{sep}enc?e=%41", &p[2..]),
+                        vec![],
+                    ));
+                }
+            }
+        }
+        if first && !c.subfolder {
+            // Names match case-insensitively.
+            out.insert(Probe {
+                host: host.to_ascii_uppercase(),
+                ..mk("GET", "/Upper/Case?Q=1".into(), vec![])
+            });
+        }
+        if first && c.subfolder {
+            // A name no server claims lands on the default server too.
+            if let Some(l) = scope.locations.iter().find(|l| l.modifier == "^~") {
+                out.insert(Probe {
+                    host: format!("nomatch.{DEFAULT_HOST}"),
+                    ..mk("GET", format!("{}x", l.pattern), vec![])
+                });
+            }
+        }
+        let mut paths = Vec::new();
+        if !c.subfolder {
+            paths.push("/".to_string());
+            paths.push("/oracle/a%20b.txt?x=1&y=%2F".to_string());
+            out.insert(mk("POST", "/oracle/post?z=9".into(), vec![]));
+            if tls {
+                out.insert(Probe {
+                    tls: false,
+                    port: 80,
+                    ..mk("GET", "/from-http?q=1".into(), vec![])
+                });
+            }
+        }
+        for loc in &scope.locations {
+            match loc.modifier.as_str() {
+                "@" => {}
+                "=" => paths.push(loc.pattern.clone()),
+                "" | "^~" => {
+                    let p = &loc.pattern;
+                    paths.push(p.clone());
+                    let sub = if p.ends_with('/') { "sub/x" } else { "/sub/x" };
+                    paths.push(format!("{p}{sub}"));
+                    paths.push(format!("{p}{sub}?a=1&b=two%20words"));
+                    paths.push(format!("{p}{sub}/%7Euser/a%2Fb"));
+                }
+                m @ ("~" | "~*") => {
+                    if let Some(samples) = oracle_conf::regex_samples(&loc.pattern, m == "~*") {
+                        for s in samples {
+                            let s = if s.starts_with('/') {
+                                s
+                            } else {
+                                format!("/{s}")
+                            };
+                            paths.push(format!("{s}?q=r"));
+                            paths.push(s);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for p in &paths {
+            out.insert(mk("GET", p.clone(), vec![]));
+        }
+        // Every fourth path again as a POST: the method must pass through.
+        for p in paths.iter().step_by(4) {
+            out.insert(mk("POST", p.clone(), vec![]));
+        }
+        // grpc_pass needs an HTTP/2 upstream, which moat-echo is not.
+        for hif in scope.header_ifs.iter().filter(|h| !h.grpc) {
+            let ci = hif.op == "~*";
+            let value = match hif.op.as_str() {
+                "=" => hif.value.clone(),
+                _ => oracle_conf::regex_samples(&hif.value, ci)
+                    .and_then(|v| v.into_iter().next())
+                    .unwrap_or_else(|| hif.value.clone()),
+            };
+            let value = if hif.header == "referer" {
+                format!(
+                    "https://{host}{}{value}",
+                    if value.starts_with('/') { "" } else { "/" }
+                )
+            } else {
+                value
+            };
+            let header = vec![(hif.header.clone(), value)];
+            let mut targets = vec!["/".to_string()];
+            for rw in &hif.rewrites {
+                if let Some(s) = oracle_conf::regex_samples(rw, false) {
+                    targets.extend(s.into_iter().map(|t| format!("{t}?dropped=1")));
+                }
+            }
+            for t in targets {
+                out.insert(mk("GET", t, header.clone()));
+            }
+        }
+    }
+}
+
+/// Requests for default.conf's own locations (no corpus file): the static
+/// `location /` (no `/config/www` in the test tree: `try_files` ends in the
+/// PHP location's `return 404`), the PHP regex, and `~ /\.ht` (`deny all`).
+pub fn default_server_probes() -> Vec<Probe> {
+    let mk = |target: &str| Probe {
+        file: "site-confs/default.conf".into(),
+        tls: true,
+        port: 443,
+        host: DEFAULT_HOST.into(),
+        method: "GET".into(),
+        target: target.into(),
+        headers: vec![],
+    };
+    vec![
+        mk("/oracle-static/missing.html"),
+        mk("/oracle-static/dir/"),
+        mk("/index.php"),
+        mk("/app/info.php/extra?x=1"),
+        mk("/.htaccess"),
+        mk("/sub/.htpasswd"),
+    ]
+}
+
+/// What happened to a request, in terms both sides can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forwarded to an upstream.
+    Proxied {
+        /// Upstream name (`$upstream_app`).
+        app: String,
+        /// Upstream port.
+        port: u16,
+        /// TLS to the upstream.
+        tls: bool,
+        /// Method the upstream got.
+        method: String,
+        /// Request target the upstream got.
+        target: String,
+        /// Every `Host` header the upstream got, in order.
+        host: Vec<String>,
+    },
+    /// A redirect with its normalised `Location`.
+    Redirect {
+        /// 301, 302, ...
+        status: u16,
+        /// Absolute URL with default ports dropped.
+        location: String,
+    },
+    /// Answered locally with this status.
+    Status(u16),
+    /// The harness failed to get an answer.
+    Failed(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Proxied {
+                app,
+                port,
+                tls,
+                method,
+                target,
+                host,
+            } => {
+                let s = if *tls { "https" } else { "http" };
+                write!(
+                    f,
+                    "proxy {method} {s}://{app}:{port}{target} Host: {host:?}"
+                )
+            }
+            Outcome::Redirect { status, location } => write!(f, "{status} -> {location}"),
+            Outcome::Status(s) => write!(f, "status {s}"),
+            Outcome::Failed(e) => write!(f, "FAILED: {e}"),
+        }
+    }
+}
+
+/// Makes a `Location` comparable: relative → absolute on the probe's scheme
+/// and host (nginx's `absolute_redirect on`), the oracle's loopback ports
+/// mapped back to the original ones, default ports dropped.
+pub fn normalize_location(loc: &str, probe: &Probe, ports: &BTreeMap<u16, u16>) -> String {
+    if loc.starts_with('/') {
+        let scheme = if probe.tls { "https" } else { "http" };
+        return normalize_location(&format!("{scheme}://{}{loc}", probe.host), probe, ports);
+    }
+    let Some((scheme, rest)) = loc.split_once("://") else {
+        return loc.to_string();
+    };
+    let split = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p.parse::<u16>().unwrap())),
+        _ => (authority, None),
+    };
+    let port = port.map(|p| {
+        ports
+            .iter()
+            .find(|(_, mapped)| **mapped == p)
+            .map(|(orig, _)| *orig)
+            .unwrap_or(p)
+    });
+    let port = match (scheme, port) {
+        ("https", Some(443)) | ("http", Some(80)) | (_, None) => String::new(),
+        (_, Some(p)) => format!(":{p}"),
+    };
+    format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
+}
+
+/// Sends `probe` to nginx and classifies its answer; when it was proxied,
+/// also returns the header list the upstream received.
+pub fn ask_nginx(
+    probe: &Probe,
+    ports: &BTreeMap<u16, u16>,
+    apps_by_ip: &BTreeMap<Ipv4Addr, String>,
+    tls: &Arc<rustls::ClientConfig>,
+) -> (Outcome, Vec<(String, String)>) {
+    let port = ports[&probe.port];
+    let mut req = format!("{} {} HTTP/1.1\r\n", probe.method, probe.target);
+    for (n, v) in probe.wire_headers() {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let raw = match exchange(port, probe, req.as_bytes(), tls) {
+        Ok(r) => r,
+        Err(e) => return (Outcome::Failed(e), vec![]),
+    };
+    let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (
+            Outcome::Failed("response has no complete head".into()),
+            vec![],
+        );
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+    let body = &raw[head_end + 4..];
+    let mut lines = head.lines();
+    let status: u16 = match lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(str::parse)
+    {
+        Some(Ok(s)) => s,
+        _ => {
+            return (
+                Outcome::Failed(format!("bad status line in {head:?}")),
+                vec![],
+            )
+        }
+    };
+    let header = |name: &str| {
+        head.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if (300..400).contains(&status) {
+        if let Some(loc) = header("location") {
+            return (
+                Outcome::Redirect {
+                    status,
+                    location: normalize_location(&loc, probe, ports),
+                },
+                vec![],
+            );
+        }
+    }
+    if status == 200 && header("x-echo-name").is_some() {
+        let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        };
+        let v: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return (
+                    Outcome::Failed(format!("echo body is not JSON: {e}")),
+                    vec![],
+                )
+            }
+        };
+        let local: SocketAddr = v["local_addr"].as_str().unwrap_or("").parse().unwrap();
+        let app = match local.ip() {
+            std::net::IpAddr::V4(ip) => apps_by_ip.get(&ip).cloned(),
+            _ => None,
+        }
+        .unwrap_or_else(|| format!("?{}", local.ip()));
+        let headers: Vec<(String, String)> = v["headers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap_or("").to_string(),
+                    h[1].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let outcome = Outcome::Proxied {
+            app,
+            port: local.port(),
+            tls: v["tls"].as_bool().unwrap_or(false),
+            method: v["method"].as_str().unwrap_or("").to_string(),
+            target: v["target"].as_str().unwrap_or("").to_string(),
+            host: v["headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|h| {
+                    h[0].as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+                })
+                .map(|h| h[1].as_str().unwrap_or("").to_string())
+                .collect(),
+        };
+        return (outcome, headers);
+    }
+    (Outcome::Status(status), vec![])
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&b[..eol])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 || b.len() < eol + 2 + size {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[(eol + 4 + size).min(b.len())..];
+    }
+}
+
+/// Writes `req` and reads until the server closes.
+fn exchange(
+    port: u16,
+    probe: &Probe,
+    req: &[u8],
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Vec<u8>, String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut out = Vec::new();
+    if probe.tls {
+        let name = rustls_pki_types::ServerName::try_from(probe.host.clone())
+            .map_err(|e| format!("SNI {}: {e}", probe.host))?;
+        let conn = rustls::ClientConnection::new(tls.clone(), name).map_err(|e| e.to_string())?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.write_all(req).map_err(|e| format!("TLS write: {e}"))?;
+        match s.read_to_end(&mut out) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+            Err(e) => return Err(format!("TLS read: {e}")),
+        }
+    } else {
+        tcp.write_all(req).map_err(|e| format!("write: {e}"))?;
+        tcp.read_to_end(&mut out)
+            .map_err(|e| format!("read: {e}"))?;
+    }
+    Ok(out)
+}
+
+/// A TLS client that trusts the oracle's own certificate.
+pub fn client_config(cert_pem: &str) -> Arc<rustls::ClientConfig> {
+    let der = pem_to_der(cert_pem);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(der))
+        .expect("the oracle's certificate is a valid trust anchor");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+fn pem_to_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("rcgen writes valid PEM")
+}
+
+/// The same request as moat's [`moat::conf::RequestInfo`].
+pub fn request_info(probe: &Probe) -> moat::conf::RequestInfo {
+    moat::conf::RequestInfo {
+        method: probe.method.clone(),
+        tls: probe.tls,
+        server_port: probe.port,
+        host: Some(probe.host.clone()),
+        sni: probe.tls.then(|| probe.host.clone()),
+        uri: probe.target.clone(),
+        headers: probe.wire_headers(),
+        remote: "127.0.0.1:50000".parse().unwrap(),
+    }
+}
+
+/// moat's decision in the oracle's terms. `Static` counts as 404: the test
+/// tree has no `/config/www`, so nginx's `try_files` ends in the PHP
+/// location's `return 404`.
+pub fn moat_outcome(
+    table: &moat::conf::RouteTable,
+    probe: &Probe,
+    ports: &BTreeMap<u16, u16>,
+) -> Outcome {
+    use moat::conf::Action;
+    let d = table.decide(&request_info(probe));
+    match d.action {
+        Action::Proxy(t) | Action::Grpc(t) => Outcome::Proxied {
+            app: t.host.clone(),
+            port: t.port,
+            tls: t.scheme == "https" || t.scheme == "grpcs",
+            method: probe.method.clone(),
+            target: t.path_and_query.clone(),
+            host: t
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.clone())
+                .collect(),
+        },
+        Action::Return {
+            status,
+            location: Some(l),
+            ..
+        } if (300..400).contains(&status) => Outcome::Redirect {
+            status,
+            location: normalize_location(&l, probe, ports),
+        },
+        Action::Return { status, .. } => Outcome::Status(status),
+        Action::Deny { status } => Outcome::Status(status),
+        Action::Static { .. } | Action::NotFound => Outcome::Status(404),
+        Action::Unauthorized { .. } => Outcome::Status(401),
+        Action::Unavailable { .. } => Outcome::Status(503),
+        #[allow(unreachable_patterns)]
+        _ => Outcome::Failed("unknown moat action".into()),
+    }
+}

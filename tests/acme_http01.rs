@@ -221,11 +221,13 @@ async fn library_order_answers_http01_from_token_map() {
         config.path(),
         vec!["lib.moat.test".into(), "api.lib.moat.test".into()],
         Directory::Custom {
-            url: p.directory_url.clone(),
+            // By name: resolved through hickory (hosts file or challtestsrv), never getaddrinfo.
+            url: p.directory_url.replace("127.0.0.1", "localhost"),
             ca_root: Some(p.listener_ca.clone()),
         },
     )
     .unwrap();
+    cfg.dns_servers = Some(vec![p.dns]);
     cfg.key_type = moat::acme::KeyType::Ecdsa384;
     // pebble 2.4 offers no profiles: CERT_PROFILE is skipped with a warning.
     cfg.profile = Some("shortlived".into());

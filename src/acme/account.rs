@@ -30,7 +30,7 @@ pub async fn load_or_create(
         let creds: AccountCredentials = serde_json::from_str(&json).map_err(|e| {
             AcmeError::bad_file(&file, format!("not instant-acme credentials: {e}"))
         })?;
-        let account = builder(&cfg.directory)?
+        let account = builder(cfg)?
             .from_credentials(creds)
             .await
             .map_err(|e| AcmeError::server(&url, e))?;
@@ -60,7 +60,7 @@ pub async fn load_or_create(
     };
     let contact_owned = cfg.email.as_ref().map(|e| format!("mailto:{e}"));
     let contact: Vec<&str> = contact_owned.iter().map(String::as_str).collect();
-    let (account, creds) = builder(&cfg.directory)?
+    let (account, creds) = builder(cfg)?
         .create(
             &NewAccount {
                 contact: &contact,
@@ -83,17 +83,10 @@ pub async fn load_or_create(
     Ok(account)
 }
 
-fn builder(dir: &Directory) -> Result<instant_acme::AccountBuilder, AcmeError> {
-    let r = match dir.ca_root() {
-        Some(root) => Account::builder_with_root(root).map_err(|e| AcmeError::Config {
-            setting: "ACME_CA_ROOT",
-            message: format!("{}: {e}", root.display()),
-        }),
-        None => Account::builder().map_err(|e| AcmeError::Server {
-            directory: dir.url().to_owned(),
-            message: format!("HTTP client (system CA roots): {e}"),
-            retryable: false,
-        }),
-    };
-    r
+fn builder(cfg: &AcmeConfig) -> Result<instant_acme::AccountBuilder, AcmeError> {
+    let client = super::http_client::acme_http_client(
+        cfg.directory.ca_root().map(|p| p.as_path()),
+        cfg.dns_servers.as_deref(),
+    )?;
+    Ok(Account::builder_with_http(client))
 }

@@ -167,6 +167,9 @@ pub struct AcmeConfig {
     /// Revoke the replaced certificate after a parameter change
     /// (`REVOKE_REPLACED=true`), only once the new one is installed.
     pub revoke_replaced: bool,
+    /// Name servers used to find the ACME server (default: the system's
+    /// `/etc/resolv.conf`); lookups go through hickory, never getaddrinfo.
+    pub dns_servers: Option<Vec<std::net::SocketAddr>>,
     /// SWAG parameters recorded in `.donoteditthisfile.conf`
     /// (`ORIGURL` → value, ...); a change means a new certificate.
     pub swag_params: Vec<(String, String)>,
@@ -208,6 +211,7 @@ impl AcmeConfig {
             retry_base: Duration::from_secs(5 * 60),
             retry_max: Duration::from_secs(12 * 3600),
             revoke_replaced: false,
+            dns_servers: None,
             swag_params: Vec::new(),
         })
     }

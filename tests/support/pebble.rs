@@ -158,7 +158,8 @@ impl Pebble {
             log,
             dir,
         };
-        let up = wait_until(Duration::from_secs(20), || {
+        // pebble generates its CA keys at start: slow on a loaded machine.
+        let up = wait_until(Duration::from_secs(90), || {
             TcpStream::connect(("127.0.0.1", listen_port)).is_ok()
                 && TcpStream::connect(p.challtest_mgmt).is_ok()
                 && TcpStream::connect(p.mgmt).is_ok()

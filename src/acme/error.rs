@@ -116,7 +116,14 @@ impl AcmeError {
             AcmeError::Validation { .. } => {
                 "the CA could not fetch the HTTP-01 answer: is port 80 reachable from the internet and does DNS point here?"
             }
-            AcmeError::Dns(_) => "the DNS provider refused: check the credentials in dns-conf/",
+            AcmeError::Dns(crate::dns::DnsError::Credentials { .. }) => {
+                "the DNS provider's credentials are unusable: fix the named file in dns-conf/"
+            }
+            AcmeError::Dns(crate::dns::DnsError::Lookup { .. })
+            | AcmeError::Dns(crate::dns::DnsError::Propagation { .. }) => {
+                "the zone's name servers could not be asked: check the zone's NS records, or set PROPAGATION_NAMESERVERS"
+            }
+            AcmeError::Dns(_) => "the DNS provider refused the change: see the message, and the credentials in dns-conf/",
             AcmeError::Propagation { .. } => {
                 "TXT records not visible at the authoritative servers: raise PROPAGATION or check the zone"
             }

@@ -57,6 +57,7 @@ impl RouteSource for OneRoute {
                 hide_headers: vec![],
                 redirects: vec![],
                 cookie_paths: vec![],
+                body_filter: None,
                 options: UpstreamOptions {
                     connect_timeout: Duration::from_secs(5),
                     read_timeout: Duration::from_secs(240),

@@ -600,3 +600,74 @@ fn missing_host_header_uses_the_default_server_and_its_name() {
         "nginx: $host is empty with no Host and no server_name"
     );
 }
+
+#[test]
+fn themepark_sub_filter_reaches_the_decision() {
+    let (_c, t) = table_with(&["themepark.subfolder"]);
+    let d = t.decide(&https("example.com", "/themepark/theme.css"));
+    assert_eq!(loc(&d), "^~ /themepark/");
+    let f = proxied(&d)
+        .body_filter
+        .clone()
+        .expect("sub_filter in effect");
+    assert_eq!(
+        f.rules,
+        vec![(
+            r#"url("/css/"#.to_string(),
+            r#"url("/themepark/css/"#.to_string()
+        )]
+    );
+    assert!(f.matches_type("application/javascript"));
+    assert!(!f.once);
+    assert!(!f.keep_last_modified);
+    // A location without sub_filter carries none.
+    let (_c, t) = table_with(&["ombi.subfolder"]);
+    assert_eq!(
+        proxied(&t.decide(&https("example.com", "/ombi/x"))).body_filter,
+        None
+    );
+}
+
+#[test]
+fn sub_filter_expands_variables_and_inner_level_replaces_outer() {
+    let conf = r#"
+server { listen 443 ssl; server_name s.example.com;
+  sub_filter '</HEAD>' '<base href="https://$host/">';
+  sub_filter 'x' 'y';
+  sub_filter_last_modified on;
+  location / { proxy_pass http://s:1; }
+  location /inner/ {
+    sub_filter_types text/css application/json;
+    sub_filter_once off;
+    sub_filter 'a' '$request_uri';
+    proxy_pass http://s:1;
+  }
+}"#;
+    let (_c, t) = table_from("s.subdomain.conf", conf);
+    let f = proxied(&t.decide(&https("s.example.com", "/p")))
+        .body_filter
+        .clone()
+        .expect("outer sub_filter");
+    assert_eq!(
+        f.rules,
+        vec![
+            (
+                "</head>".to_string(),
+                r#"<base href="https://s.example.com/">"#.to_string()
+            ),
+            ("x".to_string(), "y".to_string()),
+        ]
+    );
+    assert!(f.once && f.keep_last_modified);
+    assert_eq!(f.types, vec!["text/html".to_string()]);
+    assert!(f.matches_type("text/html; charset=utf-8") && !f.matches_type("text/css"));
+
+    let f = proxied(&t.decide(&https("s.example.com", "/inner/q?z=1")))
+        .body_filter
+        .clone()
+        .expect("inner sub_filter");
+    assert_eq!(f.rules, vec![("a".to_string(), "/inner/q?z=1".to_string())]);
+    assert!(!f.once && f.keep_last_modified);
+    assert!(f.matches_type("text/css") && f.matches_type("TEXT/HTML"));
+    assert!(!f.matches_type("image/png"));
+}

@@ -129,6 +129,37 @@ pub struct ProxyTarget {
     pub cookie_paths: Vec<(String, String)>,
     /// Timeouts, HTTP version, resolver, TLS to the upstream.
     pub options: UpstreamOptions,
+    /// `sub_filter` rules in effect for the response body, variables
+    /// expanded for this request; `None` when the level has no `sub_filter`.
+    pub body_filter: Option<BodyFilter>,
+}
+
+/// `sub_filter` and friends (ngx_http_sub_module), evaluated for one request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BodyFilter {
+    /// `(from, to)` pairs in the order written; `from` is matched
+    /// case-insensitively (ASCII), `to` has its variables expanded.
+    pub rules: Vec<(String, String)>,
+    /// `sub_filter_types`, lower-case MIME types (`text/html` is always
+    /// included, as nginx); `["*"]` matches any type.
+    pub types: Vec<String>,
+    /// `sub_filter_once` (default on): replace only the first occurrence of each string.
+    pub once: bool,
+    /// `sub_filter_last_modified` (default off): keep the upstream `Last-Modified`.
+    pub keep_last_modified: bool,
+}
+
+impl BodyFilter {
+    /// Whether a response with this `Content-Type` header value is filtered.
+    pub fn matches_type(&self, content_type: &str) -> bool {
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.types.iter().any(|t| t == "*" || *t == mime)
+    }
 }
 
 /// What to do with the request.

@@ -9,7 +9,7 @@
 //!
 //! What it deliberately does not do: `auth_request` subrequests (such
 //! locations answer 503, never unauthenticated), FastCGI, `upstream {}`
-//! blocks, `sub_filter` (accepted with a warning).
+//! blocks.
 //!
 //! Invariant for callers: a failed load returns errors and no table, so the
 //! caller keeps serving the previous snapshot.
@@ -36,8 +36,8 @@ mod tests;
 pub use ast::{Arg, ArgKind, Directive, Span};
 pub use compile::script::FileTest;
 pub use decision::{
-    Action, Decision, HeaderRule, Listen, LocationRef, ProxyTarget, RequestInfo, ServerRef,
-    UpstreamOptions,
+    Action, BodyFilter, Decision, HeaderRule, Listen, LocationRef, ProxyTarget, RequestInfo,
+    ServerRef, UpstreamOptions,
 };
 pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
 pub use error::ConfError;

@@ -21,6 +21,7 @@ use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
 use super::routes::RouteSource;
 use super::static_files::{self, StaticFile};
+use super::sub_filter::{self, Substituter};
 use super::upstream::peer;
 use super::{headers, status};
 use crate::acme::Http01Tokens;
@@ -59,6 +60,8 @@ impl Drop for InflightGuard {
 pub struct RequestCtx {
     decision: Option<Decision>,
     body_bytes: u64,
+    /// `sub_filter` in progress for this response.
+    substituter: Option<Substituter>,
     _inflight: InflightGuard,
 }
 
@@ -193,6 +196,7 @@ impl ProxyHttp for MoatProxy {
         RequestCtx {
             decision: None,
             body_bytes: 0,
+            substituter: None,
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -300,11 +304,29 @@ impl ProxyHttp for MoatProxy {
     ) -> Result<()> {
         if let Some((target, _)) = ctx.target() {
             headers::upstream_response(upstream_response, target);
+            let substituter = target
+                .body_filter
+                .as_ref()
+                .and_then(|f| sub_filter::start(f, upstream_response));
+            ctx.substituter = substituter;
         }
         if let Some(decision) = &ctx.decision {
             headers::add_response_headers(upstream_response, &decision.response_headers);
         }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(s) = ctx.substituter.as_mut() {
+            s.filter(body, end_of_stream);
+        }
+        Ok(None)
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {

@@ -48,6 +48,7 @@ mod routes;
 mod service;
 mod static_files;
 mod status;
+mod sub_filter;
 mod supervised;
 mod tls;
 mod upstream;

@@ -565,6 +565,7 @@ pub fn swag_target(
         hide_headers: vec![],
         redirects: vec![],
         cookie_paths: vec![],
+        body_filter: None,
         options: swag_options(resolver),
     }
 }

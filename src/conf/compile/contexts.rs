@@ -74,7 +74,11 @@ pub(crate) fn known(name: &str) -> Option<Known> {
         | "auth_request"
         | "auth_request_set"
         | "root"
-        | "index" => Handled(HSL),
+        | "index"
+        | "sub_filter"
+        | "sub_filter_types"
+        | "sub_filter_once"
+        | "sub_filter_last_modified" => Handled(HSL),
         "add_header" => Handled(HSL | LIF),
         "try_files" => Handled(SRV | LOC),
         "ssl_certificate" | "ssl_certificate_key" => Handled(HTTP | SRV),
@@ -154,7 +158,6 @@ pub(crate) fn known(name: &str) -> Option<Known> {
             || n.starts_with("uwsgi_")
             || n.starts_with("scgi_")
             || n.starts_with("gzip")
-            || n.starts_with("sub_filter")
             || n.starts_with("client_")
             || n.starts_with("keepalive_")
             || n.starts_with("open_file_cache")

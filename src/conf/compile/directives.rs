@@ -142,6 +142,36 @@ impl Compiler<'_> {
                     }
                 }
             }
+            "sub_filter" => {
+                nargs(d, 2, 2)?;
+                if a[0].value.is_empty() {
+                    return Err(ConfError::at(
+                        &a[0].span,
+                        "\"sub_filter\" needs a non-empty string to match",
+                    ));
+                }
+                own.sub_filters
+                    .push((a[0].value.to_ascii_lowercase(), tpl(self, &a[1])?));
+            }
+            "sub_filter_types" => {
+                nargs(d, 1, 64)?;
+                let mut types = vec!["text/html".to_string()];
+                for t in a {
+                    let t = t.value.to_ascii_lowercase();
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                level.sub_filter.types = Arc::new(types);
+            }
+            "sub_filter_once" => {
+                nargs(d, 1, 1)?;
+                level.sub_filter.once = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "sub_filter_last_modified" => {
+                nargs(d, 1, 1)?;
+                level.sub_filter.last_modified = typed(&a[0], values::flag(&a[0].value))?;
+            }
             "proxy_pass_request_headers" => {
                 nargs(d, 1, 1)?;
                 level.pass_request_headers = typed(&a[0], values::flag(&a[0].value))?;
@@ -228,7 +258,7 @@ impl Compiler<'_> {
                 level.root = Some(a[0].value.clone());
             }
             "index" => {
-                nargs(d, 1, usize::MAX)?;
+                nargs(d, 1, 64)?;
                 own.index.extend(a.iter().map(|x| x.value.clone()));
             }
             "try_files" => {

@@ -74,6 +74,31 @@ pub(crate) struct PassUrl {
     pub location_prefix: Option<String>,
 }
 
+/// `sub_filter` settings at one level.
+#[derive(Debug, Clone)]
+pub(crate) struct SubFilterConf {
+    /// `sub_filter` pairs (array: inherited only when the level has none).
+    pub rules: Arc<Vec<(String, Template)>>,
+    /// `sub_filter_types`, lower-case; always holds `text/html`.
+    pub types: Arc<Vec<String>>,
+    /// `sub_filter_once`.
+    pub once: bool,
+    /// `sub_filter_last_modified`.
+    pub last_modified: bool,
+}
+
+impl Default for SubFilterConf {
+    /// nginx's defaults: no rules, `text/html`, once on, last_modified off.
+    fn default() -> Self {
+        SubFilterConf {
+            rules: Arc::default(),
+            types: Arc::new(vec!["text/html".to_string()]),
+            once: true,
+            last_modified: false,
+        }
+    }
+}
+
 /// What access control the level demands.
 #[derive(Debug, Clone)]
 pub(crate) enum AuthRule {
@@ -109,6 +134,7 @@ pub(crate) struct Level {
     pub pass_headers: Arc<Vec<String>>,
     pub redirect: Redirect,
     pub cookie_paths: Arc<Vec<(Template, Template)>>,
+    pub sub_filter: SubFilterConf,
     pub pass_request_headers: bool,
     pub pass_request_body: bool,
     pub max_body: u64,
@@ -143,6 +169,7 @@ impl Default for Level {
             pass_headers: Arc::default(),
             redirect: Redirect::Default,
             cookie_paths: Arc::default(),
+            sub_filter: SubFilterConf::default(),
             pass_request_headers: true,
             pass_request_body: true,
             max_body: 1024 * 1024,
@@ -181,6 +208,7 @@ pub(crate) struct OwnArrays {
     pub redirect_default: bool,
     pub cookie_paths: Vec<(Template, Template)>,
     pub cookie_off: bool,
+    pub sub_filters: Vec<(String, Template)>,
     pub access: Vec<AccessRule>,
     pub index: Vec<String>,
 }
@@ -226,6 +254,9 @@ impl Level {
             self.cookie_paths = Arc::default();
         } else if !own.cookie_paths.is_empty() {
             self.cookie_paths = Arc::new(own.cookie_paths);
+        }
+        if !own.sub_filters.is_empty() {
+            self.sub_filter.rules = Arc::new(own.sub_filters);
         }
         if !own.access.is_empty() {
             self.access = Arc::new(own.access);

@@ -5,7 +5,7 @@
 use super::context::Eval;
 use super::uri::escape;
 use crate::conf::compile::level::{PassUrl, Redirect, SetHeader};
-use crate::conf::decision::{ProxyTarget, UpstreamOptions};
+use crate::conf::decision::{BodyFilter, ProxyTarget, UpstreamOptions};
 
 /// Upstream response headers nginx never passes to the client.
 const HIDDEN_BY_DEFAULT: &[&str] = &[
@@ -154,6 +154,17 @@ impl Eval<'_> {
             .iter()
             .map(|(f, t)| (f.render(self), t.render(self)))
             .collect();
+        let sub = &level.sub_filter;
+        let body_filter = (!sub.rules.is_empty()).then(|| BodyFilter {
+            rules: sub
+                .rules
+                .iter()
+                .map(|(f, t)| (f.clone(), t.render(self)))
+                .collect(),
+            types: sub.types.to_vec(),
+            once: sub.once,
+            keep_last_modified: sub.last_modified,
+        });
         Ok(ProxyTarget {
             url: format!("{}://{}{}", url.scheme, host_header, path_and_query),
             scheme: url.scheme,
@@ -168,6 +179,7 @@ impl Eval<'_> {
             hide_headers: hide,
             redirects,
             cookie_paths,
+            body_filter,
             options: UpstreamOptions {
                 connect_timeout: level.connect_timeout,
                 read_timeout: level.read_timeout,

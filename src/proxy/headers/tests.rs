@@ -16,6 +16,7 @@ fn target(headers: &[(&str, &str)]) -> ProxyTarget {
         hide_headers: vec!["x-powered-by".into()],
         redirects: vec![("http://app:8080/".into(), "https://example.com/".into())],
         cookie_paths: vec![("/".into(), "/app/".into())],
+        body_filter: None,
         options: UpstreamOptions {
             connect_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),

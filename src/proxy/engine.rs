@@ -302,11 +302,13 @@ impl ProxyHttp for MoatProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some((target, _)) = ctx.target() {
+        if let Some((target, grpc)) = ctx.target() {
             headers::upstream_response(upstream_response, target);
+            // gRPC frames and trailers are never rewritten.
             let substituter = target
                 .body_filter
                 .as_ref()
+                .filter(|_| !grpc)
                 .and_then(|f| sub_filter::start(f, upstream_response));
             ctx.substituter = substituter;
         }

@@ -78,15 +78,7 @@ async fn ip_literal_upstreams_skip_dns() {
     let dns = TestDns::start().await;
     let backend = EchoProcess::start("127.0.0.1:0".parse().unwrap(), "literal");
     let (port, dns_addr) = (backend.addr.port(), dns.addr);
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "http",
-            "127.0.0.1",
-            port,
-            req,
-            Some(dns_addr),
-        )))
-    });
+    let routes = FnRoutes::proxy_all("http", "127.0.0.1", port, Some(dns_addr));
     let moat = start_moat(routes, None);
     let c = client(&["example.test"], moat.https);
     let json: serde_json::Value = c
@@ -106,15 +98,7 @@ async fn silent_name_server_gives_502_within_the_resolver_deadline() {
     // A UDP socket that never answers.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "http",
-            "app",
-            80,
-            req,
-            Some(silent_addr),
-        )))
-    });
+    let routes = FnRoutes::proxy_all("http", "app", 80, Some(silent_addr));
     let moat = start_moat(routes, None);
     let c = client(&["example.test"], moat.https);
     let started = Instant::now();

@@ -13,15 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn proxied(adjust: impl FnOnce(&mut moat::proxy::ProxyConfig)) -> (Moat, EchoBackend) {
     let backend = EchoBackend::start(Ipv4Addr::LOCALHOST, "a").await;
     let port = backend.addr.port();
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "http",
-            "127.0.0.1",
-            port,
-            req,
-            None,
-        )))
-    });
+    let routes = FnRoutes::proxy_all("http", "127.0.0.1", port, None);
     (start_moat_with(routes, None, adjust), backend)
 }
 

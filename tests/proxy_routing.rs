@@ -433,15 +433,7 @@ async fn body_over_client_max_body_size_gets_413() {
 async fn unresolvable_upstream_is_a_prompt_502() {
     let dns = TestDns::start().await;
     let dns_addr = dns.addr;
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "http",
-            "gone-container",
-            80,
-            req,
-            Some(dns_addr),
-        )))
-    });
+    let routes = FnRoutes::proxy_all("http", "gone-container", 80, Some(dns_addr));
     let moat = start_moat(routes, None);
     let c = client(&["example.test"], moat.https);
     let started = std::time::Instant::now();
@@ -457,15 +449,7 @@ async fn upstream_refusing_connections_is_502() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "http",
-            "127.0.0.1",
-            port,
-            req,
-            None,
-        )))
-    });
+    let routes = FnRoutes::proxy_all("http", "127.0.0.1", port, None);
     let moat = start_moat(routes, None);
     let c = client(&["example.test"], moat.https);
     assert_eq!(
@@ -570,15 +554,7 @@ async fn return_444_closes_without_a_response_and_204_has_no_body() {
 async fn https_upstream_with_a_self_signed_certificate_is_not_verified() {
     let echo = EchoProcess::start_tls("127.0.0.1:0".parse().unwrap(), "secure");
     let port = echo.addr.port();
-    let routes = FnRoutes::new(move |req| {
-        decision(Action::Proxy(swag_target(
-            "https",
-            "127.0.0.1",
-            port,
-            req,
-            None,
-        )))
-    });
+    let routes = FnRoutes::proxy_all("https", "127.0.0.1", port, None);
     let moat = start_moat(routes, None);
     let c = client(&["nas.example.test"], moat.https);
     let json: serde_json::Value = c

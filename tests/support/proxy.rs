@@ -454,6 +454,23 @@ impl FnRoutes {
     }
 }
 
+impl FnRoutes {
+    /// Every request proxied to `scheme://host:port` with SWAG's header set:
+    /// what a one-line subdomain conf decides.
+    pub fn proxy_all(
+        scheme: &'static str,
+        host: &'static str,
+        port: u16,
+        resolver: Option<SocketAddr>,
+    ) -> Arc<Self> {
+        Self::new(move |req| {
+            decision(Action::Proxy(swag_target(
+                scheme, host, port, req, resolver,
+            )))
+        })
+    }
+}
+
 impl RouteSource for FnRoutes {
     fn decide(&self, req: &RequestInfo) -> Decision {
         (self.decide)(req)

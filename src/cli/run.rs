@@ -8,12 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::ConfigArg;
-use crate::acme::{CertLineage, CertSink, Http01Tokens};
+use crate::acme::{CertSink, Http01Tokens};
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
-use crate::proxy::CertStore;
-use crate::settings::{Settings, Validation};
+use crate::proxy::{
+    AccessLog, AccessLogConfig, AccessLogFormat, CertStore, Health, ProxyMetrics, ProxyService,
+};
+use crate::settings::{LogFormat, Settings, Validation};
 use crate::supervisor::{
-    self, AcmeService, EventReceiver, EventSender, ProxyService, RouteReloader, SignalListener,
+    self, AcmeService, EventReceiver, EventSender, MetricsService, RouteReloader, SignalListener,
     Supervisor,
 };
 
@@ -150,8 +152,8 @@ fn serve(
         .build()
         .context("starting the async runtime")?;
     let code = runtime.block_on(async {
-        let mut supervisor = Supervisor::new(settings.clone(), layout, reloader, events);
-        add_services(&mut supervisor, &settings, certs);
+        let mut supervisor = Supervisor::new(settings.clone(), layout.clone(), reloader, events);
+        add_services(&mut supervisor, &settings, &layout, certs);
         supervisor.run().await
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -159,22 +161,42 @@ fn serve(
 }
 
 /// The services, in start order: the proxy serves first, ACME runs behind
-/// it. They share the HTTP-01 answers, and every certificate ACME stores is
-/// installed in the proxy's store.
-fn add_services(supervisor: &mut Supervisor, settings: &Settings, certs: CertStore) {
+/// it, the metrics endpoint reports on both. They share the HTTP-01
+/// answers, and every certificate ACME stores is installed in the proxy's
+/// store.
+fn add_services(
+    supervisor: &mut Supervisor,
+    settings: &Settings,
+    layout: &ConfigLayout,
+    certs: CertStore,
+) {
     let tokens = Http01Tokens::new();
-    supervisor.add(ProxyService::new(certs.clone(), tokens.clone()));
+    let metrics = ProxyMetrics::new();
+    let health = Health::new();
+    let mut proxy = ProxyService::new(certs.clone(), tokens.clone());
+    proxy.metrics = metrics.clone();
+    proxy.health = health.clone();
+    proxy.access_log = AccessLog::start(
+        AccessLogConfig {
+            format: match settings.log_format {
+                LogFormat::Json => AccessLogFormat::Json,
+                LogFormat::Text => AccessLogFormat::Combined,
+            },
+            stdout: settings.access_log.stdout,
+            file: settings
+                .access_log
+                .file
+                .then(|| layout.root().join("log/nginx/access.log")),
+            owner: Ownership::for_ids(settings.puid, settings.pgid).0,
+        },
+        metrics.clone(),
+    );
+    supervisor.add(proxy);
     if settings.wants_acme() {
-        let sink: CertSink = Arc::new(move |lineage: CertLineage| match certs.install(&lineage) {
-            Ok(()) => {
-                tracing::info!(lineage = %lineage.name, names = ?lineage.names, "certificate installed")
-            }
-            Err(e) => {
-                tracing::error!(lineage = %lineage.name, error = %e, "certificate not installed; the previous one keeps serving")
-            }
-        });
+        let sink: CertSink = certs.sink();
         supervisor.add(AcmeService::new(tokens, sink));
     }
+    supervisor.add(MetricsService::new(metrics, certs, health));
 }
 
 fn log_settings(settings: &Settings) {

@@ -247,6 +247,47 @@ impl CertStore {
         map.default.clone()
     }
 
+    /// Each name the store serves with its certificate's notAfter (seconds
+    /// since the epoch), sorted: lineage names as issued (`*.example.com`
+    /// for a wildcard), server overrides by their `server_name`, and the
+    /// default certificate as `_default`. For the metrics endpoint.
+    pub fn not_after_by_name(&self) -> Vec<(String, i64)> {
+        let map = self.map.load();
+        let not_after = |key: &Arc<CertifiedKey>| {
+            key.end_entity_cert()
+                .ok()
+                .and_then(|der| crate::acme::parse_der(der).ok())
+                .map(|info| info.not_after)
+        };
+        let mut out: Vec<(String, i64)> = Vec::new();
+        let mut push = |name: String, key: &Arc<CertifiedKey>| {
+            if let Some(t) = not_after(key) {
+                out.push((name, t));
+            }
+        };
+        for (name, key) in &map.exact {
+            push(name.clone(), key);
+        }
+        for (parent, key) in &map.wildcard {
+            push(format!("*.{parent}"), key);
+        }
+        for (name, key) in &map.overrides.exact {
+            push(name.clone(), key);
+        }
+        for (parent, key) in &map.overrides.leading {
+            push(format!("*.{parent}"), key);
+        }
+        for (prefix, key) in &map.overrides.trailing {
+            push(format!("{prefix}*"), key);
+        }
+        if let Some(key) = &map.default {
+            push("_default".to_owned(), key);
+        }
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
+    }
+
     /// The rustls resolver that reads this store on every handshake.
     pub fn resolver(&self) -> Arc<dyn ResolvesServerCert> {
         Arc::new(SniResolver(self.clone()))

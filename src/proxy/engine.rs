@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -14,9 +15,11 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
+use super::access_log::{AccessLog, AccessRecord};
 use super::header_deadline;
 use super::http01;
 use super::limits::{declared_length, oversized_head};
+use super::metrics::{server_label, ProxyMetrics, NO_SERVER};
 use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
 use super::routes::RouteSource;
@@ -62,6 +65,12 @@ pub struct RequestCtx {
     body_bytes: u64,
     /// `sub_filter` in progress for this response.
     substituter: Option<Substituter>,
+    /// When the request context was made (start of `$request_time`).
+    started: Instant,
+    /// When the upstream was chosen, while waiting for its response header.
+    upstream_started: Option<Instant>,
+    /// `$upstream_response_time`: upstream chosen → response header.
+    upstream_elapsed: Option<Duration>,
     _inflight: InflightGuard,
 }
 
@@ -87,6 +96,10 @@ pub struct MoatProxy {
     pub roles: HashMap<u16, ListenerRole>,
     /// Requests in flight.
     pub inflight: Arc<Inflight>,
+    /// Request counters and upstream latency.
+    pub metrics: ProxyMetrics,
+    /// One line per finished request.
+    pub access_log: AccessLog,
 }
 
 impl MoatProxy {
@@ -187,6 +200,56 @@ impl MoatProxy {
     }
 }
 
+impl MoatProxy {
+    /// Counts the finished request and writes its access log line.
+    fn account(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+        let status = match (session.response_written(), e) {
+            (Some(resp), _) => resp.status.as_u16(),
+            (None, Some(e)) => match status::for_error(e) {
+                status::CLOSE_WITHOUT_RESPONSE => 444,
+                code if code > 0 => code,
+                _ => 499,
+            },
+            // The client went away before an answer (nginx's 499).
+            (None, None) => 499,
+        };
+        let server = ctx
+            .decision
+            .as_ref()
+            .map_or_else(|| NO_SERVER.to_owned(), |d| server_label(&d.server));
+        self.metrics.record(&server, status, ctx.upstream_elapsed);
+        if !self.access_log.enabled() {
+            return;
+        }
+        let req = session.req_header();
+        let header = |name: http::header::HeaderName| {
+            req.headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        self.access_log.log(AccessRecord {
+            time: time::OffsetDateTime::now_utc(),
+            remote_addr: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            method: req.method.as_str().to_owned(),
+            uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
+            protocol: format!("{:?}", req.version),
+            status,
+            body_bytes_sent: session.body_bytes_sent() as u64,
+            referer: header(http::header::REFERER),
+            user_agent: header(http::header::USER_AGENT),
+            host: header(http::header::HOST)
+                .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned())),
+            server,
+            upstream: ctx.target().map(|(t, _)| t.url.clone()),
+            request_time: ctx.started.elapsed().as_secs_f64(),
+            upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),
+        });
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for MoatProxy {
     type CTX = RequestCtx;
@@ -197,6 +260,9 @@ impl ProxyHttp for MoatProxy {
             decision: None,
             body_bytes: 0,
             substituter: None,
+            started: Instant::now(),
+            upstream_started: None,
+            upstream_elapsed: None,
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -281,7 +347,9 @@ impl ProxyHttp for MoatProxy {
                 return Err(status::refuse(502, e.to_string()));
             }
         };
-        Ok(Box::new(peer(addr, target, grpc)))
+        let peer = Box::new(peer(addr, target, grpc));
+        ctx.upstream_started = Some(Instant::now());
+        Ok(peer)
     }
 
     async fn upstream_request_filter(
@@ -302,6 +370,9 @@ impl ProxyHttp for MoatProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(started) = ctx.upstream_started.take() {
+            ctx.upstream_elapsed = Some(started.elapsed());
+        }
         if let Some((target, grpc)) = ctx.target() {
             headers::upstream_response(upstream_response, target);
             // gRPC frames and trailers are never rewritten.
@@ -331,10 +402,11 @@ impl ProxyHttp for MoatProxy {
         Ok(None)
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if let Some(h1) = session.as_downstream().as_http1() {
             header_deadline::rearm_after_response(h1.stream());
         }
+        self.account(session, e, ctx);
     }
 
     async fn fail_to_proxy(

@@ -34,6 +34,7 @@
 //! - Every failure status comes from one mapping (`status.rs`).
 //! - `proxy_http_version 1.0` is served as 1.1 upstream (Pingora speaks 1.1).
 
+mod access_log;
 mod certs;
 mod engine;
 mod error;
@@ -42,6 +43,8 @@ mod headers;
 mod http01;
 mod limits;
 mod listeners;
+mod metrics;
+mod metrics_endpoint;
 mod resolve;
 mod respond;
 mod routes;
@@ -53,10 +56,13 @@ mod supervised;
 mod tls;
 mod upstream;
 
+pub use access_log::{AccessLog, AccessLogConfig, AccessLogFormat, AccessRecord};
 pub use certs::{CertStore, ServerCertificate};
 pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
+pub use metrics::{escape_label, server_label, ProxyMetrics, LATENCY_BUCKETS, NO_SERVER};
+pub use metrics_endpoint::{serve_metrics, Health, MetricsRender, HEAD_TIMEOUT, MAX_HEAD};
 pub use resolve::{
     ResolveError, UpstreamResolver, MAX_POSITIVE_TTL, NEGATIVE_TTL, RESOLVE_DEADLINE,
 };

@@ -19,11 +19,13 @@ use pingora::services::listening::Service;
 use pingora::services::Service as _;
 use tokio::sync::watch;
 
+use super::access_log::AccessLog;
 use super::certs::CertStore;
 use super::engine::{Inflight, ListenerRole, MoatProxy};
 use super::error::ProxyError;
 use super::header_deadline::{HeaderDeadlineApp, DEFAULT_HEADER_TIMEOUT};
 use super::listeners::{self, BoundListener};
+use super::metrics::ProxyMetrics;
 use super::resolve::UpstreamResolver;
 use super::routes::RouteSource;
 use super::tls;
@@ -61,6 +63,10 @@ pub struct ProxyConfig {
     pub grace: Duration,
     /// `client_header_timeout`: the longest a request head may take to arrive.
     pub header_timeout: Duration,
+    /// Request counters and upstream latency (rendered by the metrics endpoint).
+    pub metrics: ProxyMetrics,
+    /// One line per request; disabled by default.
+    pub access_log: AccessLog,
 }
 
 impl ProxyConfig {
@@ -83,6 +89,8 @@ impl ProxyConfig {
             resolver: UpstreamResolver::new(),
             grace: DEFAULT_GRACE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            metrics: ProxyMetrics::new(),
+            access_log: AccessLog::disabled(),
         }
     }
 }
@@ -210,6 +218,8 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         resolver: config.resolver,
         roles,
         inflight: inflight.clone(),
+        metrics: config.metrics,
+        access_log: config.access_log,
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

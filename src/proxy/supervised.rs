@@ -10,7 +10,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::access_log::AccessLog;
 use super::certs::{CertStore, ServerCertificate};
+use super::metrics::ProxyMetrics;
+use super::metrics_endpoint::Health;
 use super::service::{spawn, ProxyConfig};
 use crate::acme::{CertSink, Http01Tokens};
 use crate::conf::{Listen, RouteTable};
@@ -25,6 +28,12 @@ pub struct ProxyService {
     pub tokens: Http01Tokens,
     /// Addresses to bind; `None`: all IPv4 and IPv6 addresses (the container default).
     pub addresses: Option<Vec<IpAddr>>,
+    /// Request counters, shared with the metrics endpoint.
+    pub metrics: ProxyMetrics,
+    /// The access log (started once per process; kept across restarts).
+    pub access_log: AccessLog,
+    /// Set while the listeners are up, for `/health`.
+    pub health: Health,
 }
 
 impl ProxyService {
@@ -34,6 +43,9 @@ impl ProxyService {
             certs,
             tokens,
             addresses: None,
+            metrics: ProxyMetrics::new(),
+            access_log: AccessLog::disabled(),
+            health: Health::new(),
         }
     }
 }
@@ -107,8 +119,11 @@ impl Service for ProxyService {
         if let Some(addresses) = &self.addresses {
             config.addresses = addresses.clone();
         }
+        config.metrics = self.metrics.clone();
+        config.access_log = self.access_log.clone();
         let bound_extra = extra_ports(&config.extra_listens);
         let handle = spawn(config).map_err(ServiceError::fatal)?;
+        self.health.set_serving(true);
         let mut updates = ctx.route_updates.clone();
         loop {
             tokio::select! {
@@ -128,6 +143,7 @@ impl Service for ProxyService {
                 }
             }
         }
+        self.health.set_serving(false);
         handle.shutdown().await;
         Ok(())
     }

@@ -11,6 +11,7 @@ use super::domain::{certificate_names, split_list, DomainName};
 use super::error::SettingsErrors;
 use super::kinds::{CertProvider, KeyType, LogFormat, Validation};
 use super::model::*;
+use super::observability::observability;
 use super::raw::{moat_normalise, swag_normalise, RawEnv};
 use super::vars;
 
@@ -22,6 +23,7 @@ impl TryFrom<RawEnv> for Settings {
         let names = names(&mut c, &raw);
         let acme = acme(&mut c, &raw);
         let run = runtime(&mut c, &raw);
+        let observe = observability(&mut c, &raw);
         if let (Validation::Http, Some((var, value))) = (&acme.validation, &names.wildcard_from) {
             if names.url.is_some() {
                 c.invalid(
@@ -66,6 +68,8 @@ impl TryFrom<RawEnv> for Settings {
             workers: run.workers,
             key_type: run.key_type,
             revoke_replaced: run.revoke_replaced,
+            metrics_addr: observe.metrics_addr,
+            access_log: observe.access_log,
             swag_values,
             notes: c.notes,
         })

@@ -68,3 +68,29 @@ pub enum LogFormat {
     /// One JSON object per line.
     Json,
 }
+
+/// Where access log lines go (`ACCESS_LOG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLogTargets {
+    /// Standard output (what `docker logs` shows).
+    pub stdout: bool,
+    /// `/config/log/nginx/access.log`, where SWAG's nginx writes it.
+    pub file: bool,
+}
+
+impl AccessLogTargets {
+    /// Accepted values of `ACCESS_LOG`, for error messages.
+    pub const NAMES: [&'static str; 4] = ["on", "file", "stdout", "off"];
+
+    /// Parses a normalised `ACCESS_LOG` value.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let (stdout, file) = match name {
+            "on" | "true" => (true, true),
+            "file" => (false, true),
+            "stdout" => (true, false),
+            "off" | "false" => (false, false),
+            _ => return None,
+        };
+        Some(AccessLogTargets { stdout, file })
+    }
+}

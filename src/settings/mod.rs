@@ -19,14 +19,15 @@ mod domain;
 mod error;
 mod kinds;
 mod model;
+mod observability;
 mod raw;
 pub mod vars;
 
 pub use domain::{certificate_names, split_list, DomainName};
 pub use error::{SettingsError, SettingsErrors};
-pub use kinds::{CertProvider, KeyType, LogFormat, Validation};
+pub use kinds::{AccessLogTargets, CertProvider, KeyType, LogFormat, Validation};
 pub use model::{
-    default_config_dir, default_http_port, default_https_port, default_log_level, default_owner_id,
-    default_shutdown_grace, default_tz, Settings,
+    default_config_dir, default_http_port, default_https_port, default_log_level,
+    default_metrics_addr, default_owner_id, default_shutdown_grace, default_tz, Settings,
 };
 pub use raw::RawEnv;

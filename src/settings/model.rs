@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::domain::DomainName;
 use super::error::SettingsErrors;
-use super::kinds::{CertProvider, KeyType, LogFormat, Validation};
+use super::kinds::{AccessLogTargets, CertProvider, KeyType, LogFormat, Validation};
 use super::raw::{moat_normalise, RawEnv};
 use super::vars;
 
@@ -34,6 +34,11 @@ pub fn default_log_level() -> String {
 /// Default time allowed for in-flight requests after SIGTERM.
 pub fn default_shutdown_grace() -> Duration {
     Duration::from_secs(5)
+}
+/// Default metrics endpoint: loopback only, the port nginx's Prometheus
+/// exporter uses (nothing else runs in moat's container to clash with it).
+pub fn default_metrics_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9113))
 }
 /// Default time zone.
 pub fn default_tz() -> String {
@@ -102,6 +107,10 @@ pub struct Settings {
     pub key_type: KeyType,
     /// REVOKE_REPLACED.
     pub revoke_replaced: bool,
+    /// METRICS_ADDR; `None` when `off`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// ACCESS_LOG.
+    pub access_log: AccessLogTargets,
     /// SWAG's own variables as SWAG records them in `.donoteditthisfile.conf`
     /// (normalised text, in SWAG's order); a change means a new certificate.
     pub swag_values: Vec<(&'static str, String)>,

@@ -37,6 +37,8 @@ pub struct RawEnv {
     pub workers: Option<String>,
     pub key_type: Option<String>,
     pub revoke_replaced: Option<String>,
+    pub metrics_addr: Option<String>,
+    pub access_log: Option<String>,
 }
 
 impl RawEnv {
@@ -82,6 +84,8 @@ impl RawEnv {
             "WORKERS" => &self.workers,
             "KEY_TYPE" => &self.key_type,
             "REVOKE_REPLACED" => &self.revoke_replaced,
+            "METRICS_ADDR" => &self.metrics_addr,
+            "ACCESS_LOG" => &self.access_log,
             _ => return None,
         };
         v.as_deref()

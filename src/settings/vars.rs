@@ -81,6 +81,15 @@ pub const KEY_TYPE: &str = "KEY_TYPE";
 /// moat. `true` revokes a certificate once its replacement (after a change
 /// of names) is stored and served. Default: false.
 pub const REVOKE_REPLACED: &str = "REVOKE_REPLACED";
+/// moat. Where the metrics endpoint listens (`GET /metrics` in Prometheus
+/// text format, `GET /health` for `moat health`): `IP:port`, or `off`.
+/// Never on the public ports. Default: `127.0.0.1:9113`.
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+/// moat. Where the access log goes: `on` (stdout and
+/// `/config/log/nginx/access.log`), `file`, `stdout`, or `off`. Lines are
+/// nginx's `combined` format, or JSON objects with `LOG_FORMAT=json`.
+/// Default: `on`.
+pub const ACCESS_LOG: &str = "ACCESS_LOG";
 
 /// Every name above, for tests and documentation.
 pub const ALL: &[&str] = &[
@@ -112,6 +121,8 @@ pub const ALL: &[&str] = &[
     WORKERS,
     KEY_TYPE,
     REVOKE_REPLACED,
+    METRICS_ADDR,
+    ACCESS_LOG,
 ];
 
 /// Let's Encrypt's production directory.

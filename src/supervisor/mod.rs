@@ -12,9 +12,10 @@
 //! - Services ([`Service`]): the proxy and the ACME scheduler plug in as
 //!   trait objects; a failed one restarts with backoff, a fatal one stops
 //!   moat with exit 1.
-//! - Wiring ([`ProxyService`], [`AcmeService`]): the proxy and the ACME
-//!   renewal loop as services, sharing the certificate store and the HTTP-01
-//!   tokens built by `moat run`.
+//! - Wiring ([`AcmeService`], [`MetricsService`]; the proxy's own service is
+//!   [`crate::proxy::ProxyService`]): the ACME renewal loop and the metrics
+//!   endpoint as services, sharing the certificate store, the HTTP-01 tokens
+//!   and the proxy's counters built by `moat run`.
 //!
 //! Not here: reading settings (`settings`), writing /config (`bootstrap`),
 //! serving (`proxy`). The reaper collects every child's status, so a child
@@ -25,7 +26,7 @@ mod error;
 mod events;
 mod logging;
 mod main_loop;
-mod proxy_service;
+mod metrics_service;
 mod reaper;
 mod restart;
 mod routes;
@@ -41,7 +42,7 @@ pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use logging::{init_logging, init_logging_with};
 pub use main_loop::{Supervisor, EXIT_FATAL};
-pub use proxy_service::ProxyService;
+pub use metrics_service::MetricsService;
 pub use reaper::{reap_zombies, run_command};
 pub use routes::{RouteReloader, SharedRoutes};
 pub use service::{Service, ServiceContext, Shutdown, ShutdownTrigger};

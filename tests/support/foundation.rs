@@ -24,14 +24,16 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
-/// A `moat` command with only PATH inherited, CONFIG_DIR set and free ports.
+/// A `moat` command with only PATH inherited, CONFIG_DIR set and free ports
+/// (the metrics endpoint's too, so parallel tests never share one).
 pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CONFIG_DIR", config_dir)
         .env("HTTP_PORT", free_port().to_string())
-        .env("HTTPS_PORT", free_port().to_string());
+        .env("HTTPS_PORT", free_port().to_string())
+        .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()));
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -1,0 +1,382 @@
+//! The access log: one line per request, in nginx's `combined` format or as
+//! one JSON object (`LOG_FORMAT=json`), written to stdout and appended to
+//! SWAG's `log/nginx/access.log` (fail2ban and log shippers read it there).
+//!
+//! Why a writer thread: the request path only fills an [`AccessRecord`] and
+//! hands it to a bounded channel (`try_send`, never blocking a worker);
+//! formatting and file writes happen on one thread that batches what is
+//! queued. When the writer falls behind, lines are dropped and counted
+//! (`moat_access_log_dropped_total`) rather than slowing requests.
+//!
+//! The file is reopened when its inode changes (logrotate's rename), so
+//! rotation needs no signal. Errors writing the file are logged once per
+//! reopen attempt, never per line.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::metrics::ProxyMetrics;
+
+/// Lines queued before new ones are dropped.
+pub const QUEUE: usize = 16 * 1024;
+/// How often the writer checks whether the file was rotated away.
+const REOPEN_CHECK: Duration = Duration::from_secs(5);
+
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// nginx's `combined`.
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone)]
+pub struct AccessLogConfig {
+    /// Line format.
+    pub format: AccessLogFormat,
+    /// Write each line to standard output (what `docker logs` shows).
+    pub stdout: bool,
+    /// Append each line to this file (SWAG: `/config/log/nginx/access.log`).
+    pub file: Option<PathBuf>,
+    /// Owner (uid, gid) given to a file the writer creates.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// One finished request, as the log line needs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessRecord {
+    /// When the request finished (nginx's `$time_local`), RFC 3339 in JSON.
+    #[serde(serialize_with = "rfc3339")]
+    pub time: OffsetDateTime,
+    /// `$remote_addr`.
+    pub remote_addr: Option<IpAddr>,
+    /// `$request_method`.
+    pub method: String,
+    /// `$request_uri` as received.
+    pub uri: String,
+    /// `$server_protocol` (`HTTP/1.1`, `HTTP/2.0`).
+    pub protocol: String,
+    /// `$status`; 0 when no response was written (the client went away).
+    pub status: u16,
+    /// `$body_bytes_sent`.
+    pub body_bytes_sent: u64,
+    /// `$http_referer`.
+    pub referer: Option<String>,
+    /// `$http_user_agent`.
+    pub user_agent: Option<String>,
+    /// `$host`.
+    pub host: Option<String>,
+    /// The server block that answered (see [`super::metrics::server_label`]).
+    pub server: String,
+    /// The upstream URL, when the request was forwarded.
+    pub upstream: Option<String>,
+    /// `$request_time` in seconds.
+    pub request_time: f64,
+    /// `$upstream_response_time` in seconds, when forwarded.
+    pub upstream_response_time: Option<f64>,
+}
+
+impl AccessRecord {
+    /// The line in nginx's `combined` format:
+    /// `$remote_addr - $remote_user [$time_local] "$request" $status
+    /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
+    pub fn combined(&self) -> String {
+        let remote = self
+            .remote_addr
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        format!(
+            "{remote} - - [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"",
+            time_local(self.time),
+            escape(&self.method),
+            escape(&self.uri),
+            escape(&self.protocol),
+            self.status,
+            self.body_bytes_sent,
+            escape(self.referer.as_deref().unwrap_or("-")),
+            escape(self.user_agent.as_deref().unwrap_or("-")),
+        )
+    }
+
+    /// The line as one JSON object.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    use time::format_description::well_known::Rfc3339;
+    let text = t.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(&text)
+}
+
+/// nginx's `$time_local`: `29/Nov/2026:17:44:17 +0000`.
+fn time_local(t: OffsetDateTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let offset = t.offset();
+    let (h, m, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!(
+        "{:02}/{}/{}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        h.unsigned_abs(),
+        m.unsigned_abs(),
+    )
+}
+
+/// nginx's escaping of logged strings: `"`, `\` and bytes outside printable
+/// ASCII become `\xHH`, so a request cannot forge a log line.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            out.push_str(&format!("\\x{b:02X}"));
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    out
+}
+
+/// The request side of the access log: cheap to clone, never blocks.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    tx: Option<SyncSender<AccessRecord>>,
+    metrics: ProxyMetrics,
+}
+
+impl AccessLog {
+    /// No access log (tests and `ACCESS_LOG=off`).
+    pub fn disabled() -> Self {
+        AccessLog {
+            tx: None,
+            metrics: ProxyMetrics::default(),
+        }
+    }
+
+    /// Starts the writer thread; it ends when every clone is dropped.
+    pub fn start(config: AccessLogConfig, metrics: ProxyMetrics) -> Self {
+        if !config.stdout && config.file.is_none() {
+            return AccessLog { tx: None, metrics };
+        }
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let spawned = std::thread::Builder::new()
+            .name("moat-access-log".into())
+            .spawn(move || Writer::new(config).run(rx));
+        match spawned {
+            Ok(_) => AccessLog {
+                tx: Some(tx),
+                metrics,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "access log: cannot start its writer thread; no access log");
+                AccessLog { tx: None, metrics }
+            }
+        }
+    }
+
+    /// Queues one line; drops (and counts) it when the writer is behind.
+    pub fn log(&self, record: AccessRecord) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.metrics.access_log_dropped(),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Whether lines are written anywhere.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    config: AccessLogConfig,
+    file: Option<(File, u64)>,
+    last_check: Instant,
+}
+
+impl Writer {
+    fn new(config: AccessLogConfig) -> Self {
+        let mut w = Writer {
+            config,
+            file: None,
+            last_check: Instant::now(),
+        };
+        w.reopen();
+        w
+    }
+
+    fn run(mut self, rx: Receiver<AccessRecord>) {
+        let mut batch = Vec::with_capacity(64 * 1024);
+        while let Ok(first) = rx.recv() {
+            batch.clear();
+            self.push(&mut batch, &first);
+            while batch.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(next) => self.push(&mut batch, &next),
+                    Err(_) => break,
+                }
+            }
+            if self.config.stdout {
+                let _ = std::io::stdout().lock().write_all(&batch);
+            }
+            if self.config.file.is_some() {
+                if self.last_check.elapsed() >= REOPEN_CHECK {
+                    self.last_check = Instant::now();
+                    if self.rotated() {
+                        self.reopen();
+                    }
+                }
+                if let Some((file, _)) = &mut self.file {
+                    if let Err(e) = file.write_all(&batch) {
+                        tracing::warn!(error = %e, "access log: write failed; reopening");
+                        self.reopen();
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&self, batch: &mut Vec<u8>, record: &AccessRecord) {
+        let line = match self.config.format {
+            AccessLogFormat::Combined => record.combined(),
+            AccessLogFormat::Json => record.json(),
+        };
+        batch.extend_from_slice(line.as_bytes());
+        batch.push(b'\n');
+    }
+
+    /// The file at the path is not the one we hold (renamed or removed).
+    fn rotated(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let (Some(path), Some((_, inode))) = (&self.config.file, &self.file) else {
+            return self.config.file.is_some();
+        };
+        std::fs::metadata(path).map_or(true, |m| m.ino() != *inode)
+    }
+
+    fn reopen(&mut self) {
+        let Some(path) = self.config.file.clone() else {
+            return;
+        };
+        self.file = match open_append(&path, self.config.owner) {
+            Ok(opened) => Some(opened),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "access log: cannot open the file; lines go to stdout only");
+                None
+            }
+        };
+    }
+}
+
+fn open_append(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<(File, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existed = path.exists();
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    if let (false, Some((uid, gid))) = (existed, owner) {
+        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
+    }
+    let inode = file.metadata()?.ino();
+    Ok((file, inode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AccessRecord {
+        AccessRecord {
+            time: time::macros::datetime!(2026-11-29 17:44:07 UTC),
+            remote_addr: Some("192.0.2.7".parse().unwrap()),
+            method: "GET".into(),
+            uri: "/a?b=\"c\"".into(),
+            protocol: "HTTP/1.1".into(),
+            status: 200,
+            body_bytes_sent: 612,
+            referer: None,
+            user_agent: Some("curl/8.0".into()),
+            host: Some("app.example.test".into()),
+            server: "app.*".into(),
+            upstream: Some("http://app:80/a?b=\"c\"".into()),
+            request_time: 0.012,
+            upstream_response_time: Some(0.01),
+        }
+    }
+
+    #[test]
+    fn combined_format_matches_nginx() {
+        assert_eq!(
+            record().combined(),
+            "192.0.2.7 - - [29/Nov/2026:17:44:07 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" 200 612 \"-\" \"curl/8.0\""
+        );
+    }
+
+    #[test]
+    fn json_format_is_one_object_with_every_field() {
+        let v: serde_json::Value = serde_json::from_str(&record().json()).unwrap();
+        assert_eq!(v["time"], "2026-11-29T17:44:07Z");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["uri"], "/a?b=\"c\"");
+        assert_eq!(v["server"], "app.*");
+        assert_eq!(v["referer"], serde_json::Value::Null);
+        assert!(!record().json().contains('\n'));
+    }
+
+    #[test]
+    fn control_bytes_cannot_forge_a_line() {
+        let mut r = record();
+        r.user_agent = Some("x\n1.2.3.4 - - [fake]".into());
+        assert!(!r.combined().contains('\n'));
+        assert!(r.combined().contains("x\\x0A1.2.3.4"));
+    }
+
+    #[test]
+    fn lines_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/nginx/access.log");
+        let log = AccessLog::start(
+            AccessLogConfig {
+                format: AccessLogFormat::Combined,
+                stdout: false,
+                file: Some(path.clone()),
+                owner: None,
+            },
+            ProxyMetrics::new(),
+        );
+        log.log(record());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            < 1
+        {
+            assert!(Instant::now() < deadline, "line never written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("192.0.2.7 - - [29/Nov/2026:17:44:07 +0000]"));
+    }
+}

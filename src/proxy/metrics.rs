@@ -1,0 +1,263 @@
+//! Request counters and upstream latency, kept by the proxy and rendered in
+//! Prometheus' text format (version 0.0.4) by the metrics endpoint.
+//!
+//! Why a hand-written registry: the proxy needs two families (requests by
+//! server and status, upstream latency by server); a registry crate would
+//! add a dependency tree for what is a map of counters. Recording takes one
+//! short `parking_lot` lock (never held across an await); rendering copies
+//! the maps under the same lock and formats outside it.
+//!
+//! The `server` label is the server block that answered, named by its first
+//! `server_name` (or its file and line for a catch-all `_`), so the label
+//! set stays as small as the confs.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::conf::ServerRef;
+
+/// Upper bounds of the upstream latency buckets, in seconds (`+Inf` implied).
+pub const LATENCY_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Label for requests no server block took (a refused request head).
+pub const NO_SERVER: &str = "-";
+
+/// One latency histogram: cumulative counts are computed when rendering.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    /// Observations per bucket (not cumulative); the last slot is `+Inf`.
+    buckets: [u64; LATENCY_BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        let slot = LATENCY_BUCKETS
+            .iter()
+            .position(|le| seconds <= *le)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[slot] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Families {
+    /// (server, status) → requests answered.
+    requests: HashMap<(Arc<str>, u16), u64>,
+    /// server → upstream response time.
+    upstream: HashMap<Arc<str>, Histogram>,
+}
+
+/// The proxy's counters. Cheap to clone; all clones count into the same maps.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyMetrics {
+    families: Arc<Mutex<Families>>,
+    /// Access log lines dropped because the writer fell behind.
+    access_log_dropped: Arc<AtomicU64>,
+}
+
+impl ProxyMetrics {
+    /// Empty counters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one answered request; `upstream` is the time from choosing
+    /// the upstream to its response header, when the request was forwarded.
+    pub fn record(&self, server: &str, status: u16, upstream: Option<Duration>) {
+        let mut families = self.families.lock();
+        let key: Arc<str> = match families.upstream.get_key_value(server) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(server),
+        };
+        if let Some(elapsed) = upstream {
+            families
+                .upstream
+                .entry(key.clone())
+                .or_default()
+                .observe(elapsed.as_secs_f64());
+        }
+        *families.requests.entry((key, status)).or_insert(0) += 1;
+    }
+
+    /// Counts one access log line that could not be queued.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests counted for `server` with `status` (for tests and `moat` tools).
+    pub fn requests(&self, server: &str, status: u16) -> u64 {
+        let families = self.families.lock();
+        families
+            .requests
+            .iter()
+            .filter(|((s, code), _)| &**s == server && *code == status)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Appends the proxy's families in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let (mut requests, mut upstream) = {
+            let families = self.families.lock();
+            (
+                families
+                    .requests
+                    .iter()
+                    .map(|((s, c), n)| (s.clone(), *c, *n))
+                    .collect::<Vec<_>>(),
+                families
+                    .upstream
+                    .iter()
+                    .map(|(s, h)| (s.clone(), h.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        requests.sort();
+        upstream.sort_by(|a, b| a.0.cmp(&b.0));
+
+        out.push_str(
+            "# HELP moat_http_requests_total Requests answered, by server block and status.\n",
+        );
+        out.push_str("# TYPE moat_http_requests_total counter\n");
+        for (server, status, n) in &requests {
+            let _ = writeln!(
+                out,
+                "moat_http_requests_total{{server=\"{}\",status=\"{status}\"}} {n}",
+                escape_label(server)
+            );
+        }
+        out.push_str("# HELP moat_upstream_response_seconds Time from choosing the upstream to its response header, by server block.\n");
+        out.push_str("# TYPE moat_upstream_response_seconds histogram\n");
+        for (server, h) in &upstream {
+            let server = escape_label(server);
+            let mut cumulative = 0;
+            for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i];
+                let _ = writeln!(
+                    out,
+                    "moat_upstream_response_seconds_bucket{{server=\"{server}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "moat_upstream_response_seconds_bucket{{server=\"{server}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "moat_upstream_response_seconds_sum{{server=\"{server}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "moat_upstream_response_seconds_count{{server=\"{server}\"}} {}",
+                h.count
+            );
+        }
+        out.push_str("# HELP moat_access_log_dropped_total Access log lines dropped because the log writer fell behind.\n");
+        out.push_str("# TYPE moat_access_log_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "moat_access_log_dropped_total {}",
+            self.access_log_dropped.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// The `server` label for a server block: its first `server_name` that is
+/// not the catch-all `_`, else `file:line`.
+pub fn server_label(server: &ServerRef) -> String {
+    match server.names.iter().find(|n| !n.is_empty() && *n != "_") {
+        Some(name) => name.clone(),
+        None => {
+            let file = server
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{file}:{}", server.line)
+        }
+    }
+}
+
+/// Escapes a label value as the text format requires (`\`, `"`, newline).
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_server_and_status() {
+        let m = ProxyMetrics::new();
+        m.record("app.*", 200, Some(Duration::from_millis(3)));
+        m.record("app.*", 200, Some(Duration::from_millis(700)));
+        m.record("app.*", 404, None);
+        m.record("default.conf:1", 301, None);
+        assert_eq!(m.requests("app.*", 200), 2);
+        assert_eq!(m.requests("app.*", 404), 1);
+        let mut text = String::new();
+        m.render(&mut text);
+        assert!(text.contains("moat_http_requests_total{server=\"app.*\",status=\"200\"} 2\n"));
+        assert!(
+            text.contains("moat_http_requests_total{server=\"default.conf:1\",status=\"301\"} 1\n")
+        );
+        // 3 ms is in the 5 ms bucket, 700 ms first counted at 1 s.
+        assert!(text
+            .contains("moat_upstream_response_seconds_bucket{server=\"app.*\",le=\"0.005\"} 1\n"));
+        assert!(
+            text.contains("moat_upstream_response_seconds_bucket{server=\"app.*\",le=\"0.5\"} 1\n")
+        );
+        assert!(
+            text.contains("moat_upstream_response_seconds_bucket{server=\"app.*\",le=\"1\"} 2\n")
+        );
+        assert!(text
+            .contains("moat_upstream_response_seconds_bucket{server=\"app.*\",le=\"+Inf\"} 2\n"));
+        assert!(text.contains("moat_upstream_response_seconds_count{server=\"app.*\"} 2\n"));
+        // A server that never forwarded has no histogram.
+        assert!(!text.contains("moat_upstream_response_seconds_count{server=\"default.conf:1\"}"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn catch_all_servers_are_named_by_file_and_line() {
+        let named = ServerRef {
+            file: "/config/nginx/proxy-confs/app.subdomain.conf".into(),
+            line: 3,
+            names: vec!["app.*".into()],
+        };
+        let catch_all = ServerRef {
+            file: "/config/nginx/site-confs/default.conf".into(),
+            line: 10,
+            names: vec!["_".into()],
+        };
+        assert_eq!(server_label(&named), "app.*");
+        assert_eq!(server_label(&catch_all), "default.conf:10");
+    }
+}

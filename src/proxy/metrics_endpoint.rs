@@ -1,0 +1,141 @@
+//! The metrics endpoint: `GET /metrics` (Prometheus text format) and
+//! `GET /health` (what `moat health` asks), on their own listener, which
+//! moat binds to 127.0.0.1 by default (`METRICS_ADDR`), never on the public
+//! ports.
+//!
+//! Why not a Pingora service: the endpoint answers two fixed paths a few
+//! times a minute; a small HTTP/1.1 responder on the supervisor's runtime
+//! keeps it off the proxy's worker threads and free of the route table.
+//! Each connection gets one answer and is closed; a request head must
+//! arrive within [`HEAD_TIMEOUT`] and fit in [`MAX_HEAD`].
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Longest a client may take to send its request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head read.
+pub const MAX_HEAD: usize = 8 * 1024;
+
+/// Builds the `/metrics` body on each scrape.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Whether the proxy is serving, for `/health`. Set by the proxy service
+/// once its listeners are bound; cleared when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    serving: Arc<AtomicBool>,
+}
+
+impl Health {
+    /// Not serving yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records whether the proxy's listeners are up.
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
+    }
+
+    /// Whether the proxy's listeners are up.
+    pub fn serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+}
+
+/// Serves `listener` until `stop` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    render: MetricsRender,
+    health: Health,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (render, health) = (render.clone(), health.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, &render, &health).await {
+                            tracing::debug!(error = %e, "metrics endpoint: connection failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    render: &MetricsRender,
+    health: &Health,
+) -> std::io::Result<()> {
+    let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
+        Ok(head) => head?,
+        Err(_) => return Ok(()),
+    };
+    let request_line = head.lines().next().unwrap_or_default();
+    let mut parts = request_line.split_ascii_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (status, content_type, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(),
+        ),
+        ("GET" | "HEAD", "/health") if health.serving() => {
+            ("200 OK", "text/plain", "ok: proxy serving\n".to_owned())
+        }
+        ("GET" | "HEAD", "/health") => (
+            "503 Service Unavailable",
+            "text/plain",
+            "proxy not serving\n".to_owned(),
+        ),
+        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_owned(),
+        ),
+    };
+    let mut response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        response.extend_from_slice(body.as_bytes());
+    }
+    stream.write_all(&response).await?;
+    stream.shutdown().await
+}
+
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
+        if buf.len() >= MAX_HEAD {
+            break;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

@@ -397,6 +397,45 @@ fn internal_location_is_not_found_from_outside() {
 }
 
 #[test]
+fn a_location_nested_in_an_internal_one_is_internal_too() {
+    // nginx 1.22 answers 404 for /a/b here (checked against Debian's nginx).
+    let conf = r#"
+server { listen 443 ssl; server_name in.example.com;
+  location /a { internal; location /a/b { proxy_pass http://backend:81; } }
+  location /c { location /c/d { proxy_pass http://backend:81; } }
+}"#;
+    let (_c, t) = table_from("in.subdomain.conf", conf);
+    assert_eq!(
+        t.decide(&https("in.example.com", "/a/b")).action,
+        Action::NotFound
+    );
+    assert_eq!(
+        proxied(&t.decide(&https("in.example.com", "/c/d"))).url,
+        "http://backend:81/c/d"
+    );
+}
+
+#[test]
+fn static_proxy_pass_uri_after_rewrite_break_and_last() {
+    // Debian's nginx 1.22 sends /b/q?z=1 and /y/q?z=1 for this conf.
+    let conf = r#"
+server { listen 443 ssl; server_name rw.example.com;
+  location /a/ { rewrite ^/a/(.*)$ /b/$1 break; proxy_pass http://backend:81/x/; }
+  location /c/ { rewrite ^/c/(.*)$ /d/$1 last; }
+  location /d/ { proxy_pass http://backend:81/y/; }
+}"#;
+    let (_c, t) = table_from("rw.subdomain.conf", conf);
+    assert_eq!(
+        proxied(&t.decide(&https("rw.example.com", "/a/q?z=1"))).url,
+        "http://backend:81/b/q?z=1"
+    );
+    assert_eq!(
+        proxied(&t.decide(&https("rw.example.com", "/c/q?z=1"))).url,
+        "http://backend:81/y/q?z=1"
+    );
+}
+
+#[test]
 fn rewrite_last_searches_locations_again() {
     let conf = r#"
 server { listen 443 ssl; server_name re.example.com;

@@ -215,11 +215,11 @@ pub(crate) struct OwnArrays {
 
 impl Level {
     /// The level inherited by a nested `location`: everything but the
-    /// content handler and `internal`.
+    /// content handler. `internal` is inherited, as nginx merges it: a
+    /// location nested in an internal one is not reachable from outside.
     pub(crate) fn for_location(&self) -> Level {
         Level {
             handler: None,
-            internal: false,
             try_files: false,
             ..self.clone()
         }

@@ -25,6 +25,10 @@ pub(crate) struct Eval<'a> {
     /// `true` once a rewrite changed the URI (the raw request URI is then
     /// no longer what goes upstream).
     pub uri_changed: bool,
+    /// nginx's `r->valid_location`: `false` after a `rewrite ... break` in
+    /// the chosen location, which makes `proxy_pass` ignore its URI part
+    /// and send the rewritten URI whole.
+    pub location_valid: bool,
     /// User variables and named captures.
     pub vars: HashMap<String, String>,
     /// `$0`..`$9` of the last successful regex.

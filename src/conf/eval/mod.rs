@@ -111,6 +111,7 @@ impl RouteTable {
             uri: String::new(),
             args: args.to_string(),
             uri_changed: false,
+            location_valid: true,
             vars: picked.captures.into_iter().collect::<HashMap<_, _>>(),
             captures: picked.numbered.unwrap_or_default(),
             level: server.level.clone(),
@@ -156,6 +157,7 @@ impl RouteTable {
                 return ev.finish(location, Action::NotFound);
             }
             ev.rewrote = false;
+            ev.location_valid = true;
             match ev.run(&loc.script, probe) {
                 Flow::Respond(a) => return ev.finish(location, *a),
                 Flow::Last => continue,

@@ -113,7 +113,10 @@ impl Eval<'_> {
                     self.uri_changed = true;
                     self.rewrote = true;
                     match flag {
-                        RewriteFlag::Break => return Flow::Stop,
+                        RewriteFlag::Break => {
+                            self.location_valid = false;
+                            return Flow::Stop;
+                        }
                         RewriteFlag::Last => return Flow::Last,
                         _ => {}
                     }

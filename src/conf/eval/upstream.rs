@@ -99,10 +99,15 @@ impl Eval<'_> {
             } else {
                 self.req.uri.clone()
             }
+        } else if !self.location_valid {
+            // `rewrite ... break` here: nginx ignores the URI part and sends
+            // the rewritten URI (checked against Debian's nginx 1.22).
+            format!("{}{args}", escape(&self.uri))
         } else {
-            // Static URI part: replace the matched location prefix.
-            let cut = match (&pass.location_prefix, self.uri_changed) {
-                (Some(p), false) if self.uri.starts_with(p.as_str()) => p.len(),
+            // Static URI part: replace the matched location's prefix (after
+            // `rewrite ... last`, the prefix of the location found again).
+            let cut = match &pass.location_prefix {
+                Some(p) if self.uri.starts_with(p.as_str()) => p.len(),
                 _ => 0,
             };
             format!("{}{}{args}", url.uri, escape(&self.uri[cut..]))

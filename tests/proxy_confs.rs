@@ -262,6 +262,46 @@ async fn websocket_through_swag_proxy_conf() {
 }
 
 #[tokio::test]
+async fn an_upgrade_the_backend_refuses_is_relayed_as_a_plain_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    // No Sec-WebSocket-Key: moat-echo answers 200 instead of 101. Plain
+    // HTTP on port 80 is redirected by default.conf, so this goes through
+    // the TLS listener.
+    let tcp = tokio::net::TcpStream::connect(s.moat.https).await.unwrap();
+    let mut config = rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut tcp = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls_pki_types::ServerName::try_from("app.example.test").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    tcp.write_all(
+        b"GET /socket HTTP/1.1\r\nHost: app.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+        .await
+        .expect("moat closes after a refused upgrade")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| {
+        panic!("not the backend's JSON ({e}): {answer}");
+    });
+    assert_eq!(json["name"], "a");
+    assert_eq!(json["target"], "/socket");
+}
+
+#[tokio::test]
 async fn conf_reload_under_load_applies_valid_edits_only_with_no_failed_request() {
     let s = setup().await;
     let conf = s.dir.join("nginx/proxy-confs/app.subdomain.conf");

@@ -26,6 +26,7 @@ use super::routes::RouteSource;
 use super::static_files::{self, StaticFile};
 use super::sub_filter::{self, Substituter};
 use super::upstream::peer;
+use super::websocket;
 use super::{headers, status};
 use crate::acme::Http01Tokens;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
@@ -100,6 +101,9 @@ pub struct MoatProxy {
     pub metrics: ProxyMetrics,
     /// One line per finished request.
     pub access_log: AccessLog,
+    /// Upstream connections for upgrades, which moat relays itself
+    /// (see `websocket.rs`).
+    pub connector: pingora::connectors::TransportConnector,
 }
 
 impl MoatProxy {
@@ -144,6 +148,50 @@ impl MoatProxy {
                 .copied()
                 .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
         }
+    }
+
+    /// The upstream's address, or a 502 logged with the conf and upstream.
+    async fn resolve(
+        &self,
+        target: &ProxyTarget,
+        decision: Option<&Decision>,
+    ) -> Result<SocketAddr> {
+        match self
+            .resolver
+            .resolve(&target.host, target.port, &target.options)
+            .await
+        {
+            Ok(addr) => Ok(addr),
+            Err(e) => {
+                let (file, line) = decision.map_or((String::new(), 0), |d| {
+                    (d.server.file.display().to_string(), d.server.line)
+                });
+                tracing::error!(conf = %file, line, upstream = %target.url, error = %e, "upstream does not resolve; answering 502");
+                Err(status::refuse(502, e.to_string()))
+            }
+        }
+    }
+
+    /// An HTTP/1.1 upgrade to a proxied location, relayed by moat (Pingora
+    /// issue #946, see `websocket.rs`).
+    async fn relay_upgrade(
+        &self,
+        session: &mut Session,
+        decision: &Decision,
+        target: &ProxyTarget,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let addr = self.resolve(target, Some(decision)).await?;
+        let relayed = websocket::relay(
+            &self.connector,
+            session.as_downstream_mut(),
+            target,
+            addr,
+            &decision.response_headers,
+        )
+        .await?;
+        ctx.upstream_elapsed = Some(relayed.upstream_elapsed);
+        Ok(())
     }
 
     async fn answer(&self, session: &mut Session, decision: &Decision) -> Result<()> {
@@ -291,6 +339,15 @@ impl ProxyHttp for MoatProxy {
                 ));
             }
         }
+        if let Action::Proxy(target) = &decision.action {
+            if session.is_upgrade_req() {
+                let target = target.clone();
+                let result = self.relay_upgrade(session, &decision, &target, ctx).await;
+                ctx.decision = Some(decision);
+                result?;
+                return Ok(true);
+            }
+        }
         let forward = matches!(decision.action, Action::Proxy(_) | Action::Grpc(_));
         if !forward {
             let result = self.answer(session, &decision).await;
@@ -333,20 +390,7 @@ impl ProxyHttp for MoatProxy {
                 "no upstream for this request",
             ));
         };
-        let addr = match self
-            .resolver
-            .resolve(&target.host, target.port, &target.options)
-            .await
-        {
-            Ok(addr) => addr,
-            Err(e) => {
-                let (file, line) = decision.map_or((String::new(), 0), |d| {
-                    (d.server.file.display().to_string(), d.server.line)
-                });
-                tracing::error!(conf = %file, line, upstream = %target.url, error = %e, "upstream does not resolve; answering 502");
-                return Err(status::refuse(502, e.to_string()));
-            }
-        };
+        let addr = self.resolve(target, decision).await?;
         let peer = Box::new(peer(addr, target, grpc));
         ctx.upstream_started = Some(Instant::now());
         Ok(peer)

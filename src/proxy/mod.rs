@@ -55,6 +55,7 @@ mod sub_filter;
 mod supervised;
 mod tls;
 mod upstream;
+mod websocket;
 
 pub use access_log::{AccessLog, AccessLogConfig, AccessLogFormat, AccessRecord};
 pub use certs::{CertStore, ServerCertificate};

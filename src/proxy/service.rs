@@ -220,6 +220,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         inflight: inflight.clone(),
         metrics: config.metrics,
         access_log: config.access_log,
+        connector: pingora::connectors::TransportConnector::new(None),
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

@@ -218,6 +218,60 @@ fn duckdns_validation_means_dns_with_the_duckdns_plugin() {
 }
 
 #[test]
+fn duckdns_orders_hold_the_wildcard_or_the_apex_alone_as_swag_does() {
+    // (env, names): DuckDNS keeps one TXT value per domain.
+    let rows: &[(Env, &[&str])] = &[
+        (
+            &[
+                ("URL", "me.duckdns.org"),
+                ("VALIDATION", "duckdns"),
+                ("SUBDOMAINS", "wildcard"),
+            ],
+            &["*.me.duckdns.org"],
+        ),
+        (
+            &[
+                ("URL", "me.duckdns.org"),
+                ("VALIDATION", "dns"),
+                ("DNSPLUGIN", "duckdns"),
+                ("SUBDOMAINS", "wildcard"),
+            ],
+            &["*.me.duckdns.org"],
+        ),
+        (
+            &[
+                ("URL", "me.duckdns.org"),
+                ("VALIDATION", "duckdns"),
+                ("SUBDOMAINS", "www,cloud"),
+            ],
+            &["me.duckdns.org"],
+        ),
+        (
+            &[("URL", "me.duckdns.org"), ("VALIDATION", "duckdns")],
+            &["me.duckdns.org"],
+        ),
+        // Other providers keep apex + wildcard.
+        (
+            &[("URL", "example.com"), DNS, CF, ("SUBDOMAINS", "wildcard")],
+            &["example.com", "*.example.com"],
+        ),
+    ];
+    for (env, want) in rows {
+        let s = settings(env).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+        assert_eq!(names(&s), *want, "{env:?}");
+    }
+    let s = settings(rows[0].0).unwrap();
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.contains("left out: me.duckdns.org")),
+        "{:?}",
+        s.notes
+    );
+    assert!(settings(rows[3].0).unwrap().notes.is_empty());
+}
+
+#[test]
 fn acme_server_overrides_provider_and_staging() {
     let s = settings(&[
         ("ACME_SERVER", "https://127.0.0.1:14000/dir"),

@@ -24,6 +24,14 @@ impl TryFrom<RawEnv> for Settings {
         let acme = acme(&mut c, &raw);
         let run = runtime(&mut c, &raw);
         let observe = observability(&mut c, &raw);
+        let mut domains = names.domains;
+        if let (Validation::Dns(plugin), Some(url)) = (&acme.validation, &names.url) {
+            if plugin == "duckdns" {
+                let (kept, note) = super::duckdns::narrow(url, domains);
+                domains = kept;
+                c.notes.extend(note);
+            }
+        }
         if let (Validation::Http, Some((var, value))) = (&acme.validation, &names.wildcard_from) {
             if names.url.is_some() {
                 c.invalid(
@@ -43,7 +51,7 @@ impl TryFrom<RawEnv> for Settings {
         }
         Ok(Settings {
             url: names.url,
-            domains: names.domains,
+            domains,
             only_subdomains: names.only_subdomains,
             validation: acme.validation,
             duckdns_token: acme.duckdns_token,

@@ -16,6 +16,7 @@
 mod checker;
 mod convert;
 mod domain;
+mod duckdns;
 mod error;
 mod kinds;
 mod model;

@@ -68,6 +68,39 @@ fn moat_run_obtains_and_serves_an_acme_certificate() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("moat is running"));
 
+    // A handshake no name matches gets the default certificate, which
+    // keys/cert.crt now links to: the ACME one, not the first start's
+    // self-signed certificate (SWAG's nginx serves keys/cert.crt too).
+    let out = Command::new(&curl)
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+            "-w",
+            "%{certs}",
+        ])
+        .args(["--resolve", &format!("other.example:{https}:127.0.0.1")])
+        .arg(format!("https://other.example:{https}/"))
+        .output()
+        .unwrap();
+    let first_pem = |text: &str| {
+        let start = text.find("-----BEGIN CERTIFICATE-----").unwrap_or(0);
+        let end = text.find("-----END CERTIFICATE-----").unwrap_or(text.len());
+        text[start..end].split_whitespace().collect::<String>()
+    };
+    let served = first_pem(&String::from_utf8_lossy(&out.stdout));
+    let issued = first_pem(
+        &std::fs::read_to_string(tmp.path().join("etc/letsencrypt/live/moat.test/cert.pem"))
+            .unwrap(),
+    );
+    assert!(!issued.is_empty());
+    assert_eq!(
+        served, issued,
+        "the default certificate is still the self-signed one"
+    );
+
     send_signal(moat.child.id(), Signal::SIGTERM);
     assert_eq!(
         moat.wait_exit(Duration::from_secs(10))

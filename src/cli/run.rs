@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::ConfigArg;
-use crate::acme::{CertSink, Http01Tokens};
+use crate::acme::{CertSink, CertStore as LineageStore, Http01Tokens, LetsencryptPaths};
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
 use crate::proxy::{
     AccessLog, AccessLogConfig, AccessLogFormat, CertStore, Health, ProxyMetrics, ProxyService,
@@ -110,12 +110,34 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     Ok(layout)
 }
 
-/// The certificate store, holding the certificate ssl.conf names
-/// (`keys/cert.crt`: self-signed, or a link to the live ACME one) as the
-/// default. An unusable one is logged, not fatal: ACME can still install
-/// its own.
+/// The certificate store, serving from the first handshake what /config
+/// already holds: each stored lineage by its names (after completing any
+/// link swap a crash interrupted, so a key is never served with another
+/// certificate's chain), and the certificate ssl.conf names (`keys/cert.crt`:
+/// self-signed, or a link to the live ACME one) as the default. An unusable
+/// one is logged, not fatal: ACME can still install its own.
 fn load_certificate(layout: &ConfigLayout) -> CertStore {
     let certs = CertStore::new();
+    let lineages = LineageStore::new(LetsencryptPaths::new(layout.root()));
+    for name in lineages.list() {
+        match lineages.load(&name) {
+            Ok(Some(stored)) => match certs.install(&stored.lineage) {
+                Ok(()) => tracing::info!(
+                    lineage = %name,
+                    names = ?stored.lineage.names,
+                    not_after = stored.lineage.not_after,
+                    "certificate store: stored lineage loaded"
+                ),
+                Err(e) => {
+                    tracing::error!(lineage = %name, error = %e, "certificate store: stored lineage unusable")
+                }
+            },
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(lineage = %name, error = %e, "certificate store: stored lineage unreadable")
+            }
+        }
+    }
     let loaded = certs
         .load_default(layout.root())
         .map_err(|e| e.to_string())
@@ -193,7 +215,7 @@ fn add_services(
     );
     supervisor.add(proxy);
     if settings.wants_acme() {
-        let sink: CertSink = certs.sink();
+        let sink: CertSink = certs.sink_with_default(layout.root().to_path_buf());
         supervisor.add(AcmeService::new(tokens, sink));
     }
     supervisor.add(MetricsService::new(metrics, certs, health));

@@ -54,10 +54,28 @@ impl CertStore {
     /// The ACME renewer's sink: installs each new lineage; a lineage that
     /// cannot be used is logged and the previous certificate keeps serving.
     pub fn sink(&self) -> CertSink {
+        self.sink_inner(None)
+    }
+
+    /// [`CertStore::sink`], and after each lineage the default certificate
+    /// is read again from `<config_dir>/keys/cert.{crt,key}`: the ACME side
+    /// points those links at the new lineage (as SWAG does), so handshakes
+    /// without a matching name get it too, not the first start's
+    /// self-signed one.
+    pub fn sink_with_default(&self, config_dir: std::path::PathBuf) -> CertSink {
+        self.sink_inner(Some(config_dir))
+    }
+
+    fn sink_inner(&self, config_dir: Option<std::path::PathBuf>) -> CertSink {
         let store = self.clone();
         Arc::new(move |lineage| match store.install(&lineage) {
             Ok(()) => {
-                tracing::info!(lineage = %lineage.name, names = ?lineage.names, "certificate store: lineage installed")
+                if let Some(dir) = &config_dir {
+                    if let Err(e) = store.load_default(dir) {
+                        tracing::warn!(error = %e, "certificate store: keys/cert.crt unusable; keeping the previous default certificate");
+                    }
+                }
+                tracing::info!(lineage = %lineage.name, names = ?lineage.names, "certificate installed in the store");
             }
             Err(e) => {
                 tracing::error!(lineage = %lineage.name, error = %e, "certificate store: keeping the previous certificate")

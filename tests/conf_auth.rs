@@ -145,3 +145,35 @@ fn auth_basic_without_a_user_file_answers_503() {
     let d = t.decide(&https("x.example.com", "/"));
     assert!(matches!(d.action, Action::Unavailable { .. }), "{d:?}");
 }
+
+#[test]
+fn access_control_from_modules_moat_lacks_fails_closed() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "g.subdomain.conf",
+        "server { listen 443 ssl; server_name g.*;
+    location /jwt { auth_jwt \"api\"; auth_jwt_key_file /config/jwk.json; proxy_pass http://g:1; }
+    location /lua { access_by_lua_file /config/guard.lua; proxy_pass http://g:1; }
+    location /open { proxy_pass http://g:1; }
+}
+server { listen 443 ssl; server_name h.*; auth_pam \"login\"; location / { proxy_pass http://h:1; } }",
+    );
+    let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    for (host, path, guard) in [
+        ("g.example.com", "/jwt", "auth_jwt"),
+        ("g.example.com", "/lua", "access_by_lua_file"),
+        ("h.example.com", "/x", "auth_pam"),
+    ] {
+        let d = t.decide(&https(host, path));
+        assert!(
+            matches!(&d.action, Action::Unavailable { reason } if reason.contains(guard) && reason.contains("g.subdomain.conf")),
+            "{host}{path}: {d:?}"
+        );
+    }
+    // The unknown directive is still reported once, as every unknown one is.
+    assert!(report.warnings.iter().any(|w| w.contains("auth_jwt")));
+    // A location without such a directive is unaffected.
+    let d = t.decide(&https("g.example.com", "/open"));
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+}

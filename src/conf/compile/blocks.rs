@@ -122,6 +122,7 @@ impl Compiler<'_> {
         let mut own = OwnArrays::default();
         let block = d.block.as_deref().unwrap_or_default();
         for c in block {
+            guard_unknown(&mut level, c);
             if !self.check(c, HTTP) {
                 continue;
             }
@@ -156,6 +157,7 @@ impl Compiler<'_> {
         let mut pending = Vec::new();
         let block = d.block.as_deref().unwrap_or_default();
         for c in block {
+            guard_unknown(&mut level, c);
             if !self.check(c, SRV) {
                 continue;
             }
@@ -284,6 +286,7 @@ impl Compiler<'_> {
             no_uri_part: true,
         };
         for c in d.block.as_deref().unwrap_or_default() {
+            guard_unknown(&mut level, c);
             if !self.check(c, ctx) {
                 continue;
             }
@@ -302,5 +305,19 @@ impl Compiler<'_> {
             body,
             level: loc_level.map(|_| Arc::new(level)),
         })
+    }
+}
+
+/// Marks `level` as guarded by `d` when `d` is an access-control directive
+/// moat cannot enforce (see [`super::contexts::unenforced_access_guard`]).
+pub(super) fn guard_unknown(level: &mut Level, d: &Directive) {
+    if super::contexts::unenforced_access_guard(&d.name) {
+        let file = d
+            .span
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        level.unenforced_guard = Some(Arc::from(format!("{} at {file}:{}", d.name, d.span.line)));
     }
 }

@@ -216,3 +216,15 @@ pub(crate) fn is_block(name: &str) -> bool {
             | "mail"
     )
 }
+
+/// An access-control directive from a module moat does not implement
+/// (`auth_jwt`, `auth_pam`, `access_by_lua_block`, `js_access`,
+/// `secure_link`...). Ignoring one would serve the location to anyone, so
+/// the level that holds it answers 503 instead (fail closed).
+pub(crate) fn unenforced_access_guard(name: &str) -> bool {
+    known(name).is_none()
+        && (name.starts_with("auth_")
+            || name.starts_with("access_by_")
+            || name == "js_access"
+            || name.starts_with("secure_link"))
+}

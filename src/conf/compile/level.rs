@@ -156,6 +156,9 @@ pub(crate) struct Level {
     pub ssl_certificate_key: Option<PathBuf>,
     pub handler: Option<Handler>,
     pub internal: bool,
+    /// An access-control directive moat cannot enforce, with its place
+    /// (`auth_jwt at app.subdomain.conf:12`): the level answers 503.
+    pub unenforced_guard: Option<Arc<str>>,
 }
 
 impl Default for Level {
@@ -191,6 +194,7 @@ impl Default for Level {
             ssl_certificate_key: None,
             handler: None,
             internal: false,
+            unenforced_guard: None,
         }
     }
 }
@@ -268,6 +272,11 @@ impl Level {
 
     /// The access control in effect, combining `auth_basic` and `auth_request`.
     pub(crate) fn auth(&self) -> Option<AuthRule> {
+        if let Some(guard) = &self.unenforced_guard {
+            return Some(AuthRule::Unavailable(format!(
+                "{guard}: an access-control directive moat does not implement; refusing rather than serving unauthenticated"
+            )));
+        }
         if let Some(Some(uri)) = &self.auth_request {
             return Some(AuthRule::Unavailable(format!(
                 "auth_request {uri} (authentication subrequests are not supported yet; refusing rather than serving unauthenticated)"

@@ -83,6 +83,7 @@ impl Compiler<'_> {
         let mut pending = Vec::new();
         let block = d.block.as_deref().unwrap_or_default();
         for c in block {
+            super::blocks::guard_unknown(&mut level, c);
             if !self.check(c, LOC) {
                 continue;
             }

@@ -8,12 +8,12 @@ use super::config::{AcmeConfig, Directory, KeyType};
 use super::order::ChallengeSolver;
 use super::propagation::NameserverCheck;
 use super::{AcmeError, Http01Tokens};
-use crate::settings::{self, CertProvider, Settings, Validation};
+use crate::settings::{self, Settings, Validation};
 
 /// The certificate `settings` ask for; `Config` error naming URL when the
 /// settings want no certificate.
 pub fn config_from_settings(s: &Settings) -> Result<AcmeConfig, AcmeError> {
-    let url = s.url.as_ref().ok_or_else(|| AcmeError::Config {
+    s.url.as_ref().ok_or_else(|| AcmeError::Config {
         setting: "URL",
         message: "not set: moat serves a self-signed certificate until it is".into(),
     })?;
@@ -44,24 +44,13 @@ pub fn config_from_settings(s: &Settings) -> Result<AcmeConfig, AcmeError> {
     cfg.profile = s.cert_profile.clone();
     cfg.propagation_timeout = s.propagation;
     cfg.revoke_replaced = s.revoke_replaced;
-    let (validation, plugin) = match &s.validation {
-        Validation::Http => ("http", String::new()),
-        Validation::Dns(p) => ("dns", p.clone()),
-    };
-    cfg.swag_params = vec![
-        ("ORIGURL".into(), url.as_str().to_owned()),
-        ("ORIGVALIDATION".into(), validation.into()),
-        ("ORIGDNSPLUGIN".into(), plugin),
-        ("ORIGSTAGING".into(), s.staging.to_string()),
-        (
-            "ORIGCERTPROVIDER".into(),
-            match s.cert_provider {
-                CertProvider::ZeroSsl => "zerossl".into(),
-                CertProvider::LetsEncrypt => String::new(),
-            },
-        ),
-        ("ORIGACME_SERVER".into(), s.acme_directory.clone()),
-    ];
+    // SWAG's own record of the parameters (what its init script writes to
+    // `.donoteditthisfile.conf`), plus the ACME directory, which only moat
+    // can change. Keys only one side has are ignored when comparing, so a
+    // file SWAG wrote compares cleanly.
+    cfg.swag_params = s.swag_params();
+    cfg.swag_params
+        .push(("ORIGACME_SERVER".into(), s.acme_directory.clone()));
     Ok(cfg)
 }
 

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{
-    propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, Directory, Http01Tokens,
-    KeyType, Renewer,
+    propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, Http01Tokens, Renewer,
 };
-use crate::settings::{self, CertProvider, Settings, Validation};
+use crate::settings::{Settings, Validation};
 
 /// Runs [`Renewer::run`] under the supervisor.
 pub struct AcmeService {
@@ -27,35 +26,11 @@ impl AcmeService {
     }
 }
 
-/// The ACME side's configuration from the validated settings.
+/// The ACME side's configuration from the validated settings: the same
+/// builder `moat renew` uses standalone, so both order the same
+/// certificate and record the same parameters.
 pub fn acme_config(settings: &Settings) -> Result<AcmeConfig, AcmeError> {
-    let directory = if settings.acme_ca_root.is_some()
-        || !matches!(
-            settings.acme_directory.as_str(),
-            settings::vars::LETSENCRYPT_DIRECTORY
-                | settings::vars::LETSENCRYPT_STAGING_DIRECTORY
-                | settings::vars::ZEROSSL_DIRECTORY
-        ) {
-        Directory::Custom {
-            url: settings.acme_directory.clone(),
-            ca_root: settings.acme_ca_root.clone(),
-        }
-    } else if settings.cert_provider == CertProvider::ZeroSsl {
-        Directory::ZeroSsl
-    } else if settings.staging {
-        Directory::LetsEncryptStaging
-    } else {
-        Directory::LetsEncrypt
-    };
-    let domains = settings.domains.iter().map(|d| d.to_string()).collect();
-    let mut cfg = AcmeConfig::new(&settings.config_dir, domains, directory)?;
-    cfg.email = settings.email.clone();
-    cfg.key_type = KeyType::parse(&settings.key_type.to_string())?;
-    cfg.profile = settings.cert_profile.clone();
-    cfg.propagation_timeout = settings.propagation;
-    cfg.revoke_replaced = settings.revoke_replaced;
-    cfg.swag_params = settings.swag_params();
-    Ok(cfg)
+    crate::acme::config_from_settings(settings)
 }
 
 #[async_trait::async_trait]

@@ -41,6 +41,16 @@ fn moat_run_obtains_and_serves_an_acme_certificate() {
         ],
     ));
     moat.wait_for(&["certificate installed"], Duration::from_secs(90));
+    // Start order: the proxy serves (port 80 answers HTTP-01) before ACME orders.
+    let log = moat.log();
+    let (listening, ordering) = (
+        log.find("proxy listening").expect("proxy listening logged"),
+        log.find("ordering a certificate").expect("order logged"),
+    );
+    assert!(
+        listening < ordering,
+        "ACME ordered before the proxy listened:\n{log}"
+    );
 
     let live = tmp
         .path()

@@ -216,7 +216,7 @@ fn add_services(
     supervisor.add(proxy);
     if settings.wants_acme() {
         let sink: CertSink = certs.sink_with_default(layout.root().to_path_buf());
-        supervisor.add(AcmeService::new(tokens, sink));
+        supervisor.add(AcmeService::new(tokens, sink).after_proxy(health.clone()));
     }
     supervisor.add(MetricsService::new(metrics, certs, health));
 }

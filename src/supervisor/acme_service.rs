@@ -4,25 +4,44 @@
 //! `dns-conf/<plugin>.ini` are picked up by the next restart of the service.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{
     propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, Http01Tokens, Renewer,
 };
+use crate::proxy::Health;
 use crate::settings::{Settings, Validation};
 
 /// Runs [`Renewer::run`] under the supervisor.
 pub struct AcmeService {
     tokens: Http01Tokens,
     sink: CertSink,
+    proxy_ready: Option<Health>,
 }
+
+/// Longest the first order waits for the proxy's listeners before going
+/// ahead anyway (DNS-01 does not need them; HTTP-01 then retries).
+const PROXY_READY_WAIT: Duration = Duration::from_secs(30);
 
 impl AcmeService {
     /// Renewals answering HTTP-01 through `tokens` and handing each
     /// certificate to `sink` (the proxy's certificate store).
     pub fn new(tokens: Http01Tokens, sink: CertSink) -> Self {
-        AcmeService { tokens, sink }
+        AcmeService {
+            tokens,
+            sink,
+            proxy_ready: None,
+        }
+    }
+
+    /// Start ordering only once `health` says the proxy is serving, so the
+    /// CA's HTTP-01 request never races the port-80 listener (the start
+    /// order: proxy serving, then ACME in the background).
+    pub fn after_proxy(mut self, health: Health) -> Self {
+        self.proxy_ready = Some(health);
+        self
     }
 }
 
@@ -59,6 +78,18 @@ impl Service for AcmeService {
             solver = ?solver,
             "ACME renewals starting"
         );
+        if let Some(health) = &self.proxy_ready {
+            let deadline = tokio::time::Instant::now() + PROXY_READY_WAIT;
+            while !health.serving() && tokio::time::Instant::now() < deadline {
+                if ctx.shutdown.is_requested() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if !health.serving() {
+                tracing::warn!(waited = ?PROXY_READY_WAIT, "the proxy is not serving yet; ACME starts anyway");
+            }
+        }
         let renewer = Arc::new(Renewer::new(cfg, solver, self.sink.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(renewer.run(stop_rx));

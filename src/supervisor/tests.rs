@@ -164,3 +164,18 @@ fn the_fingerprint_ignores_samples_and_sees_edits() {
         "a size change is a change"
     );
 }
+
+#[tokio::test]
+async fn inotify_wakes_the_conf_watcher_on_a_write_in_a_subfolder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proxy-confs")).unwrap();
+    let (_watcher, mut wakeups) = super::watcher::inotify_wakeups(dir.path())
+        .expect("inotify can watch a temp dir on this machine");
+    std::fs::write(
+        dir.path().join("proxy-confs/app.subdomain.conf"),
+        "server {}\n",
+    )
+    .unwrap();
+    let woke = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.recv()).await;
+    assert!(matches!(woke, Ok(Some(()))), "no inotify event: {woke:?}");
+}

@@ -1,6 +1,12 @@
-//! Notices edits under `/config/nginx` without inotify: every second it
-//! compares a fingerprint (path, size, mtime, inode of every file, `*.sample`
-//! files and moat's temp files left out) and asks for a reload on change.
+//! Notices edits under `/config/nginx` and asks for a reload.
+//!
+//! inotify (through the `notify` crate) wakes the watcher as soon as a file
+//! changes; a periodic walk backs it up for trees where events never arrive
+//! (NFS and some VM-shared bind mounts) or where inotify watches run out.
+//! Either way the decision is made by comparing a fingerprint (path, size,
+//! mtime, inode of every file; `*.sample` files and moat's temp files left
+//! out), taken again until the tree has been still for a moment, so an
+//! editor's several writes give one reload and a sample refresh gives none.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,8 +14,10 @@ use std::time::Duration;
 use super::events::{Event, EventSender};
 use super::service::Shutdown;
 
-/// How often the tree is compared.
+/// How often the tree is compared when inotify is unavailable.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the tree is compared anyway while inotify is watching it.
+const BACKUP_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// How deep the walk goes (guards against symlink loops).
 const MAX_DEPTH: usize = 8;
 
@@ -58,7 +66,32 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) {
     }
 }
 
-/// Polls `dir` until shutdown, sending [`Event::Reload`] after each change
+/// inotify events for `dir` and below, as wake-ups (the watcher must be
+/// kept alive as long as events are wanted). `None` when inotify cannot
+/// watch it (no instances or watches left, unsupported filesystem).
+pub(super) fn inotify_wakeups(
+    dir: &Path,
+) -> Option<(
+    notify::RecommendedWatcher,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+)> {
+    use notify::Watcher as _;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "inotify unavailable; polling the confs every second"))
+    .ok()?;
+    watcher
+        .watch(dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "inotify cannot watch the confs; polling every second"))
+        .ok()?;
+    Some((watcher, rx))
+}
+
+/// Watches `dir` until shutdown, sending [`Event::Reload`] after each change
 /// once the tree has been still for one short check (editors write in steps).
 pub async fn watch_confs(dir: PathBuf, events: EventSender, shutdown: Shutdown) {
     let fingerprint = |dir: PathBuf| async move {
@@ -67,10 +100,29 @@ pub async fn watch_confs(dir: PathBuf, events: EventSender, shutdown: Shutdown) 
             .unwrap_or_default()
     };
     let mut last = fingerprint(dir.clone()).await;
+    let (_watcher, mut wakeups) = match inotify_wakeups(&dir) {
+        Some((watcher, rx)) => (Some(watcher), Some(rx)),
+        None => (None, None),
+    };
+    let poll = if wakeups.is_some() {
+        BACKUP_POLL_INTERVAL
+    } else {
+        POLL_INTERVAL
+    };
     loop {
         tokio::select! {
             _ = shutdown.requested() => return,
-            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            woke = async { wakeups.as_mut()?.recv().await }, if wakeups.is_some() => {
+                if woke.is_none() {
+                    wakeups = None;
+                }
+                // Let the writer finish its burst; collapse the events.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(rx) = wakeups.as_mut() {
+                    while rx.try_recv().is_ok() {}
+                }
+            }
+            _ = tokio::time::sleep(poll) => {}
         }
         let mut now = fingerprint(dir.clone()).await;
         if now == last {

@@ -14,8 +14,10 @@ for p in pebble pebble-challtestsrv certbot openssl /usr/bin/time; do
   command -v "$p" >/dev/null || { echo "missing: $p" >&2; exit 2; }
 done
 if [[ -z "${MOAT_BIN:-}" ]]; then
+  # The same static build scripts/test.sh makes, so its dependencies are reused.
+  export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu RUSTFLAGS="-C target-feature=+crt-static"
   cargo build --release --quiet --bin moat
-  MOAT_BIN="$PWD/target/release/moat"
+  MOAT_BIN="$PWD/target/$CARGO_BUILD_TARGET/release/moat"
 fi
 
 WORK="$(mktemp -d)"

@@ -44,11 +44,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-MOAT_BIN="$ROOT/target/release/examples/bench-proxy"
-if [[ " $PROXIES " == *" moat "* ]]; then
+# The same static build scripts/test.sh makes, so its dependencies are reused.
+export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}
+export RUSTFLAGS=${RUSTFLAGS:--C target-feature=+crt-static}
+if [[ -z ${MOAT_BIN:-} && " $PROXIES " == *" moat "* ]]; then
     echo "building the bench-proxy example (release)..." >&2
     (cd "$ROOT" && cargo build --release --quiet --example bench-proxy)
 fi
+MOAT_BIN=${MOAT_BIN:-"$ROOT/target/$CARGO_BUILD_TARGET/release/examples/bench-proxy"}
 
 # ---------------------------------------------------------------- certificate
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \

@@ -385,3 +385,136 @@ fn moat_sends_upstream_the_headers_nginx_sends() {
         mismatches.join("\n")
     );
 }
+
+/// What `moat explain --json` (the binary, as a user runs it) says about
+/// `p`, in the oracle's terms (as [`oracle::moat_outcome`] maps a decision).
+fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u16>) -> Outcome {
+    let scheme = if p.tls { "https" } else { "http" };
+    let port = match (p.tls, p.port) {
+        (true, 443) | (false, 80) => String::new(),
+        (_, x) => format!(":{x}"),
+    };
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_moat"));
+    cmd.env_clear()
+        .args(["explain", "--json", "--config"])
+        .arg(config)
+        .args(["--method", &p.method, "--remote-addr", "127.0.0.1"]);
+    // The same header list the in-process probe and nginx get (Host without
+    // a port, as the probe sends it).
+    for (n, v) in p.wire_headers() {
+        cmd.arg("-H").arg(format!("{n}: {v}"));
+    }
+    cmd.arg(format!("{scheme}://{}{port}{}", p.host, p.target));
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => return Outcome::Failed(format!("moat explain: {e}")),
+    };
+    if !out.status.success() {
+        return Outcome::Failed(format!(
+            "moat explain exited {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Failed(format!("moat explain printed no JSON: {e}")),
+    };
+    let status = v["status"].as_u64().map(|s| s as u16);
+    match v["action"].as_str().unwrap_or_default() {
+        "proxy" | "grpc" => {
+            let url = v["upstream"].as_str().unwrap_or_default();
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let split = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, target) = rest.split_at(split);
+            let tls = matches!(scheme, "https" | "grpcs");
+            let (app, port) = match authority.rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap()),
+                _ => (authority.to_string(), if tls { 443 } else { 80 }),
+            };
+            let host = v["upstream_headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|h| {
+                    h[0].as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+                })
+                .filter_map(|h| h[1].as_str().map(str::to_owned))
+                .collect();
+            Outcome::Proxied {
+                app,
+                port,
+                tls,
+                method: p.method.clone(),
+                target: if target.is_empty() {
+                    "/".into()
+                } else {
+                    target.into()
+                },
+                host,
+            }
+        }
+        "return" => match (status, v["location_header"].as_str()) {
+            (Some(s), Some(l)) if (300..400).contains(&s) => Outcome::Redirect {
+                status: s,
+                location: oracle::normalize_location(l, p, ports),
+            },
+            (Some(s), _) => Outcome::Status(s),
+            _ => Outcome::Failed("return without a status".into()),
+        },
+        // No /config/www in the oracle tree: a static answer is nginx's 404.
+        "static" => Outcome::Status(status.unwrap_or(404)),
+        "deny" | "auth" => Outcome::Status(status.unwrap_or(0)),
+        other => Outcome::Failed(format!("unknown action {other:?}")),
+    }
+}
+
+#[test]
+fn moat_explain_binary_answers_like_nginx() {
+    let Some(run) = oracle_run("moat_explain_binary_answers_like_nginx") else {
+        return;
+    };
+    let mut compared = 0;
+    let mut files = BTreeSet::new();
+    let mut mismatches = Vec::new();
+    // Every twentieth probe (each call loads the whole tree): the same
+    // engine answers all of them in-process in
+    // moat_routes_every_probe_like_nginx; this proves the CLI users run
+    // prints those answers, over at least the 200 requests and 50 files.
+    for (p, want) in run.probes.iter().zip(&run.nginx).step_by(20) {
+        if matches!(want, Outcome::Failed(_)) {
+            continue;
+        }
+        let shown = p.to_string();
+        if KNOWN_CONF_BUGS.iter().any(|(f, probe, _)| {
+            *f == p.file && (*probe == shown || shown.starts_with(&format!("{probe} [")))
+        }) {
+            continue;
+        }
+        let got = explain_outcome(&run.trees.moat, p, &run.trees.ports);
+        compared += 1;
+        files.insert(p.file.clone());
+        if &got != want {
+            mismatches.push(format!(
+                "{}: {shown}\n    nginx: {want}\n    moat explain: {got}",
+                p.file
+            ));
+        }
+    }
+    eprintln!(
+        "moat explain: {compared} probes across {} files compared with nginx",
+        files.len()
+    );
+    assert!(
+        compared >= 200 && files.len() >= 50,
+        "too few probes: {compared} over {} files",
+        files.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

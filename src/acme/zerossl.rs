@@ -20,7 +20,12 @@ pub async fn fetch_eab_from(endpoint: &str, email: &str) -> Result<Eab, AcmeErro
             message: "CERTPROVIDER=zerossl needs an e-mail address to fetch EAB credentials".into(),
         });
     }
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    // Never getaddrinfo: it cannot resolve anything in the static image.
+    if let Some(dns) = crate::dns::HickoryDns::from_system() {
+        builder = builder.dns_resolver(std::sync::Arc::new(dns));
+    }
+    let client = builder
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| AcmeError::ZeroSslEab(format!("HTTP client: {e}")))?;

@@ -2,6 +2,7 @@
 //! timeouts, connection failures, 429 and 5xx with a request rebuilt for each
 //! try (so signed requests get a fresh nonce and timestamp).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::DnsError;
@@ -38,7 +39,12 @@ impl HttpClient {
         let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
             .iter()
             .filter_map(|der| reqwest::Certificate::from_der(der).ok());
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        // Never getaddrinfo: it cannot resolve anything in the static image.
+        if let Some(dns) = super::HickoryDns::from_system() {
+            builder = builder.dns_resolver(Arc::new(dns));
+        }
+        let client = builder
             .tls_certs_merge(roots)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -1,8 +1,9 @@
 //! ACME through the proxy: pebble validates HTTP-01 on the proxy's plain
 //! listener (answers from the shared `Http01Tokens`), the issued chain is
 //! installed in the proxy's certificate store through the renewer's sink,
-//! and a forced renewal is swapped in while a client loop handshakes
-//! without a single failure.
+//! and a renewal that falls due (the threshold moved past the certificate's
+//! remaining lifetime, as time would) is swapped in while a client loop
+//! handshakes without a single failure.
 
 #[path = "support/env.rs"]
 mod env;
@@ -14,7 +15,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, Renewer};
+use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, RenewThreshold, Renewer};
 use moat::conf::Action;
 use pebble::{Pebble, PebbleOpts};
 use support::{decision, handshake_serial, start_moat_with, FnRoutes};
@@ -59,12 +60,15 @@ async fn proxy_serves_the_pebble_certificate_and_swaps_renewals_without_failed_h
         },
     )
     .unwrap();
-    let store = moat.certs.clone();
-    let renewer = Renewer::new(
-        cfg,
-        ChallengeSolver::Http01(moat.tokens.clone()),
-        Arc::new(move |l| store.install(&l).expect("the proxy accepts the lineage")),
-    );
+    let renewer_for = |cfg: AcmeConfig| {
+        let store = moat.certs.clone();
+        Renewer::new(
+            cfg,
+            ChallengeSolver::Http01(moat.tokens.clone()),
+            Arc::new(move |l| store.install(&l).expect("the proxy accepts the lineage")),
+        )
+    };
+    let renewer = renewer_for(cfg.clone());
 
     // First issuance: every name is served pebble's certificate.
     let (r, _) = renewer.attempt(false, None).await;
@@ -111,9 +115,19 @@ async fn proxy_serves_the_pebble_certificate_and_swaps_renewals_without_failed_h
         }));
     }
     let before = handshakes.load(Ordering::Relaxed);
-    let (r, _) = renewer.attempt(true, None).await;
+    // Not forced: the scheduler's own rule finds it due. Pebble's
+    // certificates last five years; a six-year threshold is "less than
+    // that remains", which a real certificate reaches with time.
+    let (r, _) = renewer.attempt(false, None).await;
+    assert!(
+        matches!(r, Ok(Outcome::Current(_))),
+        "a fresh certificate is not due yet: {r:?}"
+    );
+    let mut due = cfg.clone();
+    due.renew_threshold = RenewThreshold::Before(std::time::Duration::from_secs(6 * 365 * 86_400));
+    let (r, _) = renewer_for(due).attempt(false, None).await;
     let Outcome::Issued(second) = r.unwrap() else {
-        panic!("--force renews")
+        panic!("a certificate inside the renewal threshold is renewed")
     };
     let second_serial = leaf_serial(&second.lineage.fullchain_pem);
     assert_ne!(second_serial, first_serial);

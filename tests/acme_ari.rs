@@ -5,6 +5,9 @@
 //! Debian's pebble 2.4 has no ARI, so the test serves the directory itself:
 //! pebble's directory plus a `renewalInfo` URL on a loopback server that
 //! answers with a window the test moves. Orders still go to pebble.
+//!
+//! The same run checks that another directory URL gets its own account:
+//! accounts are per ACME server, as certbot keeps them.
 
 #[path = "support/env.rs"]
 mod env;
@@ -14,7 +17,9 @@ mod pebble;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Http01Tokens, Outcome, Renewer};
+use moat::acme::{
+    AcmeConfig, ChallengeSolver, Directory, Http01Tokens, LetsencryptPaths, Outcome, Renewer,
+};
 use pebble::{Pebble, PebbleOpts};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -130,7 +135,11 @@ async fn the_cas_renewal_window_triggers_an_early_renewal() {
         },
     )
     .unwrap();
-    let renewer = Renewer::new(cfg, ChallengeSolver::Http01(tokens), Arc::new(|_| {}));
+    let renewer = Renewer::new(
+        cfg,
+        ChallengeSolver::Http01(tokens.clone()),
+        Arc::new(|_| {}),
+    );
 
     // A first certificate (five years from pebble: far from any threshold).
     let (r, _) = renewer.attempt(false, None).await;
@@ -160,4 +169,37 @@ async fn the_cas_renewal_window_triggers_an_early_renewal() {
             .all(|id| id.split('.').count() == 2 && !id.contains('=')),
         "{ids:?}"
     );
+
+    // Reaching the CA by another directory URL means another ACME server to
+    // moat: a second account is registered and kept beside the first.
+    let accounts = LetsencryptPaths::new(config.path()).accounts_dir();
+    let count = || {
+        let mut n = 0;
+        let mut stack = vec![accounts.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(count(), 1, "one account for the first directory");
+    let direct = AcmeConfig::new(
+        config.path(),
+        vec!["ari.moat.test".to_string()],
+        Directory::Custom {
+            url: p.directory_url.clone(),
+            ca_root: Some(p.listener_ca.clone()),
+        },
+    )
+    .unwrap();
+    let (r, _) = Renewer::new(direct, ChallengeSolver::Http01(tokens), Arc::new(|_| {}))
+        .attempt(true, None)
+        .await;
+    assert!(matches!(r, Ok(Outcome::Issued(_))), "{r:?}");
+    assert_eq!(count(), 2, "a second account for the second directory");
 }

@@ -63,7 +63,7 @@ pub use renewer::{CertSink, Outcome, Renewer};
 pub use schedule::{backoff, due_at, is_due};
 pub use state::{LineageState, RenewalState};
 pub use store::{CertStore, StoredCert};
-pub use zerossl::{fetch_eab, parse_eab_response, EAB_ENDPOINT};
+pub use zerossl::{fetch_eab, fetch_eab_from, parse_eab_response, EAB_ENDPOINT};
 
 #[cfg(test)]
 mod tests;

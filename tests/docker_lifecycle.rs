@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use docker::{Container, Run};
 
-/// The size issue 7 targets for the image (SWAG's is hundreds of MB). It
-/// depends on the cargo profile the binary comes from (`dist` is smaller
-/// than the `release` build CI shares with the tests), so the test reports
-/// it and asserts only that the image holds nothing beyond binary and roots.
-const SIZE_TARGET_BYTES: u64 = 20 * 1024 * 1024;
+/// Issue 7's size target for the image: 20 MB, read as decimal megabytes
+/// (the stricter reading). The release build CI shares with the tests
+/// meets it (packed relocations from build.rs, size-optimised crates off
+/// the request path), so it is asserted, not just reported.
+const SIZE_TARGET_BYTES: u64 = 20_000_000;
 
 /// A moat container with a fresh host directory mounted as /config.
 fn start_moat(run: &Run, image: &str, name: &str, extra: &[&str]) -> (String, std::path::PathBuf) {
@@ -59,16 +59,14 @@ fn image_is_binary_plus_roots_and_declares_volume_ports_health_and_stop_signal()
         .unwrap_or(0);
     let mib = |b: u64| b as f64 / 1048576.0;
     eprintln!(
-        "moat image size: {size} bytes ({:.1} MiB; binary {:.1} MiB, CA bundle {:.2} MiB); issue 7 targets <= {:.0} MiB{}",
+        "moat image size: {size} bytes ({:.1} MiB; binary {:.1} MiB, CA bundle {:.2} MiB); issue 7's target: <= {SIZE_TARGET_BYTES} bytes",
         mib(size),
         mib(binary),
         mib(ca),
-        mib(SIZE_TARGET_BYTES),
-        if size > SIZE_TARGET_BYTES {
-            " (NOT MET with this build profile)"
-        } else {
-            ""
-        }
+    );
+    assert!(
+        size <= SIZE_TARGET_BYTES,
+        "the image is {size} bytes, over issue 7's 20 MB"
     );
     assert!(
         size <= binary + ca + 64 * 1024,

@@ -10,12 +10,18 @@
 
 #[path = "support/certbot_layout.rs"]
 mod certbot_layout;
+#[path = "support/challtestsrv.rs"]
+mod challtestsrv;
 #[path = "support/conf.rs"]
 mod conf_support;
 #[path = "support/docker.rs"]
 mod docker;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/fake_alidns.rs"]
+mod fake_alidns;
+#[path = "support/fake_http.rs"]
+mod fake_http;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -411,14 +417,151 @@ fn docker_restart_reuses_the_stored_account_and_certificate() {
 }
 
 #[test]
-#[ignore = "needs a fake Alidns runnable as a container (issue 6's fake is an in-process loopback server publishing TXT records to a loopback challtestsrv, which pebble in a container cannot query)"]
 fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
-    // Written against issue 7: VALIDATION=dns DNSPLUGIN=aliyun with the fake
-    // Alidns running as a container; a wrong key fails preflight with a clear
-    // log line; fixing aliyun.ini and `docker restart` issues *.example.test.
-    // The fake Alidns exists only as an in-process loopback helper today, so
-    // there is nothing to run in a container yet.
-    panic!("not written yet: see the ignore reason")
+    // VALIDATION=dns DNSPLUGIN=aliyun in a container: a wrong key in
+    // aliyun.ini fails preflight with a clear log line and no order; fixing
+    // the file and `docker restart` issues *.example.test over DNS-01.
+    // pebble and challtestsrv run as containers on the test's network; the
+    // fake Alidns (the DNS providers issue's, with its own signature
+    // verifier) runs in the test, listening on that network's gateway, and
+    // publishes its TXT records into the challtestsrv container.
+    let test = "dns_conf_fixed_and_restarted_issues_the_wildcard";
+    let Some(run) = Run::new(test) else {
+        return;
+    };
+    let Some(images) = run.pebble_images(test) else {
+        return;
+    };
+    let moat_image = run.moat_image();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let challtestsrv = run.start(
+        &Container::new("challtestsrv", &images.challtestsrv)
+            .alias("challtestsrv")
+            .publish(8055),
+    );
+    run.wait_running(&challtestsrv);
+    let management = run.port(&challtestsrv, 8055);
+    let dns_ip = run.ip(&challtestsrv);
+    let gateway: std::net::IpAddr = docker::docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        &run.network,
+    ])
+    .trim()
+    .parse()
+    .expect("the test network's gateway address");
+    let fake = rt.block_on(async {
+        let srv = challtestsrv::ChallTestSrv::attach(management, management);
+        fake_alidns::FakeAlidns::start_at(srv, fake_alidns::FakeAlidnsOptions::default(), gateway)
+            .await
+    });
+
+    let pebble = run.start(
+        &Container::new("pebble", &images.pebble)
+            .alias("pebble")
+            .publish(15000)
+            .cmd(&["-dnsserver", &format!("{dns_ip}:8053")]),
+    );
+    run.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
+
+    let config = run.temp_dir();
+    let ca_dir = run.temp_dir();
+    std::fs::write(
+        ca_dir.join("pebble-listener-ca.pem"),
+        &images.listener_ca_pem,
+    )
+    .unwrap();
+    fake.write_ini(&config, Some("not-the-secret"), None);
+    let moat = run.start(
+        &Container::new("moat", &moat_image)
+            .volume(&config, "/config")
+            .volume(&ca_dir, "/ca:ro")
+            .env("URL", DOMAIN)
+            .env("SUBDOMAINS", "wildcard")
+            .env("VALIDATION", "dns")
+            .env("DNSPLUGIN", "aliyun")
+            .env("PROPAGATION_NAMESERVERS", &format!("{dns_ip}:8053"))
+            .env("ACME_SERVER", "https://pebble:14000/dir")
+            .env("ACME_CA_ROOT", "/ca/pebble-listener-ca.pem")
+            .env("LOG_FORMAT", "text")
+            .publish(443),
+    );
+    let logs = run.wait_log(&moat, "certificate order failed", Duration::from_secs(60));
+    let line = logs
+        .lines()
+        .find(|l| l.contains("certificate order failed"))
+        .unwrap_or_default();
+    for needle in ["aliyun.ini", "dns_aliyun_access_key_secret"] {
+        assert!(line.contains(needle), "the log line names {needle}: {line}");
+    }
+    let logs = run.logs(&moat);
+    assert!(
+        !logs.contains("not-the-secret"),
+        "the secret reached the log:\n{logs}"
+    );
+    assert!(
+        fake.rejected().iter().any(|c| c == "SignatureDoesNotMatch"),
+        "the fake refused the signature: {:?}",
+        fake.rejected()
+    );
+    assert!(
+        !fake.accepted().iter().any(|a| a == "AddDomainRecord"),
+        "no record was created with the wrong key: {:?}",
+        fake.accepted()
+    );
+    let live = config.join(format!("etc/letsencrypt/live/{DOMAIN}/fullchain.pem"));
+    assert!(!live.exists(), "no certificate with the wrong key");
+
+    // Fix the file, restart the container: the wildcard is issued.
+    fake.write_ini(&config, None, None);
+    docker::docker(&["restart", &moat]);
+    run.wait_running(&moat);
+    docker::wait_for(
+        Duration::from_secs(90),
+        "the wildcard certificate in live/",
+        || live.is_file().then_some(()),
+        || format!("moat:\n{}\npebble:\n{}", run.logs(&moat), run.logs(&pebble)),
+    );
+    assert!(
+        fake.accepted().iter().any(|a| a == "AddDomainRecord"),
+        "the fixed key created the TXT records: {:?}",
+        fake.accepted()
+    );
+    let root = pebble_root(&run, &pebble, &images.listener_ca_pem);
+    let tls = docker::tls_config(&root);
+    let https = run.port(&moat, 443);
+    let chain = docker::wait_for(
+        Duration::from_secs(30),
+        "the wildcard certificate served",
+        || {
+            docker::https_get(https, "app.example.test", "/", &tls)
+                .ok()
+                .map(|(_, chain)| chain)
+                .filter(|chain| {
+                    docker::cert_names(&chain[0])
+                        .iter()
+                        .any(|n| n == "*.example.test")
+                })
+        },
+        || run.logs(&moat),
+    );
+    let names = docker::cert_names(&chain[0]);
+    assert!(names.iter().any(|n| n == DOMAIN), "{names:?}");
+    // The TXT records are gone once the order is done.
+    docker::wait_for(
+        Duration::from_secs(30),
+        "the TXT records cleaned up",
+        || fake.records().is_empty().then_some(()),
+        || format!("{:?}", fake.records()),
+    );
+    drop(rt);
 }
 
 /// Path → content of every file under `dir` (symlinks read through).

@@ -139,13 +139,23 @@ impl FakeAlidns {
     /// Starts the fake API publishing into `srv` (one started by
     /// [`ChallTestSrv::start`] or attached with [`ChallTestSrv::attach`]).
     pub async fn start_on(srv: ChallTestSrv, opts: FakeAlidnsOptions) -> FakeAlidns {
+        Self::start_at(srv, opts, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`FakeAlidns::start_on`] with the API listening on `ip` (a
+    /// test-created Docker network's gateway, for moat in a container).
+    pub async fn start_at(
+        srv: ChallTestSrv,
+        opts: FakeAlidnsOptions,
+        ip: std::net::IpAddr,
+    ) -> FakeAlidns {
         let srv = Arc::new(srv);
         let state = Arc::new(Mutex::new(State {
             next_id: 1 << 60,
             ..State::default()
         }));
         let (st, o, s) = (state.clone(), opts.clone(), srv.clone());
-        let addr = fake_http::serve(move |req| {
+        let addr = fake_http::serve_at(ip, move |req| {
             let (st, o, s) = (st.clone(), o.clone(), s.clone());
             async move { handle(&st, &o, &s, req).await }
         })

@@ -112,9 +112,19 @@ where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    serve_at(std::net::Ipv4Addr::LOCALHOST.into(), handler).await
+}
+
+/// [`serve`] on `ip` (a test-created Docker network's gateway, so that
+/// containers on that network reach the fake); returns the address.
+pub async fn serve_at<F, Fut>(ip: std::net::IpAddr, handler: F) -> SocketAddr
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    let listener = TcpListener::bind((ip, 0))
         .await
-        .expect("bind loopback");
+        .expect("bind the fake's address");
     let addr = listener.local_addr().expect("local addr");
     let handler = Arc::new(handler);
     tokio::spawn(async move {

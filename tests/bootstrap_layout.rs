@@ -306,12 +306,23 @@ fn files_belong_to_puid_and_pgid_when_running_as_root() {
     }
     let tmp = temp_config();
     let dir = tmp.path().join("config");
+    // Files an earlier run (or SWAG, or a root shell) left, owned by root:
+    // handed over too, as SWAG's `lsiown -R` does.
+    for rel in [
+        "nginx/proxy-confs/app.subdomain.conf",
+        "etc/letsencrypt/live/old.example/cert.pem",
+    ] {
+        std::fs::create_dir_all(dir.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(rel), "left by root\n").unwrap();
+    }
     start_and_stop(&dir, &[("PUID", "4321"), ("PGID", "4322")]);
     for rel in [
         "",
         "nginx",
         "nginx/nginx.conf",
         "nginx/proxy-confs/nextcloud.subdomain.conf.sample",
+        "nginx/proxy-confs/app.subdomain.conf",
+        "etc/letsencrypt/live/old.example/cert.pem",
         "keys/cert.key",
         "keys/cert.crt",
         "dns-conf/aliyun.ini",

@@ -38,9 +38,29 @@ fn moat_run_obtains_and_serves_an_acme_certificate() {
             ("HTTPS_PORT", &https.to_string()),
             ("ACME_SERVER", &pebble.directory_url),
             ("ACME_CA_ROOT", pebble.listener_ca.to_str().unwrap()),
+            ("PUID", "4321"),
+            ("PGID", "4322"),
         ],
     ));
     moat.wait_for(&["certificate installed"], Duration::from_secs(90));
+    // As root, what ACME wrote belongs to PUID:PGID like the rest of /config.
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        for rel in [
+            "etc/letsencrypt/live/moat.test/fullchain.pem",
+            "etc/letsencrypt/live/moat.test/privkey.pem",
+            "etc/letsencrypt/accounts",
+            "keys/cert.crt",
+        ] {
+            let path = tmp.path().join(rel);
+            for meta in [
+                std::fs::metadata(&path).unwrap(),
+                std::fs::symlink_metadata(&path).unwrap(),
+            ] {
+                assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "owner of {rel}");
+            }
+        }
+    }
     // Start order: the proxy serves (port 80 answers HTTP-01) before ACME orders.
     let log = moat.log();
     let (listening, ordering) = (

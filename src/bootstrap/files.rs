@@ -38,6 +38,30 @@ impl Ownership {
         }
         Ok(())
     }
+
+    /// Applies the ownership to `root` and everything below it, as SWAG's
+    /// init does for /config (`lsiown -R`): links themselves, never what
+    /// they point to, and never across into another tree through one. An
+    /// entry that cannot be changed is skipped; the count is returned.
+    pub fn apply_tree(&self, root: &Path) -> usize {
+        if self.0.is_none() {
+            return 0;
+        }
+        let mut failed = 0;
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            if self.apply(&path).is_err() {
+                failed += 1;
+            }
+            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            if is_dir {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    stack.extend(entries.flatten().map(|e| e.path()));
+                }
+            }
+        }
+        failed
+    }
 }
 
 /// Replaces `path` with `contents` all at once: readers see the old file or

@@ -49,6 +49,9 @@ pub struct BootstrapReport {
     pub refreshed_samples: Vec<PathBuf>,
     /// `Some(reason)` when a new self-signed certificate was written.
     pub self_signed: Option<&'static str>,
+    /// Entries under /config whose owner could not be set to PUID:PGID
+    /// (read-only mounts); 0 when not running as root.
+    pub not_owned: usize,
 }
 
 /// Creates SWAG's /config layout under `layout.root()`:
@@ -56,6 +59,7 @@ pub struct BootstrapReport {
 /// - each default file when missing, and its `.sample` copy every time;
 /// - our proxy-conf samples (`nginx/proxy-confs/*.conf.sample`) every time;
 /// - `dns-conf/*.ini` templates (mode 0600) and `nginx/resolver.conf` when missing;
+/// - PUID:PGID as the owner of everything under it, when running as root;
 /// - a self-signed `keys/cert.crt` + `keys/cert.key` (0600) when either is
 ///   missing or a dangling link.
 ///
@@ -148,5 +152,8 @@ pub fn prepare(
         self_signed::write_pair(&pair, &cert, &key, owner)?;
         report.self_signed = Some(reason);
     }
+    // Like SWAG's init (`lsiown -R abc:abc /config`): files an earlier
+    // version, SWAG itself or a root shell left belong to PUID:PGID too.
+    report.not_owned = owner.apply_tree(root);
     Ok(report)
 }

@@ -97,6 +97,14 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     for path in &report.written {
         tracing::info!(path = %path.display(), "wrote default file");
     }
+    if report.not_owned > 0 {
+        tracing::warn!(
+            entries = report.not_owned,
+            puid = settings.puid,
+            pgid = settings.pgid,
+            "some files under the config directory could not be given to PUID:PGID (read-only?)"
+        );
+    }
     if let Some(reason) = report.self_signed {
         tracing::info!(reason, path = %layout.cert_file().display(), "wrote a self-signed certificate");
     }
@@ -215,7 +223,20 @@ fn add_services(
     );
     supervisor.add(proxy);
     if settings.wants_acme() {
-        let sink: CertSink = certs.sink_with_default(layout.root().to_path_buf());
+        // What ACME writes (etc/letsencrypt, the keys/ links) belongs to
+        // PUID:PGID like the rest of /config, before the proxy uses it.
+        let owner = Ownership::for_ids(settings.puid, settings.pgid);
+        let owned = [
+            layout.root().join("etc/letsencrypt"),
+            layout.root().join("keys"),
+        ];
+        let install = certs.sink_with_default(layout.root().to_path_buf());
+        let sink: CertSink = Arc::new(move |lineage| {
+            for dir in &owned {
+                owner.apply_tree(dir);
+            }
+            install(lineage)
+        });
         supervisor.add(AcmeService::new(tokens, sink).after_proxy(health.clone()));
     }
     supervisor.add(MetricsService::new(metrics, certs, health));

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 use hyper_util::client::legacy::connect::dns::Name;
@@ -96,22 +95,10 @@ pub fn acme_http_client(
         .with_root_certificates(roots)
         .with_no_client_auth();
     let builder = match nameservers {
-        Some(servers) => {
-            let ns = servers
-                .iter()
-                .map(|addr| {
-                    let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                    for c in &mut ns.connections {
-                        c.port = addr.port();
-                    }
-                    ns
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(ns),
-                TokioRuntimeProvider::default(),
-            )
-        }
+        Some(servers) => TokioResolver::builder_with_config(
+            crate::dns::servers_config(servers),
+            TokioRuntimeProvider::default(),
+        ),
         None => TokioResolver::builder_tokio().map_err(|e| AcmeError::Config {
             setting: "/etc/resolv.conf",
             message: format!("no resolver configuration to find the ACME server: {e}"),

@@ -48,7 +48,7 @@ pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
-pub use resolve::HickoryDns;
+pub use resolve::{servers_config, HickoryDns};
 pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
 pub use secret::Secret;
 pub use tsig::TsigHmac;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, OpCode, Query};
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 
@@ -188,16 +187,10 @@ pub async fn authoritative_servers(
     port: u16,
 ) -> Result<Vec<SocketAddr>, DnsError> {
     let builder = match resolver {
-        Some(addr) => {
-            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-            for c in &mut ns.connections {
-                c.port = addr.port();
-            }
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, Vec::new(), vec![ns]),
-                TokioRuntimeProvider::default(),
-            )
-        }
+        Some(addr) => TokioResolver::builder_with_config(
+            super::servers_config(&[addr]),
+            TokioRuntimeProvider::default(),
+        ),
         None => TokioResolver::builder_tokio().map_err(|e| DnsError::Lookup {
             message: format!("cannot read the system resolver configuration: {e}"),
         })?,

@@ -41,24 +41,28 @@ impl HickoryDns {
 
     /// Asks exactly `servers` (tests, split-horizon setups).
     pub fn with_nameservers(servers: &[SocketAddr]) -> Result<Self, String> {
-        let ns = servers
-            .iter()
-            .map(|addr| {
-                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                for c in &mut ns.connections {
-                    c.port = addr.port();
-                }
-                ns
-            })
-            .collect();
-        TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(ns),
-            TokioRuntimeProvider::default(),
-        )
-        .build()
-        .map(|r| HickoryDns(Arc::new(r)))
-        .map_err(|e| e.to_string())
+        TokioResolver::builder_with_config(servers_config(servers), TokioRuntimeProvider::default())
+            .build()
+            .map(|r| HickoryDns(Arc::new(r)))
+            .map_err(|e| e.to_string())
     }
+}
+
+/// A resolver configuration that asks exactly `servers` (each `IP:port`,
+/// over UDP and TCP): what `PROPAGATION_NAMESERVERS`, a conf's `resolver`
+/// directive and the tests need instead of `/etc/resolv.conf`.
+pub fn servers_config(servers: &[SocketAddr]) -> ResolverConfig {
+    let name_servers = servers
+        .iter()
+        .map(|addr| {
+            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+            for conn in &mut ns.connections {
+                conn.port = addr.port();
+            }
+            ns
+        })
+        .collect();
+    ResolverConfig::from_name_servers(name_servers)
 }
 
 impl reqwest::dns::Resolve for HickoryDns {

@@ -14,7 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{LookupIpStrategy, ResolverOpts};
+
+use crate::dns::servers_config;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 
@@ -180,18 +182,4 @@ fn build(key: &ResolverKey) -> TokioResolver {
         .with_options(opts)
         .build()
         .expect("a resolver built from an explicit config and the tokio provider always builds")
-}
-
-fn servers_config(servers: &[SocketAddr]) -> ResolverConfig {
-    let name_servers = servers
-        .iter()
-        .map(|addr| {
-            let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-            for conn in &mut ns.connections {
-                conn.port = addr.port();
-            }
-            ns
-        })
-        .collect();
-    ResolverConfig::from_name_servers(name_servers)
 }

@@ -6,6 +6,8 @@
 
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/foundation.rs"]
+mod foundation;
 #[path = "support/pebble.rs"]
 mod pebble;
 
@@ -13,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use foundation::{first_pem, free_port, served_leaf};
 use moat::acme::{key_matches, parse_leaf, CertStore, LetsencryptPaths};
 use pebble::{Pebble, PebbleOpts};
 
@@ -32,21 +35,6 @@ fn renew_cmd(config: &Path, p: &Pebble) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd
-}
-
-/// The first certificate of a PEM text, whitespace-normalised.
-fn first_pem(text: &str) -> String {
-    let start = text.find("-----BEGIN CERTIFICATE-----").unwrap_or(0);
-    let end = text.find("-----END CERTIFICATE-----").unwrap_or(text.len());
-    text[start..end].split_whitespace().collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Restarts `moat run` on `config` (with an ACME server that does not
@@ -70,36 +58,17 @@ fn served_after_restart(config: &Path, round: usize) -> String {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut served = String::new();
-    while Instant::now() < deadline {
-        let out = Command::new("curl")
-            .args([
-                "-sk",
-                "-o",
-                "/dev/null",
-                "--max-time",
-                "5",
-                "-w",
-                "%{certs}",
-            ])
-            .arg("--resolve")
-            .arg(format!("www.{LINEAGE}:{https}:127.0.0.1"))
-            .arg(format!("https://www.{LINEAGE}:{https}/"))
-            .output()
-            .unwrap();
-        served = first_pem(&String::from_utf8_lossy(&out.stdout));
-        if !served.is_empty() {
-            break;
+    let mut served = None;
+    while served.is_none() && Instant::now() < deadline {
+        served = served_leaf(https, &format!("www.{LINEAGE}"));
+        if served.is_none() {
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
     let _ = moat.kill();
     let _ = moat.wait();
-    assert!(
-        !served.is_empty(),
-        "round {round}: moat run served no certificate after the crash"
-    );
     served
+        .unwrap_or_else(|| panic!("round {round}: moat run served no certificate after the crash"))
 }
 
 /// What a restart sees must be one complete pair.
@@ -171,7 +140,7 @@ fn kill_9_during_issuance_never_leaves_a_mismatched_pair() {
         let served = served_after_restart(config.path(), round);
         let now = assert_consistent(config.path(), round);
         assert_eq!(
-            served,
+            Some(served),
             first_pem(&now),
             "round {round}: moat run served another certificate than the stored pair"
         );

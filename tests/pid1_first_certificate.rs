@@ -13,8 +13,10 @@ mod pebble;
 use std::process::Command;
 use std::time::Duration;
 
-use foundation::{free_port, moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{
+    first_pem, free_port, moat_bin, moat_command, served_leaf, stop_gracefully, temp_config,
+    Running,
+};
 
 #[test]
 fn moat_run_obtains_and_serves_an_acme_certificate() {
@@ -101,40 +103,16 @@ fn moat_run_obtains_and_serves_an_acme_certificate() {
     // A handshake no name matches gets the default certificate, which
     // keys/cert.crt now links to: the ACME one, not the first start's
     // self-signed certificate (SWAG's nginx serves keys/cert.crt too).
-    let out = Command::new(&curl)
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "10",
-            "-w",
-            "%{certs}",
-        ])
-        .args(["--resolve", &format!("other.example:{https}:127.0.0.1")])
-        .arg(format!("https://other.example:{https}/"))
-        .output()
-        .unwrap();
-    let first_pem = |text: &str| {
-        let start = text.find("-----BEGIN CERTIFICATE-----").unwrap_or(0);
-        let end = text.find("-----END CERTIFICATE-----").unwrap_or(text.len());
-        text[start..end].split_whitespace().collect::<String>()
-    };
-    let served = first_pem(&String::from_utf8_lossy(&out.stdout));
+    let served = served_leaf(https, "other.example");
     let issued = first_pem(
         &std::fs::read_to_string(tmp.path().join("etc/letsencrypt/live/moat.test/cert.pem"))
             .unwrap(),
     );
-    assert!(!issued.is_empty());
+    assert!(issued.is_some());
     assert_eq!(
         served, issued,
         "the default certificate is still the self-signed one"
     );
 
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 }

@@ -14,33 +14,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use foundation::{free_port, moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{
+    free_port, moat_bin, moat_command, served_leaf, stop_gracefully, temp_config, Running,
+};
 
 const URL: &str = "param.moat.test";
-
-/// The leaf served for `host`, or `None` when the handshake failed.
-fn served_leaf(https: u16, host: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "5",
-            "-w",
-            "%{certs}",
-        ])
-        .arg("--resolve")
-        .arg(format!("{host}:{https}:127.0.0.1"))
-        .arg(format!("https://{host}:{https}/"))
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let start = text.find("-----BEGIN CERTIFICATE-----")?;
-    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
-    Some(text[start..end].split_whitespace().collect())
-}
 
 fn start(dir: &Path, p: &pebble::Pebble, https: u16, subdomains: &str) -> Running {
     Running::spawn(moat_command(
@@ -58,15 +36,6 @@ fn start(dir: &Path, p: &pebble::Pebble, https: u16, subdomains: &str) -> Runnin
     ))
 }
 
-fn stop(mut moat: Running) {
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
-}
-
 #[test]
 fn a_new_subdomain_is_ordered_while_the_old_certificate_keeps_serving() {
     let test = "a_new_subdomain_is_ordered_while_the_old_certificate_keeps_serving";
@@ -79,17 +48,17 @@ fn a_new_subdomain_is_ordered_while_the_old_certificate_keeps_serving() {
     let tmp = temp_config();
     let https = free_port();
 
-    let moat = start(tmp.path(), &p, https, "www");
+    let mut moat = start(tmp.path(), &p, https, "www");
     moat.wait_for(&["certificate installed"], Duration::from_secs(90));
     let old = served_leaf(https, &format!("www.{URL}")).expect("the first certificate is served");
-    stop(moat);
+    stop_gracefully(&mut moat);
 
     // Restart with one more subdomain. From the first handshake on, every
     // one succeeds; until the new certificate is installed they get the old.
     // (At start the renewer also hands the stored lineage to the store,
     // which logs "certificate installed"; the order logs "new certificate
     // installed".)
-    let moat = start(tmp.path(), &p, https, "www,chat");
+    let mut moat = start(tmp.path(), &p, https, "www,chat");
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
     let mut while_ordering = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -145,5 +114,5 @@ fn a_new_subdomain_is_ordered_while_the_old_certificate_keeps_serving() {
     assert!(archive.join("cert2.pem").is_file());
     let params = std::fs::read_to_string(tmp.path().join(".donoteditthisfile.conf")).unwrap();
     assert!(params.contains("ORIGSUBDOMAINS=\"www,chat\""), "{params}");
-    stop(moat);
+    stop_gracefully(&mut moat);
 }

@@ -12,41 +12,17 @@ mod env;
 mod foundation;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use certbot_layout::{make_cert, now, write_lineage};
-use foundation::{moat_bin, moat_command, temp_config, Running};
+use foundation::{first_pem, moat_bin, moat_command, served_leaf, temp_config, Running};
 
 const DAY: i64 = 86_400;
 const LINEAGE: &str = "swag.moat.test";
 
-/// The PEM of the leaf certificate curl was served for `host`.
-fn served_leaf(https_port: u16, host: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sk",
-            "-o",
-            "/dev/null",
-            "--max-time",
-            "10",
-            "-w",
-            "%{certs}",
-        ])
-        .arg("--resolve")
-        .arg(format!("{host}:{https_port}:127.0.0.1"))
-        .arg(format!("https://{host}:{https_port}/"))
-        .output()
-        .expect("run curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    leaf_of(&text).unwrap_or_else(|| panic!("curl saw no certificate for {host}: {text}"))
-}
-
-/// The first PEM certificate in `text`, whitespace-normalised.
-fn leaf_of(text: &str) -> Option<String> {
-    let start = text.find("-----BEGIN CERTIFICATE-----")?;
-    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
-    Some(text[start..end].split_whitespace().collect::<String>())
+/// The leaf curl is served for `host`; a failed handshake fails the test.
+fn served(https_port: u16, host: &str) -> String {
+    served_leaf(https_port, host).unwrap_or_else(|| panic!("curl saw no certificate for {host}"))
 }
 
 /// Adds version 2 of the lineage to `archive/`, then moves only the
@@ -123,21 +99,21 @@ fn an_interrupted_link_swap_is_completed_before_the_first_handshake() {
     let moat = Running::spawn(cmd);
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
 
-    let new_leaf = leaf_of(&new_chain).unwrap();
-    let old_leaf = leaf_of(&old_chain).unwrap();
+    let new_leaf = first_pem(&new_chain).unwrap();
+    let old_leaf = first_pem(&old_chain).unwrap();
     for host in ["www.swag.moat.test", LINEAGE] {
-        let served = served_leaf(https_port, host);
+        let leaf = served(https_port, host);
         assert_eq!(
-            served,
+            leaf,
             new_leaf,
             "{host}: not the newest complete version (old one: {}); log:\n{}",
-            served == old_leaf,
+            leaf == old_leaf,
             moat.log()
         );
     }
     // No SNI match (an address, or a name no certificate has): SWAG's
     // keys/cert.crt, which now points at the same new version.
-    assert_eq!(served_leaf(https_port, "other.example"), new_leaf);
+    assert_eq!(served(https_port, "other.example"), new_leaf);
     // The live links agree again, on version 2.
     let live = tmp.path().join("etc/letsencrypt/live").join(LINEAGE);
     for kind in ["cert", "chain", "fullchain", "privkey"] {

@@ -148,6 +148,48 @@ impl Drop for Running {
     }
 }
 
+/// SIGTERM, then moat must exit 0 within 10 s (the graceful stop).
+pub fn stop_gracefully(moat: &mut Running) {
+    send_signal(moat.child.id(), nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(
+        moat.wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0),
+        "graceful stop; log:\n{}",
+        moat.log()
+    );
+}
+
+/// The first certificate in PEM `text`, whitespace removed, for comparing
+/// what was served with what is on disk.
+pub fn first_pem(text: &str) -> Option<String> {
+    let start = text.find("-----BEGIN CERTIFICATE-----")?;
+    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
+    Some(text[start..end].split_whitespace().collect())
+}
+
+/// The leaf certificate (as [`first_pem`] gives it) curl is served for
+/// `host` on 127.0.0.1:`https_port`, unverified; `None` when the handshake
+/// fails. curl is a real TLS client that moat's code never shares.
+pub fn served_leaf(https_port: u16, host: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+            "-w",
+            "%{certs}",
+        ])
+        .arg("--resolve")
+        .arg(format!("{host}:{https_port}:127.0.0.1"))
+        .arg(format!("https://{host}:{https_port}/"))
+        .output()
+        .ok()?;
+    first_pem(&String::from_utf8_lossy(&out.stdout))
+}
+
 /// Sends `signal` to `pid`.
 pub fn send_signal(pid: u32, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)

@@ -11,7 +11,7 @@
 //! `server_name` (or its file and line for a catch-all `_`), so the label
 //! set stays as small as the confs.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,18 +50,20 @@ impl Histogram {
     }
 }
 
-#[derive(Debug, Default)]
-struct Families {
-    /// (server, status) → requests answered.
-    requests: HashMap<(Arc<str>, u16), u64>,
-    /// server → upstream response time.
-    upstream: HashMap<Arc<str>, Histogram>,
+/// One server block's counters.
+#[derive(Debug, Clone, Default)]
+struct ServerCounters {
+    /// Status → requests answered.
+    by_status: BTreeMap<u16, u64>,
+    /// Upstream response time, once the block has forwarded a request.
+    upstream: Option<Histogram>,
 }
 
 /// The proxy's counters. Cheap to clone; all clones count into the same maps.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyMetrics {
-    families: Arc<Mutex<Families>>,
+    /// Server label → its counters; sorted, as the text format is rendered.
+    servers: Arc<Mutex<BTreeMap<String, ServerCounters>>>,
     /// Access log lines dropped because the writer fell behind.
     access_log_dropped: Arc<AtomicU64>,
 }
@@ -75,19 +77,19 @@ impl ProxyMetrics {
     /// Counts one answered request; `upstream` is the time from choosing
     /// the upstream to its response header, when the request was forwarded.
     pub fn record(&self, server: &str, status: u16, upstream: Option<Duration>) {
-        let mut families = self.families.lock();
-        let key: Arc<str> = match families.upstream.get_key_value(server) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(server),
+        let mut servers = self.servers.lock();
+        // Allocates only the first time a server block is seen.
+        let counters = match servers.get_mut(server) {
+            Some(c) => c,
+            None => servers.entry(server.to_owned()).or_default(),
         };
+        *counters.by_status.entry(status).or_insert(0) += 1;
         if let Some(elapsed) = upstream {
-            families
+            counters
                 .upstream
-                .entry(key.clone())
-                .or_default()
+                .get_or_insert_with(Histogram::default)
                 .observe(elapsed.as_secs_f64());
         }
-        *families.requests.entry((key, status)).or_insert(0) += 1;
     }
 
     /// Counts one access log line that could not be queued.
@@ -97,49 +99,38 @@ impl ProxyMetrics {
 
     /// Requests counted for `server` with `status` (for tests and `moat` tools).
     pub fn requests(&self, server: &str, status: u16) -> u64 {
-        let families = self.families.lock();
-        families
-            .requests
-            .iter()
-            .filter(|((s, code), _)| &**s == server && *code == status)
-            .map(|(_, n)| *n)
-            .sum()
+        let servers = self.servers.lock();
+        servers
+            .get(server)
+            .and_then(|c| c.by_status.get(&status))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Appends the proxy's families in Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        let (mut requests, mut upstream) = {
-            let families = self.families.lock();
-            (
-                families
-                    .requests
-                    .iter()
-                    .map(|((s, c), n)| (s.clone(), *c, *n))
-                    .collect::<Vec<_>>(),
-                families
-                    .upstream
-                    .iter()
-                    .map(|(s, h)| (s.clone(), h.clone()))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        requests.sort();
-        upstream.sort_by(|a, b| a.0.cmp(&b.0));
+        // Copy under the lock, format outside it.
+        let servers = self.servers.lock().clone();
 
         out.push_str(
             "# HELP moat_http_requests_total Requests answered, by server block and status.\n",
         );
         out.push_str("# TYPE moat_http_requests_total counter\n");
-        for (server, status, n) in &requests {
-            let _ = writeln!(
-                out,
-                "moat_http_requests_total{{server=\"{}\",status=\"{status}\"}} {n}",
-                escape_label(server)
-            );
+        for (server, counters) in &servers {
+            for (status, n) in &counters.by_status {
+                let _ = writeln!(
+                    out,
+                    "moat_http_requests_total{{server=\"{}\",status=\"{status}\"}} {n}",
+                    escape_label(server)
+                );
+            }
         }
         out.push_str("# HELP moat_upstream_response_seconds Time from choosing the upstream to its response header, by server block.\n");
         out.push_str("# TYPE moat_upstream_response_seconds histogram\n");
-        for (server, h) in &upstream {
+        for (server, h) in servers
+            .iter()
+            .filter_map(|(s, c)| c.upstream.as_ref().map(|h| (s, h)))
+        {
             let server = escape_label(server);
             let mut cumulative = 0;
             for (i, le) in LATENCY_BUCKETS.iter().enumerate() {

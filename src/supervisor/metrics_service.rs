@@ -72,48 +72,55 @@ impl Service for MetricsService {
 }
 
 fn render_certificates(certs: &CertStore, out: &mut String) {
-    out.push_str("# HELP moat_certificate_not_after_timestamp_seconds When the certificate served for a name expires.\n");
-    out.push_str("# TYPE moat_certificate_not_after_timestamp_seconds gauge\n");
-    for (name, not_after) in certs.not_after_by_name() {
-        let _ = writeln!(
-            out,
-            "moat_certificate_not_after_timestamp_seconds{{name=\"{}\"}} {not_after}",
-            escape_label(&name)
-        );
-    }
+    let rows = certs.not_after_by_name();
+    gauge(
+        out,
+        "moat_certificate_not_after_timestamp_seconds",
+        "When the certificate served for a name expires.",
+        "name",
+        rows.iter().map(|(name, t)| (name.as_str(), Some(*t))),
+    );
 }
 
 fn render_renewals(state: &RenewalState, out: &mut String) {
-    out.push_str("# HELP moat_certificate_renewal_failures Consecutive failed issuance attempts, by lineage (0 after a success).\n");
-    out.push_str("# TYPE moat_certificate_renewal_failures gauge\n");
-    for (lineage, s) in &state.lineages {
-        let _ = writeln!(
-            out,
-            "moat_certificate_renewal_failures{{lineage=\"{}\"}} {}",
-            escape_label(lineage),
-            s.failures
-        );
-    }
-    out.push_str("# HELP moat_certificate_renewal_last_success_timestamp_seconds Last successful issuance, by lineage.\n");
-    out.push_str("# TYPE moat_certificate_renewal_last_success_timestamp_seconds gauge\n");
-    for (lineage, s) in &state.lineages {
-        if let Some(t) = s.last_success {
-            let _ = writeln!(
-                out,
-                "moat_certificate_renewal_last_success_timestamp_seconds{{lineage=\"{}\"}} {t}",
-                escape_label(lineage)
-            );
-        }
-    }
-    out.push_str("# HELP moat_certificate_renewal_next_attempt_timestamp_seconds When the scheduler looks at the lineage again.\n");
-    out.push_str("# TYPE moat_certificate_renewal_next_attempt_timestamp_seconds gauge\n");
-    for (lineage, s) in &state.lineages {
-        if let Some(t) = s.next_attempt {
-            let _ = writeln!(
-                out,
-                "moat_certificate_renewal_next_attempt_timestamp_seconds{{lineage=\"{}\"}} {t}",
-                escape_label(lineage)
-            );
+    let lineages = || state.lineages.iter().map(|(l, s)| (l.as_str(), s));
+    gauge(
+        out,
+        "moat_certificate_renewal_failures",
+        "Consecutive failed issuance attempts, by lineage (0 after a success).",
+        "lineage",
+        lineages().map(|(l, s)| (l, Some(i64::from(s.failures)))),
+    );
+    gauge(
+        out,
+        "moat_certificate_renewal_last_success_timestamp_seconds",
+        "Last successful issuance, by lineage.",
+        "lineage",
+        lineages().map(|(l, s)| (l, s.last_success)),
+    );
+    gauge(
+        out,
+        "moat_certificate_renewal_next_attempt_timestamp_seconds",
+        "When the scheduler looks at the lineage again.",
+        "lineage",
+        lineages().map(|(l, s)| (l, s.next_attempt)),
+    );
+}
+
+/// One gauge family with one label: a row per `(label value, value)`,
+/// rows without a value left out.
+fn gauge<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    rows: impl Iterator<Item = (&'a str, Option<i64>)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (key, value) in rows {
+        if let Some(value) = value {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {value}", escape_label(key));
         }
     }
 }

@@ -253,10 +253,10 @@ impl MoatProxy {
     fn account(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         let status = match (session.response_written(), e) {
             (Some(resp), _) => resp.status.as_u16(),
+            // 444 closes without a response; 0 means the client is gone.
             (None, Some(e)) => match status::for_error(e) {
-                status::CLOSE_WITHOUT_RESPONSE => 444,
-                code if code > 0 => code,
-                _ => 499,
+                0 => 499,
+                code => code,
             },
             // The client went away before an answer (nginx's 499).
             (None, None) => 499,
@@ -264,7 +264,9 @@ impl MoatProxy {
         let server = ctx
             .decision
             .as_ref()
-            .map_or_else(|| NO_SERVER.to_owned(), |d| server_label(&d.server));
+            .map_or(std::borrow::Cow::Borrowed(NO_SERVER), |d| {
+                server_label(&d.server)
+            });
         self.metrics.record(&server, status, ctx.upstream_elapsed);
         if !self.access_log.enabled() {
             return;
@@ -290,7 +292,7 @@ impl MoatProxy {
             user_agent: header(http::header::USER_AGENT),
             host: header(http::header::HOST)
                 .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned())),
-            server,
+            server: server.into_owned(),
             upstream: ctx.target().map(|(t, _)| t.url.clone()),
             request_time: ctx.started.elapsed().as_secs_f64(),
             upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),

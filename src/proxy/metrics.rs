@@ -11,6 +11,7 @@
 //! `server_name` (or its file and line for a catch-all `_`), so the label
 //! set stays as small as the confs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -168,16 +169,16 @@ impl ProxyMetrics {
 
 /// The `server` label for a server block: its first `server_name` that is
 /// not the catch-all `_`, else `file:line`.
-pub fn server_label(server: &ServerRef) -> String {
+pub fn server_label(server: &ServerRef) -> Cow<'_, str> {
     match server.names.iter().find(|n| !n.is_empty() && *n != "_") {
-        Some(name) => name.clone(),
+        Some(name) => Cow::Borrowed(name.as_str()),
         None => {
             let file = server
                 .file
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            format!("{file}:{}", server.line)
+            Cow::Owned(format!("{file}:{}", server.line))
         }
     }
 }

@@ -13,9 +13,14 @@
 # Prints one table, ratios against nginx from the same run, plus the
 # direct-to-backend figure. Not a test: no pass/fail.
 #
-# Usage: bench/proxy.sh            (release build of the bench-proxy example)
+# The `pingora` row is Pingora alone (bench/pingora_bare.rs: its own Server,
+# TLS and the same forwarding headers, nothing of moat): the ceiling for an
+# engine built on Pingora and rustls on this machine.
+#
+# Usage: bench/proxy.sh            (release builds of the bench-proxy and
+#                                   bench-pingora-bare examples)
 # Env:   DURATION=10 RUNS=3 WARMUP=3 CONNS=50 WRK_THREADS=1 WORKERS=1 BASE_PORT=19400
-#        PROXIES="moat nginx haproxy caddy"
+#        PROXIES="moat pingora nginx haproxy caddy"
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,10 +31,10 @@ CONNS=${CONNS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 WORKERS=${WORKERS:-1}
 BASE_PORT=${BASE_PORT:-19400}
-PROXIES=${PROXIES:-"moat nginx haproxy caddy"}
+PROXIES=${PROXIES:-"moat pingora nginx haproxy caddy"}
 
 BACKEND_PORT=$((BASE_PORT))
-declare -A PORT=([moat]=$((BASE_PORT + 1)) [nginx]=$((BASE_PORT + 2)) [haproxy]=$((BASE_PORT + 3)) [caddy]=$((BASE_PORT + 4)))
+declare -A PORT=([moat]=$((BASE_PORT + 1)) [nginx]=$((BASE_PORT + 2)) [haproxy]=$((BASE_PORT + 3)) [caddy]=$((BASE_PORT + 4)) [pingora]=$((BASE_PORT + 5)))
 declare -A PID=()
 
 for tool in wrk nginx haproxy caddy openssl python3; do
@@ -51,7 +56,12 @@ if [[ -z ${MOAT_BIN:-} && " $PROXIES " == *" moat "* ]]; then
     echo "building the bench-proxy example (release)..." >&2
     (cd "$ROOT" && cargo build --release --quiet --example bench-proxy)
 fi
+if [[ -z ${PINGORA_BIN:-} && " $PROXIES " == *" pingora "* ]]; then
+    echo "building the bench-pingora-bare example (release)..." >&2
+    (cd "$ROOT" && cargo build --release --quiet --example bench-pingora-bare)
+fi
 MOAT_BIN=${MOAT_BIN:-"$ROOT/target/$CARGO_BUILD_TARGET/release/examples/bench-proxy"}
+PINGORA_BIN=${PINGORA_BIN:-"$ROOT/target/$CARGO_BUILD_TARGET/release/examples/bench-pingora-bare"}
 
 # ---------------------------------------------------------------- certificate
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -160,6 +170,9 @@ start_proxy() {
         moat)
             "$MOAT_BIN" "${PORT[moat]}" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" "$WORKERS" > "$WORK/moat.log" 2>&1 &
             ;;
+        pingora)
+            "$PINGORA_BIN" "${PORT[pingora]}" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" "$WORKERS" > "$WORK/pingora.log" 2>&1 &
+            ;;
         nginx) nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &;;
         haproxy) haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &;;
         caddy) GOMAXPROCS=$WORKERS HOME=$WORK XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK \
@@ -263,7 +276,7 @@ def rng(name, i, fmt):
 base = "nginx" if "nginx" in rows else None
 print(f"keep-alive HTTPS through each proxy to one backend; wrk -c{conns}, {runs} x {duration}s, workers={workers}; median (min-max)")
 print(f"{'proxy':<9} {'req/s':>8} {'range':>15} {'x nginx':>7} {'p50 ms':>7} {'p99 ms':>7} {'x nginx':>7} {'CPU us/req':>10} {'idle RSS MiB':>12} {'load RSS MiB':>12} {'x nginx':>7}")
-for name in [n for n in ("moat", "nginx", "haproxy", "caddy") if n in rows]:
+for name in [n for n in ("moat", "pingora", "nginx", "haproxy", "caddy") if n in rows]:
     rps, p50, p99, cpu, rss = (med(name, i) for i in range(5))
     r_rps = rps / med(base, 0) if base else float("nan")
     r_p99 = p99 / med(base, 2) if base else float("nan")

@@ -468,7 +468,7 @@ async fn response_rules_rewrite_location_cookies_and_hide_headers() {
     let port = backend.addr.port();
     let routes = FnRoutes::new(move |req| {
         let mut t = swag_target("http", "127.0.0.1", port, req, None);
-        t.hide_headers = vec!["x-powered-by".into()];
+        t.hide_headers = std::sync::Arc::new(vec!["x-powered-by".into()]);
         t.redirects = vec![("http://app/".into(), "https://example.test/app/".into())];
         t.cookie_paths = vec![("/".into(), "/app/".into())];
         decision(Action::Proxy(t))

@@ -24,6 +24,7 @@ pub const EX_CONFIG: i32 = 78;
 
 /// Entry point; returns the exit code.
 pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
+    supervisor::tune_allocator();
     // One TLS crypto provider for the process: pingora uses ring, and
     // instant-acme panics when two providers are compiled in and none is chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();

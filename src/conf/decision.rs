@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the proxy knows about a request when it asks the [`crate::conf::RouteTable`].
@@ -120,8 +121,9 @@ pub struct ProxyTarget {
     /// (`Content-Length`, `Transfer-Encoding`) are left to the proxy.
     pub headers: Vec<(String, String)>,
     /// Upstream response headers to drop (`proxy_hide_header` plus nginx's
-    /// defaults, minus `proxy_pass_header`), lower-case.
-    pub hide_headers: Vec<String>,
+    /// defaults, minus `proxy_pass_header`), lower-case. Shared with the
+    /// compiled location it comes from.
+    pub hide_headers: Arc<Vec<String>>,
     /// `proxy_redirect` rules in effect, already expanded: `(from, to)`;
     /// empty when `proxy_redirect off`.
     pub redirects: Vec<(String, String)>,

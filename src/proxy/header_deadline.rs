@@ -81,8 +81,10 @@ pub(crate) struct DeadlineStream {
     limit: Duration,
     /// Looking for the end of a request head.
     armed: bool,
-    /// Started at the head's first byte.
+    /// Started at the head's first byte; kept (and reset) across heads.
     timer: Option<Pin<Box<Sleep>>>,
+    /// `timer` runs for the current head.
+    timing: bool,
     /// Last bytes seen, to find `\r\n\r\n` across reads.
     tail: [u8; 3],
     /// Set between requests: the next read starts a new head.
@@ -105,31 +107,50 @@ impl DeadlineStream {
             limit,
             armed: true,
             timer: None,
+            timing: false,
             tail: [0; 3],
             rearm: AtomicBool::new(false),
         }
     }
 
-    /// Note bytes just read; disarm at the end of the head.
+    /// Note bytes just read; disarm at the end of the head. Runs on every
+    /// read of every request, so it allocates nothing: the timer is kept
+    /// between heads and only reset.
     fn saw(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        if self.timer.is_none() {
-            self.timer = Some(Box::pin(tokio::time::sleep_until(
-                Instant::now() + self.limit,
-            )));
+        if !self.timing {
+            let deadline = Instant::now() + self.limit;
+            match self.timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(deadline),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.timing = true;
         }
-        let mut joined = Vec::with_capacity(3 + bytes.len());
-        joined.extend_from_slice(&self.tail);
-        joined.extend_from_slice(bytes);
-        let found = joined.windows(4).any(|w| w == b"\r\n\r\n");
-        self.tail.copy_from_slice(&joined[joined.len() - 3..]);
-        if found {
+        if ends_head(&self.tail, bytes) {
             self.armed = false;
-            self.timer = None;
+            self.timing = false;
         }
+        push_tail(&mut self.tail, bytes);
     }
+}
+
+/// Keep the last three bytes of `tail` followed by `bytes`, for a
+/// `\r\n\r\n` split across reads.
+fn push_tail(tail: &mut [u8; 3], bytes: &[u8]) {
+    let keep = bytes.len().min(3);
+    tail.copy_within(keep.., 0);
+    tail[3 - keep..].copy_from_slice(&bytes[bytes.len() - keep..]);
+}
+
+/// Whether `\r\n\r\n` occurs in `tail` followed by `bytes`.
+fn ends_head(tail: &[u8; 3], bytes: &[u8]) -> bool {
+    let mut seam = [0u8; 6];
+    seam[..3].copy_from_slice(tail);
+    let n = bytes.len().min(3);
+    seam[3..3 + n].copy_from_slice(&bytes[..n]);
+    seam[..3 + n].windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
 impl AsyncRead for DeadlineStream {
@@ -141,10 +162,10 @@ impl AsyncRead for DeadlineStream {
         let this = &mut *self;
         if this.rearm.swap(false, Ordering::AcqRel) {
             this.armed = true;
-            this.timer = None;
+            this.timing = false;
             this.tail = [0; 3];
         }
-        if this.armed {
+        if this.timing {
             if let Some(timer) = this.timer.as_mut() {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(std::io::Error::new(
@@ -158,8 +179,7 @@ impl AsyncRead for DeadlineStream {
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if this.armed {
             if let Poll::Ready(Ok(())) = &result {
-                let new = buf.filled()[before..].to_vec();
-                this.saw(&new);
+                this.saw(&buf.filled()[before..]);
             }
         }
         result
@@ -251,5 +271,38 @@ impl GetSocketDigest for DeadlineStream {
 impl Peek for DeadlineStream {
     async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
         self.inner.try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ends_head, push_tail};
+
+    /// The blank line is found wherever the reads split it.
+    #[test]
+    fn head_end_is_found_across_every_split() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for cut in 0..=head.len() {
+            let (first, second) = head.split_at(cut);
+            let mut tail = [0u8; 3];
+            let mut found = ends_head(&tail, first);
+            push_tail(&mut tail, first);
+            found |= ends_head(&tail, second);
+            assert!(found, "split at {cut}");
+        }
+    }
+
+    /// One byte at a time, as a slowloris client sends it.
+    #[test]
+    fn head_end_is_found_byte_by_byte_and_not_before() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut tail = [0u8; 3];
+        for (i, byte) in head.iter().enumerate() {
+            let found = ends_head(&tail, std::slice::from_ref(byte));
+            assert_eq!(found, i == head.len() - 1, "byte {i}");
+            push_tail(&mut tail, std::slice::from_ref(byte));
+        }
+        assert!(!ends_head(&[0; 3], b"\r\n\r"));
+        assert!(!ends_head(b"\n\r\n", b"x\r\n"));
     }
 }

@@ -34,44 +34,63 @@ const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 30
 /// Rewrite `req` (Pingora's copy of the client request) into exactly what
 /// the target says to send. `upgrade` keeps `Upgrade`/`Connection: upgrade`
 /// (WebSockets); `h2` prepares the list for an HTTP/2 (gRPC) upstream.
+///
+/// Runs once per proxied request, so it edits rather than rebuilds: a
+/// client header the target sends with the same values (most of them:
+/// proxy.conf passes the client's headers through) stays as Pingora parsed
+/// it, with the client's spelling; only the rest is removed, and only
+/// what is new is appended. Per name, the values and their order are
+/// exactly the target's; the order between different names is not kept,
+/// which HTTP gives no meaning to.
 pub fn upstream_request(
     req: &mut RequestHeader,
     target: &ProxyTarget,
     upgrade: bool,
     h2: bool,
 ) -> Result<()> {
-    let uri =
-        target
-            .path_and_query
-            .parse::<http::Uri>()
-            .or_err_with(ErrorType::InternalError, || {
+    if req.raw_path() != target.path_and_query.as_bytes() {
+        let uri = target.path_and_query.parse::<http::Uri>().or_err_with(
+            ErrorType::InternalError,
+            || {
                 format!(
                     "upstream path {:?} is not a valid request target",
                     target.path_and_query
                 )
-            })?;
-    req.set_uri(uri);
-    let framing: Vec<(&str, http::HeaderValue)> = ["content-length", "transfer-encoding"]
-        .into_iter()
-        .filter_map(|name| req.headers.get(name).map(|v| (name, v.clone())))
-        .collect();
-    let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
-    for name in names {
-        req.remove_header(&name);
+            },
+        )?;
+        req.set_uri(uri);
     }
-    for (name, value) in &target.headers {
-        let lower = name.to_ascii_lowercase();
-        if lower == "upgrade" && upgrade && !h2 {
+    let stale: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| !kept_as_is(req, name, target))
+        .cloned()
+        .collect();
+    for name in &stale {
+        req.remove_header(name);
+    }
+    // Decided before anything is appended: a name the client already sends
+    // with the target's values is complete, every other entry is added.
+    let present: Vec<bool> = target
+        .headers
+        .iter()
+        .map(|(name, _)| req.headers.contains_key(name.as_str()))
+        .collect();
+    for ((name, value), present) in target.headers.iter().zip(present) {
+        if present {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
             req.append_header(name.clone(), value.as_str())
                 .or_err(ErrorType::InternalError, "invalid Upgrade value")?;
             continue;
         }
-        if lower == "te" && h2 && value.eq_ignore_ascii_case("trailers") {
+        if name.eq_ignore_ascii_case("te") && h2 && value.eq_ignore_ascii_case("trailers") {
             req.append_header("te", "trailers")
                 .or_err(ErrorType::InternalError, "invalid TE value")?;
             continue;
         }
-        if HOP_BY_HOP.contains(&lower.as_str()) {
+        if is_hop_by_hop(name) {
             continue;
         }
         append(req, name, value)?;
@@ -89,10 +108,37 @@ pub fn upstream_request(
             append(req, "Host", &format!("{}:{}", target.host, target.port))?;
         }
     }
-    for (name, value) in framing {
-        req.insert_header(name, value)?;
-    }
     Ok(())
+}
+
+/// Whether the client's `name` header can go upstream untouched: body
+/// framing always does (Pingora frames the body it relays by it); other
+/// hop-by-hop headers never do; the rest only when the target sends
+/// exactly the client's values for it, in the same order.
+fn kept_as_is(req: &RequestHeader, name: &http::HeaderName, target: &ProxyTarget) -> bool {
+    if matches!(name.as_str(), "content-length" | "transfer-encoding") {
+        return true;
+    }
+    if is_hop_by_hop(name.as_str()) {
+        return false;
+    }
+    let mut sent = target
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
+        .map(|(_, v)| v.as_bytes());
+    let mut received = req.headers.get_all(name).iter().map(|v| v.as_bytes());
+    loop {
+        match (sent.next(), received.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn append(req: &mut RequestHeader, name: &str, value: &str) -> Result<()> {
@@ -110,8 +156,16 @@ fn append(req: &mut RequestHeader, name: &str, value: &str) -> Result<()> {
 /// Apply `proxy_hide_header`, `proxy_redirect` and `proxy_cookie_path` to an
 /// upstream response.
 pub fn upstream_response(resp: &mut ResponseHeader, target: &ProxyTarget) {
-    for name in &target.hide_headers {
-        resp.remove_header(name.as_str());
+    // One pass over the few headers the upstream sent, rather than a map
+    // lookup for each of the dozen hidden names on every response.
+    let hidden: Vec<http::HeaderName> = resp
+        .headers
+        .keys()
+        .filter(|name| target.hide_headers.iter().any(|h| h == name.as_str()))
+        .cloned()
+        .collect();
+    for name in &hidden {
+        resp.remove_header(name);
     }
     if !target.redirects.is_empty() {
         rewrite_location(resp, "location", &target.redirects);

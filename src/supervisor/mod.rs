@@ -22,6 +22,7 @@
 //! moat starts itself (a deploy hook) must go through [`run_command`].
 
 mod acme_service;
+mod allocator;
 mod error;
 mod events;
 mod logging;
@@ -38,6 +39,7 @@ mod watcher;
 mod tests;
 
 pub use acme_service::{acme_config, AcmeService};
+pub use allocator::tune_allocator;
 pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use logging::{init_logging, init_logging_with};

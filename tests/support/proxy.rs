@@ -579,7 +579,7 @@ pub fn swag_target(
         port,
         path_and_query: req.uri.clone(),
         headers,
-        hide_headers: vec![],
+        hide_headers: Default::default(),
         redirects: vec![],
         cookie_paths: vec![],
         body_filter: None,

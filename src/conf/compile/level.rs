@@ -132,6 +132,10 @@ pub(crate) struct Level {
     pub add_headers: Arc<Vec<AddHeader>>,
     pub hide_headers: Arc<Vec<String>>,
     pub pass_headers: Arc<Vec<String>>,
+    /// The upstream response headers dropped at this level: nginx's
+    /// defaults plus `hide_headers`, minus `pass_headers`. Worked out when
+    /// the level is compiled, not per request.
+    pub hidden: Arc<Vec<String>>,
     pub redirect: Redirect,
     pub cookie_paths: Arc<Vec<(Template, Template)>>,
     pub sub_filter: SubFilterConf,
@@ -170,6 +174,7 @@ impl Default for Level {
             add_headers: Arc::default(),
             hide_headers: Arc::default(),
             pass_headers: Arc::default(),
+            hidden: Arc::new(hidden_headers(&[], &[])),
             redirect: Redirect::Default,
             cookie_paths: Arc::default(),
             sub_filter: SubFilterConf::default(),
@@ -197,6 +202,28 @@ impl Default for Level {
             unenforced_guard: None,
         }
     }
+}
+
+/// Upstream response headers nginx never passes to the client.
+const HIDDEN_BY_DEFAULT: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+/// nginx's hidden response headers plus `proxy_hide_header`, minus
+/// `proxy_pass_header`.
+fn hidden_headers(hide: &[String], pass: &[String]) -> Vec<String> {
+    let mut hidden: Vec<String> = HIDDEN_BY_DEFAULT.iter().map(|s| s.to_string()).collect();
+    hidden.extend(hide.iter().cloned());
+    hidden.retain(|h| !pass.contains(h));
+    hidden.dedup();
+    hidden
 }
 
 /// Array directives collected at one level before they replace the outer lists.
@@ -241,11 +268,15 @@ impl Level {
         if !own.add_headers.is_empty() {
             self.add_headers = Arc::new(own.add_headers);
         }
+        let hidden_changed = !own.hide_headers.is_empty() || !own.pass_headers.is_empty();
         if !own.hide_headers.is_empty() {
             self.hide_headers = Arc::new(own.hide_headers);
         }
         if !own.pass_headers.is_empty() {
             self.pass_headers = Arc::new(own.pass_headers);
+        }
+        if hidden_changed {
+            self.hidden = Arc::new(hidden_headers(&self.hide_headers, &self.pass_headers));
         }
         if own.redirect_off {
             self.redirect = Redirect::Off;

@@ -7,18 +7,6 @@ use super::uri::escape;
 use crate::conf::compile::level::{PassUrl, Redirect, SetHeader};
 use crate::conf::decision::{BodyFilter, ProxyTarget, UpstreamOptions};
 
-/// Upstream response headers nginx never passes to the client.
-const HIDDEN_BY_DEFAULT: &[&str] = &[
-    "date",
-    "server",
-    "x-pad",
-    "x-accel-expires",
-    "x-accel-redirect",
-    "x-accel-limit-rate",
-    "x-accel-buffering",
-    "x-accel-charset",
-];
-
 /// A parsed upstream URL.
 struct Url {
     scheme: String,
@@ -129,10 +117,6 @@ impl Eval<'_> {
                 PROXY_DEFAULTS,
             )
         };
-        let mut hide: Vec<String> = HIDDEN_BY_DEFAULT.iter().map(|s| s.to_string()).collect();
-        hide.extend(level.hide_headers.iter().cloned());
-        hide.retain(|h| !level.pass_headers.contains(h));
-        hide.dedup();
         let redirects = match &level.redirect {
             Redirect::Off => vec![],
             Redirect::Default => match (&pass.url.as_literal(), &pass.location_prefix) {
@@ -181,7 +165,7 @@ impl Eval<'_> {
             port: url.port,
             path_and_query,
             headers,
-            hide_headers: hide,
+            hide_headers: level.hidden.clone(),
             redirects,
             cookie_paths,
             body_filter,
@@ -209,20 +193,23 @@ impl Eval<'_> {
         defaults: &[(&str, &str)],
     ) -> Vec<(String, String)> {
         let user = user.unwrap_or_default();
-        let mut blocked: Vec<String> = user.iter().map(|h| h.name.to_ascii_lowercase()).collect();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(user.len() + defaults.len() + self.req.headers.len());
         for h in user {
             let v = h.value.render(self);
             if !v.is_empty() && !is_framing(&h.name) {
                 out.push((h.name.clone(), v));
             }
         }
-        for (name, value) in defaults {
-            let lc = name.to_ascii_lowercase();
-            if blocked.contains(&lc) {
+        // A name is taken by a `proxy_set_header` or by an earlier default.
+        let set_by_user = |name: &str| user.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+        for (i, (name, value)) in defaults.iter().enumerate() {
+            if set_by_user(name)
+                || defaults[..i]
+                    .iter()
+                    .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
+            {
                 continue;
             }
-            blocked.push(lc);
             let v = match *value {
                 "$proxy_host" => self.proxy_host.clone(),
                 v => v.to_string(),
@@ -233,7 +220,9 @@ impl Eval<'_> {
         }
         if self.level.pass_request_headers {
             for (n, v) in &self.req.headers {
-                if !blocked.contains(&n.to_ascii_lowercase()) {
+                let taken =
+                    set_by_user(n) || defaults.iter().any(|(d, _)| d.eq_ignore_ascii_case(n));
+                if !taken {
                     out.push((n.clone(), v.clone()));
                 }
             }

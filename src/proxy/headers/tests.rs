@@ -13,7 +13,7 @@ fn target(headers: &[(&str, &str)]) -> ProxyTarget {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect(),
-        hide_headers: vec!["x-powered-by".into()],
+        hide_headers: std::sync::Arc::new(vec!["x-powered-by".into()]),
         redirects: vec![("http://app:8080/".into(), "https://example.com/".into())],
         cookie_paths: vec![("/".into(), "/app/".into())],
         body_filter: None,
@@ -125,4 +125,49 @@ fn response_rules_hide_rewrite_location_cookie_and_add() {
         "non-always rules skip 500"
     );
     assert_eq!(err.headers["x-always"], "1");
+}
+
+/// Headers the conf passes through unchanged stay as the client sent them
+/// (spelling and repeated values); changed or extra values replace them.
+#[test]
+fn passes_unchanged_client_headers_through_and_replaces_changed_ones() {
+    let mut req = RequestHeader::build("GET", b"/x?y=1", None).unwrap();
+    req.append_header("X-Custom-ID".to_owned(), "7").unwrap();
+    req.append_header("Accept".to_owned(), "a").unwrap();
+    req.append_header("Accept".to_owned(), "b").unwrap();
+    req.append_header("X-Forwarded-For".to_owned(), "10.0.0.1")
+        .unwrap();
+    req.append_header("Cookie".to_owned(), "dropped").unwrap();
+    let t = target(&[
+        ("Host", "backend"),
+        ("X-Forwarded-For", "10.0.0.1, 127.0.0.1"),
+        ("x-custom-id", "7"),
+        ("accept", "a"),
+        ("accept", "b"),
+        ("X-Dup", "1"),
+        ("X-Dup", "2"),
+    ]);
+    upstream_request(&mut req, &t, false, false).unwrap();
+    let got = names(&req);
+    let values = |n: &str| -> Vec<&str> {
+        got.iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(values("x-custom-id"), ["7"]);
+    assert_eq!(values("accept"), ["a", "b"]);
+    assert_eq!(values("x-forwarded-for"), ["10.0.0.1, 127.0.0.1"]);
+    assert_eq!(values("x-dup"), ["1", "2"]);
+    assert_eq!(values("host"), ["backend"]);
+    assert!(values("cookie").is_empty(), "{got:?}");
+    // The client's spelling of a header passed through is what goes out.
+    let mut buf = bytes::BytesMut::new();
+    req.header_to_h1_wire(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.contains("X-Custom-ID: 7"), "{text}");
+    assert!(
+        text.contains("X-Forwarded-For: 10.0.0.1, 127.0.0.1"),
+        "{text}"
+    );
 }

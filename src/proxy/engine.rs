@@ -317,6 +317,8 @@ impl ProxyHttp for MoatProxy {
         }
     }
 
+    /// The paths that answer locally or relay an upgrade are boxed: their
+    /// futures are large, and Pingora boxes (moves) this one per request.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Some(why) = oversized_head(session.req_header()) {
             return Err(status::refuse(431, why));
@@ -324,7 +326,7 @@ impl ProxyHttp for MoatProxy {
         let info = self.request_info(session);
         if !info.tls {
             if let Some(reply) = http01::answer(&self.tokens, &info.uri) {
-                respond::send(session, reply, &[]).await?;
+                Box::pin(respond::send(session, reply, &[])).await?;
                 return Ok(true);
             }
         }
@@ -344,7 +346,7 @@ impl ProxyHttp for MoatProxy {
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {
                 let target = target.clone();
-                let result = self.relay_upgrade(session, &decision, &target, ctx).await;
+                let result = Box::pin(self.relay_upgrade(session, &decision, &target, ctx)).await;
                 ctx.decision = Some(decision);
                 result?;
                 return Ok(true);
@@ -352,7 +354,7 @@ impl ProxyHttp for MoatProxy {
         }
         let forward = matches!(decision.action, Action::Proxy(_) | Action::Grpc(_));
         if !forward {
-            let result = self.answer(session, &decision).await;
+            let result = Box::pin(self.answer(session, &decision)).await;
             ctx.decision = Some(decision);
             result?;
             return Ok(true);

@@ -96,6 +96,17 @@ impl UpstreamResolver {
         if let Ok(ip) = bare.parse::<IpAddr>() {
             return Ok(SocketAddr::new(ip, port));
         }
+        // Boxed: hickory's lookup future is large, and every proxied
+        // request's future would otherwise carry (and move) its space.
+        Box::pin(self.lookup(host, port, options)).await
+    }
+
+    async fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        options: &UpstreamOptions,
+    ) -> Result<SocketAddr, ResolveError> {
         let resolver = self.resolver_for(options);
         // A trailing dot makes the name absolute, so search domains and
         // ndots never add lookups for container names.

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, counted by callgrind: the
+# repeatable companion to bench/proxy.sh on a shared machine, where
+# wall-clock figures move by ±15% between runs. Each proxy (moat's
+# bench-proxy and bench-pingora-bare, the Pingora-only ceiling) runs under
+# valgrind; curl sends WARM keep-alive HTTP/1.1 requests over TLS, the
+# counters are zeroed, then REQUESTS more are sent on one connection and
+# the total is divided by REQUESTS. Kernel time is not counted.
+#
+# Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+REQUESTS=${REQUESTS:-2000}
+WARM=${WARM:-400}
+BASE_PORT=${BASE_PORT:-19600}
+for tool in valgrind callgrind_control curl nginx openssl; do
+    command -v "$tool" >/dev/null || { echo "bench/instructions.sh: $tool is not installed" >&2; exit 1; }
+done
+
+export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}
+export RUSTFLAGS=${RUSTFLAGS:--C target-feature=+crt-static}
+(cd "$ROOT" && cargo build --release --quiet --example bench-proxy --example bench-pingora-bare)
+BIN="$ROOT/target/$CARGO_BUILD_TARGET/release/examples"
+
+WORK=$(mktemp -d /tmp/moat-instr.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test,IP:127.0.0.1" \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+
+BACKEND_PORT=$BASE_PORT
+BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
+cat > "$WORK/backend.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/backend.pid;
+error_log $WORK/backend.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
+    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        location / { default_type text/plain; return 200 "$BODY"; }
+    }
+}
+CONF
+nginx -c "$WORK/backend.conf" -p "$WORK" &
+PIDS+=($!)
+
+requests() { # port count -> a curl config file sending <count> requests
+    printf 'http1.1\n' > "$WORK/urls"
+    for _ in $(seq 1 "$2"); do printf 'url = "https://127.0.0.1:%s/"\noutput = "/dev/null"\n' "$1"; done >> "$WORK/urls"
+    echo "$WORK/urls"
+}
+
+count() { # name binary port -> instructions per request
+    local out="$WORK/cg.$1"
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1 > "$WORK/$1.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 200); do
+        curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$3/" && break
+        sleep 0.2
+    done
+    curl -sk -K "$(requests "$3" "$WARM")"
+    callgrind_control -z "$pid" > /dev/null
+    curl -sk -K "$(requests "$3" "$REQUESTS")"
+    callgrind_control -d "$pid" > /dev/null
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    # The explicit dump is part 1; its totals line holds the count.
+    local total
+    total=$(awk '/^(summary|totals):/ { print $2; exit }' "$out.1")
+    echo $((total / REQUESTS))
+}
+
+moat=$(count moat "$BIN/bench-proxy" $((BASE_PORT + 1)))
+pingora=$(count pingora "$BIN/bench-pingora-bare" $((BASE_PORT + 2)))
+printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
+printf '%-9s %10s %8s\n' proxy instr "x pingora"
+printf '%-9s %10s %8s\n' moat "$moat" "$(python3 -c "print(f'{$moat / $pingora:.2f}')")"
+printf '%-9s %10s %8s\n' pingora "$pingora" "1.00"

@@ -99,8 +99,8 @@ impl Explained {
             _ => ("static", None, None, None, vec![]),
         };
         Explained {
-            server: d.server.clone(),
-            location: d.location.clone(),
+            server: (*d.server).clone(),
+            location: d.location.as_deref().cloned(),
             action,
             status,
             upstream,

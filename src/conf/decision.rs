@@ -213,10 +213,11 @@ pub enum Action {
 /// The route table's answer for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// The `server` block that took the request.
-    pub server: ServerRef,
+    /// The `server` block that took the request (shared with the compiled
+    /// table: a decision is made per request).
+    pub server: Arc<ServerRef>,
     /// The `location` that took it, if any.
-    pub location: Option<LocationRef>,
+    pub location: Option<Arc<LocationRef>>,
     /// What to do.
     pub action: Action,
     /// `add_header` rules in effect for the response.

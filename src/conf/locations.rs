@@ -32,7 +32,7 @@ pub(crate) struct Location {
     /// How it matches.
     pub kind: LocKind,
     /// Where it is and how it was written.
-    pub at: LocationRef,
+    pub at: Arc<LocationRef>,
     /// Its settings.
     pub level: Arc<Level>,
     /// Its rewrite-phase statements.

@@ -29,7 +29,7 @@ pub struct LoadReport {
 /// One compiled `server` block.
 #[derive(Debug, Clone)]
 pub(crate) struct Server {
-    pub at: ServerRef,
+    pub at: Arc<ServerRef>,
     pub listens: Vec<ListenSpec>,
     pub name_matchers: Vec<Name>,
     pub level: Arc<Level>,

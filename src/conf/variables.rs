@@ -13,7 +13,8 @@ use super::error::ConfError;
 pub(crate) enum Var {
     /// A built-in variable with a fixed name (`$host`, `$uri`, ...).
     Builtin(Builtin),
-    /// `$http_<name>`: a request header (name lower-case, `_` for `-`).
+    /// `$http_<name>`: a request header, held as the header's name
+    /// (lower-case, `-` where the variable has `_`).
     Http(String),
     /// `$cookie_<name>`.
     Cookie(String),
@@ -148,7 +149,7 @@ impl Var {
         }
         let fam = |p: &str| name.strip_prefix(p).map(|s| s.to_ascii_lowercase());
         if let Some(h) = fam("http_") {
-            return Some(Var::Http(h));
+            return Some(Var::Http(h.replace('_', "-")));
         }
         if let Some(c) = name.strip_prefix("cookie_") {
             return Some(Var::Cookie(c.to_string()));
@@ -277,6 +278,10 @@ impl Template {
     }
 
     fn render_with<'s>(&self, mut f: impl FnMut(&Var) -> Cow<'s, str>) -> String {
+        // `$host`, `$remote_addr`...: by far the commonest template.
+        if let [Part::Var(v)] = self.parts.as_slice() {
+            return f(v).into_owned();
+        }
         let mut out = String::new();
         for p in &self.parts {
             match p {

@@ -74,7 +74,11 @@ pub fn upstream_request(
     let present: Vec<bool> = target
         .headers
         .iter()
-        .map(|(name, _)| req.headers.contains_key(name.as_str()))
+        .map(|(name, _)| {
+            req.headers
+                .keys()
+                .any(|kept| kept.as_str().eq_ignore_ascii_case(name))
+        })
         .collect();
     for ((name, value), present) in target.headers.iter().zip(present) {
         if present {

@@ -483,11 +483,11 @@ impl RouteSource for FnRoutes {
 /// A decision from a test server block.
 pub fn decision(action: Action) -> Decision {
     Decision {
-        server: ServerRef {
+        server: std::sync::Arc::new(ServerRef {
             file: PathBuf::from("/config/nginx/proxy-confs/test.subdomain.conf"),
             line: 1,
             names: vec!["test".into()],
-        },
+        }),
         location: None,
         action,
         response_headers: vec![],

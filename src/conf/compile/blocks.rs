@@ -222,11 +222,11 @@ impl Compiler<'_> {
             }
         }
         Server {
-            at: ServerRef {
+            at: Arc::new(ServerRef {
                 file: d.span.file.as_ref().clone(),
                 line: d.span.line,
                 names: shown,
-            },
+            }),
             listens,
             name_matchers: names.into_iter().filter_map(|(_, n)| n).collect(),
             level: Arc::new(level),

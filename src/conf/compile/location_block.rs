@@ -118,7 +118,7 @@ impl Compiler<'_> {
         let children = self.locations(block, &level, Some(&kind));
         Some(Location {
             kind,
-            at: LocationRef {
+            at: Arc::new(LocationRef {
                 file: d.span.file.as_ref().clone(),
                 line: d.span.line,
                 r#match: d
@@ -127,7 +127,7 @@ impl Compiler<'_> {
                     .map(|a| a.value.as_str())
                     .collect::<Vec<_>>()
                     .join(" "),
-            },
+            }),
             level: Arc::new(level),
             script,
             children,

@@ -41,6 +41,9 @@ pub(crate) struct Eval<'a> {
     pub proxy_port: String,
     /// A rewrite without flag changed the URI during the current script.
     pub rewrote: bool,
+    /// `$remote_addr` as text, formatted once per request when first used
+    /// (`$remote_addr` and `$proxy_add_x_forwarded_for` both need it).
+    pub remote_text: std::cell::OnceCell<String>,
 }
 
 impl Eval<'_> {
@@ -62,6 +65,12 @@ impl Eval<'_> {
             .map(|(_, v)| v.as_str())
             .collect();
         (!vals.is_empty()).then(|| vals.join(sep))
+    }
+
+    /// `$remote_addr` as text.
+    pub(crate) fn remote_text(&self) -> &str {
+        self.remote_text
+            .get_or_init(|| self.remote_ip().to_string())
     }
 
     /// `$remote_addr` (IPv4-mapped IPv6 shown as IPv4).
@@ -119,7 +128,7 @@ impl VarSource for Eval<'_> {
                 Uri => Cow::Borrowed(&self.uri),
                 Args => Cow::Borrowed(&self.args),
                 IsArgs => Cow::Borrowed(if self.args.is_empty() { "" } else { "?" }),
-                RemoteAddr => owned(self.remote_ip().to_string()),
+                RemoteAddr => Cow::Borrowed(self.remote_text()),
                 RemotePort => owned(self.req.remote.port().to_string()),
                 ServerPort => owned(self.req.server_port.to_string()),
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
@@ -127,10 +136,14 @@ impl VarSource for Eval<'_> {
                 ServerProtocol => Cow::Borrowed("HTTP/1.1"),
                 RequestMethod => Cow::Borrowed(&self.req.method),
                 Request => owned(format!("{} {} HTTP/1.1", self.req.method, self.req.uri)),
-                ProxyAddXForwardedFor => owned(match self.header_joined("x-forwarded-for", ", ") {
-                    Some(x) => format!("{x}, {}", self.remote_ip()),
-                    None => self.remote_ip().to_string(),
-                }),
+                ProxyAddXForwardedFor => match self.header_joined("x-forwarded-for", ", ") {
+                    Some(mut x) => {
+                        x.push_str(", ");
+                        x.push_str(self.remote_text());
+                        owned(x)
+                    }
+                    None => Cow::Borrowed(self.remote_text()),
+                },
                 ProxyHost => Cow::Borrowed(&self.proxy_host),
                 ProxyPort => Cow::Borrowed(&self.proxy_port),
                 DocumentRoot => owned(self.document_root()),
@@ -143,14 +156,11 @@ impl VarSource for Eval<'_> {
                         .to_string(),
                 ),
             },
-            Var::Http(name) => {
-                let name = name.replace('_', "-");
-                match name.as_str() {
-                    "cookie" => owned(self.header_joined("cookie", "; ").unwrap_or_default()),
-                    "x-forwarded-for" => owned(self.header_joined(&name, ", ").unwrap_or_default()),
-                    _ => owned(self.header(&name).unwrap_or_default().to_string()),
-                }
-            }
+            Var::Http(name) => match name.as_str() {
+                "cookie" => owned(self.header_joined("cookie", "; ").unwrap_or_default()),
+                "x-forwarded-for" => owned(self.header_joined(name, ", ").unwrap_or_default()),
+                _ => Cow::Borrowed(self.header(name).unwrap_or_default()),
+            },
             Var::Cookie(name) => owned(self.cookie(name).unwrap_or_default()),
             Var::Arg(name) => owned(self.arg(name).unwrap_or_default()),
             Var::UpstreamHttp(_) | Var::SentHttp(_) => Cow::Borrowed(""),

@@ -11,6 +11,7 @@ pub(crate) mod uri;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use context::Eval;
 use script::Flow;
@@ -56,11 +57,9 @@ const MAX_URI_CHANGES: usize = 10;
 pub(crate) fn host_name(raw: &str) -> String {
     let raw = raw.trim();
     let host = if raw.starts_with('[') {
-        raw.split_once(']')
-            .map(|(h, _)| format!("{h}]"))
-            .unwrap_or_else(|| raw.to_string())
+        raw.find(']').map_or(raw, |end| &raw[..=end])
     } else {
-        raw.split(':').next().unwrap_or_default().to_string()
+        raw.split(':').next().unwrap_or_default()
     };
     host.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -81,11 +80,11 @@ impl RouteTable {
             .and_then(|p| p.pick(host.as_deref()))
         else {
             return Decision {
-                server: ServerRef {
+                server: Arc::new(ServerRef {
                     file: Default::default(),
                     line: 0,
                     names: vec![],
-                },
+                }),
                 location: None,
                 action: Action::NotFound,
                 response_headers: vec![],
@@ -117,6 +116,7 @@ impl RouteTable {
             level: server.level.clone(),
             proxy_host: String::new(),
             proxy_port: String::new(),
+            remote_text: std::cell::OnceCell::new(),
             rewrote: false,
         };
         let Some(uri) = uri::normalize(path) else {
@@ -234,7 +234,7 @@ impl Eval<'_> {
         }
     }
 
-    fn finish(&self, location: Option<LocationRef>, action: Action) -> Decision {
+    fn finish(&self, location: Option<Arc<LocationRef>>, action: Action) -> Decision {
         let response_headers = self
             .level
             .add_headers

@@ -21,6 +21,20 @@ pub(crate) fn normalize(path: &str) -> Option<String> {
     } else {
         path
     };
+    // Most request paths are already normal: nothing to decode, merge or
+    // resolve, so one copy is the whole job.
+    let plain = path.starts_with('/')
+        && !path.contains('%')
+        && !path.contains("//")
+        && !path.split('/').any(|seg| seg == "." || seg == "..");
+    if plain {
+        return Some(path.to_owned());
+    }
+    resolve(path)
+}
+
+/// Decode `%XX`, merge slashes and resolve `.`/`..` (`None` above the root).
+fn resolve(path: &str) -> Option<String> {
     let decoded = percent_decode(path);
     let mut out: Vec<&str> = Vec::new();
     let ends_with_slash =
@@ -89,4 +103,30 @@ pub(crate) fn escape_component(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{normalize, resolve};
+
+    /// The shortcut for already-normal paths gives what the full
+    /// decode-merge-resolve gives.
+    #[test]
+    fn plain_paths_take_the_shortcut_to_the_same_answer() {
+        for path in [
+            "/",
+            "/a",
+            "/a/",
+            "/a/b.c/d",
+            "/.well-known/x",
+            "/a/..b/c.",
+            "/~u/ä",
+        ] {
+            assert_eq!(normalize(path), resolve(path), "{path}");
+        }
+        assert_eq!(normalize("/a/./b//c/../d").as_deref(), Some("/a/b/d"));
+        assert_eq!(normalize("/a%2Fb/%7e").as_deref(), Some("/a/b/~"));
+        assert_eq!(normalize("/.."), None);
+        assert_eq!(normalize("http://h/x/../y").as_deref(), Some("/y"));
+    }
 }

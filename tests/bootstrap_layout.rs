@@ -10,8 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 const START: Duration = Duration::from_secs(20);
 
@@ -20,9 +19,7 @@ const START: Duration = Duration::from_secs(20);
 fn start_and_stop(dir: &Path, envs: &[(&str, &str)]) -> String {
     let mut moat = Running::spawn(moat_command(moat_bin(), dir, envs));
     moat.wait_for(&["supervisor running"], START);
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    let status = moat.wait_exit(Duration::from_secs(10)).expect("moat stops");
-    assert_eq!(status.code(), Some(0), "log:\n{}", moat.log());
+    stop_gracefully(&mut moat);
     moat.log()
 }
 

@@ -10,8 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 fn rewrite_config_paths(dir: &Path, root: &Path) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -68,12 +67,7 @@ fn defaults_and_every_sample_pass_nginx_t() {
     let dir = tmp.path().join("config");
     let mut moat = Running::spawn(moat_command(moat_bin(), &dir, &[]));
     moat.wait_for(&["supervisor running"], Duration::from_secs(20));
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 
     let confs = dir.join("nginx/proxy-confs");
     let mut activated = 0;

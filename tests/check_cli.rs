@@ -8,8 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 fn check(dir: &Path, envs: &[(&str, &str)]) -> Output {
     let mut cmd = moat_command(moat_bin(), dir, envs);
@@ -45,12 +44,7 @@ fn check_passes_on_a_bootstrapped_config_dir() {
     let tmp = temp_config();
     let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
     moat.wait_for(&["supervisor running"], Duration::from_secs(20));
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 
     let out = check(tmp.path(), &[("URL", "example.com"), ("SUBDOMAINS", "www")]);
     let (stdout, stderr) = text(&out);
@@ -130,12 +124,7 @@ fn check_fails_with_file_and_line_for_a_broken_conf() {
     let tmp = temp_config();
     let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
     moat.wait_for(&["supervisor running"], Duration::from_secs(20));
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 
     let broken = tmp.path().join("nginx/proxy-confs/app.subdomain.conf");
     std::fs::write(

@@ -8,8 +8,7 @@ mod foundation;
 
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 #[test]
 fn editing_a_proxy_conf_triggers_a_reload() {
@@ -62,12 +61,7 @@ fn editing_a_proxy_conf_triggers_a_reload() {
     );
 
     let mut moat = moat;
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 }
 
 #[test]
@@ -119,12 +113,7 @@ fn a_broken_conf_is_reported_with_file_and_line_and_the_old_one_keeps_serving() 
         &["configuration reloaded", "change under"],
         Duration::from_secs(10),
     );
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 }
 
 #[test]
@@ -189,10 +178,5 @@ fn a_dropped_in_proxy_conf_serves_without_a_restart() {
     );
     assert_eq!(get(), "from-app", "the new conf routes without a restart");
 
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 }

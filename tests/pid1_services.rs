@@ -10,8 +10,7 @@ mod foundation;
 use std::process::Command;
 use std::time::Duration;
 
-use foundation::{free_port, moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{free_port, moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 #[test]
 fn first_start_serves_https_with_the_self_signed_certificate() {
@@ -75,12 +74,7 @@ fn first_start_serves_https_with_the_self_signed_certificate() {
     );
     assert!(line.ends_with("/some/path?q=1"), "{line}");
 
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
 }
 
 #[test]

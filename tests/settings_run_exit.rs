@@ -6,8 +6,7 @@ mod foundation;
 
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, send_signal, temp_config, Running};
-use nix::sys::signal::Signal;
+use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 #[test]
 fn run_exits_78_listing_every_invalid_setting() {
@@ -51,12 +50,7 @@ fn json_log_format_writes_one_object_per_line() {
         &[("LOG_FORMAT", "json")],
     ));
     moat.wait_for(&["supervisor running"], Duration::from_secs(20));
-    send_signal(moat.child.id(), Signal::SIGTERM);
-    assert_eq!(
-        moat.wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    stop_gracefully(&mut moat);
     let log = moat.log();
     let mut count = 0;
     for line in log.lines() {

@@ -309,3 +309,21 @@ fn explain_maps_auth_basic_to_auth_401_and_auth_request_to_auth_503() {
     );
     assert_eq!(v["upstream"], Value::Null);
 }
+
+/// SWAG's default server passes existing `.php` files to PHP-FPM; moat has
+/// no FastCGI, and explain says so rather than calling it an auth failure.
+#[test]
+fn explain_maps_fastcgi_pass_to_unsupported_503() {
+    let cfg = swag_layout();
+    std::fs::create_dir_all(cfg.path().join("www")).unwrap();
+    std::fs::write(cfg.path().join("www/info.php"), "<?php phpinfo();\n").unwrap();
+    let v = explain_json(cfg.path(), &["https://example.com/info.php"]);
+    assert_eq!(
+        (v["action"].as_str(), v["status"].as_u64()),
+        (Some("unsupported"), Some(503)),
+        "{v}"
+    );
+    // A .php file that does not exist is nginx's 404 from the `if (!-f ...)`.
+    let v = explain_json(cfg.path(), &["https://example.com/missing.php"]);
+    assert_eq!(v["status"].as_u64(), Some(404), "{v}");
+}

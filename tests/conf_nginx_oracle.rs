@@ -465,7 +465,7 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
         },
         // No /config/www in the oracle tree: a static answer is nginx's 404.
         "static" => Outcome::Status(status.unwrap_or(404)),
-        "deny" | "auth" => Outcome::Status(status.unwrap_or(0)),
+        "deny" | "auth" | "unsupported" => Outcome::Status(status.unwrap_or(0)),
         other => Outcome::Failed(format!("unknown action {other:?}")),
     }
 }

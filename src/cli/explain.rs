@@ -15,8 +15,9 @@
 //! static handler → `"static"` (status `null`: it depends on the file),
 //! nothing matched → `"static"` with 404, `auth_basic` without valid
 //! credentials → `"auth"` with 401 (plus its `WWW-Authenticate` in
-//! `response_headers`), and an auth directive moat cannot evaluate →
-//! `"auth"` with 503 (fail closed).
+//! `response_headers`), an auth directive moat cannot evaluate →
+//! `"auth"` with 503 (fail closed), and a content handler moat does not
+//! have (`fastcgi_pass`) → `"unsupported"` with 503.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ pub struct Explained {
     pub server: ServerRef,
     /// The `location` that took it, or `null`.
     pub location: Option<LocationRef>,
-    /// `proxy`, `grpc`, `return`, `deny`, `static` or `auth`.
+    /// `proxy`, `grpc`, `return`, `deny`, `static`, `auth` or `unsupported`.
     pub action: &'static str,
     /// The status moat answers with itself, `null` when the request is forwarded.
     pub status: Option<u16>,
@@ -95,6 +96,7 @@ impl Explained {
                 ("auth", Some(401), None, None, vec![])
             }
             Action::Unavailable { .. } => ("auth", Some(503), None, None, vec![]),
+            Action::Unsupported { .. } => ("unsupported", Some(503), None, None, vec![]),
             #[allow(unreachable_patterns)]
             _ => ("static", None, None, None, vec![]),
         };

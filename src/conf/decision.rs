@@ -206,6 +206,13 @@ pub enum Action {
         /// Why, for the log.
         reason: String,
     },
+    /// The location's content handler is one moat does not have
+    /// (`fastcgi_pass`: PHP): 503, as nginx answers when its FastCGI
+    /// backend is gone.
+    Unsupported {
+        /// Which directive, for the log.
+        reason: String,
+    },
     /// Nothing matched, or the static file does not exist: 404.
     NotFound,
 }

@@ -226,7 +226,7 @@ impl MoatProxy {
                     .push(("WWW-Authenticate", format!("Basic realm=\"{realm}\"")));
                 reply
             }
-            Action::Unavailable { reason } => {
+            Action::Unavailable { reason } | Action::Unsupported { reason } => {
                 tracing::warn!(conf = %decision.server.file.display(), line = decision.server.line, %reason, "location cannot be served; answering 503");
                 return Err(status::refuse(503, reason.clone()));
             }

@@ -1183,7 +1183,7 @@ pub fn moat_outcome(
         Action::Deny { status } => Outcome::Status(status),
         Action::Static { .. } | Action::NotFound => Outcome::Status(404),
         Action::Unauthorized { .. } => Outcome::Status(401),
-        Action::Unavailable { .. } => Outcome::Status(503),
+        Action::Unavailable { .. } | Action::Unsupported { .. } => Outcome::Status(503),
         #[allow(unreachable_patterns)]
         _ => Outcome::Failed("unknown moat action".into()),
     }

@@ -220,7 +220,7 @@ impl Eval<'_> {
                     body: None,
                 },
             },
-            Some(Handler::FastCgi) => Action::Unavailable {
+            Some(Handler::FastCgi) => Action::Unsupported {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
             None => match &self.level.root {

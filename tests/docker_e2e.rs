@@ -78,12 +78,7 @@ impl Stack {
         let echo_image = run.echo_image();
 
         let config = run.temp_dir();
-        let ca_dir = run.temp_dir();
-        std::fs::write(
-            ca_dir.join("pebble-listener-ca.pem"),
-            &images.listener_ca_pem,
-        )
-        .unwrap();
+        let ca_dir = listener_ca_dir(&run, &images.listener_ca_pem);
         let confs = config.join("nginx/proxy-confs");
         std::fs::create_dir_all(&confs).unwrap();
         for name in backends {
@@ -472,12 +467,7 @@ fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
     run.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
 
     let config = run.temp_dir();
-    let ca_dir = run.temp_dir();
-    std::fs::write(
-        ca_dir.join("pebble-listener-ca.pem"),
-        &images.listener_ca_pem,
-    )
-    .unwrap();
+    let ca_dir = listener_ca_dir(&run, &images.listener_ca_pem);
     fake.write_ini(&config, Some("not-the-secret"), None);
     let moat = run.start(
         &Container::new("moat", &moat_image)
@@ -708,4 +698,12 @@ fn swag_config_volume_is_adopted_as_is() {
             path.display()
         );
     }
+}
+
+/// A directory holding pebble's listener CA as `pebble-listener-ca.pem`,
+/// mounted at /ca in the moat container so it trusts the ACME endpoint.
+fn listener_ca_dir(run: &Run, pem: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let dir = run.temp_dir();
+    std::fs::write(dir.join("pebble-listener-ca.pem"), pem).unwrap();
+    dir
 }

@@ -180,3 +180,53 @@ fn a_dropped_in_proxy_conf_serves_without_a_restart() {
 
     stop_gracefully(&mut moat);
 }
+
+/// One plain HTTP/1.1 request to 127.0.0.1:`port`; the whole answer, or
+/// `None` when nothing listens.
+fn get(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: extra.test\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// A conf that listens on a new port is served there after the reload it
+/// triggers, as nginx's reload opens it; removing the conf closes it again.
+#[test]
+fn a_listen_port_added_by_a_reload_is_opened_and_closed_again() {
+    let tmp = temp_config();
+    let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    let port = foundation::free_port();
+    assert!(get(port).is_none(), "port {port} is free before the conf");
+
+    let conf = tmp.path().join("nginx/proxy-confs/extra.subdomain.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server {{\n    listen {port};\n    server_name extra.test;\n    location / {{\n        return 200 \"served on the new port\\n\";\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    assert!(
+        foundation::wait_until(Duration::from_secs(15), || get(port).is_some_and(|a| a
+            .starts_with("HTTP/1.1 200")
+            && a.contains("served on the new port"))),
+        "port {port} not served after the reload; log:\n{}",
+        moat.log()
+    );
+    moat.wait_for(&["opened it"], Duration::from_secs(5));
+
+    std::fs::remove_file(&conf).unwrap();
+    assert!(
+        foundation::wait_until(Duration::from_secs(15), || get(port).is_none()),
+        "port {port} still open after its conf went; log:\n{}",
+        moat.log()
+    );
+    assert!(moat.log().contains("closed it"), "{}", moat.log());
+    stop_gracefully(&mut moat);
+}

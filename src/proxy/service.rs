@@ -49,6 +49,9 @@ pub struct ProxyConfig {
     /// `RouteTable::listens()`; entries for ports 80 and 443 are ignored
     /// (those are `http_port`/`https_port`). Read once at start.
     pub extra_listens: Vec<Listen>,
+    /// Bind `http_port` and `https_port` (default). Off for a proxy that
+    /// only adds conf `listen` ports to a running one (after a reload).
+    pub main_ports: bool,
     /// Worker threads (`WORKERS`); default: available cores.
     pub workers: usize,
     /// Routing decisions; production passes `Arc<ArcSwap<RouteTable>>`.
@@ -82,6 +85,7 @@ impl ProxyConfig {
                 IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             ],
             extra_listens,
+            main_ports: true,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             routes,
             certs,
@@ -269,13 +273,21 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
 }
 
 fn bind_everything(config: &ProxyConfig) -> Result<Vec<BoundListener>, ProxyError> {
-    let mut bound = listeners::bind_all(&config.addresses, config.http_port, 80, false)?;
-    bound.extend(listeners::bind_all(
-        &config.addresses,
-        config.https_port,
-        443,
-        true,
-    )?);
+    let mut bound = Vec::new();
+    if config.main_ports {
+        bound.extend(listeners::bind_all(
+            &config.addresses,
+            config.http_port,
+            80,
+            false,
+        )?);
+        bound.extend(listeners::bind_all(
+            &config.addresses,
+            config.https_port,
+            443,
+            true,
+        )?);
+    }
     let mut extra: Vec<(u16, bool)> = config
         .extra_listens
         .iter()

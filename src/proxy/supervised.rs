@@ -4,9 +4,13 @@
 //! confs' per-server `ssl_certificate`s, binds `HTTP_PORT`, `HTTPS_PORT` and
 //! the confs' other `listen` ports, serves until the supervisor's shutdown
 //! fires, then stops gracefully within the supervisor's grace period. After
-//! each successful conf reload it re-applies the per-server certificates;
-//! the route table itself is read per request from the shared snapshot.
+//! each successful conf reload it re-applies the per-server certificates
+//! and follows the confs' `listen` ports as nginx's reload does: a new port
+//! is opened, and a port opened by a reload closes when no conf wants it
+//! (ports open since start stay until a restart). The route table itself is
+//! read per request from the shared snapshot.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -14,7 +18,7 @@ use super::access_log::AccessLog;
 use super::certs::{CertStore, ServerCertificate};
 use super::metrics::ProxyMetrics;
 use super::metrics_endpoint::Health;
-use super::service::{spawn, ProxyConfig};
+use super::service::{spawn, ProxyConfig, ProxyHandle};
 use crate::acme::{CertSink, Http01Tokens};
 use crate::conf::{Listen, RouteTable};
 use crate::supervisor::{Service, ServiceContext, ServiceError};
@@ -126,6 +130,42 @@ impl Service for ProxyService {
             tracing::error!(error = %e, "certificate store: no default certificate; TLS handshakes without a lineage will fail");
         }
         apply_server_certificates(&self.certs, &ctx.routes.load(), &default_cert);
+        let config = self.config(&ctx);
+        let bound_extra = extra_ports(&config.extra_listens);
+        let handle = spawn(config).map_err(ServiceError::fatal)?;
+        self.health.set_serving(true);
+        // Conf `listen` ports that appeared after start, as nginx's reload
+        // opens them: one small proxy each, closed when the port leaves.
+        let mut added: BTreeMap<u16, ProxyHandle> = BTreeMap::new();
+        let mut updates = ctx.route_updates.clone();
+        loop {
+            tokio::select! {
+                _ = ctx.shutdown.requested() => break,
+                changed = updates.changed() => {
+                    if changed.is_err() {
+                        // No more reloads (standalone context): just wait for shutdown.
+                        ctx.shutdown.requested().await;
+                        break;
+                    }
+                    let table = ctx.routes.load();
+                    apply_server_certificates(&self.certs, &table, &default_cert);
+                    self.follow_listen_ports(&ctx, table.listens(), &bound_extra, &mut added)
+                        .await;
+                }
+            }
+        }
+        self.health.set_serving(false);
+        for (_, extra) in added {
+            extra.shutdown().await;
+        }
+        handle.shutdown().await;
+        Ok(())
+    }
+}
+
+impl ProxyService {
+    /// The proxy's configuration from the settings and this service.
+    fn config(&self, ctx: &ServiceContext) -> ProxyConfig {
         let mut config =
             ProxyConfig::new(ctx.routes.clone(), self.certs.clone(), self.tokens.clone());
         config.http_port = ctx.settings.http_port;
@@ -139,30 +179,55 @@ impl Service for ProxyService {
         }
         config.metrics = self.metrics.clone();
         config.access_log = self.access_log.clone();
-        let bound_extra = extra_ports(&config.extra_listens);
-        let handle = spawn(config).map_err(ServiceError::fatal)?;
-        self.health.set_serving(true);
-        let mut updates = ctx.route_updates.clone();
-        loop {
-            tokio::select! {
-                _ = ctx.shutdown.requested() => break,
-                changed = updates.changed() => {
-                    if changed.is_err() {
-                        // No more reloads (standalone context): just wait for shutdown.
-                        ctx.shutdown.requested().await;
-                        break;
-                    }
-                    let table = ctx.routes.load();
-                    apply_server_certificates(&self.certs, &table, &default_cert);
-                    let wanted = extra_ports(table.listens());
-                    if wanted != bound_extra {
-                        tracing::warn!(listening = ?bound_extra, wanted = ?wanted, "the confs' listen ports changed; restart moat to open or close them");
-                    }
+        config
+    }
+
+    /// Open the conf `listen` ports a reload added and close the ones a
+    /// reload removed (those opened at start stay until a restart).
+    async fn follow_listen_ports(
+        &self,
+        ctx: &ServiceContext,
+        listens: &[Listen],
+        at_start: &[u16],
+        added: &mut BTreeMap<u16, ProxyHandle>,
+    ) {
+        let wanted = extra_ports(listens);
+        let gone: Vec<u16> = added
+            .keys()
+            .copied()
+            .filter(|p| !wanted.contains(p))
+            .collect();
+        for port in gone {
+            if let Some(extra) = added.remove(&port) {
+                extra.shutdown().await;
+                tracing::info!(port, "no conf listens on this port any more; closed it");
+            }
+        }
+        for port in wanted {
+            if at_start.contains(&port) || added.contains_key(&port) {
+                continue;
+            }
+            let mut config = self.config(ctx);
+            config.main_ports = false;
+            config.workers = 1;
+            config.extra_listens = listens.iter().filter(|l| l.port == port).cloned().collect();
+            match spawn(config) {
+                Ok(extra) => {
+                    tracing::info!(port, "a conf listens on a new port; opened it");
+                    added.insert(port, extra);
+                }
+                Err(e) => {
+                    tracing::error!(port, error = %e, "a conf listens on a new port that cannot be opened; its servers stay unreachable there")
                 }
             }
         }
-        self.health.set_serving(false);
-        handle.shutdown().await;
-        Ok(())
+        let kept: Vec<u16> = at_start
+            .iter()
+            .copied()
+            .filter(|p| !extra_ports(listens).contains(p))
+            .collect();
+        if !kept.is_empty() {
+            tracing::warn!(ports = ?kept, "no conf listens on these ports any more; they close at the next restart");
+        }
     }
 }

@@ -203,7 +203,7 @@ impl ProxyService {
                 tracing::info!(port, "no conf listens on this port any more; closed it");
             }
         }
-        for port in wanted {
+        for &port in &wanted {
             if at_start.contains(&port) || added.contains_key(&port) {
                 continue;
             }
@@ -224,7 +224,7 @@ impl ProxyService {
         let kept: Vec<u16> = at_start
             .iter()
             .copied()
-            .filter(|p| !extra_ports(listens).contains(p))
+            .filter(|p| !wanted.contains(p))
             .collect();
         if !kept.is_empty() {
             tracing::warn!(ports = ?kept, "no conf listens on these ports any more; they close at the next restart");

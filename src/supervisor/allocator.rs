@@ -8,8 +8,9 @@
 //! `malloc_consolidate` over its fastbins before each such large request,
 //! walking and merging the hundred small chunks the previous request freed.
 //! With fastbins off, small blocks still come from the per-thread cache
-//! (tcache), and the consolidation walk disappears. Measured with
-//! `bench/proxy.sh`: 10–18% more requests per second, same RSS.
+//! (tcache), and the consolidation walk disappears. Measured as an
+//! interleaved A/B under `bench/proxy.sh`'s load (`bench/RESULTS.md`): about
+//! 5% more requests per second and 6% less CPU per request, same RSS.
 
 /// Turn glibc's fastbins off (`M_MXFAST` = 0). Call it before threads are
 /// spawned: `mallopt` consolidates the main arena only. A no-op on other C

@@ -17,9 +17,7 @@ mod pebble;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use moat::acme::{
-    AcmeConfig, ChallengeSolver, Directory, Http01Tokens, LetsencryptPaths, Outcome, Renewer,
-};
+use moat::acme::{AcmeConfig, ChallengeSolver, Directory, LetsencryptPaths, Outcome, Renewer};
 use pebble::{Pebble, PebbleOpts};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -116,12 +114,8 @@ async fn the_cas_renewal_window_triggers_an_early_renewal() {
         return;
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let tokens = Http01Tokens::new();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", p.http_port))
-        .await
-        .unwrap();
-    let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(moat::acme::serve_http01(listener, tokens.clone(), rx));
+    let http01 = p.serve_http01().await;
+    let tokens = http01.tokens.clone();
 
     let ari = Arc::new(Ari::default());
     let directory_url = serve_directory(pebble_directory(&p).await, ari.clone()).await;

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use moat::acme::{
-    AcmeConfig, CertLineage, CertStore, ChallengeSolver, Directory, Http01Tokens, LetsencryptPaths,
-    Outcome, Renewer,
+    AcmeConfig, CertLineage, CertStore, ChallengeSolver, Directory, LetsencryptPaths, Outcome,
+    Renewer,
 };
 use pebble::{Pebble, PebbleOpts};
 
@@ -214,12 +214,8 @@ async fn library_order_answers_http01_from_token_map() {
         return;
     };
     let config = tempfile::tempdir().unwrap();
-    let tokens = Http01Tokens::new();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", p.http_port))
-        .await
-        .unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(moat::acme::serve_http01(listener, tokens.clone(), stop_rx));
+    let http01 = p.serve_http01().await;
+    let tokens = http01.tokens.clone();
     let mut cfg = AcmeConfig::new(
         config.path(),
         vec!["lib.moat.test".into(), "api.lib.moat.test".into()],
@@ -266,6 +262,6 @@ async fn library_order_answers_http01_from_token_map() {
         key.is_compatible(&rcgen::PKCS_ECDSA_P384_SHA384),
         "KEY_TYPE=ecdsa384 honoured"
     );
-    let _ = stop_tx.send(true);
-    server.await.unwrap();
+    let _ = http01.stop.send(true);
+    http01.task.await.unwrap();
 }

@@ -36,16 +36,11 @@ struct Harness {
 impl Harness {
     async fn start(test: &str) -> Option<Harness> {
         let p = Pebble::start(test, PebbleOpts::default())?;
-        let tokens = Http01Tokens::new();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", p.http_port))
-            .await
-            .unwrap();
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(moat::acme::serve_http01(listener, tokens.clone(), rx));
+        let http01 = p.serve_http01().await;
         Some(Harness {
             p,
-            tokens,
-            stop,
+            tokens: http01.tokens,
+            stop: http01.stop,
             served: Arc::default(),
         })
     }

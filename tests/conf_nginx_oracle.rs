@@ -432,16 +432,7 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
                 Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap()),
                 _ => (authority.to_string(), if tls { 443 } else { 80 }),
             };
-            let host = v["upstream_headers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|h| {
-                    h[0].as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case("host"))
-                })
-                .filter_map(|h| h[1].as_str().map(str::to_owned))
-                .collect();
+            let host = oracle::host_values(&v["upstream_headers"]);
             Outcome::Proxied {
                 app,
                 port,

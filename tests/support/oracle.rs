@@ -913,6 +913,21 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// The `Host` values in a JSON list of `[name, value]` pairs (the echo
+/// backend's record of a request, `moat explain`'s `upstream_headers`).
+pub fn host_values(headers: &serde_json::Value) -> Vec<String> {
+    headers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| {
+            h[0].as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("host"))
+        })
+        .map(|h| h[1].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// Makes a `Location` comparable: relative → absolute on the probe's scheme
 /// and host (nginx's `absolute_redirect on`), the oracle's loopback ports
 /// mapped back to the original ones, default ports dropped.
@@ -1040,16 +1055,7 @@ pub fn ask_nginx(
             tls: v["tls"].as_bool().unwrap_or(false),
             method: v["method"].as_str().unwrap_or("").to_string(),
             target: v["target"].as_str().unwrap_or("").to_string(),
-            host: v["headers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|h| {
-                    h[0].as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case("host"))
-                })
-                .map(|h| h[1].as_str().unwrap_or("").to_string())
-                .collect(),
+            host: host_values(&v["headers"]),
         };
         return (outcome, headers);
     }

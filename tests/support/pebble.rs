@@ -394,3 +394,27 @@ impl Pebble {
         )
     }
 }
+
+/// moat's HTTP-01 responder, running for one test.
+pub struct Http01Server {
+    /// The token map the ACME client fills.
+    pub tokens: moat::acme::Http01Tokens,
+    /// Send `true` to stop it.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    /// Its task, done once stopped.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl Pebble {
+    /// moat's HTTP-01 responder on this pebble's validation port
+    /// (127.0.0.1:`http_port`), where the proxy's port 80 would answer.
+    pub async fn serve_http01(&self) -> Http01Server {
+        let tokens = moat::acme::Http01Tokens::new();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.http_port))
+            .await
+            .unwrap();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(moat::acme::serve_http01(listener, tokens.clone(), rx));
+        Http01Server { tokens, stop, task }
+    }
+}

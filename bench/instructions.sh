@@ -11,6 +11,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 REQUESTS=${REQUESTS:-2000}
 WARM=${WARM:-400}
 BASE_PORT=${BASE_PORT:-19600}
@@ -32,30 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test,IP:127.0.0.1" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+bench_cert "$WORK"
 
 BACKEND_PORT=$BASE_PORT
-BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
-cat > "$WORK/backend.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $WORK/backend.pid;
-error_log $WORK/backend.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 100000;
-    client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
-    uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-    server {
-        listen 127.0.0.1:$BACKEND_PORT;
-        location / { default_type text/plain; return 200 "$BODY"; }
-    }
-}
-CONF
-nginx -c "$WORK/backend.conf" -p "$WORK" &
+bench_backend_conf "$WORK/backend" "$BACKEND_PORT"
+nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
 PIDS+=($!)
 
 requests() { # port count -> a curl config file sending <count> requests

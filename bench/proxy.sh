@@ -24,6 +24,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-3}
@@ -64,35 +66,12 @@ MOAT_BIN=${MOAT_BIN:-"$ROOT/target/$CARGO_BUILD_TARGET/release/examples/bench-pr
 PINGORA_BIN=${PINGORA_BIN:-"$ROOT/target/$CARGO_BUILD_TARGET/release/examples/bench-pingora-bare"}
 
 # ---------------------------------------------------------------- certificate
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test,IP:127.0.0.1" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+bench_cert "$WORK"
 cat "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/combined.pem"
 
 # ---------------------------------------------------------------- backend
-BODY=$(head -c 1024 /dev/zero | tr '\0' 'x')
-mkdir -p "$WORK/backend" "$WORK/nginx"
-cat > "$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000;
-    keepalive_timeout 120s;
-    client_body_temp_path $WORK/backend;
-    proxy_temp_path $WORK/backend;
-    fastcgi_temp_path $WORK/backend;
-    uwsgi_temp_path $WORK/backend;
-    scgi_temp_path $WORK/backend;
-    server {
-        listen 127.0.0.1:$BACKEND_PORT;
-        location / { default_type text/plain; return 200 "$BODY"; }
-    }
-}
-EOF
+mkdir -p "$WORK/nginx"
+bench_backend_conf "$WORK/backend" "$BACKEND_PORT"
 nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
 PID[backend]=$!
 

@@ -81,6 +81,21 @@ impl Pebble {
     pub fn start(test: &str, opts: PebbleOpts) -> Option<Pebble> {
         let pebble = env::require_program(test, "pebble")?;
         let challtest = env::require_program(test, "pebble-challtestsrv")?;
+        // The ports are found free and then released before pebble binds
+        // them, so another process on the machine can take one first: a
+        // start that lost that race is tried again with fresh ports.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&pebble, &challtest, &opts) {
+                Ok(p) => return Some(p),
+                Err(log) if attempt < 4 && log.contains("address already in use") => attempt += 1,
+                Err(log) => panic!("pebble did not start: {log}"),
+            }
+        }
+    }
+
+    /// One start with freshly picked ports; `Err` carries both logs.
+    fn start_once(pebble: &Path, challtest: &Path, opts: &PebbleOpts) -> Result<Pebble, String> {
         let dir = tempfile::tempdir().unwrap();
         let (ca_pem, cert_pem, key_pem) = listener_cert();
         let listener_ca = dir.path().join("listener-ca.pem");
@@ -159,17 +174,24 @@ impl Pebble {
             dir,
         };
         // pebble generates its CA keys at start: slow on a loaded machine.
+        let mut lost_a_port = false;
         let up = wait_until(Duration::from_secs(90), || {
-            TcpStream::connect(("127.0.0.1", listen_port)).is_ok()
-                && TcpStream::connect(p.challtest_mgmt).is_ok()
-                && TcpStream::connect(p.mgmt).is_ok()
+            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+            lost_a_port = log.contains("address already in use");
+            lost_a_port
+                || TcpStream::connect(("127.0.0.1", listen_port)).is_ok()
+                    && TcpStream::connect(p.challtest_mgmt).is_ok()
+                    && TcpStream::connect(p.mgmt).is_ok()
         });
-        assert!(
-            up,
-            "pebble did not start: {}",
-            std::fs::read_to_string(&p.log).unwrap_or_default()
-        );
-        Some(p)
+        if !up || lost_a_port {
+            let ct =
+                std::fs::read_to_string(p.dir.path().join("challtestsrv.log")).unwrap_or_default();
+            return Err(format!(
+                "{}{ct}",
+                std::fs::read_to_string(&p.log).unwrap_or_default()
+            ));
+        }
+        Ok(p)
     }
 
     /// pebble's issuing root (management `/roots/0`), PEM.

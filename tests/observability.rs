@@ -211,3 +211,61 @@ fn a_bad_metrics_addr_or_access_log_is_refused_naming_the_variable() {
         assert!(text.contains(var) && text.contains(value), "{text}");
     }
 }
+
+#[test]
+fn client_refusals_are_not_errors_and_an_upstream_failure_is_one_readable_line() {
+    let tmp = temp_config();
+    let confs = tmp.path().join("nginx/proxy-confs");
+    std::fs::create_dir_all(&confs).unwrap();
+    // A port nothing listens on: bound, then released.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        confs.join("fail.subdomain.conf"),
+        format!(
+            "server {{\n    listen 80;\n    server_name fail.example.test;\n    location /dead {{\n        proxy_pass http://127.0.0.1:{dead_port};\n    }}\n    location /gone {{\n        return 404;\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let i = start(tmp.path(), &[]);
+    let http_addr = format!("127.0.0.1:{}", i.http_port);
+
+    let answer = get(&http_addr, "/gone", "fail.example.test");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let answer = get(&http_addr, "/dead/x", "fail.example.test");
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    i.moat
+        .wait_for(&["request failed"], Duration::from_secs(10));
+
+    let log = i.moat.log();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .collect();
+    assert_eq!(failures.len(), 1, "one line per failure:\n{log}");
+    let line = failures[0];
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("fail.subdomain.conf:4"),
+        "names the location's file:line: {line}"
+    );
+    assert!(
+        line.contains(&format!("upstream=http://127.0.0.1:{dead_port}/dead/x")),
+        "names the upstream URL: {line}"
+    );
+    assert!(
+        line.contains("refused the connection"),
+        "the cause in words: {line}"
+    );
+    assert!(
+        !log.contains("Fail to proxy"),
+        "Pingora's own dump is not logged:\n{log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.contains("ERROR")),
+        "neither a client's 404 nor an upstream failure is an ERROR:\n{log}"
+    );
+}

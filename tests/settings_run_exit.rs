@@ -82,3 +82,67 @@ fn run_exits_78_when_acme_ca_root_cannot_be_read() {
         "{stderr}"
     );
 }
+
+#[test]
+fn file_prefixed_variables_are_read_from_their_files() {
+    // linuxserver's FILE__ convention, end to end through the binary: URL
+    // from a secret file is the certificate name moat logs, and DOCKER_MODS
+    // gets its one warning.
+    let tmp = temp_config();
+    let secret = tmp.path().join("url-secret");
+    std::fs::write(&secret, "secret-url.example\n").unwrap();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        &tmp.path().join("config"),
+        &[
+            ("FILE__URL", secret.to_str().unwrap()),
+            ("URL", "plain.example"),
+            // No CA is reachable: the ACME attempt fails later, the
+            // settings are what this test reads.
+            ("ACME_SERVER", "https://127.0.0.1:9/dir"),
+            ("DOCKER_MODS", "linuxserver/mods:swag-auto-reload"),
+        ],
+    ));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    stop_gracefully(&mut moat);
+    let log = moat.log();
+    assert!(
+        log.contains("secret-url.example"),
+        "URL came from the file:\n{log}"
+    );
+    assert!(
+        !log.contains("plain.example"),
+        "the file wins over URL:\n{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("DOCKER_MODS is ignored")
+            && l.contains("swag-auto-reload: built in")),
+        "one warning for DOCKER_MODS:\n{log}"
+    );
+}
+
+#[test]
+fn a_missing_secret_file_refuses_start_naming_variable_and_path() {
+    let tmp = temp_config();
+    let dir = tmp.path().join("config");
+    let mut cmd = moat_command(
+        moat_bin(),
+        &dir,
+        &[("FILE__DUCKDNSTOKEN", "/nonexistent/secret/token")],
+    );
+    cmd.arg("run");
+    let out = cmd.output().expect("moat runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("FILE__DUCKDNSTOKEN=\"/nonexistent/secret/token\": cannot be read")),
+        "{stderr}"
+    );
+    assert!(
+        !dir.exists(),
+        "nothing is written before the settings are valid"
+    );
+}

@@ -84,11 +84,23 @@ fn read_settings(args: ConfigArg) -> Result<Settings, i32> {
     }
 }
 
+/// Who owns what moat writes under /config: PUID:PGID when running as root
+/// in a container (PID 1, SWAG's 911 default applies), or outside one only
+/// when PUID/PGID were set, so `moat run --config ./demo-config` as root
+/// leaves a user's own folder theirs.
+fn owner_of(settings: &Settings) -> Ownership {
+    if settings.owner_ids_given || std::process::id() == 1 {
+        Ownership::for_ids(settings.puid, settings.pgid)
+    } else {
+        Ownership::default()
+    }
+}
+
 /// SWAG's /config layout, defaults, samples and the self-signed certificate.
 fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     let layout = ConfigLayout::new(&settings.config_dir);
     let options = BootstrapOptions {
-        owner: Ownership::for_ids(settings.puid, settings.pgid),
+        owner: owner_of(settings),
         certificate_names: settings.domains.iter().map(|d| d.to_string()).collect(),
         duckdns_token: settings.duckdns_token.clone(),
         ..BootstrapOptions::default()
@@ -218,7 +230,7 @@ fn add_services(
                 .access_log
                 .file
                 .then(|| layout.root().join("log/nginx/access.log")),
-            owner: Ownership::for_ids(settings.puid, settings.pgid).0,
+            owner: owner_of(settings).0,
         },
         metrics.clone(),
     );
@@ -226,7 +238,7 @@ fn add_services(
     if settings.wants_acme() {
         // What ACME writes (etc/letsencrypt, the keys/ links) belongs to
         // PUID:PGID like the rest of /config, before the proxy uses it.
-        let owner = Ownership::for_ids(settings.puid, settings.pgid);
+        let owner = owner_of(settings);
         let owned = [
             layout.root().join("etc/letsencrypt"),
             layout.root().join("keys"),

@@ -16,6 +16,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
+use super::failure_log;
 use super::header_deadline;
 use super::http01;
 use super::limits::{declared_length, oversized_head};
@@ -150,25 +151,16 @@ impl MoatProxy {
         }
     }
 
-    /// The upstream's address, or a 502 logged with the conf and upstream.
-    async fn resolve(
-        &self,
-        target: &ProxyTarget,
-        decision: Option<&Decision>,
-    ) -> Result<SocketAddr> {
+    /// The upstream's address, or a 502 (logged with the conf and upstream
+    /// by `fail_to_proxy`).
+    async fn resolve(&self, target: &ProxyTarget) -> Result<SocketAddr> {
         match self
             .resolver
             .resolve(&target.host, target.port, &target.options)
             .await
         {
             Ok(addr) => Ok(addr),
-            Err(e) => {
-                let (file, line) = decision.map_or((String::new(), 0), |d| {
-                    (d.server.file.display().to_string(), d.server.line)
-                });
-                tracing::error!(conf = %file, line, upstream = %target.url, error = %e, "upstream does not resolve; answering 502");
-                Err(status::refuse(502, e.to_string()))
-            }
+            Err(e) => Err(status::refuse(502, e.to_string())),
         }
     }
 
@@ -181,7 +173,7 @@ impl MoatProxy {
         target: &ProxyTarget,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let addr = self.resolve(target, Some(decision)).await?;
+        let addr = self.resolve(target).await?;
         let relayed = websocket::relay(
             &self.connector,
             session.as_downstream_mut(),
@@ -387,14 +379,13 @@ impl ProxyHttp for MoatProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let decision = ctx.decision.as_ref();
         let Some((target, grpc)) = ctx.target() else {
             return Err(Error::explain(
                 pingora::ErrorType::InternalError,
                 "no upstream for this request",
             ));
         };
-        let addr = self.resolve(target, decision).await?;
+        let addr = self.resolve(target).await?;
         let peer = Box::new(peer(addr, target, grpc));
         ctx.upstream_started = Some(Instant::now());
         Ok(peer)
@@ -457,6 +448,13 @@ impl ProxyHttp for MoatProxy {
         self.account(session, e, ctx);
     }
 
+    /// Pingora's own "Fail to proxy" line is an ERROR for every refusal,
+    /// client 404s included, as a debug dump; `fail_to_proxy` (always
+    /// called first) writes moat's one readable line instead.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _e: &Error) -> bool {
+        true
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -481,9 +479,7 @@ impl ProxyHttp for MoatProxy {
                 tracing::debug!(error = %write, "client gone before the error page");
             }
         }
-        if code >= 500 {
-            tracing::warn!(status = code, error = %e, "request failed");
-        }
+        failure_log::record(code, e, ctx.decision.as_ref());
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,

@@ -38,6 +38,7 @@ mod access_log;
 mod certs;
 mod engine;
 mod error;
+mod failure_log;
 mod header_deadline;
 mod headers;
 mod http01;

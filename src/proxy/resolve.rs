@@ -52,6 +52,19 @@ pub enum ResolveError {
     },
 }
 
+/// A resolver failure as a person reads it: hickory's own text for "no
+/// such name" is a dump of the query (`no record found for Query { name:
+/// ..., query_type: AAAA, ... }`), which says nothing about what to fix.
+fn in_words(e: &hickory_resolver::net::NetError) -> String {
+    if e.is_nx_domain() {
+        "no such name (is the container running, and on a network shared with moat?)".into()
+    } else if e.is_no_records_found() {
+        "the name has no address record".into()
+    } else {
+        e.to_string()
+    }
+}
+
 /// Key of one resolver: name servers, cache window and address family.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ResolverKey {
@@ -127,7 +140,7 @@ impl UpstreamResolver {
             Ok(Err(e)) => {
                 return Err(ResolveError::Failed {
                     host: host.to_owned(),
-                    message: e.to_string(),
+                    message: in_words(&e),
                 })
             }
             Ok(Ok(answer)) => answer,

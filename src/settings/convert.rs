@@ -42,6 +42,9 @@ impl TryFrom<RawEnv> for Settings {
                 );
             }
         }
+        if let Some(note) = super::mods::note(raw.docker_mods.as_deref()) {
+            c.notes.push(note);
+        }
         let swag_values = SWAG_RECORDED
             .iter()
             .map(|var| (*var, swag_normalise(raw.get(var))))
@@ -66,6 +69,7 @@ impl TryFrom<RawEnv> for Settings {
             swag_autoreload: acme.swag_autoreload,
             puid: run.puid,
             pgid: run.pgid,
+            owner_ids_given: run.owner_ids_given,
             tz: run.tz,
             config_dir: run.config_dir,
             http_port: run.http_port,
@@ -391,6 +395,7 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
 struct Runtime {
     puid: u32,
     pgid: u32,
+    owner_ids_given: bool,
     tz: String,
     config_dir: PathBuf,
     http_port: u16,
@@ -410,6 +415,8 @@ fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
     let pgid = c
         .number(vars::PGID, raw.pgid.as_deref(), "a numeric group id")
         .unwrap_or_else(default_owner_id);
+    let owner_ids_given = !moat_normalise(raw.puid.as_deref()).is_empty()
+        || !moat_normalise(raw.pgid.as_deref()).is_empty();
     let tz_text = moat_normalise(raw.tz.as_deref());
     let tz = if tz_text.is_empty() {
         default_tz()
@@ -529,6 +536,7 @@ fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
     Runtime {
         puid,
         pgid,
+        owner_ids_given,
         tz,
         config_dir,
         http_port,

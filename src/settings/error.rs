@@ -18,13 +18,25 @@ pub enum SettingsError {
         /// What would be accepted.
         allowed: String,
     },
+    /// A `FILE__NAME` variable whose file cannot be used. Fix: mount the
+    /// secret at that path (or correct the path), or unset the variable.
+    #[error("{var}={path:?}: {problem}")]
+    SecretFile {
+        /// The `FILE__...` variable's name.
+        var: String,
+        /// The path it names.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl SettingsError {
     /// The variable this error is about.
-    pub fn var(&self) -> &'static str {
+    pub fn var(&self) -> &str {
         match self {
             SettingsError::Invalid { var, .. } => var,
+            SettingsError::SecretFile { var, .. } => var,
         }
     }
 }

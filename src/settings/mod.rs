@@ -10,7 +10,8 @@
 //! only [`Settings::from_env`] reads the process environment, and nothing
 //! outside this module does. Every problem is collected, one
 //! [`SettingsError`] per variable and problem, so a user fixes them all at
-//! once. This module reads no files: whether ACME_CA_ROOT exists is checked
+//! once. This module reads no files (except `FILE__` secrets, in
+//! [`Settings::from_env`]): whether ACME_CA_ROOT exists is checked
 //! by `moat check` and by `acme`.
 
 mod checker;
@@ -20,8 +21,10 @@ mod duckdns;
 mod error;
 mod kinds;
 mod model;
+mod mods;
 mod observability;
 mod raw;
+mod secret_files;
 pub mod vars;
 
 pub use domain::{certificate_names, split_list, DomainName};

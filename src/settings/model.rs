@@ -83,6 +83,10 @@ pub struct Settings {
     pub acme_ca_root: Option<PathBuf>,
     /// SWAG_AUTORELOAD (accepted; moat always reloads).
     pub swag_autoreload: bool,
+    /// `true` when PUID or PGID was set. Outside a container (moat not
+    /// PID 1) files are chowned only then: SWAG's 911 default belongs to
+    /// its image, not to a folder a user runs the demo on as root.
+    pub owner_ids_given: bool,
     /// PUID.
     pub puid: u32,
     /// PGID.
@@ -120,7 +124,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the process environment. The only place moat calls into it.
+    /// Reads the process environment. The only place moat calls into it,
+    /// and the only place this module reads files: `FILE__NAME` secrets
+    /// (see [`super::secret_files`]).
     pub fn from_env() -> Result<Self, SettingsErrors> {
         let vars = std::env::vars_os().map(|(k, v)| {
             (
@@ -128,6 +134,8 @@ impl Settings {
                 v.to_string_lossy().into_owned(),
             )
         });
+        let vars = super::secret_files::resolve(vars, |p| std::fs::read_to_string(p))
+            .map_err(SettingsErrors)?;
         Self::from_vars(vars)
     }
 

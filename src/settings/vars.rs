@@ -51,6 +51,9 @@ pub const PUID: &str = "PUID";
 /// SWAG. Owner gid of files written under /config (when running as root).
 /// Default: 911.
 pub const PGID: &str = "PGID";
+/// linuxserver. Not supported: moat is one binary and has no mods; when set,
+/// one warning names what replaces each mod listed. Default: none.
+pub const DOCKER_MODS: &str = "DOCKER_MODS";
 /// SWAG. Time zone name for logs and schedules. Default: `UTC`.
 pub const TZ: &str = "TZ";
 /// moat. Any ACME directory URL; overrides STAGING and CERTPROVIDER.
@@ -110,6 +113,7 @@ pub const ALL: &[&str] = &[
     PUID,
     PGID,
     TZ,
+    DOCKER_MODS,
     ACME_SERVER,
     ACME_CA_ROOT,
     CONFIG_DIR,

@@ -1,0 +1,83 @@
+//! `DOCKER_MODS`: linuxserver images download and run "mods" at start; moat
+//! is one static binary and runs none. A SWAG user's compose file often
+//! lists some, so moat says once, per mod, what it does instead rather than
+//! ignoring the variable.
+
+/// What moat offers in place of each common SWAG mod (matched on the mod's
+/// name after `linuxserver/mods:`, with or without the `swag-` prefix).
+const REPLACEMENTS: &[(&str, &str)] = &[
+    (
+        "auto-reload",
+        "built in: confs are reloaded on every change",
+    ),
+    (
+        "auto-proxy",
+        "not available yet (container-label discovery is planned)",
+    ),
+    (
+        "dashboard",
+        "not available; moat serves /health and /metrics on METRICS_ADDR",
+    ),
+    (
+        "maxmind",
+        "not available: geoip2 directives are refused or have no effect",
+    ),
+    (
+        "crowdsec",
+        "not available: run CrowdSec's own bouncer in front of moat",
+    ),
+    (
+        "cloudflare-real-ip",
+        "not available yet (realip support is planned)",
+    ),
+    ("f2bdiscord", "not available: moat runs no fail2ban"),
+];
+
+/// The warning for a `DOCKER_MODS` value, or `None` when it is unset/empty.
+pub(super) fn note(value: Option<&str>) -> Option<String> {
+    let value = value.unwrap_or("").trim().trim_matches('"');
+    if value.is_empty() {
+        return None;
+    }
+    let per_mod: Vec<String> = value
+        .split('|')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            let name = m.rsplit(':').next().unwrap_or(m);
+            let short = name.strip_prefix("swag-").unwrap_or(name);
+            let what = REPLACEMENTS
+                .iter()
+                .find(|(k, _)| *k == short)
+                .map(|(_, v)| *v)
+                .unwrap_or("not available: moat runs no mods");
+            format!("{m}: {what}")
+        })
+        .collect();
+    Some(format!(
+        "DOCKER_MODS is ignored: moat is one binary and runs no mods; {}",
+        per_mod.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::note;
+
+    #[test]
+    fn each_mod_is_named_with_its_replacement() {
+        let n = note(Some(
+            "linuxserver/mods:swag-auto-reload|linuxserver/mods:swag-dashboard|ghcr.io/x/y:z",
+        ))
+        .unwrap();
+        assert_eq!(
+            n,
+            "DOCKER_MODS is ignored: moat is one binary and runs no mods; \
+             linuxserver/mods:swag-auto-reload: built in: confs are reloaded on every change; \
+             linuxserver/mods:swag-dashboard: not available; moat serves /health and /metrics on METRICS_ADDR; \
+             ghcr.io/x/y:z: not available: moat runs no mods"
+        );
+        assert_eq!(note(Some("  ")), None);
+        assert_eq!(note(None), None);
+    }
+}

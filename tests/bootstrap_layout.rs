@@ -329,3 +329,40 @@ fn files_belong_to_puid_and_pgid_when_running_as_root() {
         assert_eq!((meta.uid(), meta.gid()), (4321, 4322), "owner of {rel:?}");
     }
 }
+
+#[test]
+fn outside_a_container_a_users_folder_stays_theirs_without_puid() {
+    // SWAG's 911:911 default is for its image; `moat run --config ./demo`
+    // as root on a user's machine (not PID 1) must not give that folder,
+    // or files the user left in it, to uid 911.
+    if !env::require_root("outside_a_container_a_users_folder_stays_theirs_without_puid") {
+        return;
+    }
+    let tmp = temp_config();
+    let dir = tmp.path().join("config");
+    std::fs::create_dir_all(dir.join("nginx/proxy-confs")).unwrap();
+    std::fs::write(
+        dir.join("nginx/proxy-confs/mine.subdomain.conf"),
+        "# mine\n",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(
+        dir.join("nginx/proxy-confs/mine.subdomain.conf"),
+        Some(1234),
+        Some(1235),
+    )
+    .unwrap();
+    start_and_stop(&dir, &[]);
+    let owner = |rel: &str| {
+        let meta = std::fs::metadata(dir.join(rel)).unwrap();
+        (meta.uid(), meta.gid())
+    };
+    assert_eq!(owner("nginx/proxy-confs/mine.subdomain.conf"), (1234, 1235));
+    for rel in ["", "nginx/nginx.conf", "keys/cert.key"] {
+        assert_eq!(
+            owner(rel),
+            (0, 0),
+            "{rel:?} is the running user's, not 911's"
+        );
+    }
+}

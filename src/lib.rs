@@ -21,6 +21,7 @@
 pub mod acme;
 pub mod bootstrap;
 pub mod cli;
+pub mod clock;
 pub mod conf;
 pub mod dns;
 pub mod proxy;

@@ -269,3 +269,45 @@ fn client_refusals_are_not_errors_and_an_upstream_failure_is_one_readable_line()
         "neither a client's 404 nor an upstream failure is an ERROR:\n{log}"
     );
 }
+
+#[test]
+fn tz_sets_the_offset_of_log_timestamps_and_of_the_access_log() {
+    // Asia/Kolkata has no DST: +05:30 all year, so the assertion holds on
+    // any date.
+    let tmp = temp_config();
+    let i = start(tmp.path(), &[("TZ", "Asia/Kolkata")]);
+    let http_addr = format!("127.0.0.1:{}", i.http_port);
+    let answer = get(&http_addr, "/tz", "app.example.test");
+    assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
+    i.moat
+        .wait_for(&["\"GET /tz HTTP/1.1\" 301"], Duration::from_secs(10));
+    let log = i.moat.log();
+    let stamped =
+        regex::Regex::new(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+05:30 +INFO ").unwrap();
+    assert!(
+        log.lines().any(|l| stamped.is_match(l)),
+        "log lines are stamped in TZ, RFC 3339:\n{log}"
+    );
+    let access = regex::Regex::new(
+        r#"\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0530\] "GET /tz HTTP/1.1" 301"#,
+    )
+    .unwrap();
+    assert!(
+        log.lines().any(|l| access.is_match(l)),
+        "$time_local is in TZ:\n{log}"
+    );
+
+    // An unknown zone is said once, and times stay UTC.
+    let tmp = temp_config();
+    let i = start(tmp.path(), &[("TZ", "Mars/Olympus")]);
+    let log = i.moat.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("TZ=\"Mars/Olympus\" is neither")),
+        "{log}"
+    );
+    assert!(
+        log.lines().next().unwrap_or("").contains("Z "),
+        "UTC stamps: {log}"
+    );
+}

@@ -231,6 +231,7 @@ fn add_services(
                 .file
                 .then(|| layout.root().join("log/nginx/access.log")),
             owner: owner_of(settings).0,
+            zone: settings.local_zone(),
         },
         metrics.clone(),
     );

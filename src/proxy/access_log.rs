@@ -23,6 +23,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::metrics::ProxyMetrics;
+use crate::clock::LocalZone;
 
 /// Lines queued before new ones are dropped.
 pub const QUEUE: usize = 16 * 1024;
@@ -49,6 +50,8 @@ pub struct AccessLogConfig {
     pub file: Option<PathBuf>,
     /// Owner (uid, gid) given to a file the writer creates.
     pub owner: Option<(u32, u32)>,
+    /// `TZ`: the zone of `$time_local` (and of JSON's `time`).
+    pub zone: LocalZone,
 }
 
 /// One finished request, as the log line needs it.
@@ -256,6 +259,18 @@ impl Writer {
     }
 
     fn push(&self, batch: &mut Vec<u8>, record: &AccessRecord) {
+        let offset = self.config.zone.offset_at(record.time.unix_timestamp());
+        let local;
+        let record = match time::UtcOffset::from_whole_seconds(offset) {
+            Ok(off) if off != record.time.offset() => {
+                local = AccessRecord {
+                    time: record.time.to_offset(off),
+                    ..record.clone()
+                };
+                &local
+            }
+            _ => record,
+        };
         let line = match self.config.format {
             AccessLogFormat::Combined => record.combined(),
             AccessLogFormat::Json => record.json(),
@@ -361,6 +376,7 @@ mod tests {
                 stdout: false,
                 file: Some(path.clone()),
                 owner: None,
+                zone: LocalZone::utc(),
             },
             ProxyMetrics::new(),
         );

@@ -423,6 +423,11 @@ fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
     } else {
         tz_text
     };
+    // A cosmetic setting: SWAG's image falls back to UTC too, so a wrong
+    // TZ is said at start rather than refused.
+    if let Err(e) = crate::clock::LocalZone::from_tz(&tz) {
+        c.notes.push(e.to_string());
+    }
 
     let dir_text = moat_normalise(raw.config_dir.as_deref());
     let config_dir = if dir_text.is_empty() {

@@ -177,6 +177,12 @@ impl Settings {
             .collect()
     }
 
+    /// The zone `TZ` names; UTC when it names none (noted at start).
+    pub fn local_zone(&self) -> crate::clock::LocalZone {
+        crate::clock::LocalZone::from_tz(&self.tz)
+            .unwrap_or_else(|_| crate::clock::LocalZone::utc())
+    }
+
     /// `true` when an ACME certificate should be requested (URL is set).
     pub fn wants_acme(&self) -> bool {
         self.url.is_some()

@@ -4,22 +4,34 @@
 use tracing_subscriber::EnvFilter;
 
 use super::error::SupervisorError;
+use crate::clock::LocalZone;
 use crate::settings::{LogFormat, Settings};
 
-/// Installs the subscriber once, first thing after settings are read.
+/// Installs the subscriber once, first thing after settings are read, with
+/// timestamps in `TZ` (UTC when settings noted it as unknown).
 pub fn init_logging(settings: &Settings) -> Result<(), SupervisorError> {
-    init_logging_with(&settings.log_level, settings.log_format)
+    init_logging_with(
+        &settings.log_level,
+        settings.log_format,
+        settings.local_zone(),
+    )
 }
 
-/// Installs the subscriber from a filter and a format (settings already
-/// validated the filter; an invalid one falls back to `info`).
-pub fn init_logging_with(level: &str, format: LogFormat) -> Result<(), SupervisorError> {
+/// Installs the subscriber from a filter, a format and the zone of its
+/// RFC 3339 timestamps (settings already validated the filter; an invalid
+/// one falls back to `info`).
+pub fn init_logging_with(
+    level: &str,
+    format: LogFormat,
+    zone: LocalZone,
+) -> Result<(), SupervisorError> {
     let filter = EnvFilter::builder()
         .parse(level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_timer(zone);
     let result = match format {
         LogFormat::Json => builder
             .json()

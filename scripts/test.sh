@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 step() { printf '\n=== %s\n' "$*"; }
 
 # One static build serves everything: the test binaries, the end-to-end tests
-# and the Docker image (docker/build-local.sh copies the same moat binary).
-export CARGO_BUILD_TARGET=x86_64-unknown-linux-gnu
-export RUSTFLAGS="-C target-feature=+crt-static"
+# and the Docker image (docker/build-local.sh copies the same moat binary);
+# scripts/prereqs.sh holds its settings and what it needs from apt.
+source scripts/prereqs.sh
+need_build_tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -74,6 +74,35 @@ fn moat_run_obtains_and_serves_an_acme_certificate() {
         "ACME ordered before the proxy listened:\n{log}"
     );
 
+    // Progress a person can follow: the plan first, then each issuance step
+    // on its own line, in order, and dates as dates.
+    let mut at = 0;
+    for step in [
+        "moat will serve HTTP on :",
+        "ordering a certificate",
+        "ACME order created",
+        "HTTP-01 challenge published on port 80",
+        "challenges in place; the CA is validating",
+        "validated by the CA; finalizing the order",
+        "certificate issued and downloaded",
+        "new certificate installed",
+    ] {
+        let found = log[at..]
+            .find(step)
+            .unwrap_or_else(|| panic!("{step:?} not logged after byte {at}:\n{log}"));
+        at += found + step.len();
+    }
+    let installed = log
+        .lines()
+        .find(|l| l.contains("new certificate installed"))
+        .unwrap();
+    assert!(
+        regex::Regex::new(r"not_after=\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z days_left=\d+")
+            .unwrap()
+            .is_match(installed),
+        "dates as dates: {installed}"
+    );
+
     let live = tmp
         .path()
         .join("etc/letsencrypt/live/moat.test/fullchain.pem");

@@ -214,6 +214,7 @@ async fn publish(
             for p in pending {
                 map.insert(&p.token, &p.key_authorization);
                 published.add_token(p.token.clone());
+                tracing::info!(identifier = %p.identifier, "HTTP-01 challenge published on port 80");
             }
             Ok(())
         }
@@ -228,6 +229,7 @@ async fn publish(
                 let fqdn = challenge_fqdn(&p.identifier);
                 let handle = present_with_retry(provider.as_ref(), &fqdn, &p.dns_value).await?;
                 published.add_record(handle);
+                tracing::info!(%fqdn, provider = provider.name(), "DNS-01 TXT record published");
                 match by_name.iter_mut().find(|(n, _)| *n == fqdn) {
                     Some((_, vals)) => vals.push(p.dns_value.clone()),
                     None => by_name.push((fqdn, vec![p.dns_value.clone()])),
@@ -306,7 +308,7 @@ async fn validate_and_finalize(
         .initial_delay(Duration::from_millis(50))
         .backoff(2.0)
         .timeout(timeout);
-    tracing::debug!("challenges set ready; polling the order");
+    tracing::info!("challenges in place; the CA is validating");
     let status = order
         .poll_ready(&policy)
         .await
@@ -314,7 +316,7 @@ async fn validate_and_finalize(
     if status != OrderStatus::Ready {
         return Err(explain_invalid(order, dir).await);
     }
-    tracing::debug!("order ready; finalizing");
+    tracing::info!("validated by the CA; finalizing the order");
     let (csr_der, key_pem) = csr_for(&cfg.domains, cfg.key_type)?;
     order
         .finalize_csr(&csr_der)
@@ -324,7 +326,7 @@ async fn validate_and_finalize(
         .poll_certificate(&policy)
         .await
         .map_err(|e| AcmeError::server(dir, e))?;
-    tracing::debug!("certificate downloaded");
+    tracing::info!("certificate issued and downloaded");
     Ok(Issued {
         fullchain_pem,
         key_pem,

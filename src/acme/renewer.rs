@@ -239,7 +239,7 @@ impl Renewer {
             if recorded.is_empty() && !cfg.swag_params.is_empty() {
                 write_params(&paths.params_file(), &cfg.swag_params)?;
             }
-            tracing::info!(lineage = %cfg.lineage, not_after = c.info.not_after, "certificate valid; no order needed");
+            tracing::info!(lineage = %cfg.lineage, not_after = %crate::clock::date_utc(c.info.not_after), days_left = crate::acme::certinfo_days_left(c.info.not_after), "certificate valid; no order needed");
             return Ok(Outcome::Current(c));
         };
         tracing::info!(lineage = %cfg.lineage, domains = ?cfg.domains, reason, "ordering a certificate");
@@ -265,7 +265,8 @@ impl Renewer {
         tracing::info!(
             lineage = %cfg.lineage,
             names = ?stored.info.names,
-            not_after = stored.info.not_after,
+            not_after = %crate::clock::date_utc(stored.info.not_after),
+            days_left = crate::acme::certinfo_days_left(stored.info.not_after),
             "new certificate installed"
         );
         hooks::run_deploy_hooks(&paths.deploy_hooks_dir(), &stored.lineage.dir, &cfg.domains).await;

@@ -45,6 +45,7 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     );
 
     let layout = bootstrap_config(&settings)?;
+    log_plan(&settings, &layout);
 
     let reloader = RouteReloader::new(layout.root().to_path_buf());
     reloader.load_now("start");
@@ -254,6 +255,51 @@ fn add_services(
         supervisor.add(AcmeService::new(tokens, sink).after_proxy(health.clone()));
     }
     supervisor.add(MetricsService::new(metrics, certs, health));
+}
+
+/// One line a person reads first: what this instance will do.
+fn log_plan(settings: &Settings, layout: &ConfigLayout) {
+    let mut confs: Vec<String> = std::fs::read_dir(layout.proxy_confs_dir())
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".conf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    confs.sort();
+    let certificate = match settings.lineage_name() {
+        Some(_) => {
+            let how = match &settings.validation {
+                Validation::Http => "HTTP-01 on port 80".to_string(),
+                Validation::Dns(plugin) => format!(
+                    "DNS-01 through {plugin} (credentials in {})",
+                    layout.dns_ini(plugin).display()
+                ),
+            };
+            format!(
+                "ACME from {} by {how}, stored in {}",
+                settings.acme_directory,
+                layout.letsencrypt_dir().display()
+            )
+        }
+        None => format!(
+            "self-signed for localhost ({})",
+            layout.cert_file().display()
+        ),
+    };
+    tracing::info!(
+        http = settings.http_port,
+        https = settings.https_port,
+        domains = ?settings.domains.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+        certificate,
+        active_confs = ?confs,
+        config = %layout.root().display(),
+        "moat will serve HTTP on :{} and HTTPS on :{} with {} active proxy-conf(s)",
+        settings.http_port,
+        settings.https_port,
+        confs.len(),
+    );
 }
 
 fn log_settings(settings: &Settings) {

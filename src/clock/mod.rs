@@ -13,6 +13,19 @@ use std::sync::Arc;
 
 pub use posix::{civil_from_days, days_from_civil};
 
+/// `2026-12-03T17:04:05Z` for seconds since the epoch: how moat writes a
+/// certificate's dates in logs and `moat certs` (never a raw number).
+pub fn date_utc(unix: i64) -> String {
+    let (y, mo, d) = civil_from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
 /// A time zone moat stamps times in; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct LocalZone {
@@ -113,5 +126,6 @@ mod tests {
             "2026-07-01T12:00:00.000000Z"
         );
         assert!(LocalZone::from_tz("Mars/Olympus").is_err());
+        assert_eq!(date_utc(1_954_047_203), "2031-12-03T06:53:23Z");
     }
 }

@@ -231,4 +231,8 @@ pub struct Decision {
     pub response_headers: Vec<HeaderRule>,
     /// `client_max_body_size` in bytes; `None` means unlimited (`0`).
     pub max_body_size: Option<u64>,
+    /// The client's address as realip found it (`set_real_ip_from` +
+    /// `real_ip_header`), when it differs from the connection's: what the
+    /// access log, limits and bans must use as `$remote_addr`.
+    pub client_addr: Option<std::net::IpAddr>,
 }

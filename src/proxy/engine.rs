@@ -271,10 +271,18 @@ impl MoatProxy {
         };
         self.access_log.log(AccessRecord {
             time: time::OffsetDateTime::now_utc(),
-            remote_addr: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
+            // realip's answer when the conf trusts the peer (nginx logs
+            // `$remote_addr` after realip), else the connection's.
+            remote_addr: ctx
+                .decision
+                .as_ref()
+                .and_then(|d| d.client_addr)
+                .or_else(|| {
+                    session
+                        .client_addr()
+                        .and_then(|a| a.as_inet())
+                        .map(|a| a.ip())
+                }),
             method: req.method.as_str().to_owned(),
             uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
             protocol: format!("{:?}", req.version),

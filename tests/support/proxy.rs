@@ -492,6 +492,7 @@ pub fn decision(action: Action) -> Decision {
         action,
         response_headers: vec![],
         max_body_size: None,
+        client_addr: None,
     }
 }
 

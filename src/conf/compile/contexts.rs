@@ -69,6 +69,9 @@ pub(crate) fn known(name: &str) -> Option<Known> {
         | "grpc_ssl_server_name"
         | "allow"
         | "deny"
+        | "set_real_ip_from"
+        | "real_ip_header"
+        | "real_ip_recursive"
         | "auth_basic"
         | "auth_basic_user_file"
         | "auth_request"
@@ -183,8 +186,6 @@ pub(crate) fn known(name: &str) -> Option<Known> {
             || n.starts_with("server_tokens")
             || n.starts_with("chunked_transfer_encoding")
             || n.starts_with("merge_slashes")
-            || n.starts_with("real_ip_")
-            || n.starts_with("set_real_ip_from")
             || n.starts_with("satisfy")
             || n.starts_with("auth_delay")
             || n.starts_with("modsecurity")

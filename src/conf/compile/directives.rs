@@ -233,6 +233,39 @@ impl Compiler<'_> {
                     net,
                 });
             }
+            "set_real_ip_from" => {
+                nargs(d, 1, 1)?;
+                // moat listens on TCP only: a `unix:` peer never connects.
+                if a[0].value == "unix:" {
+                    return Ok(());
+                }
+                match typed(&a[0], Network::parse(&a[0].value))? {
+                    Some(net) => own.realip_from.push(net),
+                    None => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            "invalid parameter \"all\" in \"set_real_ip_from\"",
+                        ))
+                    }
+                }
+            }
+            "real_ip_header" => {
+                nargs(d, 1, 1)?;
+                level.realip_header = Arc::from(a[0].value.as_str());
+            }
+            "real_ip_recursive" => {
+                nargs(d, 1, 1)?;
+                level.realip_recursive = match a[0].value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    o => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            format!("invalid value \"{o}\" in \"real_ip_recursive\", it must be \"on\" or \"off\""),
+                        ))
+                    }
+                };
+            }
             "internal" => {
                 nargs(d, 0, 0)?;
                 level.internal = true;

@@ -150,6 +150,12 @@ pub(crate) struct Level {
     pub ssl_verify: bool,
     pub ssl_server_name: bool,
     pub access: Arc<Vec<AccessRule>>,
+    /// `set_real_ip_from` (array: inherited when the level has none).
+    pub realip_from: Arc<Vec<Network>>,
+    /// `real_ip_header`, as written.
+    pub realip_header: Arc<str>,
+    /// `real_ip_recursive`.
+    pub realip_recursive: bool,
     pub auth_basic_realm: Option<Option<String>>,
     pub auth_basic_file: Option<Arc<Htpasswd>>,
     pub auth_request: Option<Option<String>>,
@@ -189,6 +195,9 @@ impl Default for Level {
             ssl_verify: false,
             ssl_server_name: false,
             access: Arc::default(),
+            realip_from: Arc::default(),
+            realip_header: Arc::from("X-Real-IP"),
+            realip_recursive: false,
             auth_basic_realm: None,
             auth_basic_file: None,
             auth_request: None,
@@ -241,6 +250,7 @@ pub(crate) struct OwnArrays {
     pub cookie_off: bool,
     pub sub_filters: Vec<(String, Template)>,
     pub access: Vec<AccessRule>,
+    pub realip_from: Vec<Network>,
     pub index: Vec<String>,
 }
 
@@ -295,6 +305,9 @@ impl Level {
         }
         if !own.access.is_empty() {
             self.access = Arc::new(own.access);
+        }
+        if !own.realip_from.is_empty() {
+            self.realip_from = Arc::new(own.realip_from);
         }
         if !own.index.is_empty() {
             self.index = Arc::new(own.index);

@@ -44,6 +44,8 @@ pub(crate) struct Eval<'a> {
     /// `$remote_addr` as text, formatted once per request when first used
     /// (`$remote_addr` and `$proxy_add_x_forwarded_for` both need it).
     pub remote_text: std::cell::OnceCell<String>,
+    /// The client address after realip (`None`: the connection's).
+    pub realip: Option<IpAddr>,
 }
 
 impl Eval<'_> {
@@ -73,14 +75,33 @@ impl Eval<'_> {
             .get_or_init(|| self.remote_ip().to_string())
     }
 
-    /// `$remote_addr` (IPv4-mapped IPv6 shown as IPv4).
+    /// `$remote_addr`: the realip result, else the connection's address.
     pub(crate) fn remote_ip(&self) -> IpAddr {
+        self.realip.unwrap_or_else(|| self.conn_ip())
+    }
+
+    /// `$realip_remote_addr`: the connection's address (IPv4-mapped IPv6
+    /// shown as IPv4).
+    pub(crate) fn conn_ip(&self) -> IpAddr {
         match self.req.remote.ip() {
             IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()
                 .map(IpAddr::V4)
                 .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
+        }
+    }
+
+    /// Runs realip with the current level's settings unless an earlier
+    /// phase already changed the address (see `realip.rs`).
+    pub(crate) fn apply_realip(&mut self) {
+        if self.realip.is_some() {
+            return;
+        }
+        if let Some(ip) = super::realip::client_addr(&self.level, self.conn_ip(), &self.req.headers)
+        {
+            self.realip = Some(ip);
+            self.remote_text = std::cell::OnceCell::new();
         }
     }
 
@@ -129,6 +150,7 @@ impl VarSource for Eval<'_> {
                 Args => Cow::Borrowed(&self.args),
                 IsArgs => Cow::Borrowed(if self.args.is_empty() { "" } else { "?" }),
                 RemoteAddr => Cow::Borrowed(self.remote_text()),
+                RealipRemoteAddr => owned(self.conn_ip().to_string()),
                 RemotePort => owned(self.req.remote.port().to_string()),
                 ServerPort => owned(self.req.server_port.to_string()),
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),

@@ -5,6 +5,7 @@
 //! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
 
 mod context;
+mod realip;
 mod script;
 mod upstream;
 pub(crate) mod uri;
@@ -89,6 +90,7 @@ impl RouteTable {
                 action: Action::NotFound,
                 response_headers: vec![],
                 max_body_size: None,
+                client_addr: None,
             };
         };
         let server = &self.servers[picked.server];
@@ -118,7 +120,10 @@ impl RouteTable {
             proxy_port: String::new(),
             remote_text: std::cell::OnceCell::new(),
             rewrote: false,
+            realip: None,
         };
+        // nginx's post-read phase: realip with the server's settings.
+        ev.apply_realip();
         let Some(uri) = uri::normalize(path) else {
             return ev.finish(None, bad_request());
         };
@@ -165,6 +170,9 @@ impl RouteTable {
                 Flow::Done | Flow::Stop => break,
             }
         }
+        // nginx's pre-access phase: realip with the location's settings,
+        // when the server's did not already change the address.
+        ev.apply_realip();
         let action = ev.access().unwrap_or_else(|| ev.content());
         ev.finish(location, action)
     }
@@ -254,6 +262,7 @@ impl Eval<'_> {
             action,
             response_headers,
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
+            client_addr: self.realip,
         }
     }
 }

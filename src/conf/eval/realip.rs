@@ -1,0 +1,163 @@
+//! nginx's realip module: when the connection comes from a trusted proxy
+//! (`set_real_ip_from`), the client address is taken from `real_ip_header`
+//! (`X-Real-IP` by default, `X-Forwarded-For`, `CF-Connecting-IP`, any
+//! header), and `$remote_addr`, `allow`/`deny`, `$proxy_add_x_forwarded_for`,
+//! logs and limits see that address; `$realip_remote_addr` keeps the
+//! connection's.
+//!
+//! As in nginx it runs twice: first with the server level's settings
+//! (nginx's post-read phase, before the server's rewrite scripts), and if
+//! that did not change the address, again with the chosen location's
+//! (nginx's pre-access phase, before `allow`/`deny`). The address is the
+//! rightmost in the header value; with `real_ip_recursive on`, trusted
+//! addresses are skipped from the right and the first untrusted one (or the
+//! leftmost) is used. A value that is not an address leaves the address
+//! unchanged (nginx: `NGX_DECLINED`), or keeps the last good one found while
+//! walking left.
+
+use std::net::IpAddr;
+
+use crate::conf::compile::level::Level;
+use crate::conf::compile::values::Network;
+
+/// The client address `level`'s realip settings give for a connection from
+/// `conn` with these request headers, or `None` when they change nothing.
+pub(crate) fn client_addr(
+    level: &Level,
+    conn: IpAddr,
+    headers: &[(String, String)],
+) -> Option<IpAddr> {
+    let trusted = &level.realip_from;
+    if trusted.is_empty() {
+        return None;
+    }
+    let name = level.realip_header.as_ref();
+    // nginx reads one X-Real-IP (the first) or every X-Forwarded-For line.
+    let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
+        let all: Vec<&str> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if all.is_empty() {
+            return None;
+        }
+        all.join(", ")
+    } else {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())?
+    };
+    forwarded(conn, &value, trusted, level.realip_recursive)
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[Network]) -> bool {
+    trusted.iter().any(|n| n.contains(ip))
+}
+
+/// nginx's `ngx_http_get_forwarded_addr_internal`.
+fn forwarded(conn: IpAddr, value: &str, trusted: &[Network], recursive: bool) -> Option<IpAddr> {
+    let mut addr = conn;
+    let mut found = None;
+    let mut rest = value;
+    loop {
+        if !is_trusted(addr, trusted) {
+            return found;
+        }
+        let trimmed = rest.trim_end_matches([' ', ',']);
+        let start = trimmed.rfind([' ', ',']).map_or(0, |i| i + 1);
+        let Some(ip) = parse_addr(&trimmed[start..]) else {
+            return found;
+        };
+        addr = ip;
+        found = Some(ip);
+        if !recursive || start == 0 {
+            return found;
+        }
+        rest = &trimmed[..start - 1];
+    }
+}
+
+/// nginx's `ngx_parse_addr_port`: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`.
+fn parse_addr(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Some(map_v4(ip));
+    }
+    if let Some(inner) = s.strip_prefix('[') {
+        let (host, port) = inner.split_once(']')?;
+        if !(port.is_empty() || port.strip_prefix(':').is_some_and(valid_port)) {
+            return None;
+        }
+        return host
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|v6| map_v4(IpAddr::V6(v6)));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    valid_port(port)
+        .then(|| host.parse::<std::net::Ipv4Addr>().ok())
+        .flatten()
+        .map(IpAddr::V4)
+}
+
+fn valid_port(p: &str) -> bool {
+    !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+}
+
+fn map_v4(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<Network> {
+        list.iter()
+            .map(|s| Network::parse(s).unwrap().unwrap())
+            .collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn rightmost_address_unless_recursive() {
+        let t = nets(&["10.0.0.0/8"]);
+        let v = "1.1.1.1, 10.0.0.2, 10.0.0.3";
+        assert_eq!(
+            forwarded(ip("10.0.0.1"), v, &t, false),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(forwarded(ip("10.0.0.1"), v, &t, true), Some(ip("1.1.1.1")));
+        // Every hop trusted: the leftmost.
+        assert_eq!(
+            forwarded(ip("10.0.0.1"), "10.0.0.9,10.0.0.8", &t, true),
+            Some(ip("10.0.0.9"))
+        );
+        // An untrusted connection changes nothing.
+        assert_eq!(forwarded(ip("8.8.8.8"), v, &t, true), None);
+        // Garbage on the right: nothing; garbage further left: the last good one.
+        assert_eq!(forwarded(ip("10.0.0.1"), "1.1.1.1, junk", &t, true), None);
+        assert_eq!(
+            forwarded(ip("10.0.0.1"), "junk, 10.0.0.5", &t, true),
+            Some(ip("10.0.0.5"))
+        );
+    }
+
+    #[test]
+    fn addresses_with_ports_and_brackets() {
+        assert_eq!(parse_addr("1.2.3.4:8080"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_addr("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_addr("2001:db8::1"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_addr("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_addr("1.2.3.4:"), None);
+        assert_eq!(parse_addr("example.com"), None);
+        assert_eq!(parse_addr(""), None);
+    }
+}

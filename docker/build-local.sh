@@ -7,10 +7,11 @@
 #   docker/build-local.sh [--with-echo] [TAG] [BINARY]
 #
 # TAG defaults to moat:local. BINARY defaults to a static build made here
-# with cargo profile $MOAT_PROFILE: `release` by default (the build
-# scripts/test.sh makes, so an up-to-date tree rebuilds nothing), or `dist`
-# for the smallest image (thin LTO, one codegen unit, abort on panic). --with-echo also builds moat-echo:local, the echo backend that
-# docker/compose.yaml uses as an example application.
+# with the `release` profile: the one docker/Dockerfile ships and
+# scripts/test.sh builds, so an up-to-date tree rebuilds nothing and the
+# image is made of the binary CI tested. --with-echo also builds
+# moat-echo:local, the echo backend that docker/compose.yaml uses as an
+# example application.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ fi
 tag=${1:-moat:local}
 bin=${2:-}
 target=x86_64-unknown-linux-gnu
-profile=${MOAT_PROFILE:-release}
+profile=release
 if [[ -z $bin ]]; then
   RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --profile "$profile" --locked --target "$target" --bins

@@ -31,10 +31,11 @@ fn rewrite_config_paths(dir: &Path, root: &Path) {
 fn add_auth_servers(dir: &Path) {
     let modules = Path::new("/usr/lib/nginx/modules");
     let set_misc = modules.join("ngx_http_set_misc_module.so");
-    if !set_misc.exists() {
-        eprintln!(
-            "note: libnginx-mod-http-set-misc not installed: auth snippets not checked by nginx"
-        );
+    if !env::require(
+        "defaults_and_every_sample_pass_nginx_t (auth snippets)",
+        set_misc.exists(),
+        "libnginx-mod-http-set-misc is not installed: auth snippets not checked by nginx",
+    ) {
         return;
     }
     let nginx_conf = dir.join("nginx/nginx.conf");

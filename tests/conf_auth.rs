@@ -130,7 +130,7 @@ fn auth_request_location_answers_503_and_never_proxies() {
         "sonarr.example.com",
         "/authelia/api/authz/auth-request",
     ));
-    assert_eq!(d.action, Action::NotFound);
+    assert_eq!(d.action, Action::Deny { status: 404 });
 }
 
 #[test]

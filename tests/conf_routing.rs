@@ -396,7 +396,33 @@ fn plain_http_goes_to_the_port_80_redirect_server() {
 fn internal_location_is_not_found_from_outside() {
     let (_c, t) = table_with(&["organizr-auth.subfolder"]);
     let d = t.decide(&https("example.com", "/auth-1"));
-    assert_eq!(d.action, Action::NotFound);
+    assert_eq!(d.action, Action::Deny { status: 404 });
+}
+
+#[test]
+fn an_internal_location_is_reached_by_a_rewrite_and_refused_from_outside() {
+    // nginx sets r->internal on every rewrite that changes the URI (server
+    // level, `last`, or no flag); checked against Debian's nginx 1.22 by the
+    // oracle's `internal` class (tests/conf_nginx_oracle.rs).
+    let conf = r#"
+server { listen 443 ssl; server_name in.example.com;
+  rewrite ^/srv-secret$ /secret;
+  location = /secret { internal; proxy_pass http://backend:81; }
+  location /to-secret { rewrite ^ /secret last; }
+  location /plain { rewrite ^/plain(.*)$ /secret$1; }
+}"#;
+    let (_c, t) = table_from("in.subdomain.conf", conf);
+    assert_eq!(
+        t.decide(&https("in.example.com", "/secret")).action,
+        Action::Deny { status: 404 }
+    );
+    for path in ["/to-secret", "/srv-secret", "/plain"] {
+        assert_eq!(
+            proxied(&t.decide(&https("in.example.com", path))).url,
+            "http://backend:81/secret",
+            "{path}"
+        );
+    }
 }
 
 #[test]
@@ -410,7 +436,7 @@ server { listen 443 ssl; server_name in.example.com;
     let (_c, t) = table_from("in.subdomain.conf", conf);
     assert_eq!(
         t.decide(&https("in.example.com", "/a/b")).action,
-        Action::NotFound
+        Action::Deny { status: 404 }
     );
     assert_eq!(
         proxied(&t.decide(&https("in.example.com", "/c/d"))).url,

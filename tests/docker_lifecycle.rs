@@ -24,6 +24,64 @@ use docker::{Container, Run};
 /// reported.
 const SIZE_TARGET_BYTES: u64 = 20 * 1024 * 1024;
 
+/// The image users get is built from the profile every test runs against:
+/// docker/Dockerfile builds `--release` (no separate image profile), the
+/// tests and scripts/test.sh build `--release`, and no profile in Cargo.toml
+/// aborts on panic (a panic in one request must unwind its task, not end
+/// PID 1; tests/proxy_panic.rs). Needs no Docker engine.
+#[test]
+fn image_profile_is_the_tested_profile() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let dockerfile = read("docker/Dockerfile");
+    let build: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert_eq!(
+        build.len(),
+        1,
+        "one cargo build in docker/Dockerfile: {build:?}"
+    );
+    assert!(
+        build[0].contains("--release") && !build[0].contains("--profile"),
+        "docker/Dockerfile builds another profile than the tested one: {}",
+        build[0]
+    );
+    assert!(
+        dockerfile.contains("/release/moat /out/moat"),
+        "the image copies the release binary"
+    );
+    let test_sh = read("scripts/test.sh");
+    assert!(
+        test_sh.contains("cargo build --release"),
+        "scripts/test.sh builds --release"
+    );
+    assert!(
+        test_sh.contains("cargo test --release"),
+        "scripts/test.sh tests --release"
+    );
+    let local = read("docker/build-local.sh");
+    assert!(
+        local.contains("profile=release\n"),
+        "build-local.sh builds the release profile"
+    );
+    let cargo = read("Cargo.toml");
+    for (n, line) in cargo.lines().enumerate() {
+        let code = line.split('#').next().unwrap();
+        assert!(
+            !(code.contains("panic") && code.contains("abort")),
+            "Cargo.toml:{}: `{line}`: a profile that aborts on panic lets one request end PID 1",
+            n + 1
+        );
+        assert!(
+            !code.trim_start().starts_with("[profile.dist"),
+            "Cargo.toml:{}: a separate image profile is not what CI tests",
+            n + 1
+        );
+    }
+}
+
 /// A moat container with a fresh host directory mounted as /config.
 fn start_moat(run: &Run, image: &str, name: &str, extra: &[&str]) -> (String, std::path::PathBuf) {
     let config = run.temp_dir();

@@ -251,6 +251,30 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Splits at the first `ch` written literally, as nginx compiles a
+    /// `rewrite` replacement's arguments: only a `?` in the conf text starts
+    /// them; one that a capture or variable brings stays in the value.
+    pub(crate) fn split_literal(&self, ch: char) -> Option<(Template, Template)> {
+        let at = self
+            .parts
+            .iter()
+            .position(|p| matches!(p, Part::Lit(l) if l.contains(ch)))?;
+        let Part::Lit(lit) = &self.parts[at] else {
+            unreachable!("position found a literal")
+        };
+        let (before, after) = lit.split_once(ch).expect("the literal holds ch");
+        let mut head = self.parts[..at].to_vec();
+        if !before.is_empty() {
+            head.push(Part::Lit(before.to_string()));
+        }
+        let mut tail = Vec::new();
+        if !after.is_empty() {
+            tail.push(Part::Lit(after.to_string()));
+        }
+        tail.extend_from_slice(&self.parts[at + 1..]);
+        Some((Template { parts: head }, Template { parts: tail }))
+    }
+
     /// `true` when the template reads at least one variable.
     pub(crate) fn has_vars(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Var(_)))

@@ -40,5 +40,40 @@ pub fn init_logging_with(
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
-    result.map_err(|e| SupervisorError::Logging(e.to_string()))
+    result.map_err(|e| SupervisorError::Logging(e.to_string()))?;
+    log_panics();
+    Ok(())
+}
+
+/// Routes panics into the log as one error event (thread, source location,
+/// message), then lets the default hook print its report.
+///
+/// moat is built with `panic = "unwind"` in every profile, the shipped image
+/// included: a panic while serving one request unwinds that connection's
+/// tokio task (Pingora spawns one per connection, and one per HTTP/2 stream),
+/// so the client sees its connection close and every other request carries
+/// on. This hook makes such a panic visible in the same log stream as
+/// everything else instead of only as a raw line on stderr.
+pub fn log_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string payload)".into());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            location,
+            message,
+            "a task panicked and ends there (for a request: its connection closes); moat keeps running"
+        );
+        previous(info);
+    }));
 }

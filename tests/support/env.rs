@@ -57,6 +57,13 @@ pub fn require_docker(test: &str) -> bool {
     ok || skip::<()>(test, "no Docker engine answers").is_some()
 }
 
+/// `true` when `available`; otherwise a loud SKIP saying `why` (a panic
+/// under CI). For peers that are not a program: an IPv6 loopback, an nginx
+/// module, root for a part of a test.
+pub fn require(test: &str, available: bool, why: &str) -> bool {
+    available || skip::<()>(test, why).is_some()
+}
+
 fn skip<T>(test: &str, why: &str) -> Option<T> {
     if in_ci() {
         panic!("{test}: {why}, and CI=true forbids skipping: fix .ci/run");

@@ -74,6 +74,9 @@ pub(crate) enum Stmt {
     Rewrite {
         re: Regex,
         replacement: Template,
+        /// The replacement split at its first literal `?`: new URI and new
+        /// arguments (`None`: no arguments written).
+        split: Option<(Template, Template)>,
         flag: RewriteFlag,
         /// The replacement starts with `http://`, `https://` or `$scheme`.
         absolute: bool,
@@ -149,9 +152,11 @@ pub(crate) fn rewrite(d: &Directive, declared: &HashSet<String>) -> Result<Stmt,
             ))
         }
     };
+    let split = replacement.split_literal('?');
     Ok(Stmt::Rewrite {
         re,
         replacement,
+        split,
         flag,
         absolute,
         drop_args,

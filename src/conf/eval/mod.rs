@@ -158,8 +158,14 @@ impl RouteTable {
             }
             ev.vars.extend(found.named);
             ev.level = loc.level.clone();
-            if loc.level.internal {
-                return ev.finish(location, Action::NotFound);
+            // nginx's `r->internal`: set by any rewrite that changed the URI
+            // (server or location level, `last` or none), so an `internal`
+            // location answers 404 only to a request as the client sent it.
+            // moat has no other internal redirects: `error_page` has no
+            // effect, `try_files` serves files without redirecting, and
+            // `auth_request` answers 503.
+            if loc.level.internal && !ev.uri_changed {
+                return ev.finish(location, Action::Deny { status: 404 });
             }
             ev.rewrote = false;
             ev.location_valid = true;

@@ -59,6 +59,7 @@ impl Eval<'_> {
                 Stmt::Rewrite {
                     re,
                     replacement,
+                    split,
                     flag,
                     absolute,
                     drop_args,
@@ -75,9 +76,8 @@ impl Eval<'_> {
                             self.vars.insert(n.to_string(), m.as_str().to_string());
                         }
                     }
-                    let new = replacement.render(self);
                     if *absolute || matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
-                        let mut location = new;
+                        let mut location = replacement.render(self);
                         if !*drop_args && !self.args.is_empty() {
                             location.push(if location.contains('?') { '&' } else { '?' });
                             location.push_str(&self.args);
@@ -89,18 +89,22 @@ impl Eval<'_> {
                         };
                         return Flow::Respond(Box::new(self.respond(status, Some(location))));
                     }
-                    match new.split_once('?') {
+                    // Only a `?` written in the replacement starts new
+                    // arguments: a decoded `%3F` captured from the URI stays
+                    // in the path (and is escaped again for the upstream).
+                    match split {
                         Some((path, args)) => {
-                            let mut a = args.to_string();
+                            let path = path.render(self);
+                            let mut a = args.render(self);
                             if !*drop_args && !self.args.is_empty() {
                                 a.push('&');
                                 a.push_str(&self.args);
                             }
-                            self.uri = path.to_string();
+                            self.uri = path;
                             self.args = a;
                         }
                         None => {
-                            self.uri = new;
+                            self.uri = replacement.render(self);
                             if *drop_args {
                                 self.args.clear();
                             }

@@ -26,6 +26,8 @@ pub(crate) fn normalize(path: &str) -> Option<String> {
     let plain = path.starts_with('/')
         && !path.contains('%')
         && !path.contains("//")
+        // 0xF4 leads the plane-16 characters that stand in for raw bytes.
+        && !path.as_bytes().contains(&0xF4)
         && !path.split('/').any(|seg| seg == "." || seg == "..");
     if plain {
         return Some(path.to_owned());
@@ -35,7 +37,7 @@ pub(crate) fn normalize(path: &str) -> Option<String> {
 
 /// Decode `%XX`, merge slashes and resolve `.`/`..` (`None` above the root).
 fn resolve(path: &str) -> Option<String> {
-    let decoded = percent_decode(path);
+    let decoded = percent_decode(path)?;
     let mut out: Vec<&str> = Vec::new();
     let ends_with_slash =
         decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
@@ -59,7 +61,22 @@ fn resolve(path: &str) -> Option<String> {
     Some(s)
 }
 
-fn percent_decode(s: &str) -> String {
+/// Where a decoded byte that is not part of valid UTF-8 is kept: byte `b`
+/// becomes the character `RAW_BYTE_BASE + b` (the last 256 code points of
+/// plane 16, private use), and [`escape`] turns it back into `%XX`, so
+/// `%FF` reaches the upstream as `%FF` as with nginx, whose `$uri` is bytes.
+/// A request whose path already holds one of these characters is refused
+/// (400) so the two can never be confused; no client has a reason to send
+/// them.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// The byte a [`RAW_BYTE_BASE`] character stands for.
+fn raw_byte(c: char) -> Option<u8> {
+    let v = c as u32;
+    (v >= RAW_BYTE_BASE).then(|| (v - RAW_BYTE_BASE) as u8)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -75,18 +92,35 @@ fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let mut text = String::with_capacity(out.len());
+    for chunk in out.utf8_chunks() {
+        if chunk.valid().chars().any(|c| raw_byte(c).is_some()) {
+            return None;
+        }
+        text.push_str(chunk.valid());
+        for &byte in chunk.invalid() {
+            text.push(char::from_u32(RAW_BYTE_BASE + u32::from(byte)).expect("plane 16 is valid"));
+        }
+    }
+    Some(text)
 }
 
 /// Escapes a decoded path for an upstream request line (nginx's
 /// `NGX_ESCAPE_URI`: spaces, `#`, `%`, `?`, controls and non-ASCII).
 pub(crate) fn escape(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for &b in path.as_bytes() {
-        if b <= 0x20 || b >= 0x7f || matches!(b, b'"' | b'#' | b'%' | b'?') {
+    let mut buf = [0u8; 4];
+    for c in path.chars() {
+        if let Some(b) = raw_byte(c) {
             out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(b as char);
+            continue;
+        }
+        for &b in c.encode_utf8(&mut buf).as_bytes() {
+            if b <= 0x20 || b >= 0x7f || matches!(b, b'"' | b'#' | b'%' | b'?') {
+                out.push_str(&format!("%{b:02X}"));
+            } else {
+                out.push(b as char);
+            }
         }
     }
     out
@@ -128,5 +162,21 @@ mod tests {
         assert_eq!(normalize("/a%2Fb/%7e").as_deref(), Some("/a/b/~"));
         assert_eq!(normalize("/.."), None);
         assert_eq!(normalize("http://h/x/../y").as_deref(), Some("/y"));
+    }
+
+    /// Bytes that are not UTF-8 survive decoding and go upstream as sent.
+    #[test]
+    fn bytes_that_are_not_utf8_are_escaped_back_as_themselves() {
+        for (raw, upstream) in [
+            ("/a%FF", "/a%FF"),
+            ("/%C3%A9/%e9x", "/%C3%A9/%E9x"),
+            ("/%FF%FE/%C3", "/%FF%FE/%C3"),
+            ("/a%3Fb%25c%20d%23", "/a%3Fb%25c%20d%23"),
+        ] {
+            let decoded = normalize(raw).unwrap();
+            assert_eq!(super::escape(&decoded), upstream, "{raw}");
+        }
+        // A path that spells one of the stand-in characters is refused.
+        assert_eq!(normalize("/%F4%8F%BC%80"), None);
     }
 }

@@ -38,6 +38,7 @@ mod access_log;
 mod certs;
 mod engine;
 mod error;
+mod head_checks;
 mod header_deadline;
 mod headers;
 mod http01;

@@ -17,6 +17,7 @@ use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
 use super::failure_log;
+use super::head_checks::{self, HeaderRules};
 use super::header_deadline;
 use super::http01;
 use super::limits::{declared_length, oversized_head};
@@ -323,6 +324,15 @@ impl ProxyHttp for MoatProxy {
         if let Some(why) = oversized_head(session.req_header()) {
             return Err(status::refuse(431, why));
         }
+        // Before anything reads the head: refuse what nginx refuses, drop
+        // the headers it ignores, turn absolute-form into origin-form.
+        if let Err(refusal) = head_checks::check(session.req_header_mut(), HeaderRules::default()) {
+            tracing::info!(status = refusal.status, why = %refusal.why, "request refused");
+            return Err(status::refuse(refusal.status, refusal.why));
+        }
+        // Pipelined requests are answered in order, one after the other
+        // (Pingora's default closes after the first).
+        session.as_downstream_mut().set_pipelining_enabled(true);
         let info = self.request_info(session);
         if !info.tls {
             if let Some(reply) = http01::answer(&self.tokens, &info.uri) {

@@ -39,6 +39,7 @@ mod certs;
 mod engine;
 mod error;
 mod failure_log;
+mod head_checks;
 mod header_deadline;
 mod headers;
 mod http01;

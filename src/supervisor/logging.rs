@@ -1,7 +1,11 @@
 //! The process-wide tracing subscriber: LOG_LEVEL filter, text or
-//! one-JSON-object-per-line on stderr.
+//! one-JSON-object-per-line on stderr, with request dumps kept out.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use super::error::SupervisorError;
 use crate::clock::LocalZone;
@@ -25,22 +29,45 @@ pub fn init_logging_with(
     format: LogFormat,
     zone: LocalZone,
 ) -> Result<(), SupervisorError> {
+    init_logging_into(level, format, zone, std::io::stderr)
+}
+
+/// As [`init_logging_with`], writing to `writer`: a test captures what
+/// moat logs to prove no secret is in it.
+pub fn init_logging_into<W>(
+    level: &str,
+    format: LogFormat,
+    zone: LocalZone,
+    writer: W,
+) -> Result<(), SupervisorError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::builder()
         .parse(level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let no_dumps = filter_fn(|meta| !dumps_requests(meta.target(), *meta.level()));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
         .with_timer(zone);
-    let result = match format {
-        LogFormat::Json => builder
+    let layer = match format {
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+            .with_filter(filter)
+            .with_filter(no_dumps)
+            .boxed(),
+        LogFormat::Text => fmt
+            .with_ansi(false)
+            .with_filter(filter)
+            .with_filter(no_dumps)
+            .boxed(),
     };
-    result.map_err(|e| SupervisorError::Logging(e.to_string()))?;
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|e| SupervisorError::Logging(e.to_string()))?;
     log_panics();
     Ok(())
 }
@@ -76,4 +103,49 @@ pub fn log_panics() {
         );
         previous(info);
     }));
+}
+
+
+/// Modules of Pingora whose debug/trace lines print whole request or
+/// response heads (`Authorization`, `Cookie`, `Set-Cookie` values) or body
+/// bytes. Those lines are dropped at every level; their other debug lines
+/// go with them (moat's own logs say what happened to a request).
+const DUMPING_MODULES: &[&str] = &[
+    "pingora_proxy::proxy_h1",
+    "pingora_proxy::proxy_h2",
+    "pingora_proxy::proxy_custom",
+    "pingora_proxy::proxy_cache",
+    "pingora_core::protocols::http::v1::body",
+    "pingora_core::protocols::http::v1::client",
+    "pingora_core::protocols::http::v1::server",
+    "pingora_core::protocols::http::v2",
+    "pingora_core::protocols::http::body_buffer",
+];
+
+/// Whether an event from `target` at `level` may carry a request dump.
+fn dumps_requests(target: &str, level: tracing::Level) -> bool {
+    level >= tracing::Level::DEBUG
+        && DUMPING_MODULES.iter().any(|m| {
+            target
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dumps_requests;
+    use tracing::Level;
+
+    #[test]
+    fn pingora_head_dumps_are_dropped_and_its_warnings_kept() {
+        assert!(dumps_requests("pingora_proxy::proxy_h1", Level::DEBUG));
+        assert!(dumps_requests(
+            "pingora_core::protocols::http::v1::body",
+            Level::TRACE
+        ));
+        assert!(!dumps_requests("pingora_proxy::proxy_h1", Level::WARN));
+        assert!(!dumps_requests("pingora_proxy::proxy_h1x", Level::DEBUG));
+        assert!(!dumps_requests("moat::proxy", Level::TRACE));
+    }
 }

@@ -42,7 +42,7 @@ pub use acme_service::{acme_config, AcmeService};
 pub use allocator::tune_allocator;
 pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
-pub use logging::{init_logging, init_logging_with, log_panics};
+pub use logging::{init_logging, init_logging_into, init_logging_with, log_panics};
 pub use main_loop::{Supervisor, EXIT_FATAL};
 pub use metrics_service::MetricsService;
 pub use reaper::{reap_zombies, run_command};

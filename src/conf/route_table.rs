@@ -14,14 +14,17 @@ use super::error::ConfError;
 use super::include::{assemble, assemble_text, Assembled};
 use super::locations::LocationSet;
 use super::maps::MapDef;
+use super::no_effect::NoEffect;
 use super::server_names::{Name, PortServers};
 
 /// Warnings and facts from a successful load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
-    /// One line per warning, `file:line: message` (ignored directives are
-    /// grouped: one line per directive name, listing where it appears).
+    /// One line per warning, `file:line: message`.
     pub warnings: Vec<String>,
+    /// Directives accepted without effect, in reading order; see
+    /// [`crate::conf::no_effect_summary`] for the line to log.
+    pub no_effect: Vec<NoEffect>,
     /// Every file that was read, in order: what a watcher should watch.
     pub files: Vec<PathBuf>,
 }
@@ -168,7 +171,7 @@ fn finish(
 ) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
     let compiled = compile::compile(config_dir, &assembled.directives);
     let mut errors = assembled.errors;
-    let (table, mut warnings) = match compiled {
+    let (table, mut warnings, no_effect) = match compiled {
         Ok(ok) if errors.is_empty() => ok,
         Ok(_) => return Err(errors),
         Err(mut more) => {
@@ -182,6 +185,7 @@ fn finish(
         table,
         LoadReport {
             warnings: all,
+            no_effect,
             files: assembled.files,
         },
     ))

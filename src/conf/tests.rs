@@ -282,7 +282,7 @@ fn bad_directive_values_fail_the_load_at_their_position() {
         ("location ~ ^/(a { }", "3:12: regex \"^/(a\" does not compile: error: unclosed group"),
         ("location / { proxy_set_header \"Bad Name\" x; }", "3:31: invalid header name \"Bad Name\""),
         ("location / { return 301 $nosuch; }", "3:25: unknown \"nosuch\" variable"),
-        ("set $upstream_proto <http or https>;", "3:1: \"set\" expects exactly 2 arguments: set $variable value"),
+        ("set $upstream_proto <http or https>;", "3:1: invalid number of arguments in \"set\" directive"),
         ("location / { allow 10.0.0.0/33; }", "3:20: invalid address \"10.0.0.0/33\", expected an IP, a CIDR network or \"all\""),
         ("location / { proxy_pass ftp://x; }", "3:25: invalid URL prefix in \"ftp://x\", expected http:// or https://"),
         ("location ~ /x { proxy_pass http://a/b; }", "3:28: \"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement"),

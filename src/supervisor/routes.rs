@@ -69,6 +69,7 @@ impl RouteReloader {
                 for warning in &report.warnings {
                     tracing::warn!(target: "moat::conf", "{warning}");
                 }
+                log_no_effect(&self.config_dir, &report);
                 self.routes.store(Arc::new(table));
                 self.updates.send_modify(|n| *n += 1);
                 tracing::info!(
@@ -91,5 +92,22 @@ impl RouteReloader {
                 false
             }
         }
+    }
+}
+
+/// Logs the one no-effect summary line of a load: info when every such
+/// directive is in a file moat wrote and the user has not edited, warn
+/// when the user wrote any of them (they can act on it).
+fn log_no_effect(config_dir: &std::path::Path, report: &LoadReport) {
+    let Some(line) = crate::conf::no_effect_summary(&report.no_effect, config_dir) else {
+        return;
+    };
+    if crate::bootstrap::any_written_by_user(
+        config_dir,
+        report.no_effect.iter().map(|n| n.file.as_path()),
+    ) {
+        tracing::warn!(target: "moat::conf", "{line}");
+    } else {
+        tracing::info!(target: "moat::conf", "{line}");
     }
 }

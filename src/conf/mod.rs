@@ -46,4 +46,4 @@ pub use eval::{DiskProbe, FileProbe};
 pub use htpasswd::Htpasswd;
 pub use no_effect::{summary as no_effect_summary, NoEffect};
 pub use parser::parse;
-pub use route_table::{load, load_str, LoadReport, RouteTable};
+pub use route_table::{load, load_copy, load_str, LoadReport, RouteTable};

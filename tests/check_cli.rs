@@ -149,3 +149,66 @@ fn check_fails_with_file_and_line_for_a_broken_conf() {
         "the line is named ({want}): {stdout}"
     );
 }
+
+/// `moat check` refuses what nginx refuses (a typo'd directive, a second
+/// `proxy_read_timeout`), naming file and line, and prints the one
+/// no-effect summary line.
+#[test]
+fn check_fails_on_a_typo_and_a_duplicate_and_prints_the_no_effect_summary() {
+    let tmp = temp_config();
+    let mut moat = Running::spawn(moat_command(moat_bin(), tmp.path(), &[]));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    stop_gracefully(&mut moat);
+
+    let out = check(tmp.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("have no effect in moat"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{stderr}");
+    assert!(summary[0].starts_with("info: "), "{stderr}");
+
+    let conf = tmp.path().join("nginx/proxy-confs/app.subdomain.conf");
+    for (body, line, message) in [
+        ("        dney all;\n", 5, "unknown directive \"dney\""),
+        (
+            "        proxy_read_timeout 5s;\n        proxy_read_timeout 6s;\n",
+            6,
+            "\"proxy_read_timeout\" directive is duplicate",
+        ),
+    ] {
+        std::fs::write(
+            &conf,
+            format!(
+                "server {{\n    listen 443 ssl;\n    server_name app.*;\n    location / {{\n{body}        proxy_pass http://127.0.0.1:1;\n    }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let out = check(tmp.path(), &[]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        let want = format!("{}:{line}:", conf.display());
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&want) && l.contains(message)),
+            "want {want} {message}: {stdout}"
+        );
+    }
+
+    std::fs::write(
+        &conf,
+        "server {\n    listen 443 ssl;\n    server_name app.*;\n    location / {\n        gzip on;\n        proxy_pass http://127.0.0.1:1;\n    }\n}\n",
+    )
+    .unwrap();
+    let out = check(tmp.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("warning: ")
+            && l.contains("gzip (nginx/proxy-confs/app.subdomain.conf:5)")),
+        "{stderr}"
+    );
+}

@@ -103,7 +103,7 @@ fn template_files_are_rejected_naming_file_and_line() {
             "{t}: error names the file: {text}"
         );
         assert!(
-            text.contains("\"set\" expects exactly 2 arguments"),
+            text.contains("invalid number of arguments in \"set\" directive"),
             "{t}: {text}"
         );
     }

@@ -230,3 +230,106 @@ fn a_listen_port_added_by_a_reload_is_opened_and_closed_again() {
     assert!(moat.log().contains("closed it"), "{}", moat.log());
     stop_gracefully(&mut moat);
 }
+
+/// A tiny upstream answering every request with `body`; returns its port.
+fn upstream_answering(body: &'static str) -> u16 {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in upstream.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// A reload whose conf has a typo'd directive (`dney`) is refused as nginx
+/// refuses it: the error names file and line, and the previous snapshot
+/// keeps serving (the request reaches the old upstream, which the edited
+/// conf no longer names). moat's own defaults report their no-effect
+/// directives at info level; a user's conf with one is reported at warn.
+#[test]
+fn a_typo_in_a_reload_keeps_the_old_snapshot_and_no_effect_is_one_line() {
+    let test = "a_typo_in_a_reload_keeps_the_old_snapshot_and_no_effect_is_one_line";
+    let Some(curl) = env::require_program(test, "curl") else {
+        return;
+    };
+    let old = upstream_answering("from-old");
+    let new = upstream_answering("from-new");
+    let tmp = temp_config();
+    let https = foundation::free_port();
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        tmp.path(),
+        &[("HTTPS_PORT", &https.to_string())],
+    ));
+    moat.wait_for(&["proxy listening", "tls=true"], Duration::from_secs(20));
+    let log = moat.log();
+    let summary: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("have no effect in moat"))
+        .collect();
+    assert_eq!(summary.len(), 1, "one summary line per load:\n{log}");
+    assert!(
+        summary[0].contains("INFO") && summary[0].contains("ssl_ciphers (nginx/ssl.conf:10)"),
+        "moat's own defaults are reported at info: {}",
+        summary[0]
+    );
+    assert!(summary[0].contains("see README#unsupported"));
+    assert!(!log.contains("is accepted but has no effect"), "{log}");
+
+    let app = tmp.path().join("nginx/proxy-confs/app.subdomain.conf");
+    let conf = |port: u16, extra: &str| {
+        format!(
+            "server {{\n    listen 443 ssl;\n    server_name app.*;\n    include /config/nginx/ssl.conf;\n    \
+             location / {{\n        proxy_buffering off;\n{extra}        proxy_pass http://127.0.0.1:{port};\n    }}\n}}\n"
+        )
+    };
+    std::fs::write(&app, conf(old, "")).unwrap();
+    moat.wait_for(
+        &["configuration reloaded", "change under"],
+        Duration::from_secs(10),
+    );
+    let get = || {
+        let out = std::process::Command::new(&curl)
+            .args([
+                "-sk",
+                "--max-time",
+                "10",
+                "--resolve",
+                &format!("app.test:{https}:127.0.0.1"),
+            ])
+            .arg(format!("https://app.test:{https}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(get(), "from-old");
+    let log = moat.log();
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("have no effect in moat")
+            && l.contains("proxy_buffering (nginx/proxy-confs/app.subdomain.conf:6")),
+        "a user's no-effect directive is a warning:\n{log}"
+    );
+
+    std::fs::write(&app, conf(new, "        dney all;\n")).unwrap();
+    moat.wait_for(&["configuration reload failed"], Duration::from_secs(10));
+    let log = moat.log();
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("app.subdomain.conf:7:")
+            && l.contains("unknown directive \"dney\"")),
+        "the error names the file and line:\n{log}"
+    );
+    assert_eq!(get(), "from-old", "the previous snapshot keeps serving");
+    stop_gracefully(&mut moat);
+}

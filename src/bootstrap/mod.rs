@@ -15,6 +15,7 @@ mod embedded;
 mod error;
 mod files;
 mod layout;
+mod ours;
 mod prepare;
 mod resolver;
 mod self_signed;
@@ -23,6 +24,7 @@ pub use embedded::{DEFAULT_FILES, DNS_CONF_TEMPLATES, PROXY_CONF_SAMPLES};
 pub use error::BootstrapError;
 pub use files::{write_atomic, Ownership, PRIVATE_MODE, PUBLIC_MODE};
 pub use layout::{ConfigLayout, DIRECTORIES};
+pub use ours::{any_written_by_user, written_by_moat};
 pub use prepare::{prepare, BootstrapOptions, BootstrapReport};
 pub use resolver::{resolver_conf, DOCKER_DNS};
 pub use self_signed::{

@@ -103,6 +103,17 @@ fn load_into(dir: &Path, problems: &mut Vec<String>) {
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
+            if let Some(line) = crate::conf::no_effect_summary(&report.no_effect, dir) {
+                let level = if crate::bootstrap::any_written_by_user(
+                    dir,
+                    report.no_effect.iter().map(|n| n.file.as_path()),
+                ) {
+                    "warning"
+                } else {
+                    "info"
+                };
+                eprintln!("{level}: {line}");
+            }
         }
         Err(errors) => problems.extend(errors.iter().map(|e| e.to_string())),
     }

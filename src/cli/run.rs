@@ -47,12 +47,18 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     let layout = bootstrap_config(&settings)?;
     log_plan(&settings, &layout);
 
-    let reloader = RouteReloader::new(layout.root().to_path_buf());
+    let health = Health::new();
+    let reloader = RouteReloader::new(layout.root().to_path_buf())
+        .with_health(health.clone())
+        .with_last_good(supervisor::LastGood::new(
+            layout.root().to_path_buf(),
+            Ownership::for_ids(settings.puid, settings.pgid),
+        ));
     reloader.load_now("start");
 
     let certs = load_certificate(&layout);
 
-    let code = serve(Arc::new(settings), layout, reloader, certs, events)?;
+    let code = serve(Arc::new(settings), layout, reloader, certs, events, health)?;
     tracing::info!(code, "moat exiting");
     Ok(code)
 }
@@ -188,6 +194,7 @@ fn serve(
     reloader: RouteReloader,
     certs: CertStore,
     events: (EventSender, EventReceiver),
+    health: Health,
 ) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -197,7 +204,7 @@ fn serve(
         .context("starting the async runtime")?;
     let code = runtime.block_on(async {
         let mut supervisor = Supervisor::new(settings.clone(), layout.clone(), reloader, events);
-        add_services(&mut supervisor, &settings, &layout, certs);
+        add_services(&mut supervisor, &settings, &layout, certs, health);
         supervisor.run().await
     });
     runtime.shutdown_timeout(Duration::from_millis(200));
@@ -213,10 +220,10 @@ fn add_services(
     settings: &Settings,
     layout: &ConfigLayout,
     certs: CertStore,
+    health: Health,
 ) {
     let tokens = Http01Tokens::new();
     let metrics = ProxyMetrics::new();
-    let health = Health::new();
     let mut proxy = ProxyService::new(certs.clone(), tokens.clone());
     proxy.metrics = metrics.clone();
     proxy.health = health.clone();

@@ -49,11 +49,13 @@ pub(crate) struct Assembled {
     pub errors: Vec<ConfError>,
 }
 
-/// Reads `<config_dir>/nginx/nginx.conf` and everything it includes.
-pub(crate) fn assemble(config_dir: &Path) -> Result<Assembled, Vec<ConfError>> {
-    let root = config_dir.join("nginx").join("nginx.conf");
+/// Reads `<conf_root>/nginx/nginx.conf` and everything it includes, with
+/// `/config/...` and relative include paths mapped onto `conf_root`
+/// (normally the config directory; a saved copy of its confs otherwise).
+pub(crate) fn assemble(conf_root: &Path) -> Result<Assembled, Vec<ConfError>> {
+    let root = conf_root.join("nginx").join("nginx.conf");
     let mut st = State {
-        config_dir,
+        config_dir: conf_root,
         parsed: HashMap::new(),
         stack: Vec::new(),
         files: Vec::new(),

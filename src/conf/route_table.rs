@@ -14,14 +14,17 @@ use super::error::ConfError;
 use super::include::{assemble, assemble_text, Assembled};
 use super::locations::LocationSet;
 use super::maps::MapDef;
+use super::no_effect::NoEffect;
 use super::server_names::{Name, PortServers};
 
 /// Warnings and facts from a successful load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
-    /// One line per warning, `file:line: message` (ignored directives are
-    /// grouped: one line per directive name, listing where it appears).
+    /// One line per warning, `file:line: message`.
     pub warnings: Vec<String>,
+    /// Directives accepted without effect, in reading order; see
+    /// [`crate::conf::no_effect_summary`] for the line to log.
+    pub no_effect: Vec<NoEffect>,
     /// Every file that was read, in order: what a watcher should watch.
     pub files: Vec<PathBuf>,
 }
@@ -46,12 +49,30 @@ pub struct RouteTable {
     pub(crate) listens: Vec<Listen>,
     pub(crate) maps: HashMap<String, MapDef>,
     pub(crate) config_dir: PathBuf,
+    /// Set when no configuration could be loaded: every request answers
+    /// 503 with this text (which names the broken file and line).
+    pub(crate) broken: Option<Arc<str>>,
 }
 
 impl RouteTable {
     /// A table with no servers: every request gets 404.
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// A table for when the confs are broken and no earlier copy loads:
+    /// every request answers 503 with `reason` (not 404, which would look
+    /// like a missing site rather than a broken moat).
+    pub fn broken(reason: impl Into<String>) -> Self {
+        RouteTable {
+            broken: Some(Arc::from(reason.into())),
+            ..Self::default()
+        }
+    }
+
+    /// The reason given to [`RouteTable::broken`], if this is such a table.
+    pub fn broken_reason(&self) -> Option<&str> {
+        self.broken.as_deref()
     }
 
     /// The sockets the confs ask for (deduplicated; `ssl` when any server
@@ -144,6 +165,7 @@ impl RouteTable {
             listens,
             maps,
             config_dir: c.config_dir.to_path_buf(),
+            broken: None,
         }
     }
 }
@@ -168,7 +190,7 @@ fn finish(
 ) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
     let compiled = compile::compile(config_dir, &assembled.directives);
     let mut errors = assembled.errors;
-    let (table, mut warnings) = match compiled {
+    let (table, mut warnings, no_effect) = match compiled {
         Ok(ok) if errors.is_empty() => ok,
         Ok(_) => return Err(errors),
         Err(mut more) => {
@@ -182,6 +204,7 @@ fn finish(
         table,
         LoadReport {
             warnings: all,
+            no_effect,
             files: assembled.files,
         },
     ))
@@ -192,6 +215,19 @@ fn finish(
 /// table, so the caller keeps serving its previous snapshot.
 pub fn load(config_dir: &Path) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
     let assembled = assemble(config_dir)?;
+    finish(config_dir, assembled)
+}
+
+/// Like [`load`], but the confs (`nginx/nginx.conf` and every file it
+/// includes under `/config`) are read from `conf_root`, a copy of an
+/// earlier tree laid out like the config directory; everything else
+/// (htpasswd files, certificates, `root`) still comes from `config_dir`.
+/// For serving the last configuration that loaded when the live one is broken.
+pub fn load_copy(
+    config_dir: &Path,
+    conf_root: &Path,
+) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
+    let assembled = assemble(conf_root)?;
     finish(config_dir, assembled)
 }
 

@@ -282,14 +282,14 @@ fn bad_directive_values_fail_the_load_at_their_position() {
         ("location ~ ^/(a { }", "3:12: regex \"^/(a\" does not compile: error: unclosed group"),
         ("location / { proxy_set_header \"Bad Name\" x; }", "3:31: invalid header name \"Bad Name\""),
         ("location / { return 301 $nosuch; }", "3:25: unknown \"nosuch\" variable"),
-        ("set $upstream_proto <http or https>;", "3:1: \"set\" expects exactly 2 arguments: set $variable value"),
+        ("set $upstream_proto <http or https>;", "3:1: invalid number of arguments in \"set\" directive"),
         ("location / { allow 10.0.0.0/33; }", "3:20: invalid address \"10.0.0.0/33\", expected an IP, a CIDR network or \"all\""),
         ("location / { proxy_pass ftp://x; }", "3:25: invalid URL prefix in \"ftp://x\", expected http:// or https://"),
         ("location ~ /x { proxy_pass http://a/b; }", "3:28: \"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement"),
         ("location /a { location /b { } }", "3:15: location \"/b\" is outside location \"/a\""),
         ("location / { } location / { }", "3:16: duplicate location \"/\"; the first is at"),
         ("if ($host) { proxy_pass http://x; }", "3:14: \"proxy_pass\" directive is not allowed here"),
-        ("upstream x { }", "3:1: \"upstream\" blocks are not supported by moat"),
+        ("upstream x { }", "3:1: \"upstream\" directive is not allowed here"),
         ("location / { rewrite ^ /x bogus; }", "3:27: invalid rewrite flag \"bogus\", expected last, break, redirect or permanent"),
     ];
     for (body, want) in cases {
@@ -302,21 +302,49 @@ fn bad_directive_values_fail_the_load_at_their_position() {
 }
 
 #[test]
-fn unknown_and_ignored_directives_are_one_warning_per_name() {
+fn unknown_directives_fail_and_no_effect_ones_are_listed_once_each() {
     let dir = tree(
         "http {\nserver {\nfrobnicate 1;\nproxy_buffering off;\nlocation / { frobnicate 2; proxy_buffering off; }\n}\n}\n",
         &[],
     );
-    let (_, report) = load(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
-    let f = dir.path().join("nginx/nginx.conf");
-    let f = f.display();
+    let errs: Vec<String> = load_errors(&dir)
+        .into_iter()
+        .map(|e| {
+            e.rsplit_once("nginx.conf:")
+                .map(|(_, r)| r.to_string())
+                .unwrap_or(e)
+        })
+        .collect();
     assert_eq!(
-        report.warnings,
+        errs,
         [
-            format!(
-                "\"proxy_buffering\" is accepted but has no effect in moat; used at {f}:4, {f}:5"
-            ),
-            format!("unknown directive \"frobnicate\" ignored; used at {f}:3, {f}:5"),
+            "3:1: unknown directive \"frobnicate\"",
+            "5:14: unknown directive \"frobnicate\""
+        ]
+    );
+    let dir = tree(
+        "http {\nupstream x { }\nserver {\nproxy_buffering off;\nlocation / { proxy_buffering off; }\n}\n}\n",
+        &[],
+    );
+    assert!(load_errors(&dir)
+        .iter()
+        .any(|e| e.ends_with("nginx.conf:2:1: \"upstream\" blocks are not supported by moat")));
+    let dir = tree(
+        "http {\nserver {\nproxy_buffering off;\nlocation / { proxy_buffering off; }\n}\n}\n",
+        &[],
+    );
+    let (_, report) = load(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let places: Vec<(String, u32)> = report
+        .no_effect
+        .iter()
+        .map(|n| (n.name.clone(), n.line))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("proxy_buffering".to_string(), 3),
+            ("proxy_buffering".to_string(), 4)
         ]
     );
 }

@@ -25,11 +25,33 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// Builds the `/metrics` body on each scrape.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Which configuration is in service, for `/health` and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ConfigHealth {
+    /// The live confs loaded (or nothing has been loaded yet).
+    #[default]
+    Current,
+    /// The live confs are broken; the last copy that loaded is serving.
+    LastGood {
+        /// When that copy was saved (RFC 3339).
+        saved_at: String,
+        /// The first error in the live confs (`file:line:column: message`).
+        problem: String,
+    },
+    /// Nothing loads: every request answers 503.
+    Broken {
+        /// The first error in the live confs.
+        problem: String,
+    },
+}
+
 /// Whether the proxy is serving, for `/health`. Set by the proxy service
-/// once its listeners are bound; cleared when it stops.
+/// once its listeners are bound; cleared when it stops. Also carries which
+/// configuration is in service (set by the route reloader).
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     serving: Arc<AtomicBool>,
+    config: Arc<std::sync::Mutex<ConfigHealth>>,
 }
 
 impl Health {
@@ -46,6 +68,19 @@ impl Health {
     /// Whether the proxy's listeners are up.
     pub fn serving(&self) -> bool {
         self.serving.load(Ordering::Acquire)
+    }
+
+    /// Records which configuration is in service.
+    pub fn set_config(&self, state: ConfigHealth) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = state;
+    }
+
+    /// Which configuration is in service.
+    pub fn config(&self) -> ConfigHealth {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -97,9 +132,21 @@ async fn answer(
             "text/plain; version=0.0.4; charset=utf-8",
             render(),
         ),
-        ("GET" | "HEAD", "/health") if health.serving() => {
-            ("200 OK", "text/plain", "ok: proxy serving\n".to_owned())
-        }
+        ("GET" | "HEAD", "/health") if health.serving() => match health.config() {
+            ConfigHealth::Current => ("200 OK", "text/plain", "ok: proxy serving\n".to_owned()),
+            ConfigHealth::LastGood { saved_at, problem } => (
+                "200 OK",
+                "text/plain",
+                format!(
+                    "degraded: serving the last good configuration from {saved_at}; the current one is broken: {problem}\n"
+                ),
+            ),
+            ConfigHealth::Broken { problem } => (
+                "503 Service Unavailable",
+                "text/plain",
+                format!("unhealthy: no configuration loads: {problem}\n"),
+            ),
+        },
         ("GET" | "HEAD", "/health") => (
             "503 Service Unavailable",
             "text/plain",

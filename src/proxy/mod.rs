@@ -65,7 +65,9 @@ pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
 pub use metrics::{escape_label, server_label, ProxyMetrics, LATENCY_BUCKETS, NO_SERVER};
-pub use metrics_endpoint::{serve_metrics, Health, MetricsRender, HEAD_TIMEOUT, MAX_HEAD};
+pub use metrics_endpoint::{
+    serve_metrics, ConfigHealth, Health, MetricsRender, HEAD_TIMEOUT, MAX_HEAD,
+};
 pub use resolve::{
     ResolveError, UpstreamResolver, MAX_POSITIVE_TTL, NEGATIVE_TTL, RESOLVE_DEADLINE,
 };

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{LetsencryptPaths, RenewalState};
-use crate::proxy::{escape_label, serve_metrics, CertStore, Health, MetricsRender, ProxyMetrics};
+use crate::proxy::{
+    escape_label, serve_metrics, CertStore, ConfigHealth, Health, MetricsRender, ProxyMetrics,
+};
 
 /// Serves `/metrics` and `/health` on METRICS_ADDR.
 pub struct MetricsService {
@@ -52,9 +54,11 @@ impl Service for MetricsService {
         tracing::info!(%addr, "metrics endpoint listening (/metrics, /health)");
         let state_file = LetsencryptPaths::new(ctx.layout.root()).state_file();
         let (metrics, certs) = (self.metrics.clone(), self.certs.clone());
+        let health = self.health.clone();
         let render: MetricsRender = Arc::new(move || {
             let mut out = String::new();
             metrics.render(&mut out);
+            render_config(&health.config(), &mut out);
             render_certificates(&certs, &mut out);
             render_renewals(
                 &RenewalState::load(&state_file).unwrap_or_default(),
@@ -69,6 +73,26 @@ impl Service for MetricsService {
         .await;
         Ok(())
     }
+}
+
+/// `moat_config_state{state}`: 1 for the configuration in service
+/// (`current`, `last_good` when the live confs are broken and the saved
+/// copy serves, `broken` when nothing loads), 0 for the others.
+fn render_config(state: &ConfigHealth, out: &mut String) {
+    let now = match state {
+        ConfigHealth::Current => "current",
+        ConfigHealth::LastGood { .. } => "last_good",
+        ConfigHealth::Broken { .. } => "broken",
+    };
+    gauge(
+        out,
+        "moat_config_state",
+        "Which configuration is serving: current, last_good (the live confs are broken) or broken (nothing loads).",
+        "state",
+        ["current", "last_good", "broken"]
+            .into_iter()
+            .map(|s| (s, Some(i64::from(s == now)))),
+    );
 }
 
 fn render_certificates(certs: &CertStore, out: &mut String) {

@@ -1,6 +1,9 @@
 //! The route table in service and the one way it changes: a complete load
 //! that succeeded. A failed load logs every error (`file:line: message`) and
-//! leaves the previous table serving.
+//! leaves the previous table serving. When nothing has loaded yet (a tree
+//! broken while moat was stopped), the last copy that loaded serves instead
+//! ([`LastGood`]), and without one every request answers 503 naming the
+//! broken file and line.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +11,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use super::last_good::LastGood;
 use crate::conf::{ConfError, LoadReport, RouteTable};
+use crate::proxy::{ConfigHealth, Health};
 
 /// The route table shared with the proxy: readers `load()` a snapshot per
 /// request; only [`RouteReloader`] stores a new one.
@@ -19,6 +24,11 @@ pub struct RouteReloader {
     config_dir: PathBuf,
     routes: SharedRoutes,
     updates: watch::Sender<u64>,
+    health: Health,
+    last_good: Option<LastGood>,
+    /// Set once the live confs have loaded; until then a failed load falls
+    /// back to the last good copy.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 impl RouteReloader {
@@ -28,7 +38,23 @@ impl RouteReloader {
             config_dir,
             routes: Arc::new(ArcSwap::from_pointee(RouteTable::empty())),
             updates: watch::channel(0).0,
+            health: Health::new(),
+            last_good: None,
+            loaded: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Reports which configuration serves through `health`.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Keeps a copy of every tree that loads in `last_good`, and serves it
+    /// when the tree is broken before anything has loaded.
+    pub fn with_last_good(mut self, last_good: LastGood) -> Self {
+        self.last_good = Some(last_good);
+        self
     }
 
     /// The shared table, for services.
@@ -64,13 +90,21 @@ impl RouteReloader {
         reason: &str,
         result: Result<(RouteTable, LoadReport), Vec<ConfError>>,
     ) -> bool {
+        use std::sync::atomic::Ordering;
         match result {
             Ok((table, report)) => {
                 for warning in &report.warnings {
                     tracing::warn!(target: "moat::conf", "{warning}");
                 }
-                self.routes.store(Arc::new(table));
-                self.updates.send_modify(|n| *n += 1);
+                log_no_effect(&self.config_dir, &report);
+                self.store(table);
+                self.loaded.store(true, Ordering::Release);
+                self.health.set_config(ConfigHealth::Current);
+                if let Some(last) = &self.last_good {
+                    if let Err(e) = last.save(&report.files) {
+                        tracing::warn!(dir = %last.dir().display(), error = %e, "cannot keep a copy of the configuration");
+                    }
+                }
                 tracing::info!(
                     reason,
                     warnings = report.warnings.len(),
@@ -83,13 +117,83 @@ impl RouteReloader {
                 for error in &errors {
                     tracing::error!(target: "moat::conf", "{error}");
                 }
-                tracing::error!(
-                    reason,
-                    errors = errors.len(),
-                    "configuration reload failed; keeping the previous configuration"
-                );
+                if self.loaded.load(Ordering::Acquire) {
+                    tracing::error!(
+                        reason,
+                        errors = errors.len(),
+                        "configuration reload failed; keeping the previous configuration"
+                    );
+                } else {
+                    self.fall_back(&errors);
+                }
                 false
             }
         }
+    }
+
+    /// Nothing has loaded and the live confs are broken: serve the last
+    /// good copy, or else a table that answers 503 naming the problem.
+    fn fall_back(&self, errors: &[ConfError]) {
+        let problem = errors.first().map(|e| e.to_string()).unwrap_or_default();
+        let copy = self.last_good.as_ref().and_then(|l| Some((l, l.load()?)));
+        match copy {
+            Some((last, Ok((table, _)))) => {
+                let saved_at = last.saved_at().unwrap_or_else(|| "an unknown time".into());
+                tracing::error!(
+                    target: "moat::conf",
+                    broken = %problem,
+                    copy = %last.dir().display(),
+                    "the configuration does not load; serving the last good copy from {saved_at}"
+                );
+                self.store(table);
+                self.health
+                    .set_config(ConfigHealth::LastGood { saved_at, problem });
+            }
+            other => {
+                if let Some((last, Err(copy_errors))) = other {
+                    tracing::error!(
+                        target: "moat::conf",
+                        copy = %last.dir().display(),
+                        error = %copy_errors.first().map(|e| e.to_string()).unwrap_or_default(),
+                        "the last good copy does not load either"
+                    );
+                }
+                tracing::error!(
+                    target: "moat::conf",
+                    broken = %problem,
+                    "the configuration does not load and there is no good copy; every request answers 503"
+                );
+                let mut page = String::from(
+                    "moat cannot serve: its configuration does not load and there is no earlier copy to serve.\n",
+                );
+                for e in errors.iter().take(5) {
+                    page.push_str(&format!("{e}\n"));
+                }
+                self.store(RouteTable::broken(page));
+                self.health.set_config(ConfigHealth::Broken { problem });
+            }
+        }
+    }
+
+    fn store(&self, table: RouteTable) {
+        self.routes.store(Arc::new(table));
+        self.updates.send_modify(|n| *n += 1);
+    }
+}
+
+/// Logs the one no-effect summary line of a load: info when every such
+/// directive is in a file moat wrote and the user has not edited, warn
+/// when the user wrote any of them (they can act on it).
+fn log_no_effect(config_dir: &std::path::Path, report: &LoadReport) {
+    let Some(line) = crate::conf::no_effect_summary(&report.no_effect, config_dir) else {
+        return;
+    };
+    if crate::bootstrap::any_written_by_user(
+        config_dir,
+        report.no_effect.iter().map(|n| n.file.as_path()),
+    ) {
+        tracing::warn!(target: "moat::conf", "{line}");
+    } else {
+        tracing::info!(target: "moat::conf", "{line}");
     }
 }

@@ -4,9 +4,10 @@
 //! changes; a periodic walk backs it up for trees where events never arrive
 //! (NFS and some VM-shared bind mounts) or where inotify watches run out.
 //! Either way the decision is made by comparing a fingerprint (path, size,
-//! mtime, inode of every file; `*.sample` files and moat's temp files left
-//! out), taken again until the tree has been still for a moment, so an
-//! editor's several writes give one reload and a sample refresh gives none.
+//! mtime, inode of every file; `*.sample` files, moat's temp files and the
+//! last-good copy moat keeps left out), taken again until the tree has been
+//! still for a moment, so an editor's several writes give one reload and a
+//! sample refresh gives none.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,7 +47,10 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.ends_with(".sample") || name.contains(".moat-tmp-") {
+        if name.ends_with(".sample")
+            || name.contains(".moat-tmp-")
+            || super::last_good::is_copy(&name)
+        {
             continue;
         }
         let Ok(meta) = std::fs::metadata(&path) else {

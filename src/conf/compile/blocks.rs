@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::contexts::{is_block, known, Known, EVENTS, HTTP, LIF, MAIN, SIF, SRV};
+use super::contexts::{specs, Arity, Ctx, Status, EVENTS, HTTP, LIF, MAIN, SIF, SRV};
 use super::directives::LocationInfo;
 use super::level::{Level, OwnArrays};
 use super::script::{self, Stmt};
@@ -35,50 +35,85 @@ pub(super) fn is_script(name: &str) -> bool {
 }
 
 impl Compiler<'_> {
-    /// Checks a directive against its context. `Some` when the caller
-    /// should compile it; ignored and unknown directives are recorded.
-    pub(super) fn check(&mut self, d: &Directive, ctx: u8) -> bool {
-        let k = known(&d.name);
-        if is_block(&d.name) && d.block.is_none() {
+    /// Checks a directive the way `ngx_conf_handler` does: known name,
+    /// allowed context, `{` or `;`, argument count, `on`/`off` for flags,
+    /// and no second copy of a directive nginx refuses to repeat in one
+    /// block (`seen` holds the names already met in this block). `true`
+    /// when the caller should compile it; errors are recorded, directives
+    /// without effect are noted for the load's summary.
+    pub(super) fn check(&mut self, d: &Directive, ctx: Ctx, seen: &mut Vec<String>) -> bool {
+        let Some(rows) = specs(&d.name) else {
             self.errors.push(ConfError::at(
                 &d.span,
-                format!("directive \"{}\" has no opening \"{{\"", d.name),
+                format!("unknown directive \"{}\"", d.name),
             ));
             return false;
-        }
-        if !is_block(&d.name) && d.block.is_some() && k.is_some() {
+        };
+        let Some(spec) = rows.iter().find(|s| s.contexts & ctx != 0) else {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("\"{}\" directive is not allowed here", d.name),
+            ));
+            return false;
+        };
+        if !spec.block && d.block.is_some() {
             self.errors.push(ConfError::at(
                 &d.span,
                 format!("directive \"{}\" is not terminated by \";\"", d.name),
             ));
             return false;
         }
-        let mask = match k {
-            None => {
-                self.note_unknown(d);
+        if spec.block && d.block.is_none() {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("directive \"{}\" has no opening \"{{\"", d.name),
+            ));
+            return false;
+        }
+        if !spec.args.allows(d.args.len()) {
+            self.errors.push(ConfError::at(
+                &d.span,
+                format!("invalid number of arguments in \"{}\" directive", d.name),
+            ));
+            return false;
+        }
+        if spec.args == Arity::Flag {
+            let v = &d.args[0];
+            if !v.value.eq_ignore_ascii_case("on") && !v.value.eq_ignore_ascii_case("off") {
+                self.errors.push(ConfError::at(
+                    &v.span,
+                    format!(
+                        "invalid value \"{}\" in \"{}\" directive, it must be \"on\" or \"off\"",
+                        v.value, d.name
+                    ),
+                ));
                 return false;
             }
-            Some(Known::Unsupported) => {
+        }
+        if spec.once {
+            if seen.contains(&d.name) {
+                self.errors.push(ConfError::at(
+                    &d.span,
+                    format!("\"{}\" directive is duplicate", d.name),
+                ));
+                return false;
+            }
+            seen.push(d.name.clone());
+        }
+        match spec.status {
+            Status::Implemented => true,
+            Status::Refused => {
                 self.errors.push(ConfError::at(
                     &d.span,
                     format!("\"{}\" blocks are not supported by moat", d.name),
                 ));
-                return false;
+                false
             }
-            Some(Known::Handled(m) | Known::Ignored(m)) => m,
-        };
-        if mask & ctx == 0 {
-            self.errors.push(ConfError::at(
-                &d.span,
-                format!("\"{}\" directive is not allowed here", d.name),
-            ));
-            return false;
+            Status::Cosmetic | Status::Access => {
+                self.note_ignored(d);
+                false
+            }
         }
-        if matches!(k, Some(Known::Ignored(_))) {
-            self.note_ignored(d);
-            return false;
-        }
-        true
     }
 
     pub(super) fn record<T>(&mut self, r: Result<T, ConfError>) -> Option<T> {
@@ -95,15 +130,17 @@ impl Compiler<'_> {
     pub(crate) fn main(&mut self, tree: &[Directive]) -> RouteTable {
         let mut servers = Vec::new();
         let mut maps = HashMap::new();
+        let mut seen = Vec::new();
         for d in tree {
-            if !self.check(d, MAIN) {
+            if !self.check(d, MAIN, &mut seen) {
                 continue;
             }
             match d.name.as_str() {
                 "http" => self.http(d, &mut servers, &mut maps),
                 "events" => {
+                    let mut seen = Vec::new();
                     for c in d.block.as_deref().unwrap_or_default() {
-                        self.check(c, EVENTS);
+                        self.check(c, EVENTS, &mut seen);
                     }
                 }
                 _ => {}
@@ -121,13 +158,18 @@ impl Compiler<'_> {
         let mut level = Level::default();
         let mut own = OwnArrays::default();
         let block = d.block.as_deref().unwrap_or_default();
+        let mut seen = Vec::new();
         for c in block {
-            guard_unknown(&mut level, c);
-            if !self.check(c, HTTP) {
+            guard_access(&mut level, c);
+            if !self.check(c, HTTP, &mut seen) {
                 continue;
             }
             match c.name.as_str() {
                 "server" => {}
+                n if is_script(n) => self.errors.push(ConfError::at(
+                    &c.span,
+                    format!("moat implements \"{n}\" only inside server, location and if blocks"),
+                )),
                 "map" => {
                     if let Some((name, map)) = self.record(MapDef::compile(c, &self.declared)) {
                         maps.insert(name, map);
@@ -156,9 +198,10 @@ impl Compiler<'_> {
         let mut names: Vec<(String, Option<Name>)> = Vec::new();
         let mut pending = Vec::new();
         let block = d.block.as_deref().unwrap_or_default();
+        let mut seen = Vec::new();
         for c in block {
-            guard_unknown(&mut level, c);
-            if !self.check(c, SRV) {
+            guard_access(&mut level, c);
+            if !self.check(c, SRV, &mut seen) {
                 continue;
             }
             match c.name.as_str() {
@@ -285,9 +328,10 @@ impl Compiler<'_> {
             prefix: info.prefix.clone(),
             no_uri_part: true,
         };
+        let mut seen = Vec::new();
         for c in d.block.as_deref().unwrap_or_default() {
-            guard_unknown(&mut level, c);
-            if !self.check(c, ctx) {
+            guard_access(&mut level, c);
+            if !self.check(c, ctx, &mut seen) {
                 continue;
             }
             if is_script(&c.name) {
@@ -310,8 +354,8 @@ impl Compiler<'_> {
 
 /// Marks `level` as guarded by `d` when `d` is an access-control directive
 /// moat cannot enforce (see [`super::contexts::unenforced_access_guard`]).
-pub(super) fn guard_unknown(level: &mut Level, d: &Directive) {
-    if super::contexts::unenforced_access_guard(&d.name) {
+pub(super) fn guard_access(level: &mut Level, d: &Directive) {
+    if super::contexts::unenforced_access_guard(d) {
         let file = d
             .span
             .file

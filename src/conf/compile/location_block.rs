@@ -82,9 +82,10 @@ impl Compiler<'_> {
         let mut own = OwnArrays::default();
         let mut pending = Vec::new();
         let block = d.block.as_deref().unwrap_or_default();
+        let mut seen = Vec::new();
         for c in block {
-            super::blocks::guard_unknown(&mut level, c);
-            if !self.check(c, LOC) {
+            super::blocks::guard_access(&mut level, c);
+            if !self.check(c, LOC, &mut seen) {
                 continue;
             }
             match c.name.as_str() {

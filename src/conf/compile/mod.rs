@@ -10,7 +10,7 @@ mod location_block;
 pub(crate) mod script;
 pub(crate) mod values;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use super::ast::Directive;
 use super::error::ConfError;
 use super::htpasswd::Htpasswd;
 use super::include::map_path;
+use super::no_effect::NoEffect;
 use super::route_table::RouteTable;
 use super::variables::named_groups;
 
@@ -27,25 +28,23 @@ pub(crate) struct Compiler<'a> {
     /// Every user variable defined anywhere (nginx: defined once, known everywhere).
     pub declared: HashSet<String>,
     pub errors: Vec<ConfError>,
-    /// Directive name → places, for one warning per name.
-    pub ignored: BTreeMap<String, Vec<String>>,
-    /// Unknown directive name → places.
-    pub unknown: BTreeMap<String, Vec<String>>,
+    /// Directives accepted without effect, in reading order.
+    pub ignored: Vec<NoEffect>,
     pub warnings: Vec<String>,
     htpasswd: HashMap<PathBuf, Arc<Htpasswd>>,
 }
 
-/// The compiled table and the warnings found on the way.
+/// The compiled table, the warnings found on the way and the directives
+/// that have no effect.
 pub(crate) fn compile(
     config_dir: &Path,
     tree: &[Directive],
-) -> Result<(RouteTable, Vec<String>), Vec<ConfError>> {
+) -> Result<(RouteTable, Vec<String>, Vec<NoEffect>), Vec<ConfError>> {
     let mut c = Compiler {
         config_dir,
         declared: HashSet::new(),
         errors: Vec::new(),
-        ignored: BTreeMap::new(),
-        unknown: BTreeMap::new(),
+        ignored: Vec::new(),
         warnings: Vec::new(),
         htpasswd: HashMap::new(),
     };
@@ -54,34 +53,8 @@ pub(crate) fn compile(
     if !c.errors.is_empty() {
         return Err(c.errors);
     }
-    let mut warnings = std::mem::take(&mut c.warnings);
-    for (name, places) in &c.ignored {
-        warnings.push(format!(
-            "\"{name}\" is accepted but has no effect in moat; used at {}",
-            list(places)
-        ));
-    }
-    for (name, places) in &c.unknown {
-        warnings.push(format!(
-            "unknown directive \"{name}\" ignored; used at {}",
-            list(places)
-        ));
-    }
-    Ok((table, warnings))
-}
-
-fn list(places: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut s = places
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if places.len() > SHOWN {
-        s.push_str(&format!(" and {} more", places.len() - SHOWN));
-    }
-    s
+    let warnings = std::mem::take(&mut c.warnings);
+    Ok((table, warnings, std::mem::take(&mut c.ignored)))
 }
 
 /// Collects the names of all user variables: `set`, `map`, `auth_request_set`,
@@ -116,19 +89,14 @@ fn declare(tree: &[Directive], out: &mut HashSet<String>) {
 impl Compiler<'_> {
     /// Records a directive that is accepted without effect.
     pub(crate) fn note_ignored(&mut self, d: &Directive) {
-        let places = self.ignored.entry(d.name.clone()).or_default();
-        let here = place(d);
-        if !places.contains(&here) {
-            places.push(here);
-        }
-    }
-
-    /// Records an unknown directive.
-    pub(crate) fn note_unknown(&mut self, d: &Directive) {
-        let places = self.unknown.entry(d.name.clone()).or_default();
-        let here = place(d);
-        if !places.contains(&here) {
-            places.push(here);
+        let here = NoEffect {
+            name: d.name.clone(),
+            file: d.span.file.as_ref().clone(),
+            line: d.span.line,
+            access: contexts::unenforced_access_guard(d),
+        };
+        if !self.ignored.contains(&here) {
+            self.ignored.push(here);
         }
     }
 
@@ -156,8 +124,4 @@ impl Compiler<'_> {
         self.htpasswd.insert(path, users.clone());
         Ok(users)
     }
-}
-
-fn place(d: &Directive) -> String {
-    format!("{}:{}", d.span.file.display(), d.span.line)
 }

@@ -74,6 +74,23 @@ impl RouteTable {
 
     /// [`RouteTable::decide`] with file tests answered by `probe`.
     pub fn decide_with(&self, req: &RequestInfo, probe: &dyn FileProbe) -> Decision {
+        if let Some(reason) = &self.broken {
+            return Decision {
+                server: Arc::new(ServerRef {
+                    file: Default::default(),
+                    line: 0,
+                    names: vec![],
+                }),
+                location: None,
+                action: Action::Return {
+                    status: 503,
+                    location: None,
+                    body: Some(format!("503 Service Unavailable\n\n{reason}\n")),
+                },
+                response_headers: vec![],
+                max_body_size: None,
+            };
+        }
         let host = req.host.as_deref().map(host_name);
         let Some(picked) = self
             .ports

@@ -89,6 +89,7 @@ impl RouteTable {
                 },
                 response_headers: vec![],
                 max_body_size: None,
+                client_addr: None,
             };
         }
         let host = req.host.as_deref().map(host_name);

@@ -153,7 +153,7 @@ fn load_certificate(layout: &ConfigLayout) -> CertStore {
                 Ok(()) => tracing::info!(
                     lineage = %name,
                     names = ?stored.lineage.names,
-                    not_after = stored.lineage.not_after,
+                    not_after = %crate::clock::date_utc(stored.lineage.not_after),
                     "certificate store: stored lineage loaded"
                 ),
                 Err(e) => {
@@ -177,7 +177,7 @@ fn load_certificate(layout: &ConfigLayout) -> CertStore {
         Ok(cert) => tracing::info!(
             names = ?cert.names,
             self_signed = cert.self_signed,
-            not_after = cert.not_after,
+            not_after = %crate::clock::date_utc(cert.not_after),
             "certificate store: default certificate loaded"
         ),
         Err(e) => {

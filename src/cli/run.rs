@@ -114,8 +114,19 @@ fn bootstrap_config(settings: &Settings) -> anyhow::Result<ConfigLayout> {
     };
     let report = bootstrap::prepare(&layout, &options)
         .with_context(|| format!("preparing {}", layout.root().display()))?;
-    for path in &report.written {
-        tracing::info!(path = %path.display(), "wrote default file");
+    if !report.written.is_empty() {
+        // One line, not one per file: a first start writes about twenty.
+        let files: Vec<String> = report
+            .written
+            .iter()
+            .map(|p| {
+                p.strip_prefix(layout.root())
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        tracing::info!(count = files.len(), ?files, "wrote default files");
     }
     if report.not_owned > 0 {
         tracing::warn!(

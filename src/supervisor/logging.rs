@@ -105,7 +105,6 @@ pub fn log_panics() {
     }));
 }
 
-
 /// Modules of Pingora whose debug/trace lines print whole request or
 /// response heads (`Authorization`, `Cookie`, `Set-Cookie` values) or body
 /// bytes. Those lines are dropped at every level; their other debug lines

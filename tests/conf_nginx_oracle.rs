@@ -8,6 +8,20 @@
 //! upstream name) is checked on its own first, so a failure there is never
 //! mistaken for a moat bug. See `tests/support/oracle.rs` for how the trees
 //! are built and which files are left out and why.
+//!
+//! Besides the corpus, the oracle activates its own conf
+//! (`oracle::PARITY_SAMPLE`) for classes the corpus never exercises, each
+//! with a floor on probes compared per run (`oracle::PARITY_CLASSES`):
+//! `internal` (internal locations refused from outside, reached by `rewrite`
+//! with `last`, without flag and at server level, and nginx's
+//! `auto_redirect`), `escape` (`rewrite ... break` URIs with a decoded `?`,
+//! `%`, space, `#` or `"` re-escaped for `proxy_pass`) and `bytes` (`%FF` and
+//! other non-UTF-8 bytes). Adding them found a difference nobody had
+//! listed: nginx answers `/hidden` with 404 (internal) and `/auto` with
+//! `301 -> /auto/` when `location /auto/` proxies (`auto_redirect`), where
+//! moat proxied through `location /`:
+//! `GET https://parity.example.test/hidden  nginx: status 404  moat: proxy
+//! GET http://parity-app:8080/hidden`.
 
 #[path = "support/echo.rs"]
 mod echo;
@@ -59,7 +73,8 @@ fn build_run(test: &str) -> Option<Run> {
         eprintln!("\n*** SKIP {test}: corpus not found (set MOAT_CORPUS) ***\n");
         return None;
     };
-    let (chosen, left) = oracle::choose(&corpus);
+    let (mut chosen, left) = oracle::choose(&corpus);
+    chosen.push(oracle::parity_chosen());
 
     // One loopback address per upstream name; moat-echo listens on each
     // (address, port) with the file's scheme.
@@ -126,6 +141,7 @@ fn build_run(test: &str) -> Option<Run> {
     eprintln!("oracle: nginx up on 127.0.0.1:{}", trees.ports[&443]);
     let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
     probes.extend(oracle::default_server_probes());
+    probes.extend(oracle::parity_probes());
     eprintln!("oracle: sending {} probes", probes.len());
     let apps_by_ip: BTreeMap<Ipv4Addr, String> =
         ip_of.iter().map(|(a, ip)| (*ip, a.clone())).collect();
@@ -264,9 +280,21 @@ fn moat_routes_every_probe_like_nginx() {
     let mut mismatches = Vec::new();
     let mut known_seen = BTreeSet::new();
     let mut by_file: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
     for (p, want) in run.probes.iter().zip(&run.nginx) {
-        if matches!(want, Outcome::Failed(_)) {
+        let class = oracle::parity_class(p);
+        if let Outcome::Failed(why) = want {
+            if class.is_some() {
+                // The classes' probes are the oracle's own: nginx must answer each.
+                mismatches.push(format!(
+                    "{}: {p}\n    nginx answered nothing: {why}",
+                    p.file
+                ));
+            }
             continue; // reported by the harness test
+        }
+        if let Some(c) = class {
+            *per_class.entry(c).or_default() += 1;
         }
         let got = oracle::moat_outcome(&table, p, &run.trees.ports);
         let shown = p.to_string();
@@ -294,6 +322,15 @@ fn moat_routes_every_probe_like_nginx() {
             mismatches.push(format!(
                 "{f}: {probe}: listed in KNOWN_CONF_BUGS ({why}) but now agrees with nginx \
                  or is no longer probed: remove the entry"
+            ));
+        }
+    }
+    for (class, floor) in oracle::PARITY_CLASSES {
+        let n = per_class.get(class).copied().unwrap_or(0);
+        eprintln!("oracle: class {class}: {n} probes compared (floor {floor})");
+        if n < *floor {
+            mismatches.push(format!(
+                "class {class}: only {n} probes compared with nginx, floor {floor}"
             ));
         }
     }
@@ -454,6 +491,11 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
             (Some(s), _) => Outcome::Status(s),
             _ => Outcome::Failed("return without a status".into()),
         },
+        // The parity conf has no static content: its 404s are `internal`
+        // locations refusing an external request, which explain calls `deny`.
+        "static" if oracle::parity_class(p).is_some() => Outcome::Failed(format!(
+            "explain says static {status:?} where an internal location refuses (expected deny 404)"
+        )),
         // No /config/www in the oracle tree: a static answer is nginx's 404.
         "static" => Outcome::Status(status.unwrap_or(404)),
         "deny" | "auth" | "unsupported" => Outcome::Status(status.unwrap_or(0)),
@@ -473,7 +515,16 @@ fn moat_explain_binary_answers_like_nginx() {
     // engine answers all of them in-process in
     // moat_routes_every_probe_like_nginx; this proves the CLI users run
     // prints those answers, over at least the issue's 200 requests and 50 files.
-    for (p, want) in run.probes.iter().zip(&run.nginx).step_by(20) {
+    // Plus every probe of the oracle's `internal` class: the CLI must call
+    // an internal location reached from outside `deny` 404.
+    let picked = run
+        .probes
+        .iter()
+        .zip(&run.nginx)
+        .enumerate()
+        .filter(|(i, (p, _))| i % 20 == 0 || oracle::parity_class(p) == Some("internal"))
+        .map(|(_, pw)| pw);
+    for (p, want) in picked {
         if matches!(want, Outcome::Failed(_)) {
             continue;
         }

@@ -739,3 +739,26 @@ server { listen 443 ssl; server_name s.example.com;
     assert!(f.matches_type("text/css") && f.matches_type("TEXT/HTML"));
     assert!(!f.matches_type("image/png"));
 }
+
+#[test]
+fn a_proxying_location_named_with_a_slash_redirects_the_name_without_it() {
+    // nginx's auto_redirect, checked against Debian's nginx 1.22 by the
+    // oracle's parity conf: no regex is tried, and a prefix location named
+    // exactly as the URI takes precedence.
+    let conf = r#"
+server { listen 443 ssl; server_name in.example.com;
+  location /auto/ { proxy_pass http://backend:81; }
+  location /both { proxy_pass http://backend:82; }
+  location ^~ /both/ { proxy_pass http://backend:81; }
+  location ~ ^/auto { return 418; }
+}"#;
+    let (_c, t) = table_from("in.subdomain.conf", conf);
+    assert_eq!(
+        redirect(&t.decide(&https("in.example.com", "/auto?x=1"))),
+        (301, "https://in.example.com/auto/?x=1".into())
+    );
+    assert_eq!(
+        proxied(&t.decide(&https("in.example.com", "/both"))).url,
+        "http://backend:82/both"
+    );
+}

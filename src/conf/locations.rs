@@ -49,6 +49,10 @@ pub(crate) struct LocationSet {
     prefixes: Vec<usize>,
     regexes: Vec<usize>,
     named: HashMap<String, usize>,
+    /// Exact and prefix locations whose name ends in `/` and that pass to
+    /// an upstream (nginx's `auto_redirect`): the name without its slash
+    /// answers 301 to the name.
+    auto_redirect: Vec<usize>,
 }
 
 /// The outcome of a location search: the chain of indices from the outer
@@ -58,6 +62,11 @@ pub(crate) struct Found {
     pub path: Vec<usize>,
     pub captures: Option<Vec<Option<String>>>,
     pub named: Vec<(String, String)>,
+    /// The URI is the chosen location's name without its trailing slash,
+    /// and the location has `auto_redirect` (see [`LocationSet`]): nginx
+    /// answers 301 to the name (404 if the location is `internal` and the
+    /// request external) without trying regexes or running rewrites.
+    pub auto_redirect: bool,
 }
 
 impl LocationSet {
@@ -84,6 +93,11 @@ impl LocationSet {
                 at.file.display(),
                 at.line
             ));
+        }
+        if let LocKind::Exact(p) | LocKind::Prefix { path: p, .. } = &loc.kind {
+            if p.ends_with('/') && loc.level.handler.is_some() {
+                self.auto_redirect.push(i);
+            }
         }
         match &loc.kind {
             LocKind::Exact(p) => {
@@ -122,8 +136,25 @@ impl LocationSet {
             found.path.push(i);
             return true;
         }
+        // nginx's static tree search ends here with NGX_DONE (no nested or
+        // regex location is tried), unless a prefix location is named
+        // exactly as the URI: the tree meets that one first.
+        let prefix = self.longest_prefix(uri);
+        let named_as_uri = prefix.is_some_and(|i| {
+            matches!(&self.all[i].kind, LocKind::Prefix { path, .. } if path.len() == uri.len())
+        });
+        if let Some(i) = (!named_as_uri).then_some(()).and_then(|()| {
+            self.auto_redirect.iter().copied().find(|&j| {
+                matches!(&self.all[j].kind, LocKind::Exact(p) | LocKind::Prefix { path: p, .. }
+                if p.len() == uri.len() + 1 && p.starts_with(uri))
+            })
+        }) {
+            found.path.push(i);
+            found.auto_redirect = true;
+            return true;
+        }
         let mut noregex = false;
-        if let Some(i) = self.longest_prefix(uri) {
+        if let Some(i) = prefix {
             found.path.push(i);
             let loc = &self.all[i];
             if let LocKind::Prefix { noregex: n, .. } = loc.kind {

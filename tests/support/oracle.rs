@@ -1187,3 +1187,193 @@ pub fn moat_outcome(
         _ => Outcome::Failed("unknown moat action".into()),
     }
 }
+
+/// The oracle's own conf for request classes the corpus never exercises
+/// (issue 18): `internal` locations reached by rewrites and refused from
+/// outside, `rewrite ... break` URIs re-escaped for `proxy_pass` (a decoded
+/// `?`, `%`, space, `#` or `"` captured into the new URI), and bytes that
+/// are not UTF-8. Activated like a corpus file, probed by [`parity_probes`].
+pub const PARITY_SAMPLE: &str = "oracle-parity.subdomain.conf.sample";
+
+const PARITY_CONF: &str = r#"## moat oracle: request classes the corpus does not exercise
+server {
+    listen 443 ssl;
+    server_name parity.*;
+    include /config/nginx/ssl.conf;
+
+    set $upstream_app parity-app;
+    set $upstream_port 8080;
+    set $upstream_proto http;
+
+    rewrite ^/srv-secret(.*)$ /secret$1;
+
+    location / {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location = /secret {
+        internal;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /hidden/ {
+        internal;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location ~ ^/rx-hidden/ {
+        internal;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /auto/ {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location = /exact-auto/ {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /to-secret {
+        rewrite ^ /secret last;
+    }
+    location /to-hidden/ {
+        rewrite ^/to-hidden/(.*)$ /hidden/$1 last;
+    }
+    location /to-rx/ {
+        rewrite ^/to-rx/(.*)$ /rx-hidden/$1 last;
+    }
+    location /flagless/ {
+        rewrite ^/flagless/(.*)$ /hidden/$1;
+    }
+    location /brk/ {
+        rewrite ^/brk/(.*)$ /b/$1 break;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /brkq/ {
+        rewrite ^/brkq/(.*)$ /b/$1?from=brkq break;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /brkdrop/ {
+        rewrite ^/brkdrop/(.*)$ /b/$1? break;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+}
+"#;
+
+/// [`PARITY_CONF`] as a chosen file.
+pub fn parity_chosen() -> Chosen {
+    let stmts = oracle_conf::parse(PARITY_CONF).expect("the parity conf parses");
+    Chosen {
+        sample: PARITY_SAMPLE.into(),
+        text: PARITY_CONF.into(),
+        scopes: oracle_conf::scopes(&stmts),
+        upstreams: oracle_conf::upstreams(&stmts),
+        subfolder: false,
+        regex_hosts: vec![],
+    }
+}
+
+/// The classes [`parity_probes`] generates, each with the least number of
+/// probes that must be compared with nginx in a run.
+pub const PARITY_CLASSES: &[(&str, usize)] = &[("internal", 15), ("escape", 14), ("bytes", 8)];
+
+/// The parity class a probe belongs to, if any.
+pub fn parity_class(p: &Probe) -> Option<&'static str> {
+    if p.file != PARITY_SAMPLE {
+        return None;
+    }
+    let t = p.target.as_str();
+    let bytes = ["%FF", "%ff", "%FE", "%C3", "%E9"];
+    if bytes.iter().any(|b| t.contains(b)) {
+        Some("bytes")
+    } else if ["/brk", "/to-hidden/a%"].iter().any(|s| t.starts_with(s)) {
+        Some("escape")
+    } else {
+        Some("internal")
+    }
+}
+
+/// Requests for [`PARITY_CONF`]; see [`PARITY_CLASSES`].
+pub fn parity_probes() -> Vec<Probe> {
+    let mk = |target: &str| Probe {
+        file: PARITY_SAMPLE.into(),
+        tls: true,
+        port: 443,
+        host: format!("parity.{DEFAULT_HOST}"),
+        method: "GET".into(),
+        target: target.into(),
+        headers: vec![],
+    };
+    [
+        // internal: refused from outside, reached by rewrites.
+        "/secret",
+        "/secret?x=1",
+        "/%73ecret",
+        "/hidden/",
+        "/hidden/x",
+        "/rx-hidden/x",
+        "/HIDDEN/x",
+        "/hidden",
+        "/hidden?x=1",
+        "/auto",
+        "/auto?x=1",
+        "/%61uto",
+        "/auto/x",
+        "/exact-auto",
+        "/exact-auto/",
+        "/to-hidden",
+        "/to-secret",
+        "/to-secret?a=b",
+        "/to-hidden/x",
+        "/to-hidden/a/b?q=1",
+        "/to-rx/y",
+        "/flagless/z",
+        "/flagless/z?k=v",
+        "/srv-secret",
+        "/srv-secretx",
+        "/srv-secret?s=1",
+        // escape: what a rewrite captured goes upstream escaped again.
+        "/brk/a%3Fb",
+        "/brk/a%3Fb?q=1",
+        "/brk/a%25b",
+        "/brk/a%20b",
+        "/brk/a%23b",
+        "/brk/a%22b",
+        "/brk/%3F",
+        "/brk/a+b",
+        "/brk/%7E/x",
+        "/brk/a%26b=c",
+        "/brkq/a%3Fb",
+        "/brkq/a%3Fb?orig=1",
+        "/brkq/x%26y",
+        "/brkdrop/a%3Fb?orig=1",
+        "/to-hidden/a%3Fb",
+        "/to-hidden/a%23b?z=1",
+        // bytes that are not UTF-8, with and without a rewrite.
+        "/brk/%FF",
+        "/brk/a%FFb%FE",
+        "/brk/%C3%A9",
+        "/brk/%C3",
+        "/brk/%E9t%E9",
+        "/to-hidden/%FF",
+        "/plain/%FF",
+        "/plain/%ff?x=%FF",
+        "/brkq/%FF?o=%FE",
+    ]
+    .into_iter()
+    .map(mk)
+    .collect()
+}

@@ -171,6 +171,19 @@ impl RouteTable {
                 break;
             };
             location = Some(loc.at.clone());
+            if found.auto_redirect {
+                ev.level = loc.level.clone();
+                if loc.level.internal && !ev.uri_changed {
+                    return ev.finish(location, Action::Deny { status: 404 });
+                }
+                let mut to = format!("{}/", ev.uri);
+                if !ev.args.is_empty() {
+                    to.push('?');
+                    to.push_str(&ev.args);
+                }
+                let action = ev.respond(301, Some(to));
+                return ev.finish(location, action);
+            }
             if let Some(c) = found.captures {
                 ev.captures = c;
             }

@@ -214,3 +214,61 @@ fn access_modules_swag_does_not_load_are_unknown_directives() {
         );
     }
 }
+
+#[test]
+fn a_server_requiring_client_certificates_answers_503_before_its_own_return() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "m.subdomain.conf",
+        "server { listen 443 ssl; server_name m.*; ssl_verify_client on; ssl_client_certificate /config/ca.pem;
+    return 301 https://elsewhere/;
+}
+server { listen 443 ssl; server_name o.*; ssl_verify_client optional; location / { proxy_pass http://o:1; } }
+server { listen 443 ssl; server_name n.*; ssl_verify_client off; location / { proxy_pass http://n:1; } }",
+    );
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    for host in ["m.example.com", "o.example.com"] {
+        let d = t.decide(&https(host, "/"));
+        assert!(
+            matches!(&d.action, Action::Unavailable { reason } if reason.contains("ssl_verify_client")),
+            "{host}: {d:?}"
+        );
+    }
+    let d = t.decide(&https("n.example.com", "/"));
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+}
+
+#[test]
+fn tls_settings_narrower_than_moat_s_policy_are_refused_never_ignored() {
+    for (line, ok) in [
+        ("ssl_protocols TLSv1.3;", false),
+        ("ssl_protocols TLSv1.2;", false),
+        ("ssl_protocols TLSv1.2 TLSv1.3;", true),
+        ("ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;", true),
+        ("ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384;", false),
+        ("ssl_ciphers HIGH:!aNULL:!MD5;", true),
+        (
+            "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256;",
+            true,
+        ),
+    ] {
+        let cfg = swag_layout();
+        write_conf(
+            cfg.path(),
+            "t.subdomain.conf",
+            &format!("server {{ listen 443 ssl; server_name t.*;\n{line}\nlocation / {{ proxy_pass http://t:1; }} }}"),
+        );
+        match load(cfg.path()) {
+            Ok(_) => assert!(ok, "{line} must be refused"),
+            Err(errs) => {
+                assert!(!ok, "{line}: {errs:?}");
+                assert!(
+                    errs.iter().any(|e| e.to_string().contains("t.subdomain.conf:2:")
+                        && e.to_string().contains("moat cannot honour")),
+                    "{line}: {errs:?}"
+                );
+            }
+        }
+    }
+}

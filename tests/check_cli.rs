@@ -211,4 +211,15 @@ fn check_fails_on_a_typo_and_a_duplicate_and_prints_the_no_effect_summary() {
             && l.contains("gzip (nginx/proxy-confs/app.subdomain.conf:5)")),
         "{stderr}"
     );
+
+    std::fs::write(
+        &conf,
+        "server {\n    listen 443 ssl;\n    server_name app.*;\n    location / {\n        secure_link $arg_h;\n        proxy_pass http://127.0.0.1:1;\n    }\n}\n",
+    )
+    .unwrap();
+    let out = check(tmp.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let want = format!("{}:5: \"secure_link\" restricts access", conf.display());
+    assert!(stdout.contains(&want), "{want}: {stdout}");
 }

@@ -147,23 +147,26 @@ fn auth_basic_without_a_user_file_answers_503() {
 }
 
 #[test]
-fn access_control_from_modules_moat_lacks_fails_closed() {
+fn access_affecting_directives_moat_lacks_fail_closed() {
     let cfg = swag_layout();
     write_conf(
         cfg.path(),
         "g.subdomain.conf",
         "server { listen 443 ssl; server_name g.*;
-    location /jwt { auth_jwt \"api\"; auth_jwt_key_file /config/jwk.json; proxy_pass http://g:1; }
-    location /lua { access_by_lua_file /config/guard.lua; proxy_pass http://g:1; }
+    location /link { secure_link $arg_md5,$arg_expires; proxy_pass http://g:1; }
+    location /limited { limit_req zone=one; proxy_pass http://g:1; }
+    location /alias { alias /config/www/; }
+    location /default { satisfy all; proxy_pass http://g:1; }
     location /open { proxy_pass http://g:1; }
 }
-server { listen 443 ssl; server_name h.*; auth_pam \"login\"; location / { proxy_pass http://h:1; } }",
+server { listen 443 ssl; server_name h.*; ssl_verify_client on; location / { proxy_pass http://h:1; } }",
     );
     let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
     for (host, path, guard) in [
-        ("g.example.com", "/jwt", "auth_jwt"),
-        ("g.example.com", "/lua", "access_by_lua_file"),
-        ("h.example.com", "/x", "auth_pam"),
+        ("g.example.com", "/link", "secure_link"),
+        ("g.example.com", "/limited", "limit_req"),
+        ("g.example.com", "/alias", "alias"),
+        ("h.example.com", "/x", "ssl_verify_client"),
     ] {
         let d = t.decide(&https(host, path));
         assert!(
@@ -171,9 +174,101 @@ server { listen 443 ssl; server_name h.*; auth_pam \"login\"; location / { proxy
             "{host}{path}: {d:?}"
         );
     }
-    // The unknown directive is still reported once, as every unknown one is.
-    assert!(report.warnings.iter().any(|w| w.contains("auth_jwt")));
-    // A location without such a directive is unaffected.
-    let d = t.decide(&https("g.example.com", "/open"));
+    // They are listed (marked) in the load's no-effect summary.
+    let summary = moat::conf::no_effect_summary(&report.no_effect, cfg.path()).expect("a summary");
+    assert!(summary.contains("secure_link [503]"), "{summary}");
+    // nginx's default value changes nothing; a location without such a
+    // directive is unaffected.
+    for path in ["/default", "/open"] {
+        let d = t.decide(&https("g.example.com", path));
+        assert!(matches!(d.action, Action::Proxy(_)), "{path}: {d:?}");
+    }
+}
+
+#[test]
+fn access_modules_swag_does_not_load_are_unknown_directives() {
+    // nginx refuses these too (auth_jwt is nginx Plus, access_by_lua is
+    // OpenResty, auth_pam a module SWAG's image lacks): the load fails
+    // naming file and line instead of serving unauthenticated.
+    for (body, name) in [
+        ("auth_jwt \"api\";", "auth_jwt"),
+        (
+            "access_by_lua_file /config/guard.lua;",
+            "access_by_lua_file",
+        ),
+        ("auth_pam \"login\";", "auth_pam"),
+    ] {
+        let cfg = swag_layout();
+        write_conf(
+            cfg.path(),
+            "g.subdomain.conf",
+            &format!("server {{ listen 443 ssl; server_name g.*;\n    location / {{ {body} proxy_pass http://g:1; }}\n}}"),
+        );
+        let errs = load(cfg.path()).expect_err("unknown directive");
+        assert!(
+            errs.iter()
+                .any(|e| e.to_string().contains("g.subdomain.conf:2:")
+                    && e.to_string()
+                        .contains(&format!("unknown directive \"{name}\""))),
+            "{errs:?}"
+        );
+    }
+}
+
+#[test]
+fn a_server_requiring_client_certificates_answers_503_before_its_own_return() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "m.subdomain.conf",
+        "server { listen 443 ssl; server_name m.*; ssl_verify_client on; ssl_client_certificate /config/ca.pem;
+    return 301 https://elsewhere/;
+}
+server { listen 443 ssl; server_name o.*; ssl_verify_client optional; location / { proxy_pass http://o:1; } }
+server { listen 443 ssl; server_name n.*; ssl_verify_client off; location / { proxy_pass http://n:1; } }",
+    );
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    for host in ["m.example.com", "o.example.com"] {
+        let d = t.decide(&https(host, "/"));
+        assert!(
+            matches!(&d.action, Action::Unavailable { reason } if reason.contains("ssl_verify_client")),
+            "{host}: {d:?}"
+        );
+    }
+    let d = t.decide(&https("n.example.com", "/"));
     assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+}
+
+#[test]
+fn tls_settings_narrower_than_moat_s_policy_are_refused_never_ignored() {
+    for (line, ok) in [
+        ("ssl_protocols TLSv1.3;", false),
+        ("ssl_protocols TLSv1.2;", false),
+        ("ssl_protocols TLSv1.2 TLSv1.3;", true),
+        ("ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;", true),
+        ("ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384;", false),
+        ("ssl_ciphers HIGH:!aNULL:!MD5;", true),
+        (
+            "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256;",
+            true,
+        ),
+    ] {
+        let cfg = swag_layout();
+        write_conf(
+            cfg.path(),
+            "t.subdomain.conf",
+            &format!("server {{ listen 443 ssl; server_name t.*;\n{line}\nlocation / {{ proxy_pass http://t:1; }} }}"),
+        );
+        match load(cfg.path()) {
+            Ok(_) => assert!(ok, "{line} must be refused"),
+            Err(errs) => {
+                assert!(!ok, "{line}: {errs:?}");
+                assert!(
+                    errs.iter().any(|e| e.to_string().contains("t.subdomain.conf:2:")
+                        && e.to_string().contains("moat cannot honour")),
+                    "{line}: {errs:?}"
+                );
+            }
+        }
+    }
 }

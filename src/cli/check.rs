@@ -100,6 +100,16 @@ fn check_confs(config_dir: &Path, problems: &mut Vec<String>) -> anyhow::Result<
 fn load_into(dir: &Path, problems: &mut Vec<String>) {
     match crate::conf::load(dir) {
         Ok((_, report)) => {
+            // Access-affecting directives moat lacks are problems: their
+            // blocks answer 503, which the user must know before serving.
+            for n in report.no_effect.iter().filter(|n| n.access) {
+                problems.push(format!(
+                    "{}:{}: \"{}\" restricts access and moat does not implement it: the block answers 503 (see README#unsupported)",
+                    n.file.display(),
+                    n.line,
+                    n.name
+                ));
+            }
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }

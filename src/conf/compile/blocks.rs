@@ -110,6 +110,10 @@ impl Compiler<'_> {
                 false
             }
             Status::Cosmetic | Status::Access => {
+                if let Err(e) = super::tls_policy::check(d) {
+                    self.errors.push(e);
+                    return false;
+                }
                 self.note_ignored(d);
                 false
             }

@@ -8,6 +8,7 @@ mod directives;
 pub(crate) mod level;
 mod location_block;
 pub(crate) mod script;
+mod tls_policy;
 pub(crate) mod values;
 
 use std::collections::{HashMap, HashSet};

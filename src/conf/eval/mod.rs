@@ -112,6 +112,27 @@ impl RouteTable {
             };
         };
         let server = &self.servers[picked.server];
+        // A server meant to require client certificates: nginx refuses the
+        // handshake before any request, so not even the server's `return`
+        // or `rewrite` may answer. moat does not verify them: 503.
+        if let Some(guard) = server
+            .level
+            .unenforced_guard
+            .as_deref()
+            .filter(|g| g.starts_with("ssl_verify_client"))
+        {
+            return Decision {
+                server: server.at.clone(),
+                location: None,
+                action: Action::Unavailable {
+                    reason: format!(
+                        "{guard}: client certificates are not verified by moat; refusing rather than serving anyone"
+                    ),
+                },
+                response_headers: vec![],
+                max_body_size: None,
+            };
+        }
         let (path, args) = uri::split(&req.uri);
         let mut ev = Eval {
             table: self,

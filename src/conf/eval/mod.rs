@@ -131,6 +131,7 @@ impl RouteTable {
                 },
                 response_headers: vec![],
                 max_body_size: None,
+                client_addr: None,
             };
         }
         let (path, args) = uri::split(&req.uri);

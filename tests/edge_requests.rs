@@ -664,3 +664,58 @@ fn generated_heads_never_forward_what_the_rules_refuse() {
         heads.len()
     );
 }
+
+/// HTTP/2 (curl `--http2`, as browsers connect): `:authority` is the
+/// request's Host, so `$http_host` is set (SWAG's `X-Original-URL` is built
+/// from it) and the upstream gets a Host header.
+#[test]
+fn http2_authority_is_the_host_header() {
+    let Some(curl) = env::require_program("http2_authority_is_the_host_header", "curl") else {
+        return;
+    };
+    log_capture();
+    let up = Recorder::start();
+    let port = up.addr.port();
+    let routes = support::FnRoutes::new(move |req| {
+        let mut target = support::swag_target("http", "127.0.0.1", port, req, None);
+        let http_host = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        target.headers.push((
+            "X-Original-URL".into(),
+            format!("https://{http_host}{}", req.uri),
+        ));
+        support::decision(moat::conf::Action::Proxy(target))
+    });
+    let moat = support::start_moat(routes, None);
+    let url = format!("https://example.test:{}/h2/path?x=1", moat.https.port());
+    let out = std::process::Command::new(curl)
+        .args([
+            "-sk",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg("--resolve")
+        .arg(format!("example.test:{}:127.0.0.1", moat.https.port()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200", "{out:?}");
+    let head = up.heads().pop().expect("forwarded");
+    let lower = head.to_ascii_lowercase();
+    let authority = format!("example.test:{}", moat.https.port());
+    assert!(
+        lower.contains(&format!("\r\nhost: {authority}\r\n")),
+        "{head}"
+    );
+    assert!(
+        lower.contains(&format!("x-original-url: https://{authority}/h2/path?x=1")),
+        "{head}"
+    );
+}

@@ -108,11 +108,15 @@ pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal>
         return Err(bad("HTTP/1.1 request without Host header"));
     }
     if req.version == Version::HTTP_2 && host.is_none() {
-        match req.uri.authority() {
-            Some(a) => valid_host(a.as_str().as_bytes())
-                .map_err(|why| bad(format!("invalid :authority: {why}")))?,
-            None => return Err(bad("HTTP/2 request without :authority or Host")),
-        }
+        let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) else {
+            return Err(bad("HTTP/2 request without :authority or Host"));
+        };
+        valid_host(authority.as_bytes())
+            .map_err(|why| bad(format!("invalid :authority: {why}")))?;
+        // HTTP/2 clients send `:authority` instead of Host; nginx's
+        // `$http_host` (SWAG's X-Original-URL) and the upstream need it.
+        req.insert_header(HOST, authority)
+            .map_err(|_| bad("invalid :authority"))?;
     }
     check_framing(req)
 }

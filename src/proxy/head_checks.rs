@@ -11,7 +11,16 @@
 //!   into a URL with userinfo);
 //! - an absolute-form target whose authority disagrees with `Host` is
 //!   refused (nginx silently prefers the target's host);
-//! - a second `Authorization` header is refused (nginx 1.22 keeps the first).
+//! - a Host with a byte over 0x7f is refused (nginx accepts it; DNS names
+//!   are ASCII, IDNs arrive punycoded, and such a Host is no `&str` for
+//!   routing, so it would reach the upstream as an empty Host).
+//!
+//! Pingora's own HTTP/1 parser runs first and answers some of these itself
+//! (400 for a Host/absolute-form mismatch in any spelling, 400 for an
+//! unknown `Transfer-Encoding` where nginx says 501); with both
+//! `Transfer-Encoding: chunked` and `Content-Length` it drops the length
+//! and closes after the answer (nginx: 400). `tests/edge_requests.rs`
+//! pins each of these against nginx.
 //!
 //! It also edits the head in place: absolute-form becomes origin-form (the
 //! upstream always sees `/path`), and header names nginx would ignore are
@@ -99,11 +108,15 @@ pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal>
         return Err(bad("HTTP/1.1 request without Host header"));
     }
     if req.version == Version::HTTP_2 && host.is_none() {
-        match req.uri.authority() {
-            Some(a) => valid_host(a.as_str().as_bytes())
-                .map_err(|why| bad(format!("invalid :authority: {why}")))?,
-            None => return Err(bad("HTTP/2 request without :authority or Host")),
-        }
+        let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) else {
+            return Err(bad("HTTP/2 request without :authority or Host"));
+        };
+        valid_host(authority.as_bytes())
+            .map_err(|why| bad(format!("invalid :authority: {why}")))?;
+        // HTTP/2 clients send `:authority` instead of Host; nginx's
+        // `$http_host` (SWAG's X-Original-URL) and the upstream need it.
+        req.insert_header(HOST, authority)
+            .map_err(|_| bad("invalid :authority"))?;
     }
     check_framing(req)
 }
@@ -183,6 +196,7 @@ fn valid_host(host: &[u8]) -> Result<(), &'static str> {
             b'\\' => return Err("contains `\\`"),
             b'@' => return Err("contains `@`"),
             0..=0x20 | 0x7f => return Err("contains whitespace or a control character"),
+            0x80.. => return Err("contains a non-ASCII byte"),
             _ => {}
         }
     }

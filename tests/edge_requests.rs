@@ -29,9 +29,12 @@ fn log_capture() -> &'static Arc<Mutex<Vec<u8>>> {
     LOG.get_or_init(|| {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let sink = buf.clone();
-        moat::supervisor::init_logging_into("trace", moat::settings::LogFormat::Text, move || {
-            Capture(sink.clone())
-        })
+        moat::supervisor::init_logging_into(
+            "trace",
+            moat::settings::LogFormat::Text,
+            moat::clock::LocalZone::utc(),
+            move || Capture(sink.clone()),
+        )
         .expect("the test installs the first subscriber");
         // Panics on the proxy's own threads are counted (a panic in a
         // request task would otherwise only kill that task).

@@ -79,6 +79,9 @@ fn servers(listen: &str, headers_file: &Path, echo: SocketAddr) -> String {
         .replace("ECHO", &echo.to_string())
 }
 
+/// One probe: client address, Host, path and extra request headers.
+type Probe<'a> = (Ipv4Addr, &'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 /// One plain HTTP/1.1 request from `from`; returns (status, echoed JSON).
 fn ask(
     from: Ipv4Addr,
@@ -194,7 +197,7 @@ fn realip_matches_nginx_for_every_probe() {
     let loc = "loc.realip.test";
     let xff = "X-Forwarded-For";
     #[rustfmt::skip]
-    let probes: Vec<(Ipv4Addr, &str, &str, Vec<(&str, &str)>)> = vec![
+    let probes: Vec<Probe> = vec![
         (trusted, srv, "/", vec![(xff, "198.51.100.9")]),
         (trusted, srv, "/", vec![(xff, "198.51.100.9, 10.1.2.3, 10.0.0.4")]),
         (trusted, srv, "/", vec![(xff, "10.9.9.9, 10.1.2.3")]),

@@ -75,22 +75,14 @@ impl RouteTable {
     /// [`RouteTable::decide`] with file tests answered by `probe`.
     pub fn decide_with(&self, req: &RequestInfo, probe: &dyn FileProbe) -> Decision {
         if let Some(reason) = &self.broken {
-            return Decision {
-                server: Arc::new(ServerRef {
-                    file: Default::default(),
-                    line: 0,
-                    names: vec![],
-                }),
-                location: None,
-                action: Action::Return {
+            return unrouted(
+                no_server(),
+                Action::Return {
                     status: 503,
                     location: None,
                     body: Some(format!("503 Service Unavailable\n\n{reason}\n")),
                 },
-                response_headers: vec![],
-                max_body_size: None,
-                client_addr: None,
-            };
+            );
         }
         let host = req.host.as_deref().map(host_name);
         let Some(picked) = self
@@ -98,18 +90,7 @@ impl RouteTable {
             .get(&req.server_port)
             .and_then(|p| p.pick(host.as_deref()))
         else {
-            return Decision {
-                server: Arc::new(ServerRef {
-                    file: Default::default(),
-                    line: 0,
-                    names: vec![],
-                }),
-                location: None,
-                action: Action::NotFound,
-                response_headers: vec![],
-                max_body_size: None,
-                client_addr: None,
-            };
+            return unrouted(no_server(), Action::NotFound);
         };
         let server = &self.servers[picked.server];
         // A server meant to require client certificates: nginx refuses the
@@ -121,18 +102,14 @@ impl RouteTable {
             .as_deref()
             .filter(|g| g.starts_with("ssl_verify_client"))
         {
-            return Decision {
-                server: server.at.clone(),
-                location: None,
-                action: Action::Unavailable {
+            return unrouted(
+                server.at.clone(),
+                Action::Unavailable {
                     reason: format!(
                         "{guard}: client certificates are not verified by moat; refusing rather than serving anyone"
                     ),
                 },
-                response_headers: vec![],
-                max_body_size: None,
-                client_addr: None,
-            };
+            );
         }
         let (path, args) = uri::split(&req.uri);
         let mut ev = Eval {
@@ -235,6 +212,29 @@ impl RouteTable {
         let action = ev.access().unwrap_or_else(|| ev.content());
         ev.finish(location, action)
     }
+}
+
+/// A decision taken before any location is evaluated (broken tree, no
+/// server for the port, a server refused outright): no headers, no body
+/// limit, no realip address.
+fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
+    Decision {
+        server,
+        location: None,
+        action,
+        response_headers: vec![],
+        max_body_size: None,
+        client_addr: None,
+    }
+}
+
+/// The server reference of a request no server block took.
+fn no_server() -> Arc<ServerRef> {
+    Arc::new(ServerRef {
+        file: Default::default(),
+        line: 0,
+        names: vec![],
+    })
 }
 
 fn bad_request() -> Action {

@@ -406,9 +406,11 @@ server {
     // recursive_error_pages off: an error inside the error page answers as is.
     let d = t.decide(&https("app.example.com", "/loop"));
     assert!(matches!(d.action, Action::Return { status: 404, .. }), "{d:?}");
-    // The page itself is internal.
+    // The page itself is internal: asked for directly it is a 404, which
+    // the server's error_page then answers with the page (as nginx does).
     let d = t.decide(&https("app.example.com", "/missing.html"));
-    assert_eq!(d.action, Action::Deny { status: 404 });
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+    assert_eq!(d.status_override, Some(404));
 }
 
 #[test]

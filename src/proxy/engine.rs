@@ -350,12 +350,8 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let mut decision = self.routes.decide(&info);
-        // Access phase, auth_request: ask the auth server, then decide
-        // again with its answer (the request goes on only on 2xx).
-        if let Action::Authenticate(ask) = &decision.action {
-            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
-            decision = self.routes.decide_after_auth(&info, &outcome);
-        }
+        // nginx checks the declared length when the location is found,
+        // before the access phase.
         if let (Some(max), Some(len)) = (
             decision.max_body_size,
             declared_length(session.req_header()),
@@ -367,6 +363,12 @@ impl ProxyHttp for MoatProxy {
                     format!("Content-Length {len} exceeds client_max_body_size {max}"),
                 ));
             }
+        }
+        // Access phase, auth_request: ask the auth server, then decide
+        // again with its answer (the request goes on only on 2xx).
+        if let Action::Authenticate(ask) = &decision.action {
+            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
+            decision = self.routes.decide_after_auth(&info, &outcome);
         }
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {

@@ -107,10 +107,7 @@ impl<'a> Eval<'a> {
             // is for another auth_request. Fail closed.
             (Some(_), _) => return Verdict::Final(server_error()),
             (None, Ok(target)) => {
-                return Verdict::Final(Action::Authenticate(Box::new(AuthRequest {
-                    uri,
-                    target,
-                })))
+                return Verdict::Final(Action::Authenticate(Box::new(AuthRequest { uri, target })))
             }
             // The subrequest was answered without an auth server
             // (`return 200`, a refusal, no such location).

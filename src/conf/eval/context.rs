@@ -246,7 +246,11 @@ fn joined(headers: &[(String, String)], name: &str) -> Option<String> {
     let same = |n: &str| {
         n.len() == name.len()
             && n.bytes().zip(name.bytes()).all(|(a, b)| {
-                let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+                let a = if a == b'-' {
+                    b'_'
+                } else {
+                    a.to_ascii_lowercase()
+                };
                 a == b
             })
     };

@@ -101,12 +101,7 @@ impl<'a> Eval<'a> {
     /// evaluator answers itself; forwarded answers carry it in the decision.
     pub(super) fn overridden(&self, answer: Action) -> Action {
         match (self.status_override, answer) {
-            (
-                Some(status),
-                Action::Return {
-                    location, body, ..
-                },
-            ) => Action::Return {
+            (Some(status), Action::Return { location, body, .. }) => Action::Return {
                 status,
                 location,
                 body,

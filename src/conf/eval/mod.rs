@@ -24,8 +24,8 @@ use error_page::error_status;
 use crate::conf::compile::level::Handler;
 use crate::conf::compile::script::FileTest;
 use crate::conf::decision::{Action, AuthOutcome, Decision, HeaderRule, RequestInfo, ServerRef};
-use crate::conf::locations::Location;
 use crate::conf::include::map_path;
+use crate::conf::locations::Location;
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::VarSource;
 

@@ -367,12 +367,14 @@ impl Compiler<'_> {
                 level.satisfy_any = match a[0].value.as_str() {
                     "any" => true,
                     "all" => false,
-                    o => return Err(ConfError::at(
-                        &a[0].span,
-                        format!(
+                    o => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            format!(
                             "invalid value \"{o}\" in \"satisfy\", it must be \"all\" or \"any\""
                         ),
-                    )),
+                        ))
+                    }
                 };
             }
             "root" => {

@@ -86,10 +86,11 @@ impl<'a> Eval<'a> {
             return Some(Ok(Entry::Server));
         }
         // A URL: a redirect, 302 unless `=` named another redirect code.
-        let status = match self.status_override.take() {
-            Some(n @ (301 | 302 | 303 | 307 | 308)) => n,
-            _ => 302,
-        };
+        let status = self
+            .status_override
+            .take()
+            .filter(|n| matches!(n, 301 | 302 | 303 | 307 | 308))
+            .unwrap_or(302);
         Some(Err(Action::Return {
             status,
             location: Some(target),

@@ -248,7 +248,7 @@ impl<'a> Eval<'a> {
             }
         }
         if search {
-            if let Err(answer) = self.find_location(probe) {
+            if let Some(answer) = self.find_location(probe) {
                 return answer;
             }
         }
@@ -262,13 +262,13 @@ impl<'a> Eval<'a> {
     }
 
     /// nginx's find-config and location rewrite phases, again after
-    /// `rewrite ... last`; `Err` when they answer the request themselves.
-    fn find_location(&mut self, probe: &dyn FileProbe) -> Result<(), Action> {
+    /// `rewrite ... last`; `Some` when they answer the request themselves.
+    fn find_location(&mut self, probe: &dyn FileProbe) -> Option<Action> {
         let server: &'a Server = self.server;
         loop {
             self.searches += 1;
             if self.searches > MAX_URI_CHANGES {
-                return Err(Action::Return {
+                return Some(Action::Return {
                     status: 500,
                     location: None,
                     body: None,
@@ -278,20 +278,20 @@ impl<'a> Eval<'a> {
             let Some(loc) = server.locations.resolve(&found.path) else {
                 self.level = server.level.clone();
                 self.location = None;
-                return Ok(());
+                return None;
             };
             self.location = Some(loc.at.clone());
             if found.auto_redirect {
                 self.level = loc.level.clone();
                 if loc.level.internal && !self.uri_changed {
-                    return Err(Action::Deny { status: 404 });
+                    return Some(Action::Deny { status: 404 });
                 }
                 let mut to = format!("{}/", self.uri);
                 if !self.args.is_empty() {
                     to.push('?');
                     to.push_str(&self.args);
                 }
-                return Err(self.respond(301, Some(to)));
+                return Some(self.respond(301, Some(to)));
             }
             if let Some(c) = found.captures {
                 self.captures = c;
@@ -304,15 +304,15 @@ impl<'a> Eval<'a> {
             // `internal` location answers 404 only to a request as the
             // client sent it.
             if loc.level.internal && !self.uri_changed {
-                return Err(Action::Deny { status: 404 });
+                return Some(Action::Deny { status: 404 });
             }
             self.rewrote = false;
             self.location_valid = true;
             match self.run(&loc.script, probe) {
-                Flow::Respond(a) => return Err(*a),
+                Flow::Respond(a) => return Some(*a),
                 Flow::Last => continue,
                 Flow::Done if self.rewrote => continue,
-                Flow::Done | Flow::Stop => return Ok(()),
+                Flow::Done | Flow::Stop => return None,
             }
         }
     }

@@ -68,6 +68,8 @@ pub(crate) struct Eval<'a> {
     pub auth_headers: Vec<HeaderRule>,
     /// An `error_page` redirect to a URI made the method `GET`.
     pub method_get: bool,
+    /// Error-log messages of the access phase (see `Decision::errors`).
+    pub errors: Vec<String>,
 }
 
 impl Eval<'_> {

@@ -180,6 +180,7 @@ impl RouteTable {
             status_override: None,
             auth_headers: Vec::new(),
             method_get: false,
+            errors: Vec::new(),
         };
         // nginx's post-read phase: realip with the server's settings.
         ev.apply_realip();
@@ -331,6 +332,7 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         client_addr: None,
         status_override: None,
         remote_user: None,
+        errors: Vec::new(),
     }
 }
 
@@ -416,6 +418,7 @@ impl Eval<'_> {
                 .header("authorization")
                 .and_then(crate::conf::htpasswd::basic_credentials)
                 .map(|(user, _)| user),
+            errors: self.errors.clone(),
         }
     }
 }

@@ -27,6 +27,8 @@
 mod echo;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/foundation.rs"]
+mod foundation;
 #[path = "support/oracle.rs"]
 mod oracle;
 #[path = "support/oracle_conf.rs"]
@@ -49,6 +51,10 @@ struct Run {
     trees: Trees,
     echo_conflicts: Vec<String>,
     nginx_errors: Vec<String>,
+    /// Loopback address of each upstream name, reversed (for the echo).
+    apps_by_ip: BTreeMap<Ipv4Addr, String>,
+    /// The oracle's certificate, for TLS clients.
+    cert: String,
     _tmp: tempfile::TempDir,
 }
 
@@ -166,6 +172,8 @@ fn build_run(test: &str) -> Option<Run> {
         trees,
         echo_conflicts,
         nginx_errors,
+        apps_by_ip,
+        cert,
         _tmp: tmp,
     })
 }
@@ -558,5 +566,179 @@ fn moat_explain_binary_answers_like_nginx() {
         "{} of {compared} differ:\n{}",
         mismatches.len(),
         mismatches.join("\n")
+    );
+}
+
+/// Header lines as the wire comparison sees them: [`comparable_headers`],
+/// names lower-cased, sorted by name with each name's values in order.
+/// Deliberate differences, documented in `src/proxy/headers.rs`: moat
+/// keeps upstream connections alive, so SWAG's `Connection: close` is not
+/// sent; the order between different header names is not kept (HTTP gives
+/// it no meaning; per name, values and their order are); and of two
+/// `Host` values (a sample's `proxy_set_header Host` beside proxy.conf's)
+/// moat sends only the last, where nginx sends a request with two.
+fn wire_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> Vec<String> {
+    let mut lines: Vec<(String, usize, String)> = comparable_headers(list, ports)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let (n, v) = line.split_once(": ").unwrap_or((&line, ""));
+            let n = n.to_ascii_lowercase();
+            (n != "connection").then(|| (n, i, v.to_string()))
+        })
+        .collect();
+    if let Some(last) = lines.iter().rposition(|(n, _, _)| n == "host") {
+        let keep = lines[last].1;
+        lines.retain(|(n, i, _)| n != "host" || *i == keep);
+    }
+    lines.sort();
+    lines
+        .into_iter()
+        .map(|(n, _, v)| format!("{n}: {v}"))
+        .collect()
+}
+
+/// nginx's outcome as moat is meant to reproduce it over the wire: of two
+/// Host values, the last (see [`wire_headers`]).
+fn one_host(want: &Outcome) -> Outcome {
+    let mut want = want.clone();
+    if let Outcome::Proxied { host, .. } = &mut want {
+        if host.len() > 1 {
+            host.drain(..host.len() - 1);
+        }
+    }
+    want
+}
+
+/// The oracle's probes through the running moat binary on the same tree:
+/// what each upstream received (request line, headers, TLS) or the answer
+/// the client got must be what nginx produced, not only the decision.
+#[test]
+fn moat_over_the_wire_answers_like_nginx() {
+    let test = "moat_over_the_wire_answers_like_nginx";
+    let Some(run) = oracle_run(test) else {
+        return;
+    };
+    let https = foundation::free_port();
+    let http = foundation::free_port();
+    let mut moat = foundation::Running::spawn(foundation::moat_command(
+        foundation::moat_bin(),
+        &run.trees.moat,
+        &[
+            ("HTTPS_PORT", &https.to_string()),
+            ("HTTP_PORT", &http.to_string()),
+        ],
+    ));
+    moat.wait_for(
+        &["proxy listening", "tls=true"],
+        std::time::Duration::from_secs(30),
+    );
+    // moat's first start writes its welcome page into the tree's www/;
+    // nginx's copy has none, so its default server answers 404 there.
+    std::fs::remove_file(run.trees.moat.join("www/index.html")).expect("moat's welcome page");
+    // The confs' ports as moat serves them: 443/80 on HTTPS_PORT/HTTP_PORT,
+    // any other `listen` port as written.
+    let ports: BTreeMap<u16, u16> = run
+        .trees
+        .ports
+        .keys()
+        .map(|&p| {
+            (
+                p,
+                match p {
+                    443 => https,
+                    80 => http,
+                    other => other,
+                },
+            )
+        })
+        .collect();
+    let client = oracle::client_config(&run.cert);
+    let mut mismatches = Vec::new();
+    let mut compared = 0;
+    let mut proxied = 0;
+    let mut deliberate = 0;
+    let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
+        if matches!(want, Outcome::Failed(_)) || !matches!(p.port, 80 | 443) {
+            continue;
+        }
+        let (got, moat_headers) = oracle::ask_nginx(p, &ports, &run.apps_by_ip, &client);
+        compared += 1;
+        if let Some(c) = oracle::parity_class(p) {
+            *per_class.entry(c).or_default() += 1;
+        }
+        if let Outcome::Failed(why) = &got {
+            mismatches.push(format!("{}: {p}\n    moat answered nothing: {why}", p.file));
+            continue;
+        }
+        // Deliberate: a rewrite that leaves the URI without its leading
+        // slash (sonarrtorss.subfolder's `rewrite /sonarrtorss(.*) $1`
+        // on `/sonarrtorssx`) is forwarded by nginx as `GET x`; moat
+        // refuses to send what is not a request target (500).
+        if matches!(want, Outcome::Proxied { target, .. } if !target.starts_with('/'))
+            && got == Outcome::Status(500)
+        {
+            deliberate += 1;
+            continue;
+        }
+        if got != one_host(want) {
+            mismatches.push(format!(
+                "{}: {p}\n    nginx: {want}\n    moat:  {got}",
+                p.file
+            ));
+            continue;
+        }
+        if matches!(want, Outcome::Proxied { .. }) {
+            proxied += 1;
+            let (w, g) = (
+                wire_headers(nginx_headers, &run.trees.ports),
+                wire_headers(&moat_headers, &ports),
+            );
+            if w != g {
+                mismatches.push(format!(
+                    "{}: {p}\n    nginx sent: {w:?}\n    moat sent:  {g:?}",
+                    p.file
+                ));
+            }
+        }
+    }
+    // The first failure moat logged per conf file, to show the cause.
+    let mut seen_confs = BTreeSet::new();
+    let failures: Vec<String> = moat
+        .log()
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .filter(|l| {
+            let conf = l.split(" conf=").nth(1).and_then(|c| c.split(' ').next());
+            seen_confs.insert(conf.unwrap_or("").to_string())
+        })
+        .take(20)
+        .map(str::to_owned)
+        .collect();
+    foundation::stop_gracefully(&mut moat);
+    for (class, floor) in oracle::PARITY_CLASSES {
+        let n = per_class.get(class).copied().unwrap_or(0);
+        eprintln!("oracle wire: class {class}: {n} probes (floor {floor})");
+        if n < *floor {
+            mismatches.push(format!(
+                "class {class}: only {n} probes over the wire, floor {floor}"
+            ));
+        }
+    }
+    eprintln!(
+        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {deliberate} deliberately refused, {} differ",
+        mismatches.len()
+    );
+    assert!(
+        compared >= 1000 && proxied >= 200,
+        "too few: {compared} compared, {proxied} proxied"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {compared} probes differ from nginx over the wire:\n{}\nmoat's first failures:\n{}",
+        mismatches.len(),
+        mismatches.join("\n"),
+        failures.join("\n")
     );
 }

@@ -54,6 +54,19 @@ pub fn upstream_request(
             .or_err(ErrorType::InternalError, "invalid upstream method")?;
         req.set_method(method);
     }
+    // nginx forwards whatever a rewrite made of the URI, `x` as well as
+    // `/x`; a request target without its leading slash is not HTTP, and
+    // Pingora would read it as an authority. moat refuses it (500) rather
+    // than send another request than the conf says.
+    if !target.path_and_query.starts_with('/') {
+        return Err(Error::explain(
+            ErrorType::InternalError,
+            format!(
+                "the rewritten URI {:?} does not start with \"/\": not a request target",
+                target.path_and_query
+            ),
+        ));
+    }
     if req.raw_path() != target.path_and_query.as_bytes() {
         let uri = target.path_and_query.parse::<http::Uri>().or_err_with(
             ErrorType::InternalError,
@@ -86,8 +99,9 @@ pub fn upstream_request(
                 .any(|kept| kept.as_str().eq_ignore_ascii_case(name))
         })
         .collect();
-    for ((name, value), present) in target.headers.iter().zip(present) {
-        if present {
+    let host = last_host(target);
+    for (i, ((name, value), present)) in target.headers.iter().zip(present).enumerate() {
+        if present || (name.eq_ignore_ascii_case("host") && Some(i) != host) {
             continue;
         }
         if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
@@ -132,11 +146,16 @@ fn kept_as_is(req: &RequestHeader, name: &http::HeaderName, target: &ProxyTarget
     if is_hop_by_hop(name.as_str()) {
         return false;
     }
+    let host = last_host(target);
     let mut sent = target
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
-        .map(|(_, v)| v.as_bytes());
+        .enumerate()
+        .filter(|(i, (n, _))| {
+            n.eq_ignore_ascii_case(name.as_str())
+                && (name != http::header::HOST || Some(*i) == host)
+        })
+        .map(|(_, (_, v))| v.as_bytes());
     let mut received = req.headers.get_all(name).iter().map(|v| v.as_bytes());
     loop {
         match (sent.next(), received.next()) {
@@ -145,6 +164,18 @@ fn kept_as_is(req: &RequestHeader, name: &http::HeaderName, target: &ProxyTarget
             _ => return false,
         }
     }
+}
+
+/// The one `Host` sent: the last the conf sets. Two `proxy_set_header
+/// Host` lines (proxy.conf's and a sample's own, as in SWAG's qbittorrent
+/// sample) make nginx send two Host headers, a request RFC 9112 says a
+/// server must refuse and Pingora will not write; servers that accept it
+/// keep the last, which is what moat sends.
+fn last_host(target: &ProxyTarget) -> Option<usize> {
+    target
+        .headers
+        .iter()
+        .rposition(|(n, _)| n.eq_ignore_ascii_case("host"))
 }
 
 fn is_hop_by_hop(name: &str) -> bool {

@@ -128,8 +128,14 @@ impl UpstreamResolver {
         } else {
             format!("{host}.")
         };
-        let lookup =
-            tokio::time::timeout(RESOLVE_DEADLINE, resolver.lookup_ip(fqdn.as_str())).await;
+        // From ASCII, not through IDNA: container names may hold `_`
+        // (Compose's `project_service_1`), which IDNA refuses and DNS allows.
+        let name =
+            hickory_proto::rr::Name::from_ascii(&fqdn).map_err(|e| ResolveError::Failed {
+                host: host.to_owned(),
+                message: format!("not a DNS name: {e}"),
+            })?;
+        let lookup = tokio::time::timeout(RESOLVE_DEADLINE, resolver.lookup_ip(name)).await;
         let answer = match lookup {
             Err(_) => {
                 return Err(ResolveError::Timeout {

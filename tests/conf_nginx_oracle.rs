@@ -148,6 +148,8 @@ fn build_run(test: &str) -> Option<Run> {
     let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
     probes.extend(oracle::default_server_probes());
     probes.extend(oracle::parity_probes());
+    let wire_only = oracle::wire_probes(&probes);
+    probes.extend(wire_only);
     eprintln!("oracle: sending {} probes", probes.len());
     let apps_by_ip: BTreeMap<Ipv4Addr, String> =
         ip_of.iter().map(|(a, ip)| (*ip, a.clone())).collect();
@@ -290,6 +292,9 @@ fn moat_routes_every_probe_like_nginx() {
     let mut by_file: BTreeMap<&str, usize> = BTreeMap::new();
     let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
     for (p, want) in run.probes.iter().zip(&run.nginx) {
+        if oracle::wire_class(p).is_some() {
+            continue; // what the edge does first: the wire test's
+        }
         let class = oracle::parity_class(p);
         if let Outcome::Failed(why) = want {
             if class.is_some() {
@@ -394,7 +399,7 @@ fn moat_sends_upstream_the_headers_nginx_sends() {
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
-        if !matches!(want, Outcome::Proxied { .. }) {
+        if !matches!(want, Outcome::Proxied { .. }) || oracle::wire_class(p).is_some() {
             continue;
         }
         let d = table.decide(&oracle::request_info(p));
@@ -530,6 +535,7 @@ fn moat_explain_binary_answers_like_nginx() {
         .iter()
         .zip(&run.nginx)
         .enumerate()
+        .filter(|(_, (p, _))| oracle::wire_class(p).is_none())
         .filter(|(i, (p, _))| i % 20 == 0 || oracle::parity_class(p) == Some("internal"))
         .map(|(_, pw)| pw);
     for (p, want) in picked {
@@ -665,7 +671,7 @@ fn moat_over_the_wire_answers_like_nginx() {
         }
         let (got, moat_headers) = oracle::ask_nginx(p, &ports, &run.apps_by_ip, &client);
         compared += 1;
-        if let Some(c) = oracle::parity_class(p) {
+        if let Some(c) = oracle::parity_class(p).or_else(|| oracle::wire_class(p)) {
             *per_class.entry(c).or_default() += 1;
         }
         if let Outcome::Failed(why) = &got {
@@ -717,7 +723,7 @@ fn moat_over_the_wire_answers_like_nginx() {
         .map(str::to_owned)
         .collect();
     foundation::stop_gracefully(&mut moat);
-    for (class, floor) in oracle::PARITY_CLASSES {
+    for (class, floor) in oracle::PARITY_CLASSES.iter().chain(oracle::WIRE_CLASSES) {
         let n = per_class.get(class).copied().unwrap_or(0);
         eprintln!("oracle wire: class {class}: {n} probes (floor {floor})");
         if n < *floor {

@@ -1290,6 +1290,56 @@ pub fn parity_chosen() -> Chosen {
 /// probes that must be compared with nginx in a run.
 pub const PARITY_CLASSES: &[(&str, usize)] = &[("internal", 15), ("escape", 14), ("bytes", 8)];
 
+/// Probe classes only the wire comparison checks, with their floors: what
+/// the proxy's edge drops or rewrites before the route table sees a
+/// request (the in-process comparisons skip them). `underscore`: header
+/// names with `_`, which nginx ignores; `absolute`: absolute-form request
+/// targets; `malformed`: a header line nginx refuses with 400.
+pub const WIRE_CLASSES: &[(&str, usize)] =
+    &[("underscore", 20), ("absolute", 20), ("malformed", 5)];
+
+/// The wire-only class of a probe (its `file` is `<class>:<sample>`).
+pub fn wire_class(p: &Probe) -> Option<&'static str> {
+    WIRE_CLASSES.iter().map(|(c, _)| *c).find(|c| {
+        p.file
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
+}
+
+/// [`WIRE_CLASSES`] probes made from the first plain HTTPS `GET` of up to
+/// 40 files in `base`.
+pub fn wire_probes(base: &[Probe]) -> Vec<Probe> {
+    let mut files = BTreeSet::new();
+    let picked: Vec<&Probe> = base
+        .iter()
+        .filter(|p| p.tls && p.port == 443 && p.method == "GET" && p.headers.is_empty())
+        .filter(|p| p.target.starts_with('/') && parity_class(p).is_none())
+        .filter(|p| files.insert(p.file.clone()))
+        .take(40)
+        .collect();
+    let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let mut out = Vec::new();
+    for (i, p) in picked.into_iter().enumerate() {
+        let variant = |class: &str| Probe {
+            file: format!("{class}:{}", p.file),
+            ..p.clone()
+        };
+        let mut under = variant("underscore");
+        under.headers = vec![h("X_Under_Score", "1"), h("X-Normal", "2")];
+        out.push(under);
+        let mut absolute = variant("absolute");
+        absolute.target = format!("https://{}{}", p.host, p.target);
+        out.push(absolute);
+        if i % 5 == 0 {
+            let mut bad = variant("malformed");
+            bad.headers = vec![h("Bad Header", "1")];
+            out.push(bad);
+        }
+    }
+    out
+}
+
 /// The parity class a probe belongs to, if any.
 pub fn parity_class(p: &Probe) -> Option<&'static str> {
     if p.file != PARITY_SAMPLE {

@@ -23,6 +23,21 @@
 //! `GET https://parity.example.test/hidden  nginx: status 404  moat: proxy
 //! GET http://parity-app:8080/hidden`.
 
+//!
+//! The probes also go through the running moat binary on the same tree
+//! (`moat_over_the_wire_answers_like_nginx`), and what each upstream
+//! received is compared with what nginx sent, plus wire-only classes
+//! (`oracle::WIRE_CLASSES`: header names with `_`, absolute-form targets,
+//! malformed header lines). Its first run found two bugs the decision
+//! comparison could not see (container names with `_` did not resolve; two
+//! `proxy_set_header Host` lines gave 500). A deliberately broken build
+//! that forwards `_` headers (2026-12-03, `head_checks.rs`) made it fail
+//! with 40 of 5,433 probes, e.g.:
+//! `underscore:actual-server.subdomain.conf.sample: GET
+//! https://ACTUAL-SERVER.EXAMPLE.TEST/Upper/Case?Q=1 [X_Under_Score: 1]
+//! [X-Normal: 2]` / `nginx sent: [..., "x-real-ip: 127.0.0.1"]` /
+//! `moat sent: [..., "x-real-ip: 127.0.0.1", "x_under_score: 1"]`.
+
 #[path = "support/echo.rs"]
 mod echo;
 #[path = "support/env.rs"]

@@ -74,6 +74,8 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// `$upstream_response_time`: upstream chosen → response header.
     upstream_elapsed: Option<Duration>,
+    /// `limit_conn` places held until the request ends.
+    limit_hold: crate::limits::ConnHold,
     _inflight: InflightGuard,
 }
 
@@ -106,6 +108,8 @@ pub struct MoatProxy {
     /// Upstream connections for upgrades, which moat relays itself
     /// (see `websocket.rs`).
     pub connector: pingora::connectors::TransportConnector,
+    /// `limit_req` / `limit_conn` zones, shared by every worker thread.
+    pub limiter: Arc<crate::limits::Limiter>,
 }
 
 impl MoatProxy {
@@ -314,6 +318,7 @@ impl ProxyHttp for MoatProxy {
             started: Instant::now(),
             upstream_started: None,
             upstream_elapsed: None,
+            limit_hold: Default::default(),
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -341,6 +346,12 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let decision = self.routes.decide(&info);
+        // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase.
+        let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
+        if let Err(refused) = limited.await {
+            ctx.decision = Some(decision);
+            return Err(status::refuse(refused.status, refused.to_string()));
+        }
         if let (Some(max), Some(len)) = (
             decision.max_body_size,
             declared_length(session.req_header()),

@@ -493,6 +493,7 @@ pub fn decision(action: Action) -> Decision {
         response_headers: vec![],
         max_body_size: None,
         client_addr: None,
+        limits: Default::default(),
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::limits::{LimitsConf, OwnLimits};
 use super::values::Network;
 use crate::conf::htpasswd::Htpasswd;
 use crate::conf::variables::Template;
@@ -169,6 +170,8 @@ pub(crate) struct Level {
     /// An access-control directive moat cannot enforce, with its place
     /// (`auth_jwt at app.subdomain.conf:12`): the level answers 503.
     pub unenforced_guard: Option<Arc<str>>,
+    /// `limit_req` / `limit_conn` and their statuses.
+    pub limits: LimitsConf,
 }
 
 impl Default for Level {
@@ -209,6 +212,7 @@ impl Default for Level {
             handler: None,
             internal: false,
             unenforced_guard: None,
+            limits: LimitsConf::default(),
         }
     }
 }
@@ -252,6 +256,7 @@ pub(crate) struct OwnArrays {
     pub access: Vec<AccessRule>,
     pub realip_from: Vec<Network>,
     pub index: Vec<String>,
+    pub limits: OwnLimits,
 }
 
 impl Level {
@@ -312,6 +317,7 @@ impl Level {
         if !own.index.is_empty() {
             self.index = Arc::new(own.index);
         }
+        self.limits.merge(own.limits);
     }
 
     /// The access control in effect, combining `auth_basic` and `auth_request`.

@@ -5,6 +5,7 @@
 //! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
 
 mod context;
+mod limits;
 mod realip;
 mod script;
 mod upstream;
@@ -209,8 +210,13 @@ impl RouteTable {
         // nginx's pre-access phase: realip with the location's settings,
         // when the server's did not already change the address.
         ev.apply_realip();
+        // ... then limit_req / limit_conn (carried out by the proxy).
+        let limits = ev.limits();
         let action = ev.access().unwrap_or_else(|| ev.content());
-        ev.finish(location, action)
+        Decision {
+            limits,
+            ..ev.finish(location, action)
+        }
     }
 }
 
@@ -225,6 +231,7 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         response_headers: vec![],
         max_body_size: None,
         client_addr: None,
+        limits: Default::default(),
     }
 }
 
@@ -322,6 +329,7 @@ impl Eval<'_> {
             response_headers,
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
             client_addr: self.realip,
+            limits: Default::default(),
         }
     }
 }

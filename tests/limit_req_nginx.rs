@@ -175,7 +175,8 @@ fn ask(from: Ipv4Addr, to: SocketAddr, path: &str, extra: &str) -> (u16, Duratio
         .unwrap();
     let mut s: TcpStream = sock.into();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: limits.test\r\n{extra}Connection: close\r\n\r\n");
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: limits.test\r\n{extra}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -225,7 +226,14 @@ fn sequence() -> Vec<(Ipv4Addr, &'static str, &'static str)> {
     for _ in 0..5 {
         s.push((C, "/own/", ""));
     }
-    for extra in ["", "", "", "X-Key: one\r\n", "X-Key: one\r\n", "X-Key: two\r\n"] {
+    for extra in [
+        "",
+        "",
+        "",
+        "X-Key: one\r\n",
+        "X-Key: one\r\n",
+        "X-Key: two\r\n",
+    ] {
         s.push((A, "/keyed/", extra));
     }
     for _ in 0..3 {
@@ -265,7 +273,11 @@ fn run_conn(side: &Side, up: &Upstream) -> Vec<String> {
             std::thread::spawn(move || ask(A, at, &path, "").0)
         })
         .collect();
-    assert!(up.wait_seen(&prefix, 2), "{}: held requests never arrived", side.name);
+    assert!(
+        up.wait_seen(&prefix, 2),
+        "{}: held requests never arrived",
+        side.name
+    );
     let third = format!("{prefix}-a2");
     let (refused, _) = ask(A, at, &third, "");
     let other = {
@@ -283,7 +295,10 @@ fn run_conn(side: &Side, up: &Upstream) -> Vec<String> {
         "other client -> {} (arrived while held: {other_arrived})",
         other.join().unwrap()
     ));
-    out.push(format!("A after release -> {}", ask(A, at, &format!("{prefix}-a3"), "").0));
+    out.push(format!(
+        "A after release -> {}",
+        ask(A, at, &format!("{prefix}-a3"), "").0
+    ));
     assert!(
         !up.seen().contains(&third),
         "{}: the refused request reached the upstream",
@@ -364,8 +379,16 @@ fn limits_match_nginx() {
     };
     let mut report = Vec::new();
     for (what, n, m) in [
-        ("sequence", run_sequence(&nginx, &up), run_sequence(&moat_side, &up)),
-        ("limit_conn", run_conn(&nginx, &up), run_conn(&moat_side, &up)),
+        (
+            "sequence",
+            run_sequence(&nginx, &up),
+            run_sequence(&moat_side, &up),
+        ),
+        (
+            "limit_conn",
+            run_conn(&nginx, &up),
+            run_conn(&moat_side, &up),
+        ),
         ("delay", run_delay(&nginx), run_delay(&moat_side)),
     ] {
         for (i, (a, b)) in n.iter().zip(&m).enumerate() {
@@ -382,6 +405,28 @@ fn limits_match_nginx() {
         report.join("\n"),
         moat.log()
     );
+
+    // A reload that keeps a zone's name, size and rate keeps its state (as
+    // nginx keeps a shared zone); one that changes its size starts afresh.
+    let conf_file = mroot.join("nginx/proxy-confs/limits.subdomain.conf");
+    let mconf = std::fs::read_to_string(&conf_file).unwrap();
+    let reloads = moat.count_lines(&["configuration reloaded"]);
+    std::fs::write(&conf_file, format!("{mconf}\n# edited\n")).unwrap();
+    moat.wait_for_lines(
+        &["configuration reloaded"],
+        reloads + 1,
+        Duration::from_secs(20),
+    );
+    let (kept, _) = ask(A, moat_side.at, "/plain/?id=reload-kept", "");
+    assert_eq!(kept, 503, "an unchanged zone lost its state on reload");
+    std::fs::write(&conf_file, mconf.replace("zone=plain:1m", "zone=plain:2m")).unwrap();
+    moat.wait_for_lines(
+        &["configuration reloaded"],
+        reloads + 2,
+        Duration::from_secs(20),
+    );
+    let (fresh, _) = ask(A, moat_side.at, "/plain/?id=reload-fresh", "");
+    assert_eq!(fresh, 200, "a resized zone kept its old state");
 }
 
 fn start_nginx(bin: &Path, root: &Path, port: u16) -> NginxChild {

@@ -275,7 +275,10 @@ mod tests {
         let delayed = limits(vec![req(&z, b"a", 2, 0)], vec![]);
         assert_eq!(l.requests(&delayed), Verdict::Pass);
         // Excess 1000 at 16 milli-requests per second: 62.5 s.
-        assert_eq!(l.requests(&delayed), Verdict::Delay(Duration::from_millis(62500)));
+        assert_eq!(
+            l.requests(&delayed),
+            Verdict::Delay(Duration::from_millis(62500))
+        );
         assert!(matches!(l.requests(&delayed), Verdict::Delay(_)));
         assert!(matches!(l.requests(&delayed), Verdict::Reject(r) if r.status == 503));
         let nodelay = limits(vec![req(&z, b"b", 2, u64::MAX)], vec![]);
@@ -296,7 +299,10 @@ mod tests {
         let wide = zone("wide", ZoneKind::Requests { rate: 16 });
         let narrow = zone("narrow", ZoneKind::Requests { rate: 16 });
         let both = limits(
-            vec![req(&wide, b"k", 5, u64::MAX), req(&narrow, b"k", 1, u64::MAX)],
+            vec![
+                req(&wide, b"k", 5, u64::MAX),
+                req(&narrow, b"k", 1, u64::MAX),
+            ],
             vec![],
         );
         assert_eq!(l.requests(&both), Verdict::Pass);

@@ -224,7 +224,10 @@ mod tests {
         }
         assert_eq!(z.len(), 512);
         // The newest are still limited; the oldest were forgotten.
-        assert_eq!(z.lookup(&599u32.to_be_bytes(), 0, true, 1), Lookup::Busy(1000));
+        assert_eq!(
+            z.lookup(&599u32.to_be_bytes(), 0, true, 1),
+            Lookup::Busy(1000)
+        );
         assert_eq!(z.lookup(&0u32.to_be_bytes(), 0, true, 1), Lookup::Ok(0));
     }
 }

@@ -49,7 +49,10 @@ impl<V> Table<V> {
         self.tick += 1;
         let tick = self.tick;
         let slot = self.map.get_mut(key)?;
-        let k = self.order.remove(&slot.tick).expect("order holds every key");
+        let k = self
+            .order
+            .remove(&slot.tick)
+            .expect("order holds every key");
         slot.tick = tick;
         self.order.insert(tick, k);
         Some(&mut slot.value)

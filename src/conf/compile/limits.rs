@@ -178,7 +178,9 @@ impl Compiler<'_> {
                         d.name, old.zone.key
                     )
                 } else {
-                    format!("the shared memory zone \"{name}\" is already declared for a different use")
+                    format!(
+                        "the shared memory zone \"{name}\" is already declared for a different use"
+                    )
                 },
             ));
         }
@@ -207,7 +209,9 @@ impl Compiler<'_> {
             Some(z) if matches!(z.zone.kind, ZoneKind::Requests { .. }) == req => Ok(z.clone()),
             Some(_) => Err(err(
                 at,
-                format!("the shared memory zone \"{name}\" is already declared for a different use"),
+                format!(
+                    "the shared memory zone \"{name}\" is already declared for a different use"
+                ),
             )),
             None => Err(err(at, format!("zero size shared memory zone \"{name}\""))),
         }
@@ -242,7 +246,10 @@ impl Compiler<'_> {
             ));
         };
         if own.req.iter().any(|r| Arc::ptr_eq(&r.zone, &zone)) {
-            return Err(ConfError::at(&d.span, "\"limit_req\" directive is duplicate"));
+            return Err(ConfError::at(
+                &d.span,
+                "\"limit_req\" directive is duplicate",
+            ));
         }
         own.req.push(ReqRule { zone, burst, delay });
         Ok(())
@@ -260,7 +267,10 @@ impl Compiler<'_> {
             return Err(err(n, "connection limit must be less 65536".to_string()));
         }
         if own.conn.iter().any(|r| Arc::ptr_eq(&r.zone, &zone)) {
-            return Err(ConfError::at(&d.span, "\"limit_conn\" directive is duplicate"));
+            return Err(ConfError::at(
+                &d.span,
+                "\"limit_conn\" directive is duplicate",
+            ));
         }
         own.conn.push(ConnRule {
             zone,

@@ -95,7 +95,12 @@ server {
         let src = format!("events {{}}\nhttp {{\n{http}\n}}\n");
         load_str(Path::new("/nonexistent"), Path::new("nginx.conf"), &src)
             .map(|(t, _)| t)
-            .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+            .map_err(|e| {
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
     }
 
     fn req(uri: &str, from: &str, headers: &[(&str, &str)]) -> RequestInfo {
@@ -136,7 +141,10 @@ server {
         let d = t.decide(&req("/own/", "1.2.3.4", &[("X-Key", "k")]));
         assert_eq!(d.limits.req[0].key, b"k".to_vec());
         assert_eq!((d.limits.req[0].burst, d.limits.req[0].delay), (5000, 3000));
-        assert_eq!(d.limits.req[0].zone.kind, ZoneKind::Requests { rate: 10000 });
+        assert_eq!(
+            d.limits.req[0].zone.kind,
+            ZoneKind::Requests { rate: 10000 }
+        );
     }
 
     #[test]

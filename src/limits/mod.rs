@@ -336,6 +336,10 @@ mod tests {
         );
         let first = l.connections(&one).unwrap();
         assert_eq!(l.connections(&one).unwrap_err().zone, "conn");
+        // limit_conn_dry_run: the place is not taken, and nothing refused.
+        let mut dry = one.clone();
+        dry.conn_dry_run = true;
+        assert!(l.connections(&dry).unwrap().0.is_empty());
         drop(first);
         assert!(l.connections(&one).is_ok());
     }

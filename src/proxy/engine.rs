@@ -346,12 +346,6 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let decision = self.routes.decide(&info);
-        // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase.
-        let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
-        if let Err(refused) = limited.await {
-            ctx.decision = Some(decision);
-            return Err(status::refuse(refused.status, refused.to_string()));
-        }
         if let (Some(max), Some(len)) = (
             decision.max_body_size,
             declared_length(session.req_header()),
@@ -363,6 +357,13 @@ impl ProxyHttp for MoatProxy {
                     format!("Content-Length {len} exceeds client_max_body_size {max}"),
                 ));
             }
+        }
+        // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase
+        // (after the find-config phase's 413).
+        let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
+        if let Err(refused) = limited.await {
+            ctx.decision = Some(decision);
+            return Err(status::refuse(refused.status, refused.to_string()));
         }
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {

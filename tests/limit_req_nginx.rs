@@ -1,7 +1,8 @@
 //! limit_req / limit_conn against Debian's nginx, over the wire: the same
 //! zones and server block run in nginx and in the moat binary, in front of
 //! one recording upstream; the same request sequence (from several
-//! loopback client addresses) must give the same accept/reject pattern,
+//! loopback client addresses, and forwarded clients behind a trusted
+//! realip hop) must give the same accept/reject pattern,
 //! and no rejected request may reach the upstream.
 //!
 //! Rates are slow (`1r/m`) wherever the pattern must not depend on timing:
@@ -34,6 +35,7 @@ limit_req_zone $binary_remote_addr zone=srv:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=own:1m rate=1r/m;
 limit_req_zone $http_x_key zone=keyed:1m rate=1r/m;
 limit_req_zone $binary_remote_addr zone=slow:1m rate=1r/s;
+limit_req_zone $binary_remote_addr zone=realip:1m rate=1r/m;
 limit_conn_zone $binary_remote_addr zone=conn:1m;
 server {
     listen LISTEN;
@@ -71,6 +73,12 @@ server {
     }
     location /keyed/ {
         limit_req zone=keyed nodelay;
+        proxy_pass http://UP;
+    }
+    location /realip/ {
+        set_real_ip_from 127.0.0.2;
+        real_ip_header X-Forwarded-For;
+        limit_req zone=realip nodelay;
         proxy_pass http://UP;
     }
     location /answered/ {
@@ -238,6 +246,18 @@ fn sequence() -> Vec<(Ipv4Addr, &'static str, &'static str)> {
     }
     for _ in 0..3 {
         s.push((B, "/answered/", ""));
+    }
+    // Behind a trusted proxy, each forwarded client has its own state;
+    // an untrusted peer's header changes nothing.
+    for (client, extra) in [
+        (A, "X-Forwarded-For: 198.51.100.1\r\n"),
+        (A, "X-Forwarded-For: 198.51.100.1\r\n"),
+        (A, "X-Forwarded-For: 198.51.100.2\r\n"),
+        (A, "X-Forwarded-For: 198.51.100.2\r\n"),
+        (B, "X-Forwarded-For: 198.51.100.3\r\n"),
+        (B, "X-Forwarded-For: 198.51.100.4\r\n"),
+    ] {
+        s.push((client, "/realip/", extra));
     }
     s
 }

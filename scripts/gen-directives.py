@@ -40,6 +40,7 @@ TAKES = {"NGX_CONF_NOARGS": [0], "NGX_CONF_TAKE1": [1], "NGX_CONF_TAKE2": [2],
          "NGX_CONF_TAKE12": [1, 2], "NGX_CONF_TAKE13": [1, 3],
          "NGX_CONF_TAKE23": [2, 3], "NGX_CONF_TAKE123": [1, 2, 3],
          "NGX_CONF_TAKE1234": [1, 2, 3, 4]}
+REPEATABLE = {"limit_req", "limit_conn"}
 DUP_SLOTS = {"ngx_conf_set_flag_slot", "ngx_conf_set_str_slot", "ngx_conf_set_num_slot",
              "ngx_conf_set_size_slot", "ngx_conf_set_off_slot", "ngx_conf_set_msec_slot",
              "ngx_conf_set_sec_slot", "ngx_conf_set_bufs_slot", "ngx_conf_set_enum_slot"}
@@ -83,6 +84,10 @@ def rows():
                     else:
                         body = re.search(r"\n" + re.escape(handler) + r"\(.*?\n}\n", text, re.S)
                         unique = "once" if body and "is duplicate" in body.group(0) else "many"
+                        # limit_req / limit_conn repeat freely; their "is
+                        # duplicate" is about naming the same zone twice.
+                        if name in REPEATABLE:
+                            unique = "many"
                     module = os.path.basename(f)[:-2]
                     out.append((name, ",".join(ctx), args, block, unique, family, module))
     # ModSecurity-nginx (the modsecurity docker mod); no mirror here, rows

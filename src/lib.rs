@@ -24,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod conf;
 pub mod dns;
+pub mod limits;
 pub mod proxy;
 pub mod settings;
 pub mod supervisor;

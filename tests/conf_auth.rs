@@ -485,7 +485,6 @@ fn access_affecting_directives_moat_lacks_fail_closed() {
         "g.subdomain.conf",
         "server { listen 443 ssl; server_name g.*;
     location /link { secure_link $arg_md5,$arg_expires; proxy_pass http://g:1; }
-    location /limited { limit_req zone=one; proxy_pass http://g:1; }
     location /alias { alias /config/www/; }
     location /default { satisfy all; proxy_pass http://g:1; }
     location /open { proxy_pass http://g:1; }
@@ -495,7 +494,6 @@ server { listen 443 ssl; server_name h.*; ssl_verify_client on; location / { pro
     let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
     for (host, path, guard) in [
         ("g.example.com", "/link", "secure_link"),
-        ("g.example.com", "/limited", "limit_req"),
         ("g.example.com", "/alias", "alias"),
         ("h.example.com", "/x", "ssl_verify_client"),
     ] {

@@ -276,4 +276,87 @@ pub struct Decision {
     /// phase (`access forbidden by rule`, `user "x": password mismatch`,
     /// ...), without the `client: ..., server: ...` tail the proxy adds.
     pub errors: Vec<String>,
+    /// `limit_req` / `limit_conn` to apply before the action (empty when
+    /// the request was answered before nginx's pre-access phase).
+    pub limits: RequestLimits,
+}
+
+/// A `limit_req_zone` or `limit_conn_zone`: a named state table shared by
+/// every worker. Two loads that declare a zone with equal values share its
+/// state (nginx keeps a shared zone across reloads).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LimitZone {
+    /// `zone=NAME`.
+    pub name: String,
+    /// `zone=NAME:SIZE` in bytes: bounds the number of keys kept.
+    pub size: u64,
+    /// The key as written (`$binary_remote_addr`).
+    pub key: String,
+    /// What the zone limits.
+    pub kind: ZoneKind,
+}
+
+/// The two kinds of limit zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZoneKind {
+    /// `limit_req_zone ... rate=`: the rate in milli-requests per second
+    /// (nginx's `rate * 1000 / scale`, so `1r/m` is 16).
+    Requests {
+        /// Milli-requests per second.
+        rate: u64,
+    },
+    /// `limit_conn_zone`: requests in flight per key.
+    Connections,
+}
+
+/// One `limit_req` in effect for a request, its key already evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReqLimit {
+    /// The zone (`zone=NAME`).
+    pub zone: Arc<LimitZone>,
+    /// The key's value for this request (never empty: nginx does not limit
+    /// a request whose key is empty).
+    pub key: Vec<u8>,
+    /// `burst=N`, in milli-requests (`N * 1000`).
+    pub burst: u64,
+    /// Excess not delayed, in milli-requests: `delay=N` × 1000, unlimited
+    /// for `nodelay`, 0 by default (every excess request is delayed).
+    pub delay: u64,
+}
+
+/// One `limit_conn` in effect for a request, its key already evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnLimit {
+    /// The zone (`limit_conn NAME`).
+    pub zone: Arc<LimitZone>,
+    /// The key's value for this request (never empty).
+    pub key: Vec<u8>,
+    /// Requests allowed in flight at once for this key.
+    pub max: u32,
+}
+
+/// What ngx_http_limit_req_module and ngx_http_limit_conn_module do to a
+/// request that reaches nginx's pre-access phase (one answered by
+/// `return` or a `rewrite` redirect never gets here: no limits).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RequestLimits {
+    /// `limit_req` rules in effect, in the order written.
+    pub req: Vec<ReqLimit>,
+    /// `limit_req_status` (default 503).
+    pub req_status: u16,
+    /// `limit_req_dry_run on`: count, but neither delay nor reject.
+    pub req_dry_run: bool,
+    /// `limit_conn` rules in effect, in the order written.
+    pub conn: Vec<ConnLimit>,
+    /// `limit_conn_status` (default 503).
+    pub conn_status: u16,
+    /// `limit_conn_dry_run on`: count, but never reject.
+    pub conn_dry_run: bool,
+}
+
+impl RequestLimits {
+    /// `true` when no limit applies.
+    pub fn is_empty(&self) -> bool {
+        self.req.is_empty() && self.conn.is_empty()
+    }
 }

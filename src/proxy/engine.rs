@@ -76,6 +76,8 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// `$upstream_response_time`: upstream chosen → response header.
     upstream_elapsed: Option<Duration>,
+    /// `limit_conn` places held until the request ends.
+    limit_hold: crate::limits::ConnHold,
     _inflight: InflightGuard,
 }
 
@@ -112,6 +114,8 @@ pub struct MoatProxy {
     pub auth: AuthClient,
     /// SWAG's `log/nginx/error.log` (what fail2ban's nginx filters read).
     pub error_log: ErrorLog,
+    /// `limit_req` / `limit_conn` zones, shared by every worker thread.
+    pub limiter: Arc<crate::limits::Limiter>,
 }
 
 impl MoatProxy {
@@ -382,6 +386,7 @@ impl ProxyHttp for MoatProxy {
             started: Instant::now(),
             upstream_started: None,
             upstream_elapsed: None,
+            limit_hold: Default::default(),
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -422,6 +427,13 @@ impl ProxyHttp for MoatProxy {
                     format!("Content-Length {len} exceeds client_max_body_size {max}"),
                 ));
             }
+        }
+        // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase
+        // (after the find-config phase's 413).
+        let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
+        if let Err(refused) = limited.await {
+            ctx.decision = Some(decision);
+            return Err(status::refuse(refused.status, refused.to_string()));
         }
         // Access phase, auth_request: ask the auth server, then decide
         // again with its answer (the request goes on only on 2xx).

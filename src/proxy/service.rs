@@ -232,6 +232,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         connector: pingora::connectors::TransportConnector::new(None),
         auth: super::auth_request::AuthClient::default(),
         error_log: config.error_log,
+        limiter: Default::default(),
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

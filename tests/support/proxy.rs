@@ -496,6 +496,7 @@ pub fn decision(action: Action) -> Decision {
         status_override: None,
         remote_user: None,
         errors: vec![],
+        limits: Default::default(),
     }
 }
 

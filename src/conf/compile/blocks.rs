@@ -162,6 +162,7 @@ impl Compiler<'_> {
         let mut level = Level::default();
         let mut own = OwnArrays::default();
         let block = d.block.as_deref().unwrap_or_default();
+        self.declare_zones(block);
         let mut seen = Vec::new();
         for c in block {
             guard_access(&mut level, c);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::level::{
     AccessRule, AddHeader, ErrorPage, ErrorStatus, Handler, Level, OwnArrays, PassUrl, SetHeader,
 };
+use super::limits;
 use super::values::{self, Network};
 use super::Compiler;
 use crate::conf::ast::{Arg, Directive};
@@ -405,6 +406,17 @@ impl Compiler<'_> {
                 } else {
                     Handler::Grpc(Arc::new(url))
                 });
+            }
+            "limit_req_zone" | "limit_conn_zone" => {} // see `declare_zones`
+            "limit_req" => self.limit_req(&mut own.limits, d)?,
+            "limit_conn" => self.limit_conn(&mut own.limits, d)?,
+            "limit_req_status" => level.limits.req_status = limits::status(&a[0])?,
+            "limit_conn_status" => level.limits.conn_status = limits::status(&a[0])?,
+            "limit_req_dry_run" => {
+                level.limits.req_dry_run = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "limit_conn_dry_run" => {
+                level.limits.conn_dry_run = typed(&a[0], values::flag(&a[0].value))?;
             }
             "fastcgi_pass" => {
                 nargs(d, 1, 1)?;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::limits::{LimitsConf, OwnLimits};
 use super::values::Network;
 use crate::conf::htpasswd::Htpasswd;
 use crate::conf::variables::Template;
@@ -197,6 +198,8 @@ pub(crate) struct Level {
     /// An access-control directive moat cannot enforce, with its place
     /// (`auth_jwt at app.subdomain.conf:12`): the level answers 503.
     pub unenforced_guard: Option<Arc<str>>,
+    /// `limit_req` / `limit_conn` and their statuses.
+    pub limits: LimitsConf,
 }
 
 impl Default for Level {
@@ -240,6 +243,7 @@ impl Default for Level {
             handler: None,
             internal: false,
             unenforced_guard: None,
+            limits: LimitsConf::default(),
         }
     }
 }
@@ -285,6 +289,7 @@ pub(crate) struct OwnArrays {
     pub index: Vec<String>,
     pub auth_request_set: Vec<(String, Template)>,
     pub error_pages: Vec<ErrorPage>,
+    pub limits: OwnLimits,
 }
 
 impl Level {
@@ -351,6 +356,7 @@ impl Level {
         if !own.error_pages.is_empty() {
             self.error_pages = Arc::new(own.error_pages);
         }
+        self.limits.merge(own.limits);
     }
 
     /// `auth_basic` in effect, or why it cannot be evaluated.

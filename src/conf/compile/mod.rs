@@ -6,6 +6,7 @@ mod blocks;
 pub(crate) mod contexts;
 mod directives;
 pub(crate) mod level;
+pub(crate) mod limits;
 mod location_block;
 pub(crate) mod script;
 mod tls_policy;
@@ -33,6 +34,8 @@ pub(crate) struct Compiler<'a> {
     pub ignored: Vec<NoEffect>,
     pub warnings: Vec<String>,
     htpasswd: HashMap<PathBuf, Arc<Htpasswd>>,
+    /// `limit_req_zone` / `limit_conn_zone` declared in the http block, by name.
+    pub zones: HashMap<String, Arc<limits::ZoneDecl>>,
 }
 
 /// The compiled table, the warnings found on the way and the directives
@@ -48,6 +51,7 @@ pub(crate) fn compile(
         ignored: Vec::new(),
         warnings: Vec::new(),
         htpasswd: HashMap::new(),
+        zones: HashMap::new(),
     };
     declare(tree, &mut c.declared);
     let table = c.main(tree);

@@ -70,6 +70,8 @@ pub(crate) struct Eval<'a> {
     pub method_get: bool,
     /// Error-log messages of the access phase (see `Decision::errors`).
     pub errors: Vec<String>,
+    /// `limit_req`/`limit_conn` found at the first pre-access phase.
+    pub found_limits: Option<crate::conf::decision::RequestLimits>,
 }
 
 impl Eval<'_> {

@@ -7,6 +7,7 @@
 mod access;
 mod context;
 mod error_page;
+mod limits;
 mod realip;
 mod script;
 mod upstream;
@@ -181,6 +182,7 @@ impl RouteTable {
             auth_headers: Vec::new(),
             method_get: false,
             errors: Vec::new(),
+            found_limits: None,
         };
         // nginx's post-read phase: realip with the server's settings.
         ev.apply_realip();
@@ -256,6 +258,11 @@ impl<'a> Eval<'a> {
         // nginx's pre-access phase: realip with the location's settings,
         // when the server's did not already change the address.
         self.apply_realip();
+        // ... then limit_req / limit_conn (carried out by the proxy), once
+        // per request as nginx's pre-access phase applies them.
+        if self.found_limits.is_none() && !self.in_subrequest {
+            self.found_limits = Some(self.limits());
+        }
         match self.access(probe) {
             Some(answer) => answer,
             None => self.content(),
@@ -333,6 +340,7 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         status_override: None,
         remote_user: None,
         errors: Vec::new(),
+        limits: Default::default(),
     }
 }
 
@@ -419,6 +427,7 @@ impl Eval<'_> {
                 .and_then(crate::conf::htpasswd::basic_credentials)
                 .map(|(user, _)| user),
             errors: self.errors.clone(),
+            limits: self.found_limits.clone().unwrap_or_default(),
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn request_from_url(
         uri,
         headers: list,
         remote,
+        proxy_protocol: None,
     })
 }
 

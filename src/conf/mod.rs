@@ -37,7 +37,8 @@ mod tests;
 pub use ast::{Arg, ArgKind, Directive, Span};
 pub use compile::script::FileTest;
 pub use decision::{
-    Action, BodyFilter, Decision, HeaderRule, Listen, LocationRef, ProxyTarget, RequestInfo,
+    Action, BodyFilter, Decision, HeaderRule, Listen, LocationRef, ProxyProtocolAddrs, ProxyTarget,
+    RequestInfo,
     ServerRef, UpstreamOptions,
 };
 pub use describe::{LocationSummary, ServerSummary, TlsCertificate};

@@ -47,6 +47,7 @@ mod limits;
 mod listeners;
 mod metrics;
 mod metrics_endpoint;
+mod proxy_protocol;
 mod resolve;
 mod respond;
 mod routes;

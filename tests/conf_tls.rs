@@ -87,6 +87,7 @@ fn listens_merge_all_servers_sockets() {
         port,
         ipv6,
         ssl,
+        proxy_protocol: false,
     };
     assert_eq!(
         t.listens(),

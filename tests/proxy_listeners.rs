@@ -27,12 +27,14 @@ async fn extra_conf_listen_port_terminates_tls_and_reports_its_port() {
             port,
             ipv6: false,
             ssl: true,
+            proxy_protocol: false,
         },
         Listen {
             addr: None,
             port: 443,
             ipv6: false,
             ssl: true,
+            proxy_protocol: false,
         },
     ];
     let routes = FnRoutes::with_listens(listens, |req| {

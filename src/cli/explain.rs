@@ -244,6 +244,7 @@ pub fn request_from_url(
         uri,
         headers: list,
         remote,
+        proxy_protocol: None,
     })
 }
 

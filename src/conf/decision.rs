@@ -30,6 +30,21 @@ pub struct RequestInfo {
     pub headers: Vec<(String, String)>,
     /// The client's address (`$remote_addr`, `$remote_port`).
     pub remote: SocketAddr,
+    /// The addresses of the PROXY protocol header the connection began
+    /// with, on a `listen ... proxy_protocol` socket (`$proxy_protocol_addr`,
+    /// `real_ip_header proxy_protocol`). `None` without a header, or for a
+    /// header without addresses (v2 `LOCAL`, v1 `UNKNOWN`).
+    pub proxy_protocol: Option<ProxyProtocolAddrs>,
+}
+
+/// The source and destination a PROXY protocol header announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyProtocolAddrs {
+    /// The original client (`$proxy_protocol_addr`, `$proxy_protocol_port`).
+    pub source: SocketAddr,
+    /// The address the client connected to (`$proxy_protocol_server_addr`,
+    /// `$proxy_protocol_server_port`).
+    pub destination: SocketAddr,
 }
 
 /// Where the deciding `server` block was defined, for `routes`/`explain` and logs.
@@ -65,6 +80,9 @@ pub struct Listen {
     pub ipv6: bool,
     /// `ssl` flag: terminate TLS on this socket.
     pub ssl: bool,
+    /// `proxy_protocol` flag: every connection starts with a PROXY protocol
+    /// header (v1 or v2), read before TLS; a connection without one is closed.
+    pub proxy_protocol: bool,
 }
 
 /// One response header from `add_header`.

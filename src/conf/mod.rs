@@ -38,8 +38,8 @@ pub use ast::{Arg, ArgKind, Directive, Span};
 pub use compile::script::FileTest;
 pub use decision::{
     Action, AuthOutcome, AuthRequest, BodyFilter, ConnLimit, Decision, HeaderRule, LimitZone,
-    Listen, LocationRef, ProxyTarget, ReqLimit, RequestInfo, RequestLimits, ServerRef,
-    UpstreamOptions, ZoneKind,
+    Listen, LocationRef, ProxyProtocolAddrs, ProxyTarget, ReqLimit, RequestInfo, RequestLimits,
+    ServerRef, UpstreamOptions, ZoneKind,
 };
 pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
 pub use error::ConfError;

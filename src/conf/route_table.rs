@@ -81,6 +81,15 @@ impl RouteTable {
         &self.listens
     }
 
+    /// Whether connections to the confs' `port` (on the IPv6 sockets when
+    /// `ipv6`) start with a PROXY protocol header: some `listen` of that
+    /// port and family has `proxy_protocol`.
+    pub fn proxy_protocol(&self, port: u16, ipv6: bool) -> bool {
+        self.listens
+            .iter()
+            .any(|l| l.port == port && l.ipv6 == ipv6 && l.proxy_protocol)
+    }
+
     /// The config directory the table was loaded from (`/config` maps here).
     pub fn config_dir(&self) -> &Path {
         &self.config_dir
@@ -93,14 +102,18 @@ impl RouteTable {
     ) -> RouteTable {
         let mut ports: HashMap<u16, PortServers> = HashMap::new();
         let mut defaults: HashMap<u16, usize> = HashMap::new();
-        let mut sockets: BTreeMap<(Option<std::net::IpAddr>, u16, bool), bool> = BTreeMap::new();
+        // Per socket: (ssl, proxy_protocol). As in nginx, a flag on any
+        // server's `listen` of a socket applies to the socket.
+        let mut sockets: BTreeMap<(Option<std::net::IpAddr>, u16, bool), (bool, bool)> =
+            BTreeMap::new();
         for (i, s) in servers.iter().enumerate() {
             let mut seen_ports = Vec::new();
             for l in &s.listens {
-                let ssl = sockets
+                let (ssl, proxy_protocol) = sockets
                     .entry((l.listen.addr, l.listen.port, l.listen.ipv6))
-                    .or_insert(false);
+                    .or_insert((false, false));
                 *ssl |= l.listen.ssl;
+                *proxy_protocol |= l.listen.proxy_protocol;
                 let port = l.listen.port;
                 let entry = ports.entry(port).or_default();
                 if l.default_server {
@@ -152,11 +165,12 @@ impl RouteTable {
         }
         let listens = sockets
             .into_iter()
-            .map(|((addr, port, ipv6), ssl)| Listen {
+            .map(|((addr, port, ipv6), (ssl, proxy_protocol))| Listen {
                 addr,
                 port,
                 ipv6,
                 ssl,
+                proxy_protocol,
             })
             .collect();
         RouteTable {

@@ -24,6 +24,7 @@ use super::header_deadline;
 use super::http01;
 use super::limits::{declared_length, oversized_head};
 use super::metrics::{server_label, ProxyMetrics, NO_SERVER};
+use super::proxy_protocol::Gate;
 use super::resolve::UpstreamResolver;
 use super::respond::{self, Reply};
 use super::routes::RouteSource;
@@ -101,6 +102,8 @@ pub struct MoatProxy {
     pub resolver: UpstreamResolver,
     /// Local port → role of that listener.
     pub roles: HashMap<u16, ListenerRole>,
+    /// PROXY protocol addresses of live connections.
+    pub proxy_protocol: Arc<Gate>,
     /// Requests in flight.
     pub inflight: Arc<Inflight>,
     /// Request counters and upstream latency.
@@ -134,6 +137,11 @@ impl MoatProxy {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned()));
+        let remote = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         RequestInfo {
             method: req.method.as_str().to_owned(),
             tls: ssl.is_some() || role.is_some_and(|r| r.tls),
@@ -154,11 +162,11 @@ impl MoatProxy {
                     )
                 })
                 .collect(),
-            remote: session
-                .client_addr()
+            remote,
+            proxy_protocol: session
+                .server_addr()
                 .and_then(|a| a.as_inet())
-                .copied()
-                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                .and_then(|local| self.proxy_protocol.addrs(&(remote, *local))),
         }
     }
 

@@ -30,21 +30,74 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::proxy_protocol::{conn_key, ConnKey, Gate};
+
 /// nginx's `client_header_timeout` default.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A [`ServerApp`] that puts every connection under a header deadline.
+/// A [`ServerApp`] that puts every connection under a header deadline,
+/// and reads or claims its PROXY protocol header first (see
+/// `proxy_protocol.rs`).
 pub struct HeaderDeadlineApp<A> {
     inner: Arc<A>,
     limit: Duration,
+    gate: Arc<Gate>,
 }
 
 impl<A> HeaderDeadlineApp<A> {
     /// Wrap `inner`; each request head gets `limit` to arrive.
-    pub fn new(inner: A, limit: Duration) -> Self {
+    pub fn new(inner: A, limit: Duration, gate: Arc<Gate>) -> Self {
         Self {
             inner: Arc::new(inner),
             limit,
+            gate,
+        }
+    }
+
+    /// The PROXY protocol step of a new connection: `Err` closes it. Gives
+    /// the key to forget when the connection ends.
+    async fn proxy_protocol(&self, session: &mut Stream) -> Result<Option<ConnKey>, ()> {
+        let Some(key) = conn_key(session.get_socket_digest().as_deref()) else {
+            return Ok(None);
+        };
+        let Some(role) = self.gate.role(key.1) else {
+            return Ok(None);
+        };
+        if role.tls {
+            // Read before the handshake by the pre-TLS callback.
+            if self.gate.claim(&key) {
+                return Ok(Some(key));
+            }
+            if self.gate.wanted(key.1) {
+                // The flag appeared (a reload) between accept and here.
+                tracing::info!(peer = %key.0, listener = %key.1, "closed a connection on a proxy_protocol listener: no header was read before TLS");
+                return Err(());
+            }
+            return Ok(None);
+        }
+        if !self.gate.wanted(key.1) {
+            return Ok(None);
+        }
+        match self.gate.read(session).await {
+            Ok(addrs) => {
+                self.gate.insert_claimed(key, addrs);
+                Ok(Some(key))
+            }
+            Err(e) => {
+                tracing::info!(peer = %key.0, listener = %key.1, error = %e, "closed a connection on a proxy_protocol listener");
+                Err(())
+            }
+        }
+    }
+}
+
+/// Forgets a connection's PROXY addresses when its task ends, however it ends.
+struct Forget<'a>(&'a Gate, Option<ConnKey>);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.1 {
+            self.0.remove(&key);
         }
     }
 }
@@ -53,13 +106,27 @@ impl<A> HeaderDeadlineApp<A> {
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
     async fn process_new(
         self: &Arc<Self>,
-        session: Stream,
+        mut session: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // A stream Pingora hands back for reuse is already ours (and past
+        // its PROXY header).
+        let fresh = session.as_any().downcast_ref::<DeadlineStream>().is_none();
+        let key = if fresh {
+            self.proxy_protocol(&mut session).await.ok()?
+        } else {
+            conn_key(session.get_socket_digest().as_deref())
+        };
+        let mut forget = Forget(&self.gate, key);
         // Pingora's HTTP/1 keep-alive loop runs inside the inner app; the
         // proxy re-arms the wrapper after each response (`rearm_after_response`).
         let wrapped: Stream = Box::new(DeadlineStream::new(session, self.limit));
-        self.inner.process_new(wrapped, shutdown).await
+        let reuse = self.inner.process_new(wrapped, shutdown).await;
+        if reuse.is_some() {
+            // The connection goes on; the next `process_new` forgets it.
+            forget.1 = None;
+        }
+        reuse
     }
 
     async fn cleanup(&self) {

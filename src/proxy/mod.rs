@@ -50,6 +50,7 @@ mod listeners;
 mod log_file;
 mod metrics;
 mod metrics_endpoint;
+mod proxy_protocol;
 mod resolve;
 mod respond;
 mod routes;

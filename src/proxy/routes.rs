@@ -25,6 +25,14 @@ pub trait RouteSource: Send + Sync + 'static {
     }
     /// The sockets the current confs ask for (read once at start).
     fn listens(&self) -> Vec<Listen>;
+    /// Whether connections to the confs' `conf_port` (its IPv6 sockets when
+    /// `ipv6`) begin with a PROXY protocol header, per the current confs.
+    /// Asked once per connection.
+    fn proxy_protocol(&self, conf_port: u16, ipv6: bool) -> bool {
+        self.listens()
+            .iter()
+            .any(|l| l.port == conf_port && l.ipv6 == ipv6 && l.proxy_protocol)
+    }
 }
 
 impl RouteSource for ArcSwap<RouteTable> {
@@ -38,5 +46,9 @@ impl RouteSource for ArcSwap<RouteTable> {
 
     fn listens(&self) -> Vec<Listen> {
         self.load().listens().to_vec()
+    }
+
+    fn proxy_protocol(&self, conf_port: u16, ipv6: bool) -> bool {
+        self.load().proxy_protocol(conf_port, ipv6)
     }
 }

@@ -27,6 +27,7 @@ use super::error_log::ErrorLog;
 use super::header_deadline::{HeaderDeadlineApp, DEFAULT_HEADER_TIMEOUT};
 use super::listeners::{self, BoundListener};
 use super::metrics::ProxyMetrics;
+use super::proxy_protocol::{Gate, PreTls};
 use super::resolve::UpstreamResolver;
 use super::routes::RouteSource;
 use super::tls;
@@ -221,7 +222,13 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         })
         .collect();
     let inflight = Arc::new(Inflight::default());
+    let gate = Arc::new(Gate::new(
+        config.routes.clone(),
+        roles.clone(),
+        config.header_timeout,
+    ));
     let app = MoatProxy {
+        proxy_protocol: gate.clone(),
         routes: config.routes,
         tokens: config.tokens,
         resolver: config.resolver,
@@ -243,8 +250,13 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     let proxy = pingora::proxy::http_proxy(&server_conf, app);
     let mut service = Service::new(
         "moat proxy".to_owned(),
-        HeaderDeadlineApp::new(proxy, config.header_timeout),
+        HeaderDeadlineApp::new(proxy, config.header_timeout, gate.clone()),
     );
+    // Before the handshake on TLS sockets (plain ones read it in
+    // `HeaderDeadlineApp`); it reads only where a `listen` asks for it.
+    service
+        .endpoints()
+        .set_pre_tls_callback(Arc::new(PreTls(gate)));
     let mut fds = Fds::new();
     let mut addrs = Vec::with_capacity(bound.len());
     for listener in bound {

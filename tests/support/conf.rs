@@ -93,6 +93,7 @@ pub fn https(host: &str, uri: &str) -> RequestInfo {
         uri: uri.to_string(),
         headers: vec![("Host".into(), host.to_string())],
         remote: "192.0.2.10:40000".parse::<SocketAddr>().expect("addr"),
+        proxy_protocol: None,
     }
 }
 

@@ -1143,6 +1143,7 @@ pub fn request_info(probe: &Probe) -> moat::conf::RequestInfo {
         uri: probe.target.clone(),
         headers: probe.wire_headers(),
         remote: "127.0.0.1:50000".parse().unwrap(),
+        proxy_protocol: None,
     }
 }
 

@@ -174,13 +174,15 @@ pub(crate) fn listen(args: &[&str]) -> Result<Option<ListenSpec>, String> {
         (addr, port, false)
     };
     let mut ssl = false;
+    let mut proxy_protocol = false;
     let mut default_server = false;
     for opt in &args[1..] {
         match *opt {
             "ssl" => ssl = true,
+            "proxy_protocol" => proxy_protocol = true,
             "default_server" | "default" => default_server = true,
             "quic" => return Ok(None),
-            "http2" | "http3" | "spdy" | "proxy_protocol" | "reuseport" | "deferred" | "bind" => {}
+            "http2" | "http3" | "spdy" | "reuseport" | "deferred" | "bind" => {}
             o if o.starts_with("backlog=")
                 || o.starts_with("rcvbuf=")
                 || o.starts_with("sndbuf=")
@@ -198,6 +200,7 @@ pub(crate) fn listen(args: &[&str]) -> Result<Option<ListenSpec>, String> {
             port,
             ipv6,
             ssl,
+            proxy_protocol,
         },
         default_server,
     }))

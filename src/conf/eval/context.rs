@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conf::compile::level::Level;
-use crate::conf::decision::{AuthOutcome, HeaderRule, LocationRef, RequestInfo};
+use crate::conf::decision::{
+    AuthOutcome, HeaderRule, LocationRef, ProxyProtocolAddrs, RequestInfo,
+};
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::{Builtin, Var, VarSource};
 
@@ -118,14 +120,26 @@ impl Eval<'_> {
         }
     }
 
+    /// A `$proxy_protocol_*` value: empty without a PROXY header, as in nginx.
+    fn proxied(&self, f: impl Fn(&ProxyProtocolAddrs) -> String) -> Cow<'_, str> {
+        self.req
+            .proxy_protocol
+            .as_ref()
+            .map_or(Cow::Borrowed(""), |p| Cow::Owned(f(p)))
+    }
+
     /// Runs realip with the current level's settings unless an earlier
     /// phase already changed the address (see `realip.rs`).
     pub(crate) fn apply_realip(&mut self) {
         if self.realip.is_some() {
             return;
         }
-        if let Some(ip) = super::realip::client_addr(&self.level, self.conn_ip(), &self.req.headers)
-        {
+        if let Some(ip) = super::realip::client_addr(
+            &self.level,
+            self.conn_ip(),
+            &self.req.headers,
+            self.req.proxy_protocol.as_ref(),
+        ) {
             self.realip = Some(ip);
             self.remote_text = std::cell::OnceCell::new();
         }
@@ -188,6 +202,10 @@ impl VarSource for Eval<'_> {
                 RemoteAddr => Cow::Borrowed(self.remote_text()),
                 RealipRemoteAddr => owned(self.conn_ip().to_string()),
                 RemotePort => owned(self.req.remote.port().to_string()),
+                ProxyProtocolAddr => self.proxied(|p| p.source.ip().to_string()),
+                ProxyProtocolPort => self.proxied(|p| p.source.port().to_string()),
+                ProxyProtocolServerAddr => self.proxied(|p| p.destination.ip().to_string()),
+                ProxyProtocolServerPort => self.proxied(|p| p.destination.port().to_string()),
                 ServerPort => owned(self.req.server_port.to_string()),
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
                 ServerAddr | Empty | Hostname => Cow::Borrowed(""),

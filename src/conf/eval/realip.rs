@@ -1,7 +1,8 @@
 //! nginx's realip module: when the connection comes from a trusted proxy
 //! (`set_real_ip_from`), the client address is taken from `real_ip_header`
 //! (`X-Real-IP` by default, `X-Forwarded-For`, `CF-Connecting-IP`, any
-//! header), and `$remote_addr`, `allow`/`deny`, `$proxy_add_x_forwarded_for`,
+//! header, or `proxy_protocol`: the source of the connection's PROXY
+//! protocol header), and `$remote_addr`, `allow`/`deny`, `$proxy_add_x_forwarded_for`,
 //! logs and limits see that address; `$realip_remote_addr` keeps the
 //! connection's.
 //!
@@ -19,19 +20,29 @@ use std::net::IpAddr;
 
 use crate::conf::compile::level::Level;
 use crate::conf::compile::values::Network;
+use crate::conf::decision::ProxyProtocolAddrs;
 
 /// The client address `level`'s realip settings give for a connection from
-/// `conn` with these request headers, or `None` when they change nothing.
+/// `conn` with these request headers and this PROXY protocol header, or
+/// `None` when they change nothing.
 pub(crate) fn client_addr(
     level: &Level,
     conn: IpAddr,
     headers: &[(String, String)],
+    proxy_protocol: Option<&ProxyProtocolAddrs>,
 ) -> Option<IpAddr> {
     let trusted = &level.realip_from;
     if trusted.is_empty() {
         return None;
     }
     let name = level.realip_header.as_ref();
+    if name.eq_ignore_ascii_case("proxy_protocol") {
+        // nginx: the PROXY source, when the connection is from a trusted
+        // address and began with a header that had one; no recursion.
+        return proxy_protocol
+            .filter(|_| is_trusted(conn, trusted))
+            .map(|p| map_v4(p.source.ip()));
+    }
     // nginx reads one X-Real-IP (the first) or every X-Forwarded-For line.
     let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
         let all: Vec<&str> = headers

@@ -1,0 +1,656 @@
+//! Fake forward-auth servers and recording apps for the auth_request tests,
+//! written from each project's published nginx contract:
+//!
+//! - Authelia's AuthRequest endpoint (`/api/authz/auth-request`): 200 with
+//!   `Remote-User`, `Remote-Groups`, `Remote-Name`, `Remote-Email` for a
+//!   valid session cookie; 401 with `Location` (the portal, `rd` = the
+//!   percent-encoded `X-Original-URL`, `rm` = `X-Original-Method`) otherwise.
+//! - Authentik's proxy outpost: `/outpost.goauthentik.io/auth/nginx` (200 with
+//!   `X-authentik-*` or 401 with the outpost's session cookie), `/start` (302
+//!   to the authorize URL), `/ping` (204).
+//! - Tinyauth's `/api/auth/nginx`: 200 with `Remote-*` for a session cookie
+//!   or good basic credentials, 401 otherwise.
+//! - nginx-ldap-auth's daemon (port 8888): 200 for good basic credentials in
+//!   `Authorization` or in the cookie `X-CookieName` names (base64
+//!   `user:pass`), else 401 with `WWW-Authenticate: Basic realm="Restricted"`;
+//!   its login page (port 9000) answers 200 with a form.
+//! - An app: 200 with what it received, as JSON.
+//!
+//! Every server records every request it got (method, target, headers with
+//! duplicates, body bytes) so a test asserts what reached it. Each answers
+//! with `Connection: close` and keeps reading until the peer closes, so a
+//! request counts as settled only when nothing more can arrive: bytes a
+//! proxy sent after the head (a body it should not have sent) are seen.
+//! [`Mode::Slow`] reads the request and never answers; [`Mode::Down`] closes
+//! the listening socket (connections are refused) until the mode changes.
+//!
+//! Include with `#[path = "support/fake_auth.rs"] mod fake_auth;`.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+/// One request a fake received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Which fake (`authelia`, `sonarr`, ...).
+    pub server: String,
+    /// Request method.
+    pub method: String,
+    /// Raw request target.
+    pub target: String,
+    /// HTTP version from the request line.
+    pub version: String,
+    /// Headers in order, duplicates kept, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes after the head (chunked bodies decoded).
+    pub body: Vec<u8>,
+    /// The peer closed (or the fake gave up waiting): nothing more arrives.
+    pub done: bool,
+    /// The fake answered (false for [`Mode::Slow`]).
+    pub answered: bool,
+}
+
+impl Seen {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The path part of the target.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The query part of the target (without `?`).
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map(|(_, q)| q).unwrap_or("")
+    }
+
+    /// A cookie's value from every `Cookie` header.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.all("cookie")
+            .iter()
+            .flat_map(|h| h.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// `user:pass` from an `Authorization: Basic` header.
+    pub fn basic(&self) -> Option<String> {
+        let v = self.header("authorization")?;
+        let (scheme, b64) = v.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        String::from_utf8(raw).ok()
+    }
+}
+
+/// What a fake answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers besides Content-Length and Connection.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A reply with no headers.
+    pub fn new(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// How a fake behaves right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answers.
+    Up,
+    /// Reads the request, never answers (a timeout for the proxy).
+    Slow,
+    /// Not listening: connections are refused.
+    Down,
+}
+
+type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// A running fake on one address.
+pub struct Fake {
+    /// Its name in records.
+    pub name: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    mode: Arc<Mutex<Mode>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// How long a fake waits for more bytes from a peer that keeps the
+/// connection open after the answer (a proxy ignoring `Connection: close`).
+const LINGER: Duration = Duration::from_secs(2);
+/// How long [`Mode::Slow`] holds a request before giving up.
+const SLOW_HOLD: Duration = Duration::from_secs(15);
+
+impl Fake {
+    /// Binds `addr` and serves `handler`. With `read_body`, a
+    /// `Content-Length` body is read before answering (an app); without, the
+    /// answer goes out after the head and whatever follows is recorded (an
+    /// auth server, which should never get a body).
+    pub fn start(
+        name: &str,
+        addr: SocketAddr,
+        read_body: bool,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Fake {
+        let listener =
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("fake {name} binds {addr}: {e}"));
+        let fake = Fake {
+            name: name.into(),
+            addr,
+            mode: Arc::new(Mutex::new(Mode::Up)),
+            seen: Arc::default(),
+            stop: Arc::default(),
+        };
+        let handler: Handler = Arc::new(handler);
+        let (mode, seen, stop, name) = (
+            fake.mode.clone(),
+            fake.seen.clone(),
+            fake.stop.clone(),
+            name.to_string(),
+        );
+        std::thread::spawn(move || {
+            accept_loop(listener, addr, name, read_body, handler, mode, seen, stop)
+        });
+        fake
+    }
+
+    /// Changes the mode; waits until a `Down` fake refuses connections or an
+    /// `Up` one accepts them again.
+    pub fn set_mode(&self, m: Mode) {
+        *self.mode.lock().unwrap() = m;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let listening = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
+                .map(|s| {
+                    // A probe connection only: closed at once, never recorded
+                    // (no head arrives).
+                    let _ = s.shutdown(Shutdown::Both);
+                })
+                .is_ok();
+            if listening == (m != Mode::Down) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("fake {} did not switch to {m:?}", self.name);
+    }
+
+    /// Every request recorded so far, cleared.
+    pub fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    /// `true` when every recorded request is settled.
+    pub fn settled(&self) -> bool {
+        self.seen.lock().unwrap().iter().all(|s| s.done)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn accept_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    name: String,
+    read_body: bool,
+    handler: Handler,
+    mode: Arc<Mutex<Mode>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut listener = Some(listener);
+    while !stop.load(Ordering::Relaxed) {
+        let m = *mode.lock().unwrap();
+        match (m, listener.is_some()) {
+            (Mode::Down, true) => {
+                listener = None;
+                continue;
+            }
+            (Mode::Down, false) => {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            (_, false) => match TcpListener::bind(addr) {
+                Ok(l) => listener = Some(l),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            },
+            _ => {}
+        }
+        let l = listener.as_ref().unwrap();
+        l.set_nonblocking(true).unwrap();
+        match l.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let (name, handler, mode, seen) =
+                    (name.clone(), handler.clone(), mode.clone(), seen.clone());
+                std::thread::spawn(move || serve(stream, name, read_body, handler, mode, seen));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    name: String,
+    read_body: bool,
+    handler: Handler,
+    mode: Arc<Mutex<Mode>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut rest = buf[head_end + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_string();
+    let target = first.next().unwrap_or("").to_string();
+    let version = first.next().unwrap_or("").to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut req = Seen {
+        server: name,
+        method,
+        target,
+        version,
+        headers,
+        body: vec![],
+        done: false,
+        answered: false,
+    };
+    let index = {
+        let mut s = seen.lock().unwrap();
+        s.push(req.clone());
+        s.len() - 1
+    };
+    let update = |r: &Seen| {
+        if let Some(slot) = seen.lock().unwrap().get_mut(index) {
+            *slot = r.clone();
+        }
+    };
+    let chunked = req
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        // The end of a chunked body is in the stream itself.
+        req.body = read_chunked(&mut stream, &mut rest);
+    } else if read_body {
+        let len: usize = req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while rest.len() < len {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+        req.body = std::mem::take(&mut rest);
+    } else {
+        req.body = std::mem::take(&mut rest);
+    }
+    update(&req);
+
+    if *mode.lock().unwrap() == Mode::Slow {
+        // Hold the request unanswered until the proxy gives up (closes).
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let deadline = Instant::now() + SLOW_HOLD;
+        while Instant::now() < deadline && *mode.lock().unwrap() == Mode::Slow {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => req.body.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        req.done = true;
+        update(&req);
+        return;
+    }
+
+    let reply = handler(&req);
+    let mut out = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    for (n, v) in &reply.headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let bodyless = req.method == "HEAD" || reply.status == 204 || reply.status == 304;
+    if reply.status != 204 && reply.status != 304 {
+        out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    if !bodyless {
+        out.push_str(&reply.body);
+    }
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+    req.answered = true;
+    update(&req);
+    // Whatever the peer still sends (a body it should not have sent) is
+    // recorded until it closes.
+    let _ = stream.set_read_timeout(Some(LINGER));
+    if !chunked {
+        loop {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.body.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    req.done = true;
+    update(&req);
+}
+
+fn read_chunked(stream: &mut TcpStream, rest: &mut Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let fill = |rest: &mut Vec<u8>, stream: &mut TcpStream| -> bool {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                rest.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    };
+    loop {
+        let eol = loop {
+            if let Some(p) = rest.windows(2).position(|w| w == b"\r\n") {
+                break p;
+            }
+            if !fill(rest, stream) {
+                return out;
+            }
+        };
+        let size_text = String::from_utf8_lossy(&rest[..eol]).to_string();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
+        rest.drain(..eol + 2);
+        if size == 0 {
+            // Trailers end with an empty line.
+            while !rest.windows(2).any(|w| w == b"\r\n") {
+                if !fill(rest, stream) {
+                    return out;
+                }
+            }
+            return out;
+        }
+        while rest.len() < size + 2 {
+            if !fill(rest, stream) {
+                out.extend_from_slice(rest);
+                return out;
+            }
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest.drain(..size + 2);
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        418 => "I'm a teapot",
+        _ => "Whatever",
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (Go's
+/// `url.QueryEscape` without its `+` for space).
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Basic credentials both tinyauth and the LDAP daemon accept.
+pub const GOOD_BASIC: &str = "alice:wonderland";
+
+/// `Authorization` value for `user:pass`.
+pub fn basic_header(user_pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
+}
+
+/// Authelia's portal.
+pub const AUTHELIA_PORTAL: &str = "https://auth.example.test/";
+
+/// Authelia's AuthRequest endpoint. `authelia_session` cookie: `good`
+/// (identity), `rotate` (identity plus a new session cookie), `expired`
+/// (401 clearing the cookie), `multi` (401 with two cookies), `noloc` (401
+/// without Location), `forbidden`
+/// (403), `teapot` (418: an error for nginx); anything else 401.
+pub fn authelia(req: &Seen) -> Reply {
+    if req.path() != "/api/authz/auth-request" {
+        return Reply::new(404, "not found");
+    }
+    let Some(url) = req.header("x-original-url") else {
+        return Reply::new(400, "X-Original-URL missing");
+    };
+    let method = req.header("x-original-method").unwrap_or("");
+    let location = format!("{AUTHELIA_PORTAL}?rd={}&rm={}", encode(url), encode(method));
+    let identity = |r: Reply| {
+        r.with("Remote-User", "alice")
+            .with("Remote-Groups", "admins,dev")
+            .with("Remote-Name", "Alice Liddell")
+            .with("Remote-Email", "alice@example.test")
+    };
+    match req.cookie("authelia_session").as_deref() {
+        Some("good") => identity(Reply::new(200, "")),
+        Some("rotate") => identity(Reply::new(200, "")).with(
+            "Set-Cookie",
+            "authelia_session=rotated; Domain=example.test; Path=/; HttpOnly; Secure; SameSite=Lax",
+        ),
+        Some("expired") => Reply::new(401, "Unauthorized")
+            .with("Location", &location)
+            .with(
+                "Set-Cookie",
+                "authelia_session=; Domain=example.test; Path=/; Max-Age=0; HttpOnly; Secure",
+            ),
+        Some("multi") => Reply::new(401, "Unauthorized")
+            .with("Location", &location)
+            .with("Set-Cookie", "authelia_session=; Path=/; Max-Age=0")
+            .with("Set-Cookie", "authelia_flash=login-required; Path=/"),
+        Some("noloc") => Reply::new(401, "Unauthorized"),
+        Some("forbidden") => Reply::new(403, "Forbidden"),
+        Some("teapot") => Reply::new(418, "teapot"),
+        _ => Reply::new(401, "Unauthorized").with("Location", &location),
+    }
+}
+
+/// The Authentik outpost's cookie name.
+pub const AUTHENTIK_COOKIE: &str = "authentik_proxy_test";
+
+/// Authentik's proxy outpost.
+pub fn authentik(req: &Seen) -> Reply {
+    match req.path() {
+        "/outpost.goauthentik.io/auth/nginx" => {
+            if req.cookie(AUTHENTIK_COOKIE).as_deref() == Some("good") {
+                Reply::new(200, "")
+                    .with("X-authentik-username", "akadmin")
+                    .with("X-authentik-groups", "authentik Admins|users")
+                    .with("X-authentik-email", "root@example.test")
+                    .with("X-authentik-name", "authentik Default Admin")
+                    .with("X-authentik-uid", "5c2a6f1b0d")
+            } else {
+                Reply::new(401, "").with(
+                    "Set-Cookie",
+                    &format!("{AUTHENTIK_COOKIE}=pending; Path=/; HttpOnly; SameSite=Lax"),
+                )
+            }
+        }
+        "/outpost.goauthentik.io/start" => {
+            let rd = req
+                .query()
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("rd="))
+                .unwrap_or("");
+            Reply::new(302, "").with(
+                "Location",
+                &format!("https://authentik.example.test/application/o/authorize/?state={rd}"),
+            )
+        }
+        "/outpost.goauthentik.io/ping" => Reply::new(204, ""),
+        _ => Reply::new(404, "not found"),
+    }
+}
+
+/// Tinyauth's nginx endpoint: cookie `tinyauth-session=good` or basic
+/// [`GOOD_BASIC`] → 200 with `Remote-User`, `Remote-Name`, `Remote-Email`
+/// (no groups); else 401.
+pub fn tinyauth(req: &Seen) -> Reply {
+    if req.path() != "/api/auth/nginx" {
+        return Reply::new(404, "not found");
+    }
+    let ok = req.cookie("tinyauth-session").as_deref() == Some("good")
+        || req.basic().as_deref() == Some(GOOD_BASIC);
+    if ok {
+        Reply::new(200, "")
+            .with("Remote-User", "bob")
+            .with("Remote-Name", "Bob Builder")
+            .with("Remote-Email", "bob@example.test")
+    } else {
+        Reply::new(401, r#"{"status":401,"message":"Unauthorized"}"#)
+            .with("Content-Type", "application/json")
+    }
+}
+
+/// nginx-ldap-auth's daemon (port 8888).
+pub fn ldap_auth(req: &Seen) -> Reply {
+    let cookie_name = req.header("x-cookiename").unwrap_or("nginxauth");
+    let from_cookie = req.cookie(cookie_name).and_then(|v| {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v.trim_matches('"'))
+            .ok()?;
+        String::from_utf8(raw).ok()
+    });
+    if req.basic().as_deref() == Some(GOOD_BASIC) || from_cookie.as_deref() == Some(GOOD_BASIC) {
+        Reply::new(200, "")
+    } else {
+        Reply::new(401, "")
+            .with("WWW-Authenticate", r#"Basic realm="Restricted""#)
+            .with("Cache-Control", "no-cache")
+    }
+}
+
+/// The `nginxauth` cookie value for [`GOOD_BASIC`].
+pub fn ldap_good_cookie() -> String {
+    base64::engine::general_purpose::STANDARD.encode(GOOD_BASIC)
+}
+
+/// nginx-ldap-auth's login page (port 9000).
+pub fn ldap_login(req: &Seen) -> Reply {
+    let target = req.header("x-target").unwrap_or("/");
+    Reply::new(
+        200,
+        &format!(
+            "<form action=\"/login\" method=\"post\"><input type=\"hidden\" name=\"target\" value=\"{target}\"></form>"
+        ),
+    )
+    .with("Content-Type", "text/html")
+}
+
+/// An app: 200 with its name and what it got.
+pub fn app(name: &'static str) -> impl Fn(&Seen) -> Reply + Send + Sync {
+    move |req: &Seen| {
+        let v = serde_json::json!({
+            "app": name,
+            "method": req.method,
+            "target": req.target,
+            "headers": req.headers,
+            "body_len": req.body.len(),
+        });
+        Reply::new(200, &v.to_string())
+            .with("Content-Type", "application/json")
+            .with("X-App", name)
+    }
+}

@@ -253,7 +253,7 @@ fn bad_explain_arguments_are_named() {
 }
 
 #[test]
-fn explain_maps_auth_basic_to_auth_401_and_auth_request_to_auth_503() {
+fn explain_maps_auth_basic_to_auth_401_and_shows_the_auth_request_step() {
     let cfg = swag_layout();
     std::fs::write(
         cfg.path().join("nginx/.htpasswd"),
@@ -286,8 +286,8 @@ fn explain_maps_auth_basic_to_auth_401_and_auth_request_to_auth_503() {
     assert_eq!(v["action"], "proxy");
     assert_eq!(v["upstream"], "http://locked:8080/x");
 
-    // SWAG's Authelia lines enabled: moat cannot run auth_request yet and
-    // fails closed.
+    // SWAG's Authelia lines enabled: explain shows the subrequest and what
+    // each answer of the auth server leads to.
     let sonarr = std::fs::read_to_string(
         cfg.path()
             .join("nginx/proxy-confs/sonarr.subdomain.conf.sample"),
@@ -302,12 +302,47 @@ fn explain_maps_auth_basic_to_auth_401_and_auth_request_to_auth_503() {
         "include /config/nginx/authelia-location.conf;",
     );
     write_conf(cfg.path(), "sonarr.subdomain.conf", &sonarr);
-    let v = explain_json(cfg.path(), &["https://sonarr.example.com/calendar"]);
+    let v = explain_json(
+        cfg.path(),
+        &["https://sonarr.example.com/calendar?a=1", "-X", "POST"],
+    );
     assert_eq!(
         (v["action"].as_str(), v["status"].as_u64()),
-        (Some("auth"), Some(503))
+        (Some("auth"), None),
+        "{v}"
     );
-    assert_eq!(v["upstream"], Value::Null);
+    let auth = &v["auth"];
+    assert_eq!(auth["request"]["uri"], "/authelia/api/authz/auth-request");
+    assert_eq!(
+        auth["request"]["url"],
+        "http://authelia:9091/api/authz/auth-request"
+    );
+    assert_eq!(auth["request"]["method"], "GET");
+    assert_eq!(
+        header(&auth["request"]["headers"], "x-original-url"),
+        ["https://sonarr.example.com/calendar?a=1"]
+    );
+    assert_eq!(
+        header(&auth["request"]["headers"], "x-original-method"),
+        ["POST"]
+    );
+    assert_eq!(auth["on_2xx"]["action"], "proxy");
+    assert_eq!(auth["on_2xx"]["upstream"], "http://sonarr:8989/calendar?a=1");
+    // 401 goes to @authelia_proxy_signin: `return 302 $signin_url`, which
+    // is empty without the auth server's Location.
+    assert_eq!(
+        (auth["on_401"]["action"].as_str(), auth["on_401"]["status"].as_u64()),
+        (Some("return"), Some(302)),
+        "{auth}"
+    );
+    assert_eq!(auth["on_403"]["status"].as_u64(), Some(403));
+    assert_eq!(auth["on_error"]["status"].as_u64(), Some(500));
+    // The internal location itself is not reachable from outside.
+    let v = explain_json(
+        cfg.path(),
+        &["https://sonarr.example.com/authelia/api/authz/auth-request"],
+    );
+    assert_eq!(v["status"].as_u64(), Some(404), "{v}");
 }
 
 /// SWAG's default server passes existing `.php` files to PHP-FPM; moat has

@@ -1,13 +1,15 @@
 //! Authentication fails closed: `auth_basic` is enforced with every
-//! supported hash type, and what moat cannot evaluate (`auth_request`)
-//! answers 503 instead of proxying unauthenticated.
+//! supported hash type; `auth_request` asks the auth server first and
+//! SWAG's four integrations map its answers as nginx does (`error_page`,
+//! `auth_request_set`, `satisfy`); what moat cannot evaluate answers 503
+//! instead of proxying unauthenticated.
 
 #[path = "support/conf.rs"]
 mod conf_support;
 
 use base64::Engine;
 use conf_support::{https, swag_layout, write_conf};
-use moat::conf::{load, Action, RequestInfo, RouteTable};
+use moat::conf::{load, Action, AuthOutcome, RequestInfo, RouteTable};
 
 // Hashes of "hunter2" made by openssl (apr1, SHA-1) and libxcrypt (bcrypt).
 const HTPASSWD: &str = "\
@@ -93,44 +95,322 @@ fn missing_htpasswd_file_fails_the_load_naming_the_directive() {
     );
 }
 
-#[test]
-fn auth_request_location_answers_503_and_never_proxies() {
-    let cfg = swag_layout();
-    // sonarr with SWAG's Authelia lines uncommented, as users enable them.
-    let conf = std::fs::read_to_string(
-        cfg.path()
-            .join("nginx/proxy-confs/sonarr.subdomain.conf.sample"),
-    )
-    .expect("sample")
-    .replace(
-        "#include /config/nginx/authelia-server.conf;",
-        "include /config/nginx/authelia-server.conf;",
-    )
-    .replace(
-        "#include /config/nginx/authelia-location.conf;",
-        "include /config/nginx/authelia-location.conf;",
-    );
-    write_conf(cfg.path(), "sonarr.subdomain.conf", &conf);
-    let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+/// sonarr with one of SWAG's auth integrations enabled, as users do:
+/// the `-server.conf` line in the server block, `-location.conf` in `/`.
+fn sonarr_with(cfg: &std::path::Path, integration: &str) -> RouteTable {
+    let conf = std::fs::read_to_string(cfg.join("nginx/proxy-confs/sonarr.subdomain.conf.sample"))
+        .expect("sample")
+        .replace(
+            &format!("#include /config/nginx/{integration}-server.conf;"),
+            &format!("include /config/nginx/{integration}-server.conf;"),
+        )
+        .replace(
+            &format!("#include /config/nginx/{integration}-location.conf;"),
+            &format!("include /config/nginx/{integration}-location.conf;"),
+        );
+    write_conf(cfg, "sonarr.subdomain.conf", &conf);
+    let (t, report) = load(cfg).unwrap_or_else(|e| panic!("{e:?}"));
     assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("answers 503: auth_request /authelia/api/authz/auth-request")),
+        !report.warnings.iter().any(|w| w.contains("answers 503")),
         "{:#?}",
         report.warnings
     );
-    let d = t.decide(&https("sonarr.example.com", "/calendar"));
-    assert!(
-        matches!(&d.action, Action::Unavailable { reason } if reason.contains("auth_request")),
-        "{d:?}"
+    t
+}
+
+fn outcome(uri: &str, status: u16, headers: &[(&str, &str)]) -> AuthOutcome {
+    AuthOutcome {
+        uri: uri.to_string(),
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn sent<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+const AUTHELIA: &str = "/authelia/api/authz/auth-request";
+
+#[test]
+fn authelia_asks_first_then_proxies_with_the_identity_it_returned() {
+    let cfg = swag_layout();
+    let t = sonarr_with(cfg.path(), "authelia");
+    let mut req = https("sonarr.example.com", "/calendar?x=%2F");
+    req.method = "POST".into();
+    req.headers.push(("Remote-User".into(), "spoofed".into()));
+    req.headers.push(("Content-Length".into(), "5".into()));
+    let d = t.decide(&req);
+    let Action::Authenticate(ask) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(ask.uri, AUTHELIA);
+    assert_eq!(ask.target.url, "http://authelia:9091/api/authz/auth-request");
+    assert_eq!(ask.target.method.as_deref(), Some("GET"));
+    let h = &ask.target.headers;
+    assert_eq!(sent(h, "X-Original-URL"), ["https://sonarr.example.com/calendar?x=%2F"]);
+    assert_eq!(sent(h, "X-Original-Method"), ["POST"]);
+    assert_eq!(sent(h, "X-Forwarded-Method"), ["POST"]);
+    assert_eq!(sent(h, "Content-Length"), Vec::<&str>::new(), "no body, no length");
+
+    let ok = outcome(
+        AUTHELIA,
+        200,
+        &[("Remote-User", "alice"), ("Remote-Groups", "admins"), ("Remote-Email", "a@x")],
     );
-    // Authelia's own internal endpoint is not reachable from outside either.
-    let d = t.decide(&https(
-        "sonarr.example.com",
-        "/authelia/api/authz/auth-request",
-    ));
+    let d = t.decide_after_auth(&req, &ok);
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(target.url, "http://sonarr:8989/calendar?x=%2F");
+    assert_eq!(target.method, None, "the client's method goes upstream");
+    assert_eq!(sent(&target.headers, "Remote-User"), ["alice"]);
+    assert_eq!(sent(&target.headers, "Remote-Groups"), ["admins"]);
+    assert_eq!(sent(&target.headers, "Remote-Email"), ["a@x"]);
+
+    // A session without identity headers: the client's value still never
+    // reaches the app (proxy_set_header owns the name).
+    let d = t.decide_after_auth(&req, &outcome(AUTHELIA, 204, &[]));
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(sent(&target.headers, "Remote-User"), Vec::<&str>::new());
+}
+
+#[test]
+fn authelia_401_redirects_to_its_portal_with_the_rotated_cookie() {
+    let cfg = swag_layout();
+    let t = sonarr_with(cfg.path(), "authelia");
+    let req = https("sonarr.example.com", "/calendar");
+    let portal = "https://auth.example.com/?rd=https%3A%2F%2Fsonarr.example.com%2Fcalendar";
+    let d = t.decide_after_auth(
+        &req,
+        &outcome(
+            AUTHELIA,
+            401,
+            &[("Location", portal), ("Set-Cookie", "authelia_session=new; Path=/")],
+        ),
+    );
+    assert_eq!(
+        d.action,
+        Action::Return {
+            status: 302,
+            location: Some(portal.into()),
+            body: None
+        }
+    );
+    assert_eq!(d.location.as_ref().unwrap().r#match, "@authelia_proxy_signin");
+    let cookies: Vec<_> = d
+        .response_headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("set-cookie"))
+        .map(|h| h.value.as_str())
+        .collect();
+    assert_eq!(cookies, ["authelia_session=new; Path=/"]);
+    // 403 is answered as such, anything else is 500; never proxied.
+    let d = t.decide_after_auth(&req, &outcome(AUTHELIA, 403, &[]));
+    assert!(matches!(d.action, Action::Return { status: 403, .. }), "{d:?}");
+    for status in [302, 404, 500, 502, 504] {
+        let d = t.decide_after_auth(&req, &outcome(AUTHELIA, status, &[]));
+        assert!(matches!(d.action, Action::Return { status: 500, .. }), "{status}: {d:?}");
+    }
+    // An answer for another auth_request (a reload in between) is refused.
+    let d = t.decide_after_auth(&req, &outcome("/elsewhere", 200, &[]));
+    assert!(matches!(d.action, Action::Return { status: 500, .. }), "{d:?}");
+    // The API location the sample leaves without auth is proxied directly.
+    let d = t.decide(&https("sonarr.example.com", "/api/v3/queue"));
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+    // Authelia's own internal endpoint is not reachable from outside.
+    let d = t.decide(&https("sonarr.example.com", AUTHELIA));
     assert_eq!(d.action, Action::Deny { status: 404 });
+}
+
+#[test]
+fn authentik_signs_in_through_its_outpost() {
+    let cfg = swag_layout();
+    let t = sonarr_with(cfg.path(), "authentik");
+    let req = https("sonarr.example.com", "/calendar?a=b c");
+    let d = t.decide(&req);
+    let Action::Authenticate(ask) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        ask.target.url,
+        "http://authentik-server:9000/outpost.goauthentik.io/auth/nginx"
+    );
+    let d = t.decide_after_auth(
+        &req,
+        &outcome(&ask.uri, 200, &[("X-authentik-username", "akadmin")]),
+    );
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(sent(&target.headers, "X-authentik-username"), ["akadmin"]);
+    let d = t.decide_after_auth(&req, &outcome(&ask.uri, 401, &[]));
+    assert_eq!(
+        d.action,
+        Action::Return {
+            status: 302,
+            location: Some(
+                "https://sonarr.example.com/outpost.goauthentik.io/start?rd=https%3A%2F%2Fsonarr.example.com%2Fcalendar%3Fa%3Db%20c"
+                    .into()
+            ),
+            body: None
+        }
+    );
+    // The outpost's own paths are proxied without auth (`auth_request off`).
+    let d = t.decide(&https("sonarr.example.com", "/outpost.goauthentik.io/start?rd=x"));
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(target.url, "http://authentik-server:9000/outpost.goauthentik.io/start?rd=x");
+}
+
+#[test]
+fn ldap_401_serves_the_login_page_with_200_as_a_get() {
+    let cfg = swag_layout();
+    let t = sonarr_with(cfg.path(), "ldap");
+    let mut req = https("sonarr.example.com", "/calendar");
+    req.method = "POST".into();
+    let d = t.decide(&req);
+    let Action::Authenticate(ask) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(ask.uri, "/auth");
+    assert_eq!(ask.target.url, "http://ldap-auth:8888/auth");
+    let d = t.decide_after_auth(
+        &req,
+        &outcome("/auth", 401, &[("WWW-Authenticate", "Basic realm=\"Restricted\"")]),
+    );
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(target.url, "http://ldap-auth:9000/ldaplogin");
+    assert_eq!(target.method.as_deref(), Some("GET"));
+    assert_eq!(sent(&target.headers, "X-Target"), ["/calendar"]);
+    assert_eq!(d.status_override, Some(200));
+    assert!(d
+        .response_headers
+        .iter()
+        .any(|h| h.name == "WWW-Authenticate" && h.value == "Basic realm=\"Restricted\""));
+}
+
+#[test]
+fn satisfy_any_lets_an_allowed_address_in_without_asking() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "app.subdomain.conf",
+        r#"
+server {
+    listen 443 ssl;
+    server_name app.*;
+    location = /auth { internal; proxy_pass http://auth:9000/check; }
+    location / {
+        satisfy any;
+        allow 192.0.2.10;
+        deny all;
+        auth_request /auth;
+        proxy_pass http://app:80;
+    }
+    location /strict {
+        allow 192.0.2.10;
+        deny all;
+        auth_request /auth;
+        proxy_pass http://app:80;
+    }
+    location /nobody {
+        satisfy any;
+        deny all;
+        auth_request /auth;
+        error_page 403 = @denied;
+        proxy_pass http://app:80;
+    }
+    location @denied { return 418; }
+}
+"#,
+    );
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let d = t.decide(&https("app.example.com", "/x"));
+    assert!(matches!(d.action, Action::Proxy(_)), "allowed address: {d:?}");
+    let mut other = https("app.example.com", "/x");
+    other.remote = "198.51.100.1:1000".parse().unwrap();
+    assert!(matches!(t.decide(&other).action, Action::Authenticate(_)));
+    // satisfy all: allowed by address, still asked.
+    let d = t.decide(&https("app.example.com", "/strict"));
+    assert!(matches!(d.action, Action::Authenticate(_)), "{d:?}");
+    // any: denied by address and refused by auth → 403 → error_page.
+    let d = t.decide_after_auth(
+        &https("app.example.com", "/nobody"),
+        &outcome("/auth", 403, &[]),
+    );
+    assert!(matches!(d.action, Action::Return { status: 418, .. }), "{d:?}");
+}
+
+#[test]
+fn error_page_forms_follow_nginx() {
+    let cfg = swag_layout();
+    write_conf(
+        cfg.path(),
+        "app.subdomain.conf",
+        r#"
+server {
+    listen 443 ssl;
+    server_name app.*;
+    error_page 404 /missing.html;
+    location = /missing.html { internal; proxy_pass http://pages:80; }
+    location /gone { return 404; }
+    location /kept { error_page 403 http://elsewhere.example/denied?from=$uri; deny all; }
+    location /moved { error_page 403 =301 https://elsewhere.example/; deny all; }
+    location /teapot { error_page 403 =418 @named; deny all; }
+    location /loop { error_page 404 /gone; return 404; }
+    location @named { return 200 "named"; }
+}
+"#,
+    );
+    let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    // Inherited from the server; keeps 404; the page is internal and proxied.
+    let d = t.decide(&https("app.example.com", "/gone"));
+    let Action::Proxy(target) = &d.action else {
+        panic!("{d:?}")
+    };
+    assert_eq!(target.url, "http://pages/missing.html");
+    assert_eq!(d.status_override, Some(404));
+    let d = t.decide(&https("app.example.com", "/kept"));
+    assert_eq!(
+        d.action,
+        Action::Return {
+            status: 302,
+            location: Some("http://elsewhere.example/denied?from=/kept".into()),
+            body: None
+        }
+    );
+    let d = t.decide(&https("app.example.com", "/moved"));
+    assert!(matches!(d.action, Action::Return { status: 301, .. }), "{d:?}");
+    let d = t.decide(&https("app.example.com", "/teapot"));
+    assert_eq!(
+        d.action,
+        Action::Return {
+            status: 418,
+            location: None,
+            body: Some("named".into())
+        }
+    );
+    // recursive_error_pages off: an error inside the error page answers as is.
+    let d = t.decide(&https("app.example.com", "/loop"));
+    assert!(matches!(d.action, Action::Return { status: 404, .. }), "{d:?}");
+    // The page itself is internal: asked for directly it is a 404, which
+    // the server's error_page then answers with the page (as nginx does).
+    let d = t.decide(&https("app.example.com", "/missing.html"));
+    assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+    assert_eq!(d.status_override, Some(404));
 }
 
 #[test]

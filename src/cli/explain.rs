@@ -17,7 +17,11 @@
 //! credentials → `"auth"` with 401 (plus its `WWW-Authenticate` in
 //! `response_headers`), an auth directive moat cannot evaluate →
 //! `"auth"` with 503 (fail closed), and a content handler moat does not
-//! have (`fastcgi_pass`) → `"unsupported"` with 503.
+//! have (`fastcgi_pass`) → `"unsupported"` with 503. An `auth_request`
+//! location is `"auth"` with status `null`, `upstream` the auth server's
+//! URL, and an `"auth"` object: the subrequest (`request`: uri, url,
+//! method, headers) and the decision for each answer (`on_2xx`, `on_401`,
+//! `on_403`, `on_error`), each in this same shape.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -69,6 +73,69 @@ pub struct Explained {
     pub upstream_headers: Vec<(String, String)>,
     /// Headers added to the response (`add_header`, `WWW-Authenticate`).
     pub response_headers: Vec<(String, String)>,
+    /// For an `auth_request` location: the subrequest and what each
+    /// answer of the auth server leads to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Box<AuthExplained>>,
+}
+
+/// The `auth_request` step of `moat explain --json`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AuthExplained {
+    /// The subrequest moat would send.
+    pub request: AuthSubrequest,
+    /// The decision when the auth server answers 200 (no identity headers).
+    pub on_2xx: Explained,
+    /// The decision when it answers 401 (no `Location`): usually the
+    /// `error_page 401` target.
+    pub on_401: Explained,
+    /// The decision when it answers 403.
+    pub on_403: Explained,
+    /// The decision when it fails, times out or answers anything else.
+    pub on_error: Explained,
+}
+
+/// The subrequest of an `auth_request`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AuthSubrequest {
+    /// The `auth_request` URI.
+    pub uri: String,
+    /// The auth server URL asked.
+    pub url: String,
+    /// Always `GET`.
+    pub method: String,
+    /// The headers it carries, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl AuthExplained {
+    /// Runs the route table again with each kind of answer.
+    pub fn from(
+        table: &crate::conf::RouteTable,
+        req: &RequestInfo,
+        ask: &crate::conf::AuthRequest,
+    ) -> AuthExplained {
+        let after = |status: u16| {
+            let outcome = crate::conf::AuthOutcome {
+                uri: ask.uri.clone(),
+                status,
+                headers: Vec::new(),
+            };
+            Explained::from_decision(&table.decide_after_auth(req, &outcome))
+        };
+        AuthExplained {
+            request: AuthSubrequest {
+                uri: ask.uri.clone(),
+                url: ask.target.url.clone(),
+                method: ask.target.method.clone().unwrap_or_else(|| "GET".into()),
+                headers: ask.target.headers.clone(),
+            },
+            on_2xx: after(200),
+            on_401: after(401),
+            on_403: after(403),
+            on_error: after(502),
+        }
+    }
 }
 
 impl Explained {
@@ -96,6 +163,7 @@ impl Explained {
                 ("auth", Some(401), None, None, vec![])
             }
             Action::Unavailable { .. } => ("auth", Some(503), None, None, vec![]),
+            Action::Authenticate(ask) => ("auth", None, Some(ask.target.url.clone()), None, vec![]),
             Action::Unsupported { .. } => ("unsupported", Some(503), None, None, vec![]),
             #[allow(unreachable_patterns)]
             _ => ("static", None, None, None, vec![]),
@@ -109,6 +177,7 @@ impl Explained {
             location_header,
             upstream_headers,
             response_headers,
+            auth: None,
         }
     }
 }
@@ -222,7 +291,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let decision = table.decide(&req);
-    let explained = Explained::from_decision(&decision);
+    let mut explained = Explained::from_decision(&decision);
+    if let Action::Authenticate(ask) = &decision.action {
+        explained.auth = Some(Box::new(AuthExplained::from(&table, &req, ask)));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explained)?);
     } else {
@@ -271,6 +343,33 @@ fn print_human(req: &RequestInfo, e: &Explained) {
         println!("response headers:");
         for (n, v) in &e.response_headers {
             println!("  {n}: {v}");
+        }
+    }
+    if let Some(auth) = &e.auth {
+        println!(
+            "auth      {} {} (auth_request {})",
+            auth.request.method, auth.request.url, auth.request.uri
+        );
+        for (n, v) in &auth.request.headers {
+            println!("  {n}: {v}");
+        }
+        for (answer, then) in [
+            ("2xx", &auth.on_2xx),
+            ("401", &auth.on_401),
+            ("403", &auth.on_403),
+            ("other", &auth.on_error),
+        ] {
+            let mut line = format!("  on {answer:<5} {}", then.action);
+            if let Some(s) = then.status {
+                line.push_str(&format!(" {s}"));
+            }
+            if let Some(u) = &then.upstream {
+                line.push_str(&format!(" {u}"));
+            }
+            if let Some(l) = &then.location_header {
+                line.push_str(&format!(" Location: {l}"));
+            }
+            println!("{line}");
         }
     }
 }

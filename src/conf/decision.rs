@@ -115,6 +115,10 @@ pub struct ProxyTarget {
     pub port: u16,
     /// Path and query to send upstream.
     pub path_and_query: String,
+    /// The method to send when it is not the client's: `GET` for an
+    /// `auth_request` subrequest and after an `error_page` redirect
+    /// (nginx turns every method but `HEAD` into `GET` there).
+    pub method: Option<String>,
     /// The complete request header list to send, in order, after nginx's
     /// `proxy_set_header` rules (empty values dropped) and client headers
     /// (unless `proxy_pass_request_headers off`). Body-framing headers
@@ -199,6 +203,9 @@ pub enum Action {
         /// The `auth_basic` realm for `WWW-Authenticate`.
         realm: String,
     },
+    /// `auth_request`: ask the auth server first, then decide again with
+    /// its answer through [`crate::conf::RouteTable::decide_after_auth`].
+    Authenticate(Box<AuthRequest>),
     /// The location relies on something moat cannot do yet (e.g. an
     /// `auth_request` it cannot evaluate): fail closed with 503 rather than
     /// serve unauthenticated.
@@ -215,6 +222,29 @@ pub enum Action {
     },
     /// Nothing matched, or the static file does not exist: 404.
     NotFound,
+}
+
+/// The subrequest `auth_request` makes before the content phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthRequest {
+    /// The `auth_request` URI, echoed back in [`AuthOutcome::uri`].
+    pub uri: String,
+    /// Where to send it: the internal location's `proxy_pass`, with that
+    /// location's headers (the main request's, as nginx shares them) and
+    /// method `GET`; never a body.
+    pub target: ProxyTarget,
+}
+
+/// What the auth server answered to an [`AuthRequest`]; its body is discarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOutcome {
+    /// The [`AuthRequest::uri`] it answers.
+    pub uri: String,
+    /// The response status; 502 when the auth server could not be reached,
+    /// 504 when it did not answer in time (both mean 500 to the client).
+    pub status: u16,
+    /// The response headers, names as received.
+    pub headers: Vec<(String, String)>,
 }
 
 /// The route table's answer for one request.
@@ -235,4 +265,11 @@ pub struct Decision {
     /// `real_ip_header`), when it differs from the connection's: what the
     /// access log, limits and bans must use as `$remote_addr`.
     pub client_addr: Option<std::net::IpAddr>,
+    /// The status an `error_page ... =code` (or the original error, for an
+    /// `error_page` without `=`) imposes on whatever answers, a proxied
+    /// response included (nginx's `r->err_status`).
+    pub status_override: Option<u16>,
+    /// `$remote_user`: the user name of a `Basic` `Authorization` header,
+    /// for the access log.
+    pub remote_user: Option<String>,
 }

@@ -160,11 +160,21 @@ fn summary(l: &Location) -> LocationSummary {
         None if level.root.is_some() => ("static", None),
         None => ("none", None),
     };
-    let auth = level.auth().map(|a| match a {
-        AuthRule::Basic { .. } => "basic".to_string(),
-        AuthRule::Unavailable(_) => "unavailable".to_string(),
-    });
-    let action = if matches!(auth.as_deref(), Some("unavailable")) {
+    let auth = if level.unenforced().is_some() {
+        Some("unavailable".to_string())
+    } else {
+        let mut parts = Vec::new();
+        match level.basic_auth() {
+            Some(AuthRule::Basic { .. }) => parts.push("basic".to_string()),
+            Some(AuthRule::Unavailable(_)) => parts.push("unavailable".to_string()),
+            None => {}
+        }
+        if let Some(uri) = level.auth_request_uri() {
+            parts.push(format!("request {uri}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(if level.satisfy_any { " | " } else { " + " }))
+    };
+    let action = if auth.as_deref().is_some_and(|a| a.contains("unavailable")) {
         "auth"
     } else {
         action

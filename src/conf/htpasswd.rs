@@ -51,24 +51,24 @@ impl Htpasswd {
 
     /// Checks an `Authorization: Basic ...` header value.
     pub fn verify_header(&self, value: &str) -> bool {
-        let Some(b64) = value
-            .trim()
-            .strip_prefix("Basic ")
-            .or_else(|| value.trim().strip_prefix("basic "))
-        else {
-            return false;
-        };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-            return false;
-        };
-        let Ok(text) = String::from_utf8(raw) else {
-            return false;
-        };
-        match text.split_once(':') {
-            Some((user, pw)) => self.verify(user, pw),
-            None => false,
-        }
+        basic_credentials(value).is_some_and(|(user, pw)| self.verify(&user, &pw))
     }
+}
+
+/// The user and password of an `Authorization: Basic ...` header value
+/// (nginx's `$remote_user` is the user, whether or not it checks out).
+pub fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let value = value.trim();
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, pw) = text.split_once(':')?;
+    Some((user.to_string(), pw.to_string()))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -201,6 +201,11 @@ impl LocationSet {
         })
     }
 
+    /// The named location `@name` of this set (`name` without the `@`).
+    pub(crate) fn named(&self, name: &str) -> Option<&Location> {
+        self.named.get(name).map(|&i| &self.all[i])
+    }
+
     /// Follows a path of indices from this set to a location.
     pub(crate) fn resolve(&self, path: &[usize]) -> Option<&Location> {
         let (&first, rest) = path.split_first()?;

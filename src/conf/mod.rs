@@ -37,8 +37,8 @@ mod tests;
 pub use ast::{Arg, ArgKind, Directive, Span};
 pub use compile::script::FileTest;
 pub use decision::{
-    Action, BodyFilter, Decision, HeaderRule, Listen, LocationRef, ProxyTarget, RequestInfo,
-    ServerRef, UpstreamOptions,
+    Action, AuthOutcome, AuthRequest, BodyFilter, Decision, HeaderRule, Listen, LocationRef,
+    ProxyTarget, RequestInfo, ServerRef, UpstreamOptions,
 };
 pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
 pub use error::ConfError;

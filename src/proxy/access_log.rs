@@ -86,6 +86,8 @@ pub struct AccessRecord {
     pub request_time: f64,
     /// `$upstream_response_time` in seconds, when forwarded.
     pub upstream_response_time: Option<f64>,
+    /// `$remote_user`: the user name of a `Basic` `Authorization` header.
+    pub remote_user: Option<String>,
 }
 
 impl AccessRecord {
@@ -97,7 +99,8 @@ impl AccessRecord {
             .remote_addr
             .map_or_else(|| "-".to_owned(), |a| a.to_string());
         format!(
-            "{remote} - - [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"",
+            "{remote} - {} [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"",
+            escape(self.remote_user.as_deref().unwrap_or("-")),
             time_local(self.time),
             escape(&self.method),
             escape(&self.uri),
@@ -336,6 +339,7 @@ mod tests {
             upstream: Some("http://app:80/a?b=\"c\"".into()),
             request_time: 0.012,
             upstream_response_time: Some(0.01),
+            remote_user: None,
         }
     }
 

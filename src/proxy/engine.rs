@@ -16,6 +16,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
+use super::auth_request::AuthClient;
 use super::failure_log;
 use super::head_checks::{self, HeaderRules};
 use super::header_deadline;
@@ -106,6 +107,8 @@ pub struct MoatProxy {
     /// Upstream connections for upgrades, which moat relays itself
     /// (see `websocket.rs`).
     pub connector: pingora::connectors::TransportConnector,
+    /// Pooled connections for `auth_request` subrequests.
+    pub auth: AuthClient,
 }
 
 impl MoatProxy {
@@ -193,6 +196,11 @@ impl MoatProxy {
             Action::Proxy(_) | Action::Grpc(_) => {
                 unreachable!("forwarded actions are not answered locally")
             }
+            // Only reachable when a reload changed the table between the
+            // two auth steps in a way that asks again: fail closed.
+            Action::Authenticate(_) => {
+                return Err(status::refuse(500, "auth_request asked twice"));
+            }
             Action::Return { status: 444, .. } => {
                 return Err(status::refuse(
                     status::CLOSE_WITHOUT_RESPONSE,
@@ -227,7 +235,7 @@ impl MoatProxy {
             Action::Static { root, path, index } => {
                 match static_files::lookup(root, path, index).await {
                     StaticFile::Found { body, content_type } => Reply {
-                        status: 200,
+                        status: decision.status_override.unwrap_or(200),
                         headers: Vec::new(),
                         content_type,
                         body: Bytes::from(body),
@@ -297,6 +305,7 @@ impl MoatProxy {
             upstream: ctx.target().map(|(t, _)| t.url.clone()),
             request_time: ctx.started.elapsed().as_secs_f64(),
             upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),
+            remote_user: ctx.decision.as_ref().and_then(|d| d.remote_user.clone()),
         });
     }
 }
@@ -340,7 +349,13 @@ impl ProxyHttp for MoatProxy {
                 return Ok(true);
             }
         }
-        let decision = self.routes.decide(&info);
+        let mut decision = self.routes.decide(&info);
+        // Access phase, auth_request: ask the auth server, then decide
+        // again with its answer (the request goes on only on 2xx).
+        if let Action::Authenticate(ask) = &decision.action {
+            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
+            decision = self.routes.decide_after_auth(&info, &outcome);
+        }
         if let (Some(max), Some(len)) = (
             decision.max_body_size,
             declared_length(session.req_header()),
@@ -441,6 +456,11 @@ impl ProxyHttp for MoatProxy {
             ctx.substituter = substituter;
         }
         if let Some(decision) = &ctx.decision {
+            // `error_page ... =code` (or the original error) imposes its
+            // status on the proxied answer, as nginx's err_status does.
+            if let Some(code) = decision.status_override {
+                upstream_response.set_status(code)?;
+            }
             headers::add_response_headers(upstream_response, &decision.response_headers);
         }
         Ok(())

@@ -48,6 +48,12 @@ pub fn upstream_request(
     upgrade: bool,
     h2: bool,
 ) -> Result<()> {
+    if let Some(method) = &target.method {
+        let method = method
+            .parse::<http::Method>()
+            .or_err(ErrorType::InternalError, "invalid upstream method")?;
+        req.set_method(method);
+    }
     if req.raw_path() != target.path_and_query.as_bytes() {
         let uri = target.path_and_query.parse::<http::Uri>().or_err_with(
             ErrorType::InternalError,

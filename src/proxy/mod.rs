@@ -35,6 +35,7 @@
 //! - `proxy_http_version 1.0` is served as 1.1 upstream (Pingora speaks 1.1).
 
 mod access_log;
+mod auth_request;
 mod certs;
 mod engine;
 mod error;

@@ -225,6 +225,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         metrics: config.metrics,
         access_log: config.access_log,
         connector: pingora::connectors::TransportConnector::new(None),
+        auth: super::auth_request::AuthClient::default(),
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

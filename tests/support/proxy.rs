@@ -493,6 +493,8 @@ pub fn decision(action: Action) -> Decision {
         response_headers: vec![],
         max_body_size: None,
         client_addr: None,
+        status_override: None,
+        remote_user: None,
     }
 }
 
@@ -579,6 +581,7 @@ pub fn swag_target(
         host: host.into(),
         port,
         path_and_query: req.uri.clone(),
+        method: None,
         headers,
         hide_headers: Default::default(),
         redirects: vec![],

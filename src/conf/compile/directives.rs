@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::level::{AccessRule, AddHeader, Handler, Level, OwnArrays, PassUrl, SetHeader};
+use super::level::{
+    AccessRule, AddHeader, ErrorPage, ErrorStatus, Handler, Level, OwnArrays, PassUrl, SetHeader,
+};
 use super::values::{self, Network};
 use super::Compiler;
 use crate::conf::ast::{Arg, Directive};
@@ -49,6 +51,69 @@ fn header_name(arg: &Arg) -> Result<String, ConfError> {
             format!("invalid header name \"{}\"", arg.value),
         ))
     }
+}
+
+/// `error_page code ... [=[response]] uri`, checked as nginx checks it.
+fn error_page(c: &Compiler<'_>, d: &Directive) -> Result<ErrorPage, ConfError> {
+    let (target, rest) = d.args.split_last().expect("nargs checked");
+    let mut status = ErrorStatus::Keep;
+    let mut codes = Vec::new();
+    for (i, arg) in rest.iter().enumerate() {
+        if let Some(code) = arg.value.strip_prefix('=') {
+            if i + 1 != rest.len() {
+                return Err(ConfError::at(
+                    &arg.span,
+                    format!("invalid value \"{}\"", arg.value),
+                ));
+            }
+            status = if code.is_empty() {
+                ErrorStatus::FromTarget
+            } else {
+                match code.parse::<u16>() {
+                    Ok(n) if n <= 999 && !code.starts_with('+') => ErrorStatus::Set(n),
+                    _ => {
+                        return Err(ConfError::at(
+                            &arg.span,
+                            format!("invalid value \"{}\"", arg.value),
+                        ))
+                    }
+                }
+            };
+            continue;
+        }
+        let code = arg
+            .value
+            .parse::<u16>()
+            .ok()
+            .filter(|_| arg.value.bytes().all(|b| b.is_ascii_digit()));
+        match code {
+            Some(n) if (300..=599).contains(&n) && n != 499 => codes.push(n),
+            Some(_) => {
+                return Err(ConfError::at(
+                    &arg.span,
+                    format!("value \"{}\" must be between 300 and 599", arg.value),
+                ))
+            }
+            None => {
+                return Err(ConfError::at(
+                    &arg.span,
+                    format!("invalid value \"{}\"", arg.value),
+                ))
+            }
+        }
+    }
+    if codes.is_empty() {
+        return Err(ConfError::at(
+            &d.span,
+            "invalid number of arguments in \"error_page\"".to_string(),
+        ));
+    }
+    let target = Template::parse(&target.value, &target.span, &c.declared)?;
+    Ok(ErrorPage {
+        codes,
+        status,
+        target,
+    })
 }
 
 /// Where the directive sits, for `proxy_pass` URI rules.
@@ -284,7 +349,31 @@ impl Compiler<'_> {
             }
             "auth_request_set" => {
                 nargs(d, 2, 2)?;
-                tpl(self, &a[1])?;
+                let Some(name) = a[0].value.strip_prefix('$').filter(|n| !n.is_empty()) else {
+                    return Err(ConfError::at(
+                        &a[0].span,
+                        format!("invalid variable name \"{}\"", a[0].value),
+                    ));
+                };
+                own.auth_request_set
+                    .push((name.to_string(), tpl(self, &a[1])?));
+            }
+            "error_page" => {
+                nargs(d, 2, usize::MAX)?;
+                own.error_pages.push(error_page(self, d)?);
+            }
+            "satisfy" => {
+                nargs(d, 1, 1)?;
+                level.satisfy_any = match a[0].value.as_str() {
+                    "any" => true,
+                    "all" => false,
+                    o => {
+                        return Err(ConfError::at(
+                            &a[0].span,
+                            format!("invalid value \"{o}\" in \"satisfy\", it must be \"all\" or \"any\""),
+                        ))
+                    }
+                };
             }
             "root" => {
                 nargs(d, 1, 1)?;

@@ -113,6 +113,28 @@ pub(crate) enum AuthRule {
     Unavailable(String),
 }
 
+/// What status an `error_page` redirect answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorStatus {
+    /// No `=`: the original error's status.
+    Keep,
+    /// `=` alone: whatever the target answers.
+    FromTarget,
+    /// `=code`.
+    Set(u16),
+}
+
+/// One `error_page` directive.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorPage {
+    /// The statuses it handles.
+    pub codes: Vec<u16>,
+    /// The status of the answer.
+    pub status: ErrorStatus,
+    /// `@name`, a URI (internal redirect) or a URL (redirect).
+    pub target: Template,
+}
+
 /// Upstream `resolver` settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolverConf {
@@ -159,6 +181,12 @@ pub(crate) struct Level {
     pub auth_basic_realm: Option<Option<String>>,
     pub auth_basic_file: Option<Arc<Htpasswd>>,
     pub auth_request: Option<Option<String>>,
+    /// `auth_request_set $name value` (array: inherited when the level has none).
+    pub auth_request_set: Arc<Vec<(String, Template)>>,
+    /// `error_page` (array: inherited when the level has none).
+    pub error_pages: Arc<Vec<ErrorPage>>,
+    /// `satisfy any`.
+    pub satisfy_any: bool,
     pub root: Option<String>,
     pub index: Arc<Vec<String>>,
     pub try_files: bool,
@@ -201,6 +229,9 @@ impl Default for Level {
             auth_basic_realm: None,
             auth_basic_file: None,
             auth_request: None,
+            auth_request_set: Arc::default(),
+            error_pages: Arc::default(),
+            satisfy_any: false,
             root: None,
             index: Arc::new(vec!["index.html".to_string()]),
             try_files: false,
@@ -252,6 +283,8 @@ pub(crate) struct OwnArrays {
     pub access: Vec<AccessRule>,
     pub realip_from: Vec<Network>,
     pub index: Vec<String>,
+    pub auth_request_set: Vec<(String, Template)>,
+    pub error_pages: Vec<ErrorPage>,
 }
 
 impl Level {
@@ -312,20 +345,16 @@ impl Level {
         if !own.index.is_empty() {
             self.index = Arc::new(own.index);
         }
+        if !own.auth_request_set.is_empty() {
+            self.auth_request_set = Arc::new(own.auth_request_set);
+        }
+        if !own.error_pages.is_empty() {
+            self.error_pages = Arc::new(own.error_pages);
+        }
     }
 
-    /// The access control in effect, combining `auth_basic` and `auth_request`.
-    pub(crate) fn auth(&self) -> Option<AuthRule> {
-        if let Some(guard) = &self.unenforced_guard {
-            return Some(AuthRule::Unavailable(format!(
-                "{guard}: an access-control directive moat does not implement; refusing rather than serving unauthenticated"
-            )));
-        }
-        if let Some(Some(uri)) = &self.auth_request {
-            return Some(AuthRule::Unavailable(format!(
-                "auth_request {uri} (authentication subrequests are not supported yet; refusing rather than serving unauthenticated)"
-            )));
-        }
+    /// `auth_basic` in effect, or why it cannot be evaluated.
+    pub(crate) fn basic_auth(&self) -> Option<AuthRule> {
         match (&self.auth_basic_realm, &self.auth_basic_file) {
             (Some(Some(realm)), Some(users)) => Some(AuthRule::Basic {
                 realm: realm.clone(),
@@ -336,5 +365,23 @@ impl Level {
             ))),
             _ => None,
         }
+    }
+
+    /// The `auth_request` URI in effect.
+    pub(crate) fn auth_request_uri(&self) -> Option<&str> {
+        self.auth_request.as_ref()?.as_deref()
+    }
+
+    /// The access-control directive moat cannot enforce at this level, as
+    /// the reason for its 503.
+    pub(crate) fn unenforced(&self) -> Option<String> {
+        self.unenforced_guard.as_ref().map(|guard| format!(
+            "{guard}: an access-control directive moat does not implement; refusing rather than serving unauthenticated"
+        ))
+    }
+
+    /// The `error_page` for `status`, if one is configured here.
+    pub(crate) fn error_page(&self, status: u16) -> Option<&ErrorPage> {
+        self.error_pages.iter().find(|p| p.codes.contains(&status))
     }
 }

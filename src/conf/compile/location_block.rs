@@ -103,7 +103,11 @@ impl Compiler<'_> {
             }
         }
         level.merge_arrays(own);
-        if let Some(AuthRule::Unavailable(why)) = level.auth() {
+        let unavailable = level.unenforced().or_else(|| match level.basic_auth() {
+            Some(AuthRule::Unavailable(why)) => Some(why),
+            _ => None,
+        });
+        if let Some(why) = unavailable {
             self.warnings.push(format!(
                 "{}:{}: location {} answers 503: {why}",
                 d.span.file.display(),

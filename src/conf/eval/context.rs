@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conf::compile::level::Level;
-use crate::conf::decision::RequestInfo;
+use crate::conf::decision::{AuthOutcome, HeaderRule, LocationRef, RequestInfo};
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::{Builtin, Var, VarSource};
 
@@ -46,6 +46,28 @@ pub(crate) struct Eval<'a> {
     pub remote_text: std::cell::OnceCell<String>,
     /// The client address after realip (`None`: the connection's).
     pub realip: Option<IpAddr>,
+    /// The location whose settings are in effect.
+    pub location: Option<Arc<LocationRef>>,
+    /// Location searches and URI changes so far (nginx's `uri_changes`).
+    pub searches: usize,
+    /// The auth server's answer, when deciding after the subrequest.
+    pub auth: Option<&'a AuthOutcome>,
+    /// The auth response's headers while `auth_request_set` values are
+    /// evaluated (`$upstream_http_*`); `None` otherwise.
+    pub upstream_headers: Option<&'a [(String, String)]>,
+    /// Evaluating the `auth_request` subrequest (no nested subrequests,
+    /// no `error_page`).
+    pub in_subrequest: bool,
+    /// An `error_page` redirect happened (`recursive_error_pages off`:
+    /// at most one).
+    pub in_error_page: bool,
+    /// nginx's `r->err_status`: the status an `error_page` imposes.
+    pub status_override: Option<u16>,
+    /// Response headers the access phase adds whatever answers (the auth
+    /// server's `WWW-Authenticate` on a 401).
+    pub auth_headers: Vec<HeaderRule>,
+    /// An `error_page` redirect to a URI made the method `GET`.
+    pub method_get: bool,
 }
 
 impl Eval<'_> {
@@ -105,6 +127,16 @@ impl Eval<'_> {
         }
     }
 
+    /// `$request_method`: the client's, or `GET` after an `error_page`
+    /// redirect turned it into one (nginx keeps `HEAD`).
+    pub(crate) fn method(&self) -> &str {
+        if self.method_get && self.req.method != "HEAD" {
+            "GET"
+        } else {
+            &self.req.method
+        }
+    }
+
     pub(crate) fn scheme(&self) -> &'static str {
         if self.req.tls {
             "https"
@@ -156,7 +188,7 @@ impl VarSource for Eval<'_> {
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
                 ServerAddr | Empty | Hostname => Cow::Borrowed(""),
                 ServerProtocol => Cow::Borrowed("HTTP/1.1"),
-                RequestMethod => Cow::Borrowed(&self.req.method),
+                RequestMethod => Cow::Borrowed(self.method()),
                 Request => owned(format!("{} {} HTTP/1.1", self.req.method, self.req.uri)),
                 ProxyAddXForwardedFor => match self.header_joined("x-forwarded-for", ", ") {
                     Some(mut x) => {
@@ -185,7 +217,11 @@ impl VarSource for Eval<'_> {
             },
             Var::Cookie(name) => owned(self.cookie(name).unwrap_or_default()),
             Var::Arg(name) => owned(self.arg(name).unwrap_or_default()),
-            Var::UpstreamHttp(_) | Var::SentHttp(_) => Cow::Borrowed(""),
+            Var::UpstreamHttp(name) => match self.upstream_headers {
+                Some(headers) => owned(joined(headers, name).unwrap_or_default()),
+                None => Cow::Borrowed(""),
+            },
+            Var::SentHttp(_) => Cow::Borrowed(""),
             Var::Capture(n) => match self.captures.get(*n) {
                 Some(Some(s)) => Cow::Borrowed(s),
                 _ => Cow::Borrowed(""),
@@ -201,4 +237,35 @@ impl VarSource for Eval<'_> {
             }
         }
     }
+}
+
+/// The values of every header a `$upstream_http_<name>` variable reads
+/// (`name` lower-case with `_`; a header's `-` matches `_`, case aside),
+/// as nginx joins repeated headers: `; ` for `Cookie`, `, ` otherwise.
+fn joined(headers: &[(String, String)], name: &str) -> Option<String> {
+    let same = |n: &str| {
+        n.len() == name.len()
+            && n.bytes().zip(name.bytes()).all(|(a, b)| {
+                let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+                a == b
+            })
+    };
+    let sep = if name.eq_ignore_ascii_case("cookie") {
+        "; "
+    } else {
+        ", "
+    };
+    let mut out: Option<String> = None;
+    for (n, v) in headers {
+        if same(n) {
+            match &mut out {
+                Some(o) => {
+                    o.push_str(sep);
+                    o.push_str(v);
+                }
+                None => out = Some(v.clone()),
+            }
+        }
+    }
+    out
 }

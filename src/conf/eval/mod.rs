@@ -4,7 +4,9 @@
 //! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), then the
 //! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
 
+mod access;
 mod context;
+mod error_page;
 mod realip;
 mod script;
 mod upstream;
@@ -17,11 +19,14 @@ use std::sync::Arc;
 use context::Eval;
 use script::Flow;
 
-use crate::conf::compile::level::{AuthRule, Handler};
+use error_page::error_status;
+
+use crate::conf::compile::level::Handler;
 use crate::conf::compile::script::FileTest;
-use crate::conf::decision::{Action, Decision, HeaderRule, LocationRef, RequestInfo, ServerRef};
+use crate::conf::decision::{Action, AuthOutcome, Decision, HeaderRule, RequestInfo, ServerRef};
+use crate::conf::locations::Location;
 use crate::conf::include::map_path;
-use crate::conf::route_table::RouteTable;
+use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::VarSource;
 
 /// Answers `if (-f ...)`-style tests; lets the evaluator stay pure.
@@ -74,6 +79,34 @@ impl RouteTable {
 
     /// [`RouteTable::decide`] with file tests answered by `probe`.
     pub fn decide_with(&self, req: &RequestInfo, probe: &dyn FileProbe) -> Decision {
+        self.evaluate(req, probe, None)
+    }
+
+    /// The decision once the auth server has answered the
+    /// [`Action::Authenticate`] subrequest that [`RouteTable::decide`]
+    /// asked for: nginx's phases run again with `auth` as the
+    /// subrequest's result (2xx goes on, 401/403 answer or go to their
+    /// `error_page`, anything else is 500).
+    pub fn decide_after_auth(&self, req: &RequestInfo, auth: &AuthOutcome) -> Decision {
+        self.decide_after_auth_with(req, auth, &DiskProbe)
+    }
+
+    /// [`RouteTable::decide_after_auth`] with file tests answered by `probe`.
+    pub fn decide_after_auth_with(
+        &self,
+        req: &RequestInfo,
+        auth: &AuthOutcome,
+        probe: &dyn FileProbe,
+    ) -> Decision {
+        self.evaluate(req, probe, Some(auth))
+    }
+
+    fn evaluate(
+        &self,
+        req: &RequestInfo,
+        probe: &dyn FileProbe,
+        auth: Option<&AuthOutcome>,
+    ) -> Decision {
         if let Some(reason) = &self.broken {
             return unrouted(
                 no_server(),
@@ -138,79 +171,150 @@ impl RouteTable {
             remote_text: std::cell::OnceCell::new(),
             rewrote: false,
             realip: None,
+            location: None,
+            searches: 0,
+            auth,
+            upstream_headers: None,
+            in_subrequest: false,
+            in_error_page: false,
+            status_override: None,
+            auth_headers: Vec::new(),
+            method_get: false,
         };
         // nginx's post-read phase: realip with the server's settings.
         ev.apply_realip();
         let Some(uri) = uri::normalize(path) else {
-            return ev.finish(None, bad_request());
+            return ev.finish(bad_request());
         };
         ev.uri = uri;
-        match ev.run(&server.script, probe) {
-            Flow::Respond(a) => return ev.finish(None, *a),
-            Flow::Done | Flow::Stop | Flow::Last => {}
-        }
-        let mut location = None;
-        let mut searches = 0;
+        let action = ev.phases(probe);
+        ev.finish(action)
+    }
+}
+
+/// Where a run of nginx's phases starts.
+#[derive(Clone, Copy)]
+pub(crate) enum Entry<'t> {
+    /// The server rewrite phase, then a location search for `$uri` (a new
+    /// request, an internal redirect, a subrequest).
+    Server,
+    /// A named location's rewrite phase (`error_page ... @name`).
+    Named(&'t Location),
+}
+
+impl<'a> Eval<'a> {
+    /// Runs the phases for the request, following `error_page` redirects,
+    /// and returns what answers it.
+    fn phases(&mut self, probe: &dyn FileProbe) -> Action {
+        let mut entry = Entry::Server;
         loop {
-            searches += 1;
-            if searches > MAX_URI_CHANGES {
-                return ev.finish(
-                    location,
-                    Action::Return {
-                        status: 500,
-                        location: None,
-                        body: None,
-                    },
-                );
-            }
-            let found = server.locations.find(&ev.uri);
-            let Some(loc) = server.locations.resolve(&found.path) else {
-                ev.level = server.level.clone();
-                location = None;
-                break;
+            let action = self.run_request(probe, entry);
+            let Some(code) = error_status(&action) else {
+                return self.overridden(action);
             };
-            location = Some(loc.at.clone());
-            if found.auto_redirect {
-                ev.level = loc.level.clone();
-                if loc.level.internal && !ev.uri_changed {
-                    return ev.finish(location, Action::Deny { status: 404 });
+            // A new error replaces the status an earlier error_page imposed.
+            self.status_override = None;
+            match self.error_page(code, &action) {
+                Some(Ok(next)) => entry = next,
+                Some(Err(answer)) => return answer,
+                None => return action,
+            }
+        }
+    }
+
+    /// One pass from `entry` through the rewrite, access and content phases.
+    pub(crate) fn run_request(&mut self, probe: &dyn FileProbe, entry: Entry<'a>) -> Action {
+        let server: &'a Server = self.server;
+        let mut search = true;
+        match entry {
+            Entry::Server => {
+                self.level = server.level.clone();
+                self.location = None;
+                if let Flow::Respond(a) = self.run(&server.script, probe) {
+                    return *a;
                 }
-                let mut to = format!("{}/", ev.uri);
-                if !ev.args.is_empty() {
-                    to.push('?');
-                    to.push_str(&ev.args);
+            }
+            Entry::Named(loc) => {
+                self.location = Some(loc.at.clone());
+                self.level = loc.level.clone();
+                self.rewrote = false;
+                self.location_valid = true;
+                match self.run(&loc.script, probe) {
+                    Flow::Respond(a) => return *a,
+                    Flow::Last => {}
+                    Flow::Done if self.rewrote => {}
+                    Flow::Done | Flow::Stop => search = false,
                 }
-                let action = ev.respond(301, Some(to));
-                return ev.finish(location, action);
             }
-            if let Some(c) = found.captures {
-                ev.captures = c;
-            }
-            ev.vars.extend(found.named);
-            ev.level = loc.level.clone();
-            // nginx's `r->internal`: set by any rewrite that changed the URI
-            // (server or location level, `last` or none), so an `internal`
-            // location answers 404 only to a request as the client sent it.
-            // moat has no other internal redirects: `error_page` has no
-            // effect, `try_files` serves files without redirecting, and
-            // `auth_request` answers 503.
-            if loc.level.internal && !ev.uri_changed {
-                return ev.finish(location, Action::Deny { status: 404 });
-            }
-            ev.rewrote = false;
-            ev.location_valid = true;
-            match ev.run(&loc.script, probe) {
-                Flow::Respond(a) => return ev.finish(location, *a),
-                Flow::Last => continue,
-                Flow::Done if ev.rewrote => continue,
-                Flow::Done | Flow::Stop => break,
+        }
+        if search {
+            if let Err(answer) = self.find_location(probe) {
+                return answer;
             }
         }
         // nginx's pre-access phase: realip with the location's settings,
         // when the server's did not already change the address.
-        ev.apply_realip();
-        let action = ev.access().unwrap_or_else(|| ev.content());
-        ev.finish(location, action)
+        self.apply_realip();
+        match self.access(probe) {
+            Some(answer) => answer,
+            None => self.content(),
+        }
+    }
+
+    /// nginx's find-config and location rewrite phases, again after
+    /// `rewrite ... last`; `Err` when they answer the request themselves.
+    fn find_location(&mut self, probe: &dyn FileProbe) -> Result<(), Action> {
+        let server: &'a Server = self.server;
+        loop {
+            self.searches += 1;
+            if self.searches > MAX_URI_CHANGES {
+                return Err(Action::Return {
+                    status: 500,
+                    location: None,
+                    body: None,
+                });
+            }
+            let found = server.locations.find(&self.uri);
+            let Some(loc) = server.locations.resolve(&found.path) else {
+                self.level = server.level.clone();
+                self.location = None;
+                return Ok(());
+            };
+            self.location = Some(loc.at.clone());
+            if found.auto_redirect {
+                self.level = loc.level.clone();
+                if loc.level.internal && !self.uri_changed {
+                    return Err(Action::Deny { status: 404 });
+                }
+                let mut to = format!("{}/", self.uri);
+                if !self.args.is_empty() {
+                    to.push('?');
+                    to.push_str(&self.args);
+                }
+                return Err(self.respond(301, Some(to)));
+            }
+            if let Some(c) = found.captures {
+                self.captures = c;
+            }
+            self.vars.extend(found.named);
+            self.level = loc.level.clone();
+            // nginx's `r->internal`: set by any rewrite that changed the URI
+            // (server or location level, `last` or none), by `error_page`
+            // redirects and for the `auth_request` subrequest, so an
+            // `internal` location answers 404 only to a request as the
+            // client sent it.
+            if loc.level.internal && !self.uri_changed {
+                return Err(Action::Deny { status: 404 });
+            }
+            self.rewrote = false;
+            self.location_valid = true;
+            match self.run(&loc.script, probe) {
+                Flow::Respond(a) => return Err(*a),
+                Flow::Last => continue,
+                Flow::Done if self.rewrote => continue,
+                Flow::Done | Flow::Stop => return Ok(()),
+            }
+        }
     }
 }
 
@@ -225,6 +329,8 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         response_headers: vec![],
         max_body_size: None,
         client_addr: None,
+        status_override: None,
+        remote_user: None,
     }
 }
 
@@ -246,28 +352,6 @@ fn bad_request() -> Action {
 }
 
 impl Eval<'_> {
-    /// The access phase: `None` when the request may go on.
-    fn access(&self) -> Option<Action> {
-        let ip = self.remote_ip();
-        for rule in self.level.access.iter() {
-            if rule.net.is_none_or(|n| n.contains(ip)) {
-                if rule.allow {
-                    break;
-                }
-                return Some(Action::Deny { status: 403 });
-            }
-        }
-        match self.level.auth()? {
-            AuthRule::Basic { realm, users } => {
-                let ok = self
-                    .header("authorization")
-                    .is_some_and(|v| users.verify_header(v));
-                (!ok).then_some(Action::Unauthorized { realm })
-            }
-            AuthRule::Unavailable(reason) => Some(Action::Unavailable { reason }),
-        }
-    }
-
     /// The content phase.
     fn content(&mut self) -> Action {
         match self.level.handler.clone() {
@@ -301,8 +385,8 @@ impl Eval<'_> {
         }
     }
 
-    fn finish(&self, location: Option<Arc<LocationRef>>, action: Action) -> Decision {
-        let response_headers = self
+    fn finish(&self, action: Action) -> Decision {
+        let mut response_headers: Vec<HeaderRule> = self
             .level
             .add_headers
             .iter()
@@ -315,13 +399,23 @@ impl Eval<'_> {
                 })
             })
             .collect();
+        response_headers.extend(self.auth_headers.iter().cloned());
+        let status_override = match &action {
+            Action::Proxy(_) | Action::Grpc(_) | Action::Static { .. } => self.status_override,
+            _ => None,
+        };
         Decision {
             server: self.server.at.clone(),
-            location,
+            location: self.location.clone(),
             action,
             response_headers,
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
             client_addr: self.realip,
+            status_override,
+            remote_user: self
+                .header("authorization")
+                .and_then(crate::conf::htpasswd::basic_credentials)
+                .map(|(user, _)| user),
         }
     }
 }

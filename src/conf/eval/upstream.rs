@@ -167,6 +167,7 @@ impl Eval<'_> {
                 .to_string(),
             port: url.port,
             path_and_query,
+            method: (self.method() != self.req.method).then(|| self.method().to_string()),
             headers,
             hide_headers: level.hidden.clone(),
             redirects,

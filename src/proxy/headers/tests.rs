@@ -9,6 +9,7 @@ fn target(headers: &[(&str, &str)]) -> ProxyTarget {
         host: "app".into(),
         port: 8080,
         path_and_query: "/x?y=1".into(),
+        method: None,
         headers: headers
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))

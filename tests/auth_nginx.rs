@@ -98,6 +98,9 @@ const INTEGRATIONS: &[Integration] = &[
     },
 ];
 
+/// Subfolder samples behind auth in the default server: (snippets, app).
+const SUBFOLDERS: &[(&str, &str)] = &[("authelia", "sonarr"), ("authentik", "radarr")];
+
 /// The spoofed identity a client sends; no app behind Authelia, Authentik
 /// or Tinyauth may ever see it.
 const SPOOF: &str = "mallory";
@@ -147,9 +150,9 @@ fn ip(last: u8) -> Ipv4Addr {
 
 /// Uncomments `#include /config/nginx/<auth>-{server,location}.conf;`, each
 /// exactly once, as a SWAG user does.
-fn enable(sample: &str, text: &str, auth: &str) -> String {
+fn enable(sample: &str, text: &str, auth: &str, parts: &[&str]) -> String {
     let mut out = text.to_string();
-    for part in ["server", "location"] {
+    for part in parts {
         let line = format!("#include /config/nginx/{auth}-{part}.conf;");
         assert_eq!(
             out.matches(&line).count(),
@@ -172,6 +175,10 @@ struct Probe {
     headers: Vec<(String, String)>,
     body: Option<&'static str>,
     h2: bool,
+    /// Headers of a second request for the same target on the same HTTP/2
+    /// connection, sent after the first one's answer: auth is per request,
+    /// never per connection.
+    then: Option<Vec<(String, String)>>,
     /// A fake switched to a mode for this probe.
     fault: Option<(&'static str, Mode)>,
     /// The target is behind auth and the probe carries no valid credentials
@@ -198,6 +205,12 @@ impl std::fmt::Display for Probe {
         }
         if let Some(b) = self.body {
             write!(f, " body={b:?}")?;
+        }
+        if let Some(then) = &self.then {
+            write!(f, " then on the same connection:")?;
+            for (n, v) in then {
+                write!(f, " [{n}: {v}]")?;
+            }
         }
         if let Some((fake, m)) = self.fault {
             write!(f, " ({fake} {m:?})")?;
@@ -240,26 +253,30 @@ fn list(values: &[&str]) -> String {
     values.join(" | ")
 }
 
-fn view(answer: Result<Answer, String>, seen: Vec<Seen>, https_port: u16) -> View {
+fn view(answers: Result<Vec<Answer>, String>, seen: Vec<Seen>, https_port: u16) -> View {
     let mut detail = Vec::new();
-    let summary = match &answer {
+    let summary = match &answers {
         Err(e) => format!("FAILED {e}"),
-        Ok(a) => {
-            let loc = a.all("location");
-            let cookies = a.all("set-cookie");
-            let www = a.all("www-authenticate");
-            let mut s = format!("{}", a.status);
-            if !loc.is_empty() {
-                s.push_str(&format!(" Location: {}", loc.join(" | ")));
-            }
-            if !cookies.is_empty() {
-                s.push_str(&format!(" Set-Cookie: {}", cookies.join(" | ")));
-            }
-            if !www.is_empty() {
-                s.push_str(&format!(" WWW-Authenticate: {}", www.join(" | ")));
-            }
-            s
-        }
+        Ok(answers) => answers
+            .iter()
+            .map(|a| {
+                let loc = a.all("location");
+                let cookies = a.all("set-cookie");
+                let www = a.all("www-authenticate");
+                let mut s = format!("{}", a.status);
+                if !loc.is_empty() {
+                    s.push_str(&format!(" Location: {}", loc.join(" | ")));
+                }
+                if !cookies.is_empty() {
+                    s.push_str(&format!(" Set-Cookie: {}", cookies.join(" | ")));
+                }
+                if !www.is_empty() {
+                    s.push_str(&format!(" WWW-Authenticate: {}", www.join(" | ")));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join(" THEN "),
     };
     let port = https_port.to_string();
     let mut apps = Vec::new();
@@ -291,8 +308,13 @@ fn view(answer: Result<Answer, String>, seen: Vec<Seen>, https_port: u16) -> Vie
                 line.push_str(&format!("\n      {n}: {}", list(&values)));
             }
         }
-        if !s.answered {
-            line.push_str("\n      (never answered)");
+        if s.outwaited {
+            line.push_str(&format!(
+                "\n      (never answered; the proxy still waited after {:?})",
+                fake_auth::SLOW_HOLD
+            ));
+        } else if !s.answered {
+            line.push_str("\n      (never answered; the proxy gave up first)");
         }
         if is_app {
             reached.push(s.server.clone());
@@ -370,8 +392,9 @@ fn send_h1(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Answ
     parse_head(&out)
 }
 
-/// One HTTP/2 request (ALPN h2, which both must negotiate).
-fn send_h2(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Answer, String> {
+/// One HTTP/2 request (ALPN h2, which both must negotiate), and the
+/// probe's second one on the same connection if it has one.
+fn send_h2(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Vec<Answer>, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -395,49 +418,55 @@ fn send_h2(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Answ
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut client = client.ready().await.map_err(|e| format!("h2: {e}"))?;
-        let mut req = http::Request::builder()
-            .method(p.method)
-            .uri(format!("https://{}{}", p.host, p.target));
-        for (n, v) in &p.headers {
-            req = req.header(n.as_str(), v.as_str());
-        }
-        if p.body.is_some() {
-            req = req.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let req = req.body(()).map_err(|e| format!("request: {e}"))?;
-        let (resp, mut send) = client
-            .send_request(req, p.body.is_none())
-            .map_err(|e| format!("h2 send: {e}"))?;
-        if let Some(b) = p.body {
-            send.send_data(bytes::Bytes::from_static(b.as_bytes()), true)
-                .map_err(|e| format!("h2 data: {e}"))?;
-        }
-        let resp = tokio::time::timeout(Duration::from_secs(20), resp)
-            .await
-            .map_err(|_| "h2: no response in 20 s".to_string())?
-            .map_err(|e| format!("h2 response: {e}"))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).to_string(),
-                )
-            })
-            .collect();
-        let mut body = resp.into_body();
-        while let Some(chunk) = body.data().await {
-            match chunk {
-                Ok(c) => {
-                    let _ = body.flow_control().release_capacity(c.len());
-                }
-                Err(_) => break,
+        let mut client = client;
+        let mut answers = Vec::new();
+        let rounds = std::iter::once(&p.headers).chain(p.then.as_ref());
+        for headers in rounds {
+            client = client.ready().await.map_err(|e| format!("h2: {e}"))?;
+            let mut req = http::Request::builder()
+                .method(p.method)
+                .uri(format!("https://{}{}", p.host, p.target));
+            for (n, v) in headers {
+                req = req.header(n.as_str(), v.as_str());
             }
+            if p.body.is_some() {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+            }
+            let req = req.body(()).map_err(|e| format!("request: {e}"))?;
+            let (resp, mut send) = client
+                .send_request(req, p.body.is_none())
+                .map_err(|e| format!("h2 send: {e}"))?;
+            if let Some(b) = p.body {
+                send.send_data(bytes::Bytes::from_static(b.as_bytes()), true)
+                    .map_err(|e| format!("h2 data: {e}"))?;
+            }
+            let resp = tokio::time::timeout(Duration::from_secs(20), resp)
+                .await
+                .map_err(|_| "h2: no response in 20 s".to_string())?
+                .map_err(|e| format!("h2 response: {e}"))?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).to_string(),
+                    )
+                })
+                .collect();
+            let mut body = resp.into_body();
+            while let Some(chunk) = body.data().await {
+                match chunk {
+                    Ok(c) => {
+                        let _ = body.flow_control().release_capacity(c.len());
+                    }
+                    Err(_) => break,
+                }
+            }
+            answers.push(Answer { status, headers });
         }
-        Ok(Answer { status, headers })
+        Ok(answers)
     })
 }
 
@@ -457,6 +486,7 @@ fn probes() -> Vec<Probe> {
         headers: vec![],
         body: None,
         h2: false,
+        then: None,
         fault: None,
         unauthenticated: true,
         protected: true,
@@ -610,6 +640,14 @@ fn probes() -> Vec<Probe> {
             p.headers.push(h("cookie", "theme=dark"));
         }),
         h("cookie", "authelia_session=rotate"),
+    ));
+    // Two requests on one HTTP/2 connection: with a session, then without.
+    out.push(valid(
+        with(a(), &|p| {
+            p.h2 = true;
+            p.then = Some(vec![h("Remote-User", SPOOF)]);
+        }),
+        good(),
     ));
 
     // ---- Authentik in front of radarr.
@@ -772,6 +810,79 @@ fn probes() -> Vec<Probe> {
     }));
     out.push(with(l(), &|p| p.h2 = true));
     out.push(valid(with(l(), &|p| p.h2 = true), lgood()));
+    out.push(valid(
+        with(l(), &|p| {
+            p.h2 = true;
+            p.then = Some(vec![]);
+        }),
+        lgood(),
+    ));
+
+    // ---- Subfolders in the default server: sonarr behind Authelia, radarr
+    // behind Authentik; `^~ /sonarr/api` and `^~ /radarr/api` open.
+    let sub = |auth: &'static str, app: &str, target: &str| {
+        let mut p = base(auth, app);
+        p.host = oracle::DEFAULT_HOST.into();
+        p.target = target.into();
+        p
+    };
+    out.push(sub("authelia", "sonarr", "/sonarr"));
+    out.push(sub("authelia", "sonarr", "/sonarr/calendar?x=%2F&y=a+b"));
+    out.push(valid(sub("authelia", "sonarr", "/sonarr/calendar"), good()));
+    out.push(valid(
+        with(sub("authelia", "sonarr", "/sonarr/"), &|p| {
+            p.headers = spoof(&remote)
+        }),
+        good(),
+    ));
+    out.push(valid(
+        with(sub("authelia", "sonarr", "/sonarr/settings"), &|p| {
+            p.method = "POST";
+            p.body = Some("sub=1");
+        }),
+        good(),
+    ));
+    out.push(open(sub("authelia", "sonarr", "/sonarr/api/v3/queue")));
+    out.push(sub("authelia", "sonarr", "/%73onarr/calendar"));
+    out.push(sub(
+        "authelia",
+        "sonarr",
+        "/authelia/api/authz/auth-request",
+    ));
+    out.push(with(sub("authelia", "sonarr", "/sonarr/x"), &|p| {
+        p.host = format!("nomatch.{}", oracle::DEFAULT_HOST)
+    }));
+    out.push(with(sub("authelia", "sonarr", "/sonarr/"), &|p| {
+        p.headers.push(good());
+        p.fault = Some(("authelia", Mode::Down));
+    }));
+    out.push(with(sub("authelia", "sonarr", "/sonarr/"), &|p| {
+        p.h2 = true
+    }));
+    out.push(valid(
+        with(sub("authelia", "sonarr", "/sonarr/"), &|p| p.h2 = true),
+        good(),
+    ));
+    out.push(sub("authentik", "radarr", "/radarr"));
+    out.push(sub("authentik", "radarr", "/radarr/movie?id=%2F1"));
+    out.push(valid(sub("authentik", "radarr", "/radarr/movie"), kgood()));
+    out.push(valid(
+        with(sub("authentik", "radarr", "/radarr/"), &|p| {
+            p.headers = spoof(&kids)
+        }),
+        kgood(),
+    ));
+    out.push(open(sub("authentik", "radarr", "/radarr/api/v3/movie")));
+    out.push(open(sub(
+        "authentik",
+        "radarr",
+        "/outpost.goauthentik.io/start?rd=https%3A%2F%2Fexample.test%2Fradarr",
+    )));
+    out.push(sub(
+        "authentik",
+        "radarr",
+        "/outpost.goauthentik.io/auth/nginx",
+    ));
     out
 }
 
@@ -881,18 +992,25 @@ fn forward_auth_matches_nginx_for_every_probe() {
         eprintln!("\n*** SKIP {test}: corpus not found (set MOAT_CORPUS) ***\n");
         return;
     };
+    let clock = std::time::Instant::now();
     let (fakes, names) = start_fakes();
     let dns = oracle::DnsStub::start(names);
 
     // The four samples with their auth lines uncommented.
-    let chosen: Vec<oracle::Chosen> = INTEGRATIONS
+    let read_sample = |sample: &str| {
+        let path = corpus.join("reverse-proxy-confs").join(sample);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let mut chosen: Vec<oracle::Chosen> = INTEGRATIONS
         .iter()
         .map(|i| {
             let sample = format!("{}.subdomain.conf.sample", i.app);
-            let path = corpus.join("reverse-proxy-confs").join(&sample);
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let text = enable(&sample, &text, i.auth);
+            let text = enable(
+                &sample,
+                &read_sample(&sample),
+                i.auth,
+                &["server", "location"],
+            );
             oracle::Chosen {
                 sample,
                 text,
@@ -903,6 +1021,20 @@ fn forward_auth_matches_nginx_for_every_probe() {
             }
         })
         .collect();
+    // Subfolders: the location snippet in the sample, the server snippet in
+    // default.conf's server block (below), as SWAG's comments say.
+    for (auth, app) in SUBFOLDERS {
+        let sample = format!("{app}.subfolder.conf.sample");
+        let text = enable(&sample, &read_sample(&sample), auth, &["location"]);
+        chosen.push(oracle::Chosen {
+            sample,
+            text,
+            scopes: vec![],
+            upstreams: vec![],
+            subfolder: true,
+            regex_hosts: vec![],
+        });
+    }
     let (cert, key) = oracle::test_cert(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let trees = oracle::write_trees(tmp.path(), &corpus, &chosen, dns.addr, &cert, &key);
@@ -938,6 +1070,22 @@ fn forward_auth_matches_nginx_for_every_probe() {
         set_misc.display()
     );
     std::fs::write(&nginx_conf, loads + &text).unwrap();
+    for (tree, config) in [
+        (&trees.moat, "/config".to_string()),
+        (&trees.nginx, trees.nginx.display().to_string()),
+    ] {
+        let default_conf = tree.join("nginx/site-confs/default.conf");
+        let text = std::fs::read_to_string(&default_conf).unwrap();
+        let mut text = text.replace(&config, "/config");
+        for (auth, _) in SUBFOLDERS {
+            text = enable("site-confs/default.conf", &text, auth, &["server"]);
+        }
+        std::fs::write(
+            &default_conf,
+            text.replace("/config/", &format!("{config}/")),
+        )
+        .unwrap();
+    }
     let nginx_443 = trees.ports[&443];
     edit(
         &trees.nginx.join("nginx/site-confs/default.conf"),
@@ -958,6 +1106,7 @@ fn forward_auth_matches_nginx_for_every_probe() {
     let moat = Running::spawn(cmd);
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
     moat.wait_for(&["configuration reloaded"], Duration::from_secs(20));
+    eprintln!("nginx and moat up after {:?}", clock.elapsed());
 
     let plain = oracle::client_config(&cert);
     let mut h2cfg = (*plain).clone();
@@ -974,29 +1123,38 @@ fn forward_auth_matches_nginx_for_every_probe() {
             if let Some((fake, m)) = p.fault {
                 fakes.get(fake).set_mode(m);
             }
+            let started = std::time::Instant::now();
             let answer = if p.h2 {
                 send_h2(port, p, &h2cfg)
             } else {
-                send_h1(port, p, &plain)
+                send_h1(port, p, &plain).map(|a| vec![a])
             };
+            let answered = started.elapsed();
             if let Some((fake, _)) = p.fault {
                 fakes.get(fake).set_mode(Mode::Up);
             }
-            view(answer, fakes.settle(), port)
+            let seen = fakes.settle();
+            (view(answer, seen, port), (answered, started.elapsed()))
         };
-        let n = run(nginx_443);
-        let m = run(moat_443);
+        let (n, ntook) = run(nginx_443);
+        let (m, mtook) = run(moat_443);
         eprintln!(
-            "PROBE {p}\n  nginx: {}\n    {}\n  moat:  {}",
+            "PROBE {p}\n  nginx: {} ({:?} answered, {:?} settled)\n    {}\n  moat:  {} ({:?}, {:?})",
             n.summary,
+            ntook.0,
+            ntook.1,
             n.detail.join("\n    "),
-            m.summary
+            m.summary,
+            mtook.0,
+            mtook.1
         );
         for (side, v) in [("nginx", &n), ("moat", &m)] {
-            if p.unauthenticated && !v.apps.is_empty() {
+            // A second request on the connection never has credentials.
+            let allowed = usize::from(p.then.is_some() && !p.unauthenticated);
+            if (p.unauthenticated || p.then.is_some()) && v.apps.len() > allowed {
                 violations.push(format!(
                     "{side}: {p}: reached {} without valid credentials",
-                    v.apps[0].server
+                    v.apps[allowed].server
                 ));
             }
             let strips = INTEGRATIONS
@@ -1024,6 +1182,7 @@ fn forward_auth_matches_nginx_for_every_probe() {
         }
         nginx_views.push((p.clone(), n));
     }
+    eprintln!("{} probes sent after {:?}", probes.len(), clock.elapsed());
     let errors = std::fs::read_to_string(&nginx.error_log).unwrap_or_default();
     drop(nginx);
 

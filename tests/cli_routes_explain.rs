@@ -327,11 +327,17 @@ fn explain_maps_auth_basic_to_auth_401_and_shows_the_auth_request_step() {
         ["POST"]
     );
     assert_eq!(auth["on_2xx"]["action"], "proxy");
-    assert_eq!(auth["on_2xx"]["upstream"], "http://sonarr:8989/calendar?a=1");
+    assert_eq!(
+        auth["on_2xx"]["upstream"],
+        "http://sonarr:8989/calendar?a=1"
+    );
     // 401 goes to @authelia_proxy_signin: `return 302 $signin_url`, which
     // is empty without the auth server's Location.
     assert_eq!(
-        (auth["on_401"]["action"].as_str(), auth["on_401"]["status"].as_u64()),
+        (
+            auth["on_401"]["action"].as_str(),
+            auth["on_401"]["status"].as_u64()
+        ),
         (Some("return"), Some(302)),
         "{auth}"
     );

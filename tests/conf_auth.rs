@@ -152,18 +152,32 @@ fn authelia_asks_first_then_proxies_with_the_identity_it_returned() {
         panic!("{d:?}")
     };
     assert_eq!(ask.uri, AUTHELIA);
-    assert_eq!(ask.target.url, "http://authelia:9091/api/authz/auth-request");
+    assert_eq!(
+        ask.target.url,
+        "http://authelia:9091/api/authz/auth-request"
+    );
     assert_eq!(ask.target.method.as_deref(), Some("GET"));
     let h = &ask.target.headers;
-    assert_eq!(sent(h, "X-Original-URL"), ["https://sonarr.example.com/calendar?x=%2F"]);
+    assert_eq!(
+        sent(h, "X-Original-URL"),
+        ["https://sonarr.example.com/calendar?x=%2F"]
+    );
     assert_eq!(sent(h, "X-Original-Method"), ["POST"]);
     assert_eq!(sent(h, "X-Forwarded-Method"), ["POST"]);
-    assert_eq!(sent(h, "Content-Length"), Vec::<&str>::new(), "no body, no length");
+    assert_eq!(
+        sent(h, "Content-Length"),
+        Vec::<&str>::new(),
+        "no body, no length"
+    );
 
     let ok = outcome(
         AUTHELIA,
         200,
-        &[("Remote-User", "alice"), ("Remote-Groups", "admins"), ("Remote-Email", "a@x")],
+        &[
+            ("Remote-User", "alice"),
+            ("Remote-Groups", "admins"),
+            ("Remote-Email", "a@x"),
+        ],
     );
     let d = t.decide_after_auth(&req, &ok);
     let Action::Proxy(target) = &d.action else {
@@ -195,7 +209,10 @@ fn authelia_401_redirects_to_its_portal_with_the_rotated_cookie() {
         &outcome(
             AUTHELIA,
             401,
-            &[("Location", portal), ("Set-Cookie", "authelia_session=new; Path=/")],
+            &[
+                ("Location", portal),
+                ("Set-Cookie", "authelia_session=new; Path=/"),
+            ],
         ),
     );
     assert_eq!(
@@ -206,7 +223,10 @@ fn authelia_401_redirects_to_its_portal_with_the_rotated_cookie() {
             body: None
         }
     );
-    assert_eq!(d.location.as_ref().unwrap().r#match, "@authelia_proxy_signin");
+    assert_eq!(
+        d.location.as_ref().unwrap().r#match,
+        "@authelia_proxy_signin"
+    );
     let cookies: Vec<_> = d
         .response_headers
         .iter()
@@ -216,14 +236,23 @@ fn authelia_401_redirects_to_its_portal_with_the_rotated_cookie() {
     assert_eq!(cookies, ["authelia_session=new; Path=/"]);
     // 403 is answered as such, anything else is 500; never proxied.
     let d = t.decide_after_auth(&req, &outcome(AUTHELIA, 403, &[]));
-    assert!(matches!(d.action, Action::Return { status: 403, .. }), "{d:?}");
+    assert!(
+        matches!(d.action, Action::Return { status: 403, .. }),
+        "{d:?}"
+    );
     for status in [302, 404, 500, 502, 504] {
         let d = t.decide_after_auth(&req, &outcome(AUTHELIA, status, &[]));
-        assert!(matches!(d.action, Action::Return { status: 500, .. }), "{status}: {d:?}");
+        assert!(
+            matches!(d.action, Action::Return { status: 500, .. }),
+            "{status}: {d:?}"
+        );
     }
     // An answer for another auth_request (a reload in between) is refused.
     let d = t.decide_after_auth(&req, &outcome("/elsewhere", 200, &[]));
-    assert!(matches!(d.action, Action::Return { status: 500, .. }), "{d:?}");
+    assert!(
+        matches!(d.action, Action::Return { status: 500, .. }),
+        "{d:?}"
+    );
     // The API location the sample leaves without auth is proxied directly.
     let d = t.decide(&https("sonarr.example.com", "/api/v3/queue"));
     assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
@@ -266,11 +295,17 @@ fn authentik_signs_in_through_its_outpost() {
         }
     );
     // The outpost's own paths are proxied without auth (`auth_request off`).
-    let d = t.decide(&https("sonarr.example.com", "/outpost.goauthentik.io/start?rd=x"));
+    let d = t.decide(&https(
+        "sonarr.example.com",
+        "/outpost.goauthentik.io/start?rd=x",
+    ));
     let Action::Proxy(target) = &d.action else {
         panic!("{d:?}")
     };
-    assert_eq!(target.url, "http://authentik-server:9000/outpost.goauthentik.io/start?rd=x");
+    assert_eq!(
+        target.url,
+        "http://authentik-server:9000/outpost.goauthentik.io/start?rd=x"
+    );
 }
 
 #[test]
@@ -287,7 +322,11 @@ fn ldap_401_serves_the_login_page_with_200_as_a_get() {
     assert_eq!(ask.target.url, "http://ldap-auth:8888/auth");
     let d = t.decide_after_auth(
         &req,
-        &outcome("/auth", 401, &[("WWW-Authenticate", "Basic realm=\"Restricted\"")]),
+        &outcome(
+            "/auth",
+            401,
+            &[("WWW-Authenticate", "Basic realm=\"Restricted\"")],
+        ),
     );
     let Action::Proxy(target) = &d.action else {
         panic!("{d:?}")
@@ -339,7 +378,10 @@ server {
     );
     let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
     let d = t.decide(&https("app.example.com", "/x"));
-    assert!(matches!(d.action, Action::Proxy(_)), "allowed address: {d:?}");
+    assert!(
+        matches!(d.action, Action::Proxy(_)),
+        "allowed address: {d:?}"
+    );
     let mut other = https("app.example.com", "/x");
     other.remote = "198.51.100.1:1000".parse().unwrap();
     assert!(matches!(t.decide(&other).action, Action::Authenticate(_)));
@@ -351,7 +393,10 @@ server {
         &https("app.example.com", "/nobody"),
         &outcome("/auth", 403, &[]),
     );
-    assert!(matches!(d.action, Action::Return { status: 418, .. }), "{d:?}");
+    assert!(
+        matches!(d.action, Action::Return { status: 418, .. }),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -393,7 +438,10 @@ server {
         }
     );
     let d = t.decide(&https("app.example.com", "/moved"));
-    assert!(matches!(d.action, Action::Return { status: 301, .. }), "{d:?}");
+    assert!(
+        matches!(d.action, Action::Return { status: 301, .. }),
+        "{d:?}"
+    );
     let d = t.decide(&https("app.example.com", "/teapot"));
     assert_eq!(
         d.action,
@@ -405,7 +453,10 @@ server {
     );
     // recursive_error_pages off: an error inside the error page answers as is.
     let d = t.decide(&https("app.example.com", "/loop"));
-    assert!(matches!(d.action, Action::Return { status: 404, .. }), "{d:?}");
+    assert!(
+        matches!(d.action, Action::Return { status: 404, .. }),
+        "{d:?}"
+    );
     // The page itself is internal: asked for directly it is a 404, which
     // the server's error_page then answers with the page (as nginx does).
     let d = t.decide(&https("app.example.com", "/missing.html"));

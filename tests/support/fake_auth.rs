@@ -54,6 +54,9 @@ pub struct Seen {
     pub done: bool,
     /// The fake answered (false for [`Mode::Slow`]).
     pub answered: bool,
+    /// [`Mode::Slow`] held the request for [`SLOW_HOLD`] and the peer was
+    /// still waiting (it has no timeout shorter than that).
+    pub outwaited: bool,
 }
 
 impl Seen {
@@ -163,8 +166,10 @@ pub struct Fake {
 /// How long a fake waits for more bytes from a peer that keeps the
 /// connection open after the answer (a proxy ignoring `Connection: close`).
 const LINGER: Duration = Duration::from_secs(2);
-/// How long [`Mode::Slow`] holds a request before giving up.
-const SLOW_HOLD: Duration = Duration::from_secs(15);
+/// How long [`Mode::Slow`] holds a request before giving up: longer than
+/// the tests' `proxy_read_timeout 3`, short enough to keep a proxy that
+/// ignores it from stalling the test.
+pub const SLOW_HOLD: Duration = Duration::from_secs(8);
 
 impl Fake {
     /// Binds `addr` and serves `handler`. With `read_body`, a
@@ -326,6 +331,7 @@ fn serve(
         body: vec![],
         done: false,
         answered: false,
+        outwaited: false,
     };
     let index = {
         let mut s = seen.lock().unwrap();
@@ -365,17 +371,24 @@ fn serve(
         // Hold the request unanswered until the proxy gives up (closes).
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
         let deadline = Instant::now() + SLOW_HOLD;
+        req.outwaited = true;
         while Instant::now() < deadline && *mode.lock().unwrap() == Mode::Slow {
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk) {
-                Ok(0) => break,
+                Ok(0) => {
+                    req.outwaited = false;
+                    break;
+                }
                 Ok(n) => req.body.extend_from_slice(&chunk[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) => {}
-                Err(_) => break,
+                Err(_) => {
+                    req.outwaited = false;
+                    break;
+                }
             }
         }
         req.done = true;

@@ -615,6 +615,13 @@ fn probes() -> Vec<Probe> {
         p.headers.push(good());
         p.fault = Some(("authelia", Mode::Slow));
     }));
+    // Authelia restarted: connections a proxy pooled are dead.
+    out.push(valid(
+        with(a(), &|p| p.fault = Some(("authelia", Mode::Restarted))),
+        good(),
+    ));
+    out.push(valid(a(), h("Cookie", "authelia_session=bigbody")));
+    out.push(valid(a(), good()));
     // HTTP/2.
     out.push(with(a(), &|p| p.h2 = true));
     out.push(valid(with(a(), &|p| p.h2 = true), good()));
@@ -935,16 +942,17 @@ fn start_fakes() -> (Fakes, BTreeMap<String, Ipv4Addr>) {
     for (n, i) in INTEGRATIONS.iter().enumerate() {
         apps.push((i.app, SocketAddr::from((at(i.app, 20 + n as u8), i.port))));
     }
-    fakes.push(Fake::start(
+    // Authelia and the Authentik outpost (Go servers) keep connections
+    // alive, so a proxy's pool is used; Tinyauth and the LDAP daemon close
+    // them, so a body sent after the head is seen.
+    fakes.push(Fake::start_keep_alive(
         "authelia",
         (authelia, 9091).into(),
-        false,
         fake_auth::authelia,
     ));
-    fakes.push(Fake::start(
+    fakes.push(Fake::start_keep_alive(
         "authentik-server",
         (authentik, 9000).into(),
-        false,
         fake_auth::authentik,
     ));
     fakes.push(Fake::start(
@@ -1193,7 +1201,8 @@ fn forward_auth_matches_nginx_for_every_probe() {
         if v.summary.starts_with("FAILED") {
             harness.push(format!("{p}: {}", v.summary));
         }
-        if p.protected && !p.unauthenticated && p.fault.is_none() && v.apps.is_empty() {
+        let broken = matches!(p.fault, Some((_, Mode::Down | Mode::Slow)));
+        if p.protected && !p.unauthenticated && !broken && v.apps.is_empty() {
             harness.push(format!(
                 "{p}: valid credentials, app not reached: {}",
                 v.summary

@@ -148,6 +148,9 @@ pub enum Mode {
     Slow,
     /// Not listening: connections are refused.
     Down,
+    /// Up, every open connection closed first (a restart: pooled
+    /// connections are dead).
+    Restarted,
 }
 
 type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
@@ -160,6 +163,7 @@ pub struct Fake {
     pub addr: SocketAddr,
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -172,15 +176,38 @@ const LINGER: Duration = Duration::from_secs(2);
 pub const SLOW_HOLD: Duration = Duration::from_secs(8);
 
 impl Fake {
-    /// Binds `addr` and serves `handler`. With `read_body`, a
-    /// `Content-Length` body is read before answering (an app); without, the
-    /// answer goes out after the head and whatever follows is recorded (an
-    /// auth server, which should never get a body).
+    /// Binds `addr` and serves `handler`, one request per connection
+    /// (`Connection: close`). With `read_body`, a `Content-Length` body is
+    /// read before answering (an app); without, the answer goes out after
+    /// the head and whatever follows is recorded (an auth server, which
+    /// should never get a body).
     pub fn start(
         name: &str,
         addr: SocketAddr,
         read_body: bool,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Fake {
+        Fake::spawn(name, addr, read_body, false, Arc::new(handler))
+    }
+
+    /// [`Fake::start`] for a server that keeps connections open between
+    /// requests (HTTP/1.1 keep-alive, as Go's net/http does), so a proxy's
+    /// pooled connections are used; bodies are framed by Content-Length or
+    /// chunking and read before answering.
+    pub fn start_keep_alive(
+        name: &str,
+        addr: SocketAddr,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Fake {
+        Fake::spawn(name, addr, false, true, Arc::new(handler))
+    }
+
+    fn spawn(
+        name: &str,
+        addr: SocketAddr,
+        read_body: bool,
+        keep_alive: bool,
+        handler: Handler,
     ) -> Fake {
         let listener =
             TcpListener::bind(addr).unwrap_or_else(|e| panic!("fake {name} binds {addr}: {e}"));
@@ -189,25 +216,37 @@ impl Fake {
             addr,
             mode: Arc::new(Mutex::new(Mode::Up)),
             seen: Arc::default(),
+            conns: Arc::default(),
             stop: Arc::default(),
         };
-        let handler: Handler = Arc::new(handler);
-        let (mode, seen, stop, name) = (
-            fake.mode.clone(),
-            fake.seen.clone(),
-            fake.stop.clone(),
-            name.to_string(),
-        );
-        std::thread::spawn(move || {
-            accept_loop(listener, addr, name, read_body, handler, mode, seen, stop)
-        });
+        let sh = Shared {
+            name: name.to_string(),
+            read_body,
+            keep_alive,
+            handler,
+            mode: fake.mode.clone(),
+            seen: fake.seen.clone(),
+        };
+        let (conns, stop) = (fake.conns.clone(), fake.stop.clone());
+        std::thread::spawn(move || accept_loop(listener, addr, sh, conns, stop));
         fake
+    }
+
+    /// Closes every open connection (a server restart, or its idle
+    /// timeout): a proxy's pooled connections are dead from now on.
+    pub fn close_connections(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
     }
 
     /// Changes the mode; waits until a `Down` fake refuses connections or an
     /// `Up` one accepts them again.
     pub fn set_mode(&self, m: Mode) {
         *self.mode.lock().unwrap() = m;
+        if matches!(m, Mode::Down | Mode::Restarted) {
+            self.close_connections();
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             let listening = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
@@ -242,20 +281,16 @@ impl Drop for Fake {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn accept_loop(
     listener: TcpListener,
     addr: SocketAddr,
-    name: String,
-    read_body: bool,
-    handler: Handler,
-    mode: Arc<Mutex<Mode>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    sh: Shared,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 ) {
     let mut listener = Some(listener);
     while !stop.load(Ordering::Relaxed) {
-        let m = *mode.lock().unwrap();
+        let m = *sh.mode.lock().unwrap();
         match (m, listener.is_some()) {
             (Mode::Down, true) => {
                 listener = None;
@@ -279,9 +314,11 @@ fn accept_loop(
         match l.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
-                let (name, handler, mode, seen) =
-                    (name.clone(), handler.clone(), mode.clone(), seen.clone());
-                std::thread::spawn(move || serve(stream, name, read_body, handler, mode, seen));
+                if let Ok(c) = stream.try_clone() {
+                    conns.lock().unwrap().push(c);
+                }
+                let sh = sh.clone();
+                std::thread::spawn(move || serve(stream, sh));
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(2));
@@ -291,28 +328,48 @@ fn accept_loop(
     }
 }
 
-fn serve(
-    mut stream: TcpStream,
+/// What a connection thread shares with its fake.
+#[derive(Clone)]
+struct Shared {
     name: String,
     read_body: bool,
+    keep_alive: bool,
     handler: Handler,
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Vec<Seen>>>,
-) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+}
+
+fn serve(mut stream: TcpStream, sh: Shared) {
     let mut buf = Vec::new();
+    while serve_one(&mut stream, &mut buf, &sh) {}
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Serves one request from `stream` (`buf` holds bytes already read);
+/// `true` when the connection stays open for another.
+fn serve_one(stream: &mut TcpStream, buf: &mut Vec<u8>, sh: &Shared) -> bool {
+    // An idle kept-alive connection waits for the peer (or for the fake to
+    // close it); a fresh one gets 5 s to send its head.
+    let idle = if buf.is_empty() && sh.keep_alive {
+        None
+    } else {
+        Some(Duration::from_secs(5))
+    };
+    let _ = stream.set_read_timeout(idle);
     let head_end = loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break p;
         }
         let mut chunk = [0u8; 4096];
         match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut rest = buf[head_end + 4..].to_vec();
+    buf.clear();
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
     let method = first.next().unwrap_or("").to_string();
@@ -323,7 +380,7 @@ fn serve(
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut req = Seen {
-        server: name,
+        server: sh.name.clone(),
         method,
         target,
         version,
@@ -334,22 +391,25 @@ fn serve(
         outwaited: false,
     };
     let index = {
-        let mut s = seen.lock().unwrap();
+        let mut s = sh.seen.lock().unwrap();
         s.push(req.clone());
         s.len() - 1
     };
     let update = |r: &Seen| {
-        if let Some(slot) = seen.lock().unwrap().get_mut(index) {
+        if let Some(slot) = sh.seen.lock().unwrap().get_mut(index) {
             *slot = r.clone();
         }
     };
     let chunked = req
         .header("transfer-encoding")
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    // A kept-alive connection is framed: the body is what Content-Length
+    // or chunking says, read before answering.
+    let framed = sh.read_body || sh.keep_alive;
     if chunked {
         // The end of a chunked body is in the stream itself.
-        req.body = read_chunked(&mut stream, &mut rest);
-    } else if read_body {
+        req.body = read_chunked(stream, &mut rest);
+    } else if framed {
         let len: usize = req
             .header("content-length")
             .and_then(|v| v.parse().ok())
@@ -361,18 +421,21 @@ fn serve(
                 Ok(n) => rest.extend_from_slice(&chunk[..n]),
             }
         }
-        req.body = std::mem::take(&mut rest);
+        let extra = rest.split_off(len.min(rest.len()));
+        req.body = std::mem::replace(&mut rest, extra);
     } else {
         req.body = std::mem::take(&mut rest);
     }
+    // Bytes past this request's body: the next request's (keep-alive).
+    buf.extend_from_slice(&rest);
     update(&req);
 
-    if *mode.lock().unwrap() == Mode::Slow {
+    if *sh.mode.lock().unwrap() == Mode::Slow {
         // Hold the request unanswered until the proxy gives up (closes).
         let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
         let deadline = Instant::now() + SLOW_HOLD;
         req.outwaited = true;
-        while Instant::now() < deadline && *mode.lock().unwrap() == Mode::Slow {
+        while Instant::now() < deadline {
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk) {
                 Ok(0) => {
@@ -393,10 +456,15 @@ fn serve(
         }
         req.done = true;
         update(&req);
-        return;
+        return false;
     }
 
-    let reply = handler(&req);
+    let reply = (sh.handler)(&req);
+    let wants_close = req
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        || req.version == "HTTP/1.0";
+    let keep = sh.keep_alive && !wants_close;
     let mut out = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     for (n, v) in &reply.headers {
         out.push_str(&format!("{n}: {v}\r\n"));
@@ -405,18 +473,28 @@ fn serve(
     if reply.status != 204 && reply.status != 304 {
         out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
     }
-    out.push_str("Connection: close\r\n\r\n");
+    if keep {
+        out.push_str("\r\n");
+    } else {
+        out.push_str("Connection: close\r\n\r\n");
+    }
     if !bodyless {
         out.push_str(&reply.body);
     }
     let _ = stream.write_all(out.as_bytes());
     let _ = stream.flush();
     req.answered = true;
+    if keep {
+        req.done = true;
+        update(&req);
+        return true;
+    }
     update(&req);
     // Whatever the peer still sends (a body it should not have sent) is
     // recorded until it closes.
     let _ = stream.set_read_timeout(Some(LINGER));
     if !chunked {
+        req.body.append(buf);
         loop {
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk) {
@@ -425,9 +503,9 @@ fn serve(
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
     req.done = true;
     update(&req);
+    false
 }
 
 fn read_chunked(stream: &mut TcpStream, rest: &mut Vec<u8>) -> Vec<u8> {
@@ -518,7 +596,8 @@ pub fn basic_header(user_pass: &str) -> String {
 pub const AUTHELIA_PORTAL: &str = "https://auth.example.test/";
 
 /// Authelia's AuthRequest endpoint. `authelia_session` cookie: `good`
-/// (identity), `rotate` (identity plus a new session cookie), `expired`
+/// (identity), `bigbody` (identity, 100 KiB body), `rotate` (identity plus
+/// a new session cookie), `expired`
 /// (401 clearing the cookie), `multi` (401 with two cookies), `noloc` (401
 /// without Location), `forbidden`
 /// (403), `teapot` (418: an error for nginx); anything else 401.
@@ -539,6 +618,8 @@ pub fn authelia(req: &Seen) -> Reply {
     };
     match req.cookie("authelia_session").as_deref() {
         Some("good") => identity(Reply::new(200, "")),
+        // A body past what a proxy drains for reuse.
+        Some("bigbody") => identity(Reply::new(200, &"x".repeat(100 * 1024))),
         Some("rotate") => identity(Reply::new(200, "")).with(
             "Set-Cookie",
             "authelia_session=rotated; Domain=example.test; Path=/; HttpOnly; Secure; SameSite=Lax",

@@ -7,6 +7,9 @@
 # counters are zeroed, then REQUESTS more are sent on one connection and
 # the total is divided by REQUESTS. Kernel time is not counted.
 #
+# The moat+auth row is the same route behind `auth_request` (the backend
+# answers the subrequest): what asking an auth server costs per request.
+#
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
 set -euo pipefail
 
@@ -47,9 +50,9 @@ requests() { # port count -> a curl config file sending <count> requests
     echo "$WORK/urls"
 }
 
-count() { # name binary port -> instructions per request
+count() { # name binary port [auth] -> instructions per request
     local out="$WORK/cg.$1"
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
+    MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1 > "$WORK/$1.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
@@ -71,7 +74,10 @@ count() { # name binary port -> instructions per request
 
 moat=$(count moat "$BIN/bench-proxy" $((BASE_PORT + 1)))
 pingora=$(count pingora "$BIN/bench-pingora-bare" $((BASE_PORT + 2)))
+# The same route behind auth_request: the backend answers the subrequest.
+moat_auth=$(count moat-auth "$BIN/bench-proxy" $((BASE_PORT + 3)) auth)
 printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
 printf '%-9s %10s %8s\n' proxy instr "x pingora"
 printf '%-9s %10s %8s\n' moat "$moat" "$(python3 -c "print(f'{$moat / $pingora:.2f}')")"
 printf '%-9s %10s %8s\n' pingora "$pingora" "1.00"
+printf '%-9s %10s %8s   (auth_request to the backend before each request)\n' moat+auth "$moat_auth" "$(python3 -c "print(f'{$moat_auth / $pingora:.2f}')")"

@@ -21,6 +21,10 @@
 #                                   bench-pingora-bare examples)
 # Env:   DURATION=10 RUNS=3 WARMUP=3 CONNS=50 WRK_THREADS=1 WORKERS=1 BASE_PORT=19400
 #        PROXIES="moat pingora nginx haproxy caddy"
+#        AUTH=1: the auth row. moat and nginx (the only proxies here that
+#        speak auth_request) ask the backend as an auth server that answers
+#        200 before every request, over keep-alive (SWAG's Authelia shape);
+#        PROXIES defaults to "moat nginx".
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +37,17 @@ CONNS=${CONNS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 WORKERS=${WORKERS:-1}
 BASE_PORT=${BASE_PORT:-19400}
-PROXIES=${PROXIES:-"moat pingora nginx haproxy caddy"}
+AUTH=${AUTH:-0}
+if [[ $AUTH == 1 ]]; then
+    PROXIES=${PROXIES:-"moat nginx"}
+    export MOAT_BENCH_AUTH=1
+    NGINX_AUTH_LOCATION="location = /auth { internal; proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; proxy_set_header X-Original-URL https://\$http_host\$request_uri; }"
+    NGINX_AUTH_LINE="auth_request /auth;"
+else
+    PROXIES=${PROXIES:-"moat pingora nginx haproxy caddy"}
+    NGINX_AUTH_LOCATION=
+    NGINX_AUTH_LINE=
+fi
 
 BACKEND_PORT=$((BASE_PORT))
 declare -A PORT=([moat]=$((BASE_PORT + 1)) [nginx]=$((BASE_PORT + 2)) [haproxy]=$((BASE_PORT + 3)) [caddy]=$((BASE_PORT + 4)) [pingora]=$((BASE_PORT + 5)))
@@ -97,7 +111,9 @@ http {
         ssl_certificate_key $WORK/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_tickets off;
+        $NGINX_AUTH_LOCATION
         location / {
+            $NGINX_AUTH_LINE
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -253,6 +269,9 @@ def rng(name, i, fmt):
     vals = [r[i] for r in rows[name]]
     return f"{fmt.format(min(vals))}-{fmt.format(max(vals))}"
 base = "nginx" if "nginx" in rows else None
+import os
+if os.environ.get("MOAT_BENCH_AUTH") == "1":
+    print("auth row: every request first asks the backend as its auth server (auth_request, keep-alive)")
 print(f"keep-alive HTTPS through each proxy to one backend; wrk -c{conns}, {runs} x {duration}s, workers={workers}; median (min-max)")
 print(f"{'proxy':<9} {'req/s':>8} {'range':>15} {'x nginx':>7} {'p50 ms':>7} {'p99 ms':>7} {'x nginx':>7} {'CPU us/req':>10} {'idle RSS MiB':>12} {'load RSS MiB':>12} {'x nginx':>7}")
 for name in [n for n in ("moat", "pingora", "nginx", "haproxy", "caddy") if n in rows]:

@@ -4,7 +4,8 @@
 //! word for word, so both proxies are told the same thing and moat's conf
 //! evaluator runs for every request as it does in production.
 //!
-//! Usage: `bench-proxy <https-port> <cert.pem> <key.pem> <backend host:port> [workers]`.
+//! Usage: `bench-proxy <https-port> <cert.pem> <key.pem> <backend host:port> [workers]`;
+//! `MOAT_BENCH_AUTH=1` adds the `auth_request` step.
 //! Prints `ready` once listening; stops on SIGTERM/SIGINT.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,13 +16,36 @@ use moat::proxy::{CertStore, ProxyConfig};
 
 /// The server block of bench/proxy.sh's nginx.conf (keep them alike). It
 /// listens on 443 as SWAG's confs do; moat serves that on `<https-port>`.
-fn conf(backend: &str) -> String {
+/// With `auth`, every request first asks the backend as its auth server
+/// (`auth_request`, SWAG's Authelia shape), as `AUTH=1 bench/proxy.sh`
+/// tells nginx.
+fn conf(backend: &str, auth: bool) -> String {
+    let (auth_location, auth_line) = if auth {
+        (
+            format!(
+                r#"
+        location = /auth {{
+            internal;
+            proxy_pass http://{backend};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL https://$http_host$request_uri;
+        }}"#
+            ),
+            "auth_request /auth;",
+        )
+    } else {
+        (String::new(), "")
+    };
     format!(
         r#"http {{
     server {{
         listen 443 ssl default_server;
-        server_name bench.test;
+        server_name bench.test;{auth_location}
         location / {{
+            {auth_line}
             proxy_pass http://{backend};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -54,8 +78,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let https_port: u16 = args[1].parse()?;
     let dir = tempfile::tempdir()?;
     let origin = dir.path().join("nginx.conf");
-    let (table, _) = moat::conf::load_str(dir.path(), &origin, &conf(&args[4]))
-        .map_err(|errors| format!("bench conf: {errors:?}"))?;
+    let (table, _) = moat::conf::load_str(
+        dir.path(),
+        &origin,
+        &conf(
+            &args[4],
+            std::env::var_os("MOAT_BENCH_AUTH").is_some_and(|v| v == "1"),
+        ),
+    )
+    .map_err(|errors| format!("bench conf: {errors:?}"))?;
     let routes = Arc::new(ArcSwap::from_pointee(table));
     let mut config = ProxyConfig::new(routes, certs, moat::acme::Http01Tokens::new());
     config.https_port = https_port;

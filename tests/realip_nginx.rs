@@ -12,13 +12,15 @@ mod echo;
 mod env;
 #[path = "support/foundation.rs"]
 mod foundation;
+#[path = "support/nginx_wire.rs"]
+mod nginx_wire;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
+use nginx_wire::{ask, header, moat_http_port, nginx_conf, start_nginx};
 
 /// The server blocks both run; `LISTEN` and `ECHO` are filled in per side.
 const SERVERS: &str = r#"
@@ -82,54 +84,6 @@ fn servers(listen: &str, headers_file: &Path, echo: SocketAddr) -> String {
 /// One probe: client address, Host, path and extra request headers.
 type Probe<'a> = (Ipv4Addr, &'a str, &'a str, Vec<(&'a str, &'a str)>);
 
-/// One plain HTTP/1.1 request from `from`; returns (status, echoed JSON).
-fn ask(
-    from: Ipv4Addr,
-    to: SocketAddr,
-    host: &str,
-    path: &str,
-    extra: &[(&str, &str)],
-) -> (u16, Option<serde_json::Value>) {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
-    sock.connect_timeout(&to.into(), Duration::from_secs(5))
-        .unwrap();
-    let mut s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in extra {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status from {to}: {text:?}"));
-    let json = text.split_once("\r\n\r\n").and_then(|(_, body)| {
-        // moat-echo answers with Content-Length; nginx may re-chunk.
-        let start = body.find('{')?;
-        let end = body.rfind('}')?;
-        serde_json::from_str(&body[start..=end]).ok()
-    });
-    (status, json)
-}
-
-fn header(json: &Option<serde_json::Value>, name: &str) -> String {
-    json.as_ref()
-        .and_then(|j| j["headers"].as_array())
-        .and_then(|hs| {
-            hs.iter()
-                .find(|p| p[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
-        })
-        .and_then(|p| p[1].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "<none>".into())
-}
-
 #[test]
 fn realip_matches_nginx_for_every_probe() {
     let test = "realip_matches_nginx_for_every_probe";
@@ -152,12 +106,12 @@ fn realip_matches_nginx_for_every_probe() {
         HEADERS_CONF.replace("ECHO", &echo_addr.to_string()),
     )
     .unwrap();
-    let tmp = nroot.join("tmp").display().to_string();
     std::fs::write(
         nroot.join("nginx/nginx.conf"),
-        format!(
-            "daemon off;\nmaster_process off;\npid {tmp}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n fastcgi_temp_path {tmp}/fcgi;\n uwsgi_temp_path {tmp}/uwsgi;\n scgi_temp_path {tmp}/scgi;\n{}\n}}\n",
-            servers(&format!("127.0.0.1:{nport}"), &nheaders, echo_addr)
+        nginx_conf(
+            nroot,
+            "stderr warn",
+            &servers(&format!("127.0.0.1:{nport}"), &nheaders, echo_addr),
         ),
     )
     .unwrap();
@@ -179,13 +133,7 @@ fn realip_matches_nginx_for_every_probe() {
     )
     .unwrap();
     let cmd = moat_command(moat_bin(), mroot, &[]);
-    let mport: u16 = cmd
-        .get_envs()
-        .find(|(k, _)| *k == "HTTP_PORT")
-        .and_then(|(_, v)| v)
-        .and_then(|v| v.to_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let mport = moat_http_port(&cmd);
     let moat = Running::spawn(cmd);
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
     moat.wait_for(&["configuration reloaded"], Duration::from_secs(20));
@@ -265,51 +213,4 @@ fn realip_matches_nginx_for_every_probe() {
         "{proxied} of {} proxied",
         probes.len()
     );
-}
-
-fn start_nginx(bin: &Path, root: &Path, port: u16) -> NginxChild {
-    let conf = root.join("nginx/nginx.conf");
-    let check = std::process::Command::new(bin)
-        .args(["-t", "-p"])
-        .arg(format!("{}/", root.display()))
-        .arg("-c")
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let child = std::process::Command::new(bin)
-        .arg("-p")
-        .arg(format!("{}/", root.display()))
-        .arg("-c")
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let n = NginxChild(child);
-    assert!(
-        foundation::wait_until(Duration::from_secs(15), || TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "nginx did not listen on {port}"
-    );
-    n
-}
-
-/// nginx, killed (by its PID) on drop.
-struct NginxChild(std::process::Child);
-
-impl Drop for NginxChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -11,7 +11,8 @@ use super::ConfigArg;
 use crate::acme::{CertSink, CertStore as LineageStore, Http01Tokens, LetsencryptPaths};
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
 use crate::proxy::{
-    AccessLog, AccessLogConfig, AccessLogFormat, CertStore, Health, ProxyMetrics, ProxyService,
+    AccessLog, AccessLogConfig, AccessLogFormat, CertStore, ErrorLog, ErrorLogConfig, Health,
+    ProxyMetrics, ProxyService,
 };
 use crate::settings::{LogFormat, Settings, Validation};
 use crate::supervisor::{
@@ -254,6 +255,13 @@ fn add_services(
         },
         metrics.clone(),
     );
+    // Where SWAG's nginx.conf sends error_log, and fail2ban's nginx
+    // filters read.
+    proxy.error_log = ErrorLog::start(ErrorLogConfig {
+        file: layout.root().join("log/nginx/error.log"),
+        owner: owner_of(settings).0,
+        zone: settings.local_zone(),
+    });
     supervisor.add(proxy);
     if settings.wants_acme() {
         // What ACME writes (etc/letsencrypt, the keys/ links) belongs to

@@ -272,4 +272,8 @@ pub struct Decision {
     /// `$remote_user`: the user name of a `Basic` `Authorization` header,
     /// for the access log.
     pub remote_user: Option<String>,
+    /// What nginx would write to its error log for this request's access
+    /// phase (`access forbidden by rule`, `user "x": password mismatch`,
+    /// ...), without the `client: ..., server: ...` tail the proxy adds.
+    pub errors: Vec<String>,
 }

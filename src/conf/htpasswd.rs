@@ -11,6 +11,22 @@ use sha1::Sha1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Htpasswd {
     entries: Vec<(String, String)>,
+    /// The file as the conf names it (nginx's error log quotes it).
+    source: String,
+}
+
+/// What one `Authorization` header proves against a user file; nginx logs
+/// the last two to its error log (SWAG's `nginx-http-auth` jail reads them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BasicCheck {
+    /// The user exists and the password matches.
+    Granted,
+    /// No `Basic` credentials at all.
+    NoCredentials,
+    /// `user "NAME" was not found in "FILE"`.
+    UnknownUser(String),
+    /// `user "NAME": password mismatch`.
+    Mismatch(String),
 }
 
 impl Htpasswd {
@@ -38,7 +54,13 @@ impl Htpasswd {
             }
             entries.push((user.to_string(), hash.to_string()));
         }
-        (Htpasswd { entries }, problems)
+        (
+            Htpasswd {
+                entries,
+                source: String::new(),
+            },
+            problems,
+        )
     }
 
     /// `true` when `user` exists and `password` matches its hash.
@@ -51,7 +73,30 @@ impl Htpasswd {
 
     /// Checks an `Authorization: Basic ...` header value.
     pub fn verify_header(&self, value: &str) -> bool {
-        basic_credentials(value).is_some_and(|(user, pw)| self.verify(&user, &pw))
+        self.check_header(Some(value)) == BasicCheck::Granted
+    }
+
+    /// Checks the `Authorization` header (if any), saying why it fails.
+    pub fn check_header(&self, value: Option<&str>) -> BasicCheck {
+        let Some((user, pw)) = value.and_then(basic_credentials) else {
+            return BasicCheck::NoCredentials;
+        };
+        match self.entries.iter().find(|(u, _)| *u == user) {
+            None => BasicCheck::UnknownUser(user),
+            Some((_, hash)) if verify_hash(hash, &pw) => BasicCheck::Granted,
+            Some(_) => BasicCheck::Mismatch(user),
+        }
+    }
+
+    /// The same users, known as the file `source` (as the conf names it).
+    pub fn named(mut self, source: &str) -> Htpasswd {
+        self.source = source.to_string();
+        self
+    }
+
+    /// The file as the conf names it.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 }
 

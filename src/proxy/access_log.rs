@@ -12,23 +12,20 @@
 //! rotation needs no signal. Errors writing the file are logged once per
 //! reopen attempt, never per line.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::log_file::LogFile;
 use super::metrics::ProxyMetrics;
 use crate::clock::LocalZone;
 
 /// Lines queued before new ones are dropped.
 pub const QUEUE: usize = 16 * 1024;
-/// How often the writer checks whether the file was rotated away.
-const REOPEN_CHECK: Duration = Duration::from_secs(5);
 
 /// How lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,19 +212,16 @@ impl AccessLog {
 /// The writer thread's state.
 struct Writer {
     config: AccessLogConfig,
-    file: Option<(File, u64)>,
-    last_check: Instant,
+    file: Option<LogFile>,
 }
 
 impl Writer {
     fn new(config: AccessLogConfig) -> Self {
-        let mut w = Writer {
-            config,
-            file: None,
-            last_check: Instant::now(),
-        };
-        w.reopen();
-        w
+        let file = config
+            .file
+            .clone()
+            .map(|path| LogFile::open(path, config.owner, "access log"));
+        Writer { config, file }
     }
 
     fn run(mut self, rx: Receiver<AccessRecord>) {
@@ -244,19 +238,8 @@ impl Writer {
             if self.config.stdout {
                 let _ = std::io::stdout().lock().write_all(&batch);
             }
-            if self.config.file.is_some() {
-                if self.last_check.elapsed() >= REOPEN_CHECK {
-                    self.last_check = Instant::now();
-                    if self.rotated() {
-                        self.reopen();
-                    }
-                }
-                if let Some((file, _)) = &mut self.file {
-                    if let Err(e) = file.write_all(&batch) {
-                        tracing::warn!(error = %e, "access log: write failed; reopening");
-                        self.reopen();
-                    }
-                }
+            if let Some(file) = &mut self.file {
+                file.write(&batch);
             }
         }
     }
@@ -281,42 +264,6 @@ impl Writer {
         batch.extend_from_slice(line.as_bytes());
         batch.push(b'\n');
     }
-
-    /// The file at the path is not the one we hold (renamed or removed).
-    fn rotated(&self) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        let (Some(path), Some((_, inode))) = (&self.config.file, &self.file) else {
-            return self.config.file.is_some();
-        };
-        std::fs::metadata(path).map_or(true, |m| m.ino() != *inode)
-    }
-
-    fn reopen(&mut self) {
-        let Some(path) = self.config.file.clone() else {
-            return;
-        };
-        self.file = match open_append(&path, self.config.owner) {
-            Ok(opened) => Some(opened),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "access log: cannot open the file; lines go to stdout only");
-                None
-            }
-        };
-    }
-}
-
-fn open_append(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<(File, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let existed = path.exists();
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    if let (false, Some((uid, gid))) = (existed, owner) {
-        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
-    }
-    let inode = file.metadata()?.ino();
-    Ok((file, inode))
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ impl AuthClient {
                 .get_http_session(&peer)
                 .await
                 .map_err(AskError::Exchange)?;
+            // Pingora's proxy applies these per request; its bare session does not.
+            session.read_timeout = Some(target.options.read_timeout);
+            session.write_timeout = Some(target.options.send_timeout);
             match exchange(&mut session, request.clone()).await {
                 Ok(answer) => {
                     self.release(session, &peer).await;

@@ -17,6 +17,7 @@ use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
 use super::auth_request::AuthClient;
+use super::error_log::{ErrorLog, ErrorRecord};
 use super::failure_log;
 use super::head_checks::{self, HeaderRules};
 use super::header_deadline;
@@ -109,6 +110,8 @@ pub struct MoatProxy {
     pub connector: pingora::connectors::TransportConnector,
     /// Pooled connections for `auth_request` subrequests.
     pub auth: AuthClient,
+    /// SWAG's `log/nginx/error.log` (what fail2ban's nginx filters read).
+    pub error_log: ErrorLog,
 }
 
 impl MoatProxy {
@@ -269,6 +272,9 @@ impl MoatProxy {
                 server_label(&d.server)
             });
         self.metrics.record(&server, status, ctx.upstream_elapsed);
+        if self.error_log.enabled() {
+            self.log_errors(session, e, ctx, status);
+        }
         if !self.access_log.enabled() {
             return;
         }
@@ -307,6 +313,59 @@ impl MoatProxy {
             upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),
             remote_user: ctx.decision.as_ref().and_then(|d| d.remote_user.clone()),
         });
+    }
+}
+
+impl MoatProxy {
+    /// The request's lines in error.log: the access phase's refusals, and
+    /// the cause of an upstream failure.
+    fn log_errors(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx, status: u16) {
+        let Some(decision) = &ctx.decision else {
+            return;
+        };
+        let upstream = ctx.target().map(|(t, _)| t.url.clone());
+        let upstream_failure = match (e, &upstream) {
+            (Some(e), Some(_)) if status >= 500 => Some(format!(
+                "{} while proxying to upstream",
+                failure_log::reason(e)
+            )),
+            _ => None,
+        };
+        if decision.errors.is_empty() && upstream_failure.is_none() {
+            return;
+        }
+        let req = session.req_header();
+        let client = decision.client_addr.or_else(|| {
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip())
+        });
+        let record = |message: String, upstream: Option<String>| ErrorRecord {
+            time: time::OffsetDateTime::now_utc(),
+            level: "error",
+            message,
+            client,
+            server: decision.server.names.first().cloned().unwrap_or_default(),
+            request: format!(
+                "{} {} {:?}",
+                req.method.as_str(),
+                String::from_utf8_lossy(req.raw_path()),
+                req.version
+            ),
+            upstream,
+            host: req
+                .headers
+                .get(http::header::HOST)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned())),
+        };
+        for message in &decision.errors {
+            self.error_log.log(record(message.clone(), None));
+        }
+        if let Some(message) = upstream_failure {
+            self.error_log.log(record(message, upstream));
+        }
     }
 }
 
@@ -350,12 +409,8 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let mut decision = self.routes.decide(&info);
-        // Access phase, auth_request: ask the auth server, then decide
-        // again with its answer (the request goes on only on 2xx).
-        if let Action::Authenticate(ask) = &decision.action {
-            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
-            decision = self.routes.decide_after_auth(&info, &outcome);
-        }
+        // nginx checks the declared length when the location is found,
+        // before the access phase.
         if let (Some(max), Some(len)) = (
             decision.max_body_size,
             declared_length(session.req_header()),
@@ -367,6 +422,12 @@ impl ProxyHttp for MoatProxy {
                     format!("Content-Length {len} exceeds client_max_body_size {max}"),
                 ));
             }
+        }
+        // Access phase, auth_request: ask the auth server, then decide
+        // again with its answer (the request goes on only on 2xx).
+        if let Action::Authenticate(ask) = &decision.action {
+            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
+            decision = self.routes.decide_after_auth(&info, &outcome);
         }
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {

@@ -23,6 +23,7 @@ use super::access_log::AccessLog;
 use super::certs::CertStore;
 use super::engine::{Inflight, ListenerRole, MoatProxy};
 use super::error::ProxyError;
+use super::error_log::ErrorLog;
 use super::header_deadline::{HeaderDeadlineApp, DEFAULT_HEADER_TIMEOUT};
 use super::listeners::{self, BoundListener};
 use super::metrics::ProxyMetrics;
@@ -70,6 +71,9 @@ pub struct ProxyConfig {
     pub metrics: ProxyMetrics,
     /// One line per request; disabled by default.
     pub access_log: AccessLog,
+    /// nginx's error.log lines (auth failures, denials, upstream errors);
+    /// disabled by default.
+    pub error_log: ErrorLog,
 }
 
 impl ProxyConfig {
@@ -95,6 +99,7 @@ impl ProxyConfig {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             metrics: ProxyMetrics::new(),
             access_log: AccessLog::disabled(),
+            error_log: ErrorLog::disabled(),
         }
     }
 }
@@ -226,6 +231,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         access_log: config.access_log,
         connector: pingora::connectors::TransportConnector::new(None),
         auth: super::auth_request::AuthClient::default(),
+        error_log: config.error_log,
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

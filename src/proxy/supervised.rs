@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::access_log::AccessLog;
 use super::certs::{CertStore, ServerCertificate};
+use super::error_log::ErrorLog;
 use super::metrics::ProxyMetrics;
 use super::metrics_endpoint::Health;
 use super::service::{spawn, ProxyConfig, ProxyHandle};
@@ -36,6 +37,8 @@ pub struct ProxyService {
     pub metrics: ProxyMetrics,
     /// The access log (started once per process; kept across restarts).
     pub access_log: AccessLog,
+    /// nginx's error.log (started once per process).
+    pub error_log: ErrorLog,
     /// Set while the listeners are up, for `/health`.
     pub health: Health,
 }
@@ -49,6 +52,7 @@ impl ProxyService {
             addresses: None,
             metrics: ProxyMetrics::new(),
             access_log: AccessLog::disabled(),
+            error_log: ErrorLog::disabled(),
             health: Health::new(),
         }
     }
@@ -179,6 +183,7 @@ impl ProxyService {
         }
         config.metrics = self.metrics.clone();
         config.access_log = self.access_log.clone();
+        config.error_log = self.error_log.clone();
         config
     }
 

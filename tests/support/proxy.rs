@@ -495,6 +495,7 @@ pub fn decision(action: Action) -> Decision {
         client_addr: None,
         status_override: None,
         remote_user: None,
+        errors: vec![],
     }
 }
 

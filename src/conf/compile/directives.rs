@@ -370,7 +370,9 @@ impl Compiler<'_> {
                     o => {
                         return Err(ConfError::at(
                             &a[0].span,
-                            format!("invalid value \"{o}\" in \"satisfy\", it must be \"all\" or \"any\""),
+                            format!(
+                            "invalid value \"{o}\" in \"satisfy\", it must be \"all\" or \"any\""
+                        ),
                         ))
                     }
                 };

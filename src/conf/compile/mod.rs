@@ -121,7 +121,7 @@ impl Compiler<'_> {
         for p in problems {
             self.warnings.push(format!("{}: {p}", path.display()));
         }
-        let users = Arc::new(users);
+        let users = Arc::new(users.named(&arg.value));
         self.htpasswd.insert(path, users.clone());
         Ok(users)
     }

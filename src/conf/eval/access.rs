@@ -14,6 +14,7 @@ use super::context::Eval;
 use super::{Entry, FileProbe};
 use crate::conf::compile::level::AuthRule;
 use crate::conf::decision::{Action, AuthRequest, HeaderRule, ProxyTarget};
+use crate::conf::htpasswd::BasicCheck;
 
 /// What one access check said (nginx's `NGX_OK` / `NGX_DECLINED` / a code).
 enum Verdict {
@@ -58,7 +59,7 @@ impl<'a> Eval<'a> {
         refused.map(|(_, answer)| answer)
     }
 
-    fn allow_deny(&self) -> Verdict {
+    fn allow_deny(&mut self) -> Verdict {
         let ip = self.remote_ip();
         match self
             .level
@@ -68,22 +69,33 @@ impl<'a> Eval<'a> {
         {
             None => Verdict::Declined,
             Some(rule) if rule.allow => Verdict::Granted,
-            Some(_) => Verdict::Refused(403, Action::Deny { status: 403 }),
+            Some(_) => {
+                // nginx logs the refusal only under `satisfy all`.
+                if !self.level.satisfy_any {
+                    self.errors.push("access forbidden by rule".to_string());
+                }
+                Verdict::Refused(403, Action::Deny { status: 403 })
+            }
         }
     }
 
-    fn basic(&self) -> Verdict {
+    fn basic(&mut self) -> Verdict {
         match self.level.basic_auth() {
             None => Verdict::Declined,
             Some(AuthRule::Basic { realm, users }) => {
-                let ok = self
-                    .header("authorization")
-                    .is_some_and(|v| users.verify_header(v));
-                if ok {
-                    Verdict::Granted
-                } else {
-                    Verdict::Refused(401, Action::Unauthorized { realm })
+                match users.check_header(self.header("authorization")) {
+                    BasicCheck::Granted => return Verdict::Granted,
+                    BasicCheck::NoCredentials => {}
+                    BasicCheck::UnknownUser(user) => self.errors.push(format!(
+                        "user \"{}\" was not found in \"{}\"",
+                        log_safe(&user),
+                        users.source()
+                    )),
+                    BasicCheck::Mismatch(user) => self
+                        .errors
+                        .push(format!("user \"{}\": password mismatch", log_safe(&user))),
                 }
+                Verdict::Refused(401, Action::Unauthorized { realm })
             }
             Some(AuthRule::Unavailable(reason)) => Verdict::Final(Action::Unavailable { reason }),
         }
@@ -107,10 +119,7 @@ impl<'a> Eval<'a> {
             // is for another auth_request. Fail closed.
             (Some(_), _) => return Verdict::Final(server_error()),
             (None, Ok(target)) => {
-                return Verdict::Final(Action::Authenticate(Box::new(AuthRequest {
-                    uri,
-                    target,
-                })))
+                return Verdict::Final(Action::Authenticate(Box::new(AuthRequest { uri, target })))
             }
             // The subrequest was answered without an auth server
             // (`return 200`, a refusal, no such location).
@@ -236,4 +245,21 @@ fn plain(status: u16) -> Action {
 
 fn server_error() -> Action {
     plain(500)
+}
+
+/// A client-chosen user name as the error log may quote it: quotes,
+/// backslashes and control characters as `\xNN`, so a name cannot close the
+/// quote and forge the `client:` field fail2ban bans (nginx writes it raw).
+fn log_safe(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for c in user.chars() {
+        if c.is_control() || c == '"' || c == '\\' {
+            for b in c.to_string().bytes() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -68,6 +68,8 @@ pub(crate) struct Eval<'a> {
     pub auth_headers: Vec<HeaderRule>,
     /// An `error_page` redirect to a URI made the method `GET`.
     pub method_get: bool,
+    /// Error-log messages of the access phase (see `Decision::errors`).
+    pub errors: Vec<String>,
 }
 
 impl Eval<'_> {
@@ -246,7 +248,11 @@ fn joined(headers: &[(String, String)], name: &str) -> Option<String> {
     let same = |n: &str| {
         n.len() == name.len()
             && n.bytes().zip(name.bytes()).all(|(a, b)| {
-                let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+                let a = if a == b'-' {
+                    b'_'
+                } else {
+                    a.to_ascii_lowercase()
+                };
                 a == b
             })
     };

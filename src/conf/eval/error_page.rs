@@ -86,10 +86,11 @@ impl<'a> Eval<'a> {
             return Some(Ok(Entry::Server));
         }
         // A URL: a redirect, 302 unless `=` named another redirect code.
-        let status = match self.status_override.take() {
-            Some(n @ (301 | 302 | 303 | 307 | 308)) => n,
-            _ => 302,
-        };
+        let status = self
+            .status_override
+            .take()
+            .filter(|n| matches!(n, 301 | 302 | 303 | 307 | 308))
+            .unwrap_or(302);
         Some(Err(Action::Return {
             status,
             location: Some(target),
@@ -101,12 +102,7 @@ impl<'a> Eval<'a> {
     /// evaluator answers itself; forwarded answers carry it in the decision.
     pub(super) fn overridden(&self, answer: Action) -> Action {
         match (self.status_override, answer) {
-            (
-                Some(status),
-                Action::Return {
-                    location, body, ..
-                },
-            ) => Action::Return {
+            (Some(status), Action::Return { location, body, .. }) => Action::Return {
                 status,
                 location,
                 body,

@@ -24,8 +24,8 @@ use error_page::error_status;
 use crate::conf::compile::level::Handler;
 use crate::conf::compile::script::FileTest;
 use crate::conf::decision::{Action, AuthOutcome, Decision, HeaderRule, RequestInfo, ServerRef};
-use crate::conf::locations::Location;
 use crate::conf::include::map_path;
+use crate::conf::locations::Location;
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::VarSource;
 
@@ -180,6 +180,7 @@ impl RouteTable {
             status_override: None,
             auth_headers: Vec::new(),
             method_get: false,
+            errors: Vec::new(),
         };
         // nginx's post-read phase: realip with the server's settings.
         ev.apply_realip();
@@ -248,7 +249,7 @@ impl<'a> Eval<'a> {
             }
         }
         if search {
-            if let Err(answer) = self.find_location(probe) {
+            if let Some(answer) = self.find_location(probe) {
                 return answer;
             }
         }
@@ -262,13 +263,13 @@ impl<'a> Eval<'a> {
     }
 
     /// nginx's find-config and location rewrite phases, again after
-    /// `rewrite ... last`; `Err` when they answer the request themselves.
-    fn find_location(&mut self, probe: &dyn FileProbe) -> Result<(), Action> {
+    /// `rewrite ... last`; `Some` when they answer the request themselves.
+    fn find_location(&mut self, probe: &dyn FileProbe) -> Option<Action> {
         let server: &'a Server = self.server;
         loop {
             self.searches += 1;
             if self.searches > MAX_URI_CHANGES {
-                return Err(Action::Return {
+                return Some(Action::Return {
                     status: 500,
                     location: None,
                     body: None,
@@ -278,20 +279,20 @@ impl<'a> Eval<'a> {
             let Some(loc) = server.locations.resolve(&found.path) else {
                 self.level = server.level.clone();
                 self.location = None;
-                return Ok(());
+                return None;
             };
             self.location = Some(loc.at.clone());
             if found.auto_redirect {
                 self.level = loc.level.clone();
                 if loc.level.internal && !self.uri_changed {
-                    return Err(Action::Deny { status: 404 });
+                    return Some(Action::Deny { status: 404 });
                 }
                 let mut to = format!("{}/", self.uri);
                 if !self.args.is_empty() {
                     to.push('?');
                     to.push_str(&self.args);
                 }
-                return Err(self.respond(301, Some(to)));
+                return Some(self.respond(301, Some(to)));
             }
             if let Some(c) = found.captures {
                 self.captures = c;
@@ -304,15 +305,15 @@ impl<'a> Eval<'a> {
             // `internal` location answers 404 only to a request as the
             // client sent it.
             if loc.level.internal && !self.uri_changed {
-                return Err(Action::Deny { status: 404 });
+                return Some(Action::Deny { status: 404 });
             }
             self.rewrote = false;
             self.location_valid = true;
             match self.run(&loc.script, probe) {
-                Flow::Respond(a) => return Err(*a),
+                Flow::Respond(a) => return Some(*a),
                 Flow::Last => continue,
                 Flow::Done if self.rewrote => continue,
-                Flow::Done | Flow::Stop => return Ok(()),
+                Flow::Done | Flow::Stop => return None,
             }
         }
     }
@@ -331,6 +332,7 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         client_addr: None,
         status_override: None,
         remote_user: None,
+        errors: Vec::new(),
     }
 }
 
@@ -416,6 +418,7 @@ impl Eval<'_> {
                 .header("authorization")
                 .and_then(crate::conf::htpasswd::basic_credentials)
                 .map(|(user, _)| user),
+            errors: self.errors.clone(),
         }
     }
 }

@@ -204,14 +204,17 @@ struct Probe {
 
 impl std::fmt::Display for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = if self.target.starts_with('/') {
+            format!("https://{}{}", self.host, self.target)
+        } else {
+            format!("{} (Host: {})", self.target, self.host)
+        };
         write!(
             f,
-            "{}{} {} https://{}{}",
+            "{}{} {} {url}",
             if self.h2 { "h2 " } else { "" },
             self.auth,
             self.method,
-            self.host,
-            self.target
         )?;
         for (n, v) in &self.headers {
             write!(f, " [{n}: {v}]")?;
@@ -581,6 +584,29 @@ fn probes() -> Vec<Probe> {
         good(),
     ));
     out.push(with(a(), &|p| p.method = "HEAD"));
+    out.push(valid(with(a(), &|p| p.method = "HEAD"), good()));
+    out.push(valid(
+        with(a(), &|p| {
+            p.method = "DELETE";
+            p.target = "/api-key/3".into();
+        }),
+        good(),
+    ));
+    // The client's X-Forwarded-For is extended for the auth server too.
+    out.push(with(a(), &|p| {
+        p.headers.push(h("X-Forwarded-For", "10.9.9.9"))
+    }));
+    // Absolute-form target and merged slashes: $request_uri as nginx has it.
+    out.push(with(a(), &|p| {
+        p.target = "https://sonarr.example.test/abs/path?q=1".into()
+    }));
+    out.push(valid(
+        with(a(), &|p| {
+            p.target = "https://sonarr.example.test/abs/path?q=1".into()
+        }),
+        good(),
+    ));
+    out.push(with(a(), &|p| p.target = "//double//slash/?".into()));
     out.push(open(with(a(), &|p| {
         p.target = "/api/v3/system/status".into()
     })));

@@ -18,6 +18,9 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("cloudflare", 4, "dns_cloudflare_api_token still holds the template's placeholder value: replace it with an API token"),
         ("rfc2136", 7, "dns_rfc2136_secret still holds the template's placeholder value: replace it with the base64 TSIG secret"),
         ("duckdns", 3, "dns_duckdns_token still holds the template's placeholder value: replace it with your DuckDNS token"),
+        ("digitalocean", 4, "dns_digitalocean_token still holds the template's placeholder value: replace it with a DigitalOcean API token"),
+        ("do", 3, "dns_do_api_token still holds the template's placeholder value: replace it with a DigitalOcean API token"),
+        ("hetzner", 4, "dns_hetzner_api_token still holds the template's placeholder value: replace it with a DNS Console API token"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

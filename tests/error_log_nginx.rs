@@ -49,6 +49,9 @@ server {
 }
 "#;
 
+/// Client address, path, extra request headers.
+type Probe<'a> = (Ipv4Addr, &'a str, Vec<(&'a str, &'a str)>);
+
 /// alice:secret.
 const HTPASSWD: &str = "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n";
 
@@ -150,7 +153,7 @@ fn error_log_matches_nginx_and_fail2ban_reads_it() {
     let quoted = basic("ev\"il\":pw");
     let auth = "Authorization";
     #[rustfmt::skip]
-    let probes: Vec<(Ipv4Addr, &str, Vec<(&str, &str)>)> = vec![
+    let probes: Vec<Probe> = vec![
         (a, "/basic", vec![]),
         (a, "/basic", vec![(auth, &wrong)]),
         (a, "/basic", vec![(auth, &nobody)]),

@@ -92,4 +92,10 @@ pub const DNS_CONF_TEMPLATES: &[(&str, &str)] = &[
     ),
     ("duckdns.ini", include_str!("../../dns-conf/duckdns.ini")),
     ("rfc2136.ini", include_str!("../../dns-conf/rfc2136.ini")),
+    (
+        "digitalocean.ini",
+        include_str!("../../dns-conf/digitalocean.ini"),
+    ),
+    ("do.ini", include_str!("../../dns-conf/do.ini")),
+    ("hetzner.ini", include_str!("../../dns-conf/hetzner.ini")),
 ];

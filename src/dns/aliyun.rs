@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::aliyun_api::ApiFailure;
 use super::http::{HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
+use super::names::{relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 pub(super) const NAME: &str = "aliyun";
@@ -246,9 +247,7 @@ impl AliyunProvider {
         if let Some(zone) = self.lock_zones().get(&name) {
             return Ok(zone.clone());
         }
-        let labels: Vec<&str> = name.split('.').collect();
-        for start in 0..labels.len().saturating_sub(1) {
-            let candidate = labels[start..].join(".");
+        for candidate in zone_candidates(&name) {
             let json = self
                 .call(
                     "DescribeDomains",
@@ -322,16 +321,6 @@ impl AliyunProvider {
     fn lock_zones(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // Each use is one map operation: a poisoned lock holds a usable map.
         self.zones.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// `fqdn` relative to `zone` (Alidns' RR); `@` for the apex.
-fn relative_name(fqdn: &str, zone: &str) -> String {
-    let fqdn = fqdn.trim_end_matches('.');
-    match fqdn.strip_suffix(zone) {
-        Some("") => "@".to_owned(),
-        Some(rest) => rest.trim_end_matches('.').to_owned(),
-        None => fqdn.to_owned(),
     }
 }
 

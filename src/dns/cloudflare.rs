@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::http::{snippet, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
+use super::names::zone_candidates;
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 const NAME: &str = "cloudflare";
@@ -89,22 +90,7 @@ impl CloudflareConfig {
                 ))
             }
         };
-        let endpoint = match ini.optional(KEY_ENDPOINT) {
-            None => reqwest::Url::parse(DEFAULT_ENDPOINT).expect("the default endpoint is a URL"),
-            Some((raw, line)) => {
-                let raw = if raw.ends_with('/') {
-                    raw.to_owned()
-                } else {
-                    format!("{raw}/")
-                };
-                reqwest::Url::parse(&raw)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        ini.error(Some(line), format!("{KEY_ENDPOINT} must be an http(s) URL"))
-                    })?
-            }
-        };
+        let endpoint = ini.endpoint(KEY_ENDPOINT, DEFAULT_ENDPOINT)?;
         Ok(CloudflareConfig {
             auth,
             endpoint,
@@ -274,9 +260,7 @@ impl CloudflareProvider {
         {
             return Ok(z.clone());
         }
-        let labels: Vec<&str> = name.split('.').collect();
-        for start in 0..labels.len().saturating_sub(1) {
-            let candidate = labels[start..].join(".");
+        for candidate in zone_candidates(&name) {
             let r = self
                 .api(
                     reqwest::Method::GET,

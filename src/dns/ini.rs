@@ -191,6 +191,25 @@ impl IniFile {
         Ok((Secret::new(value), line))
     }
 
+    /// The API base URL in `key` (a moat extension every HTTP provider has,
+    /// for tests and private endpoints), ending in `/`; `default` without it.
+    pub fn endpoint(&self, key: &str, default: &str) -> Result<reqwest::Url, DnsError> {
+        let Some((raw, line)) = self.optional(key) else {
+            return Ok(
+                reqwest::Url::parse(default).expect("a provider's default endpoint is a URL")
+            );
+        };
+        let raw = if raw.ends_with('/') {
+            raw.to_owned()
+        } else {
+            format!("{raw}/")
+        };
+        reqwest::Url::parse(&raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| self.error(Some(line), format!("{key} must be an http(s) URL")))
+    }
+
     /// Errors when `value` (of `key` on `line`) is still the template's
     /// placeholder.
     pub fn refuse_placeholder(

@@ -28,10 +28,13 @@ mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
 mod cloudflare;
+mod digitalocean;
 mod duckdns;
 mod error;
+mod hetzner;
 mod http;
 pub mod ini;
+mod names;
 pub mod propagation;
 mod provider;
 mod registry;
@@ -44,8 +47,10 @@ mod tsig;
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
+pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
+pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
 pub use resolve::{servers_config, HickoryDns};
@@ -54,4 +59,12 @@ pub use secret::Secret;
 pub use tsig::TsigHmac;
 
 /// The `DNSPLUGIN` names moat supports, in the order the README lists them.
-pub const PROVIDER_NAMES: &[&str] = &["aliyun", "cloudflare", "rfc2136", "duckdns"];
+pub const PROVIDER_NAMES: &[&str] = &[
+    "aliyun",
+    "cloudflare",
+    "rfc2136",
+    "duckdns",
+    "digitalocean",
+    "do",
+    "hetzner",
+];

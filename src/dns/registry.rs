@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::ini::{self, IniFile};
-use super::{aliyun, cloudflare, duckdns, rfc2136, DnsError, DnsProvider};
+use super::{aliyun, cloudflare, digitalocean, duckdns, hetzner, rfc2136, DnsError, DnsProvider};
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
 
@@ -14,6 +14,10 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("cloudflare", cloudflare::CloudflareProvider::from_ini),
     ("rfc2136", rfc2136::Rfc2136Provider::from_ini),
     ("duckdns", duckdns::DuckDnsProvider::from_ini),
+    ("digitalocean", digitalocean::DigitalOceanProvider::from_ini),
+    // certbot-dns-do: SWAG's other DigitalOcean plugin, same API.
+    ("do", digitalocean::DigitalOceanProvider::from_ini),
+    ("hetzner", hetzner::HetznerProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -269,6 +269,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     fn record() -> AccessRecord {
         AccessRecord {

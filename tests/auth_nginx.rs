@@ -38,7 +38,8 @@
 //! probe without valid credentials (or with the auth server down or slow)
 //! reaches an app behind auth, on either side; and behind Authelia,
 //! Authentik and Tinyauth the app never sees a client's own identity header
-//! (`mallory`).
+//! (`mallory`); and moat asks Authelia (a keep-alive fake) over pooled
+//! connections, as issue 11 asks.
 
 #[path = "support/env.rs"]
 mod env;
@@ -1170,9 +1171,12 @@ fn forward_auth_matches_nginx_for_every_probe() {
     let mut differences = Vec::new();
     let mut violations = Vec::new();
     let mut nginx_views = Vec::new();
+    // (requests, connections) moat sent Authelia: the pool is used.
+    let moat_pool = std::cell::Cell::new((0usize, 0usize));
     for p in &probes {
         let run = |port: u16| {
             fakes.clear();
+            let before = fakes.get("authelia").connections();
             if let Some((fake, m)) = p.fault {
                 fakes.get(fake).set_mode(m);
             }
@@ -1187,6 +1191,11 @@ fn forward_auth_matches_nginx_for_every_probe() {
                 fakes.get(fake).set_mode(Mode::Up);
             }
             let seen = fakes.settle();
+            if port == moat_443 && p.fault.is_none() {
+                let asked = seen.iter().filter(|s| s.server == "authelia").count();
+                let opened = fakes.get("authelia").connections() - before;
+                moat_pool.set((moat_pool.get().0 + asked, moat_pool.get().1 + opened));
+            }
             (view(answer, seen, port), (answered, started.elapsed()))
         };
         let (mut n, ntook) = run(nginx_443);
@@ -1276,6 +1285,12 @@ fn forward_auth_matches_nginx_for_every_probe() {
         harness.is_empty() && redirects >= 10 && errors500 >= 4,
         "the nginx side is not what the snippets promise ({redirects} redirects, {errors500} 500s):\n{}\nnginx error log:\n{errors}",
         harness.join("\n")
+    );
+    let (asked, opened) = moat_pool.get();
+    eprintln!("moat asked Authelia {asked} times over {opened} new connections");
+    assert!(
+        asked >= 20 && opened * 4 <= asked,
+        "moat asked Authelia {asked} times over {opened} new connections: auth subrequests are not pooled"
     );
     assert!(
         violations.is_empty(),

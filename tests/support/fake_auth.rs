@@ -29,7 +29,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,7 @@ pub struct Fake {
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -217,6 +218,7 @@ impl Fake {
             mode: Arc::new(Mutex::new(Mode::Up)),
             seen: Arc::default(),
             conns: Arc::default(),
+            accepted: Arc::default(),
             stop: Arc::default(),
         };
         let sh = Shared {
@@ -227,8 +229,9 @@ impl Fake {
             mode: fake.mode.clone(),
             seen: fake.seen.clone(),
         };
-        let (conns, stop) = (fake.conns.clone(), fake.stop.clone());
-        std::thread::spawn(move || accept_loop(listener, addr, sh, conns, stop));
+        let (conns, accepted, stop) =
+            (fake.conns.clone(), fake.accepted.clone(), fake.stop.clone());
+        std::thread::spawn(move || accept_loop(listener, addr, sh, conns, accepted, stop));
         fake
     }
 
@@ -264,6 +267,11 @@ impl Fake {
         panic!("fake {} did not switch to {m:?}", self.name);
     }
 
+    /// How many connections it accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
     /// Every request recorded so far, cleared.
     pub fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.seen.lock().unwrap())
@@ -286,6 +294,7 @@ fn accept_loop(
     addr: SocketAddr,
     sh: Shared,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 ) {
     let mut listener = Some(listener);
@@ -314,6 +323,7 @@ fn accept_loop(
         match l.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);
+                accepted.fetch_add(1, Ordering::Relaxed);
                 if let Ok(c) = stream.try_clone() {
                     conns.lock().unwrap().push(c);
                 }

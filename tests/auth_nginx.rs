@@ -185,6 +185,8 @@ struct Probe {
     target: String,
     headers: Vec<(String, String)>,
     body: Option<&'static str>,
+    /// Send the body chunked (HTTP/1.1 only) instead of with Content-Length.
+    chunked: bool,
     h2: bool,
     /// Headers of a second request for the same target on the same HTTP/2
     /// connection, sent after the first one's answer: auth is per request,
@@ -221,7 +223,8 @@ impl std::fmt::Display for Probe {
             write!(f, " [{n}: {v}]")?;
         }
         if let Some(b) = self.body {
-            write!(f, " body={b:?}")?;
+            let how = if self.chunked { " chunked" } else { "" };
+            write!(f, "{how} body={}", body_text(b.as_bytes()))?;
         }
         if let Some(then) = &self.then {
             write!(f, " then on the same connection:")?;
@@ -309,7 +312,7 @@ fn view(answers: Result<Vec<Answer>, String>, seen: Vec<Seen>, https_port: u16) 
             if s.body.is_empty() {
                 "none".to_string()
             } else {
-                format!("{:?}", String::from_utf8_lossy(&s.body))
+                body_text(&s.body)
             }
         );
         for n in names {
@@ -351,6 +354,19 @@ fn view(answers: Result<Vec<Answer>, String>, seen: Vec<Seen>, https_port: u16) 
     }
 }
 
+/// A body as the report shows it: short ones quoted, long ones by length
+/// and a digest of their bytes.
+fn body_text(b: &[u8]) -> String {
+    if b.len() <= 64 {
+        format!("{:?}", String::from_utf8_lossy(b))
+    } else {
+        let sum = b
+            .iter()
+            .fold(0u64, |a, x| a.wrapping_mul(31).wrapping_add(u64::from(*x)));
+        format!("{} bytes (sum {sum:x})", b.len())
+    }
+}
+
 // ------------------------------------------------------------ clients
 
 fn parse_head(raw: &[u8]) -> Result<Answer, String> {
@@ -379,14 +395,25 @@ fn send_h1(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Answ
         req.push_str(&format!("{n}: {v}\r\n"));
     }
     if let Some(b) = p.body {
-        req.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        if p.chunked {
+            req.push_str("Transfer-Encoding: chunked\r\n");
+        } else {
+            req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+        }
     }
     req.push_str("Connection: close\r\n\r\n");
-    if let Some(b) = p.body {
-        req.push_str(b);
+    match p.body {
+        Some(b) if p.chunked => {
+            for piece in b.as_bytes().chunks(1000) {
+                req.push_str(&format!("{:x}\r\n", piece.len()));
+                req.push_str(std::str::from_utf8(piece).expect("ASCII bodies"));
+                req.push_str("\r\n");
+            }
+            req.push_str("0\r\n\r\n");
+        }
+        Some(b) => req.push_str(b),
+        None => {}
     }
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -502,6 +529,7 @@ fn probes() -> Vec<Probe> {
         target: "/".into(),
         headers: vec![],
         body: None,
+        chunked: false,
         h2: false,
         then: None,
         fault: None,
@@ -585,6 +613,41 @@ fn probes() -> Vec<Probe> {
         good(),
     ));
     out.push(with(a(), &|p| p.method = "HEAD"));
+    // An upload behind auth: the body waits for the subrequest, then all of
+    // it reaches the app (and none the auth server).
+    let upload: &'static str = Box::leak("0123456789abcdef".repeat(16 * 1024).into_boxed_str());
+    out.push(valid(
+        with(a(), &|p| {
+            p.method = "PUT";
+            p.target = "/upload".into();
+            p.body = Some(upload);
+        }),
+        good(),
+    ));
+    out.push(valid(
+        with(a(), &|p| {
+            p.method = "POST";
+            p.target = "/upload?chunked=1".into();
+            p.body = Some(upload);
+            p.chunked = true;
+        }),
+        good(),
+    ));
+    out.push(with(a(), &|p| {
+        p.method = "POST";
+        p.target = "/upload?chunked=1".into();
+        p.body = Some("tiny=chunked");
+        p.chunked = true;
+    }));
+    out.push(valid(
+        with(a(), &|p| {
+            p.h2 = true;
+            p.method = "PUT";
+            p.target = "/upload".into();
+            p.body = Some(upload);
+        }),
+        good(),
+    ));
     out.push(valid(with(a(), &|p| p.method = "HEAD"), good()));
     out.push(valid(
         with(a(), &|p| {
@@ -781,6 +844,15 @@ fn probes() -> Vec<Probe> {
         p.target = "/artist/editor".into();
         p.body = Some("tiny=1");
     }));
+    out.push(valid(
+        with(t(), &|p| {
+            p.method = "POST";
+            p.target = "/artist/editor".into();
+            p.body = Some("tiny=chunked");
+            p.chunked = true;
+        }),
+        tgood(),
+    ));
     out.push(with(t(), &|p| p.target = "/tinyauth".into()));
     out.push(open(valid(
         with(t(), &|p| p.target = "/tinyauth".into()),

@@ -129,6 +129,7 @@ const IDENTITY: &[&str] = &[
     "x-authentik-uid",
     "authorization",
     "cookie",
+    "upgrade",
 ];
 
 /// Headers compared at the auth servers (Content-Length is not: see the
@@ -423,17 +424,53 @@ fn send_h1(port: u16, p: &Probe, tls: &Arc<rustls::ClientConfig>) -> Result<Answ
     let mut s = rustls::StreamOwned::new(conn, tcp);
     s.write_all(req.as_bytes())
         .map_err(|e| format!("TLS write: {e}"))?;
+    // Read until the server closes or the response is complete (a server
+    // may keep the connection of a `Connection: Upgrade` request open).
     let mut out = Vec::new();
-    match s.read_to_end(&mut out) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-        Err(e) if !out.is_empty() && out.windows(4).any(|w| w == b"\r\n\r\n") => {
-            // A reset after a complete head still tells the status.
-            let _ = e;
+    loop {
+        if response_complete(&out, p.method == "HEAD") {
+            break;
         }
-        Err(e) => return Err(format!("TLS read: {e}")),
+        let mut chunk = [0u8; 16384];
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => break,
+            // A reset after a complete head still tells the status.
+            Err(_) if out.windows(4).any(|w| w == b"\r\n\r\n") => break,
+            Err(e) => return Err(format!("TLS read: {e}")),
+        }
     }
     parse_head(&out)
+}
+
+/// Whether `raw` holds a whole response: its head, then the body its
+/// framing announces (none for 1xx, 204, 304 and HEAD).
+fn response_complete(raw: &[u8], head_only: bool) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let Ok(a) = parse_head(raw) else {
+        return false;
+    };
+    if head_only || a.status < 200 || a.status == 204 || a.status == 304 {
+        return true;
+    }
+    let body = &raw[end + 4..];
+    if a.all("transfer-encoding")
+        .iter()
+        .any(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match a
+        .all("content-length")
+        .first()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(n) => body.len() >= n,
+        None => false,
+    }
 }
 
 /// One HTTP/2 request (ALPN h2, which both must negotiate), and the
@@ -613,6 +650,27 @@ fn probes() -> Vec<Probe> {
         good(),
     ));
     out.push(with(a(), &|p| p.method = "HEAD"));
+    // A WebSocket handshake behind auth (SignalR in the *arr apps).
+    let ws = || {
+        vec![
+            h("Upgrade", "websocket"),
+            h("Connection", "Upgrade"),
+            h("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            h("Sec-WebSocket-Version", "13"),
+        ]
+    };
+    out.push(with(a(), &|p| {
+        p.target = "/signalr/messages?access_token=x".into();
+        p.headers = ws();
+    }));
+    out.push(valid(
+        with(a(), &|p| {
+            p.target = "/signalr/messages".into();
+            p.headers = ws();
+            p.headers.extend(spoof(&remote));
+        }),
+        good(),
+    ));
     // An upload behind auth: the body waits for the subrequest, then all of
     // it reaches the app (and none the auth server).
     let upload: &'static str = Box::leak("0123456789abcdef".repeat(16 * 1024).into_boxed_str());

@@ -479,6 +479,16 @@ fn serve_one(stream: &mut TcpStream, buf: &mut Vec<u8>, sh: &Shared) -> bool {
     for (n, v) in &reply.headers {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
+    if reply.status == 101 {
+        // Switched: the tunnel ends at once (the app closes it).
+        out.push_str("\r\n");
+        let _ = stream.write_all(out.as_bytes());
+        let _ = stream.flush();
+        req.answered = true;
+        req.done = true;
+        update(&req);
+        return false;
+    }
     let bodyless = req.method == "HEAD" || reply.status == 204 || reply.status == 304;
     if reply.status != 204 && reply.status != 304 {
         out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
@@ -565,6 +575,7 @@ fn read_chunked(stream: &mut TcpStream, rest: &mut Vec<u8>) -> Vec<u8> {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
         200 => "OK",
         204 => "No Content",
         302 => "Found",
@@ -743,9 +754,23 @@ pub fn ldap_login(req: &Seen) -> Reply {
     .with("Content-Type", "text/html")
 }
 
-/// An app: 200 with its name and what it got.
+/// An app: 200 with its name and what it got; a WebSocket handshake gets
+/// 101 (RFC 6455 §4.2.2), and the app closes the connection right after.
 pub fn app(name: &'static str) -> impl Fn(&Seen) -> Reply + Send + Sync {
     move |req: &Seen| {
+        if let (Some(up), Some(key)) = (req.header("upgrade"), req.header("sec-websocket-key")) {
+            if up.eq_ignore_ascii_case("websocket") {
+                use sha1::Digest as _;
+                let digest =
+                    sha1::Sha1::digest(format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
+                let accept = base64::engine::general_purpose::STANDARD.encode(digest);
+                return Reply::new(101, "")
+                    .with("Upgrade", "websocket")
+                    .with("Connection", "Upgrade")
+                    .with("Sec-WebSocket-Accept", &accept)
+                    .with("X-App", name);
+            }
+        }
         let v = serde_json::json!({
             "app": name,
             "method": req.method,

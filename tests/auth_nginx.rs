@@ -6,7 +6,11 @@
 //! samples the two commented `include` lines are uncommented, one app per
 //! integration: sonarr behind Authelia, radarr behind Authentik, lidarr behind
 //! Tinyauth, readarr behind LDAP. Each sample's `location ~ (/app)?/api`
-//! stays without auth, as SWAG ships it.
+//! stays without auth, as SWAG ships it. Subfolders: sonarr's and radarr's
+//! subfolder samples with the location line, default.conf's server with the
+//! Authelia and Authentik server lines. And the common "no login from the
+//! LAN" setup, `satisfy any; allow ...; deny all;` before the Authelia
+//! include: bazarr allows the client's address, prowlarr does not.
 //!
 //! Every upstream name resolves through a stub DNS server to a loopback
 //! address where a fake listens (`tests/support/fake_auth.rs`: Authelia,
@@ -70,6 +74,9 @@ struct Integration {
     app: &'static str,
     port: u16,
     strips_identity: bool,
+    /// Lines a user adds before the location include (`satisfy` with
+    /// `allow`/`deny`, the common "no login from the LAN" setup).
+    access: &'static str,
 }
 
 const INTEGRATIONS: &[Integration] = &[
@@ -78,24 +85,42 @@ const INTEGRATIONS: &[Integration] = &[
         app: "sonarr",
         port: 8989,
         strips_identity: true,
+        access: "",
     },
     Integration {
         auth: "authentik",
         app: "radarr",
         port: 7878,
         strips_identity: true,
+        access: "",
     },
     Integration {
         auth: "tinyauth",
         app: "lidarr",
         port: 8686,
         strips_identity: true,
+        access: "",
     },
     Integration {
         auth: "ldap",
         app: "readarr",
         port: 8787,
         strips_identity: false,
+        access: "",
+    },
+    Integration {
+        auth: "authelia",
+        app: "bazarr",
+        port: 6767,
+        strips_identity: true,
+        access: "satisfy any; allow 127.0.0.1; deny all;",
+    },
+    Integration {
+        auth: "authelia",
+        app: "prowlarr",
+        port: 9696,
+        strips_identity: true,
+        access: "satisfy any; allow 10.0.0.0/8; deny all;",
     },
 ];
 
@@ -1000,6 +1025,34 @@ fn probes() -> Vec<Probe> {
         lgood(),
     ));
 
+    // ---- satisfy any: the client's address (127.0.0.1) is allowed in
+    // front of bazarr, not in front of prowlarr.
+    let lan = |app: &str| with(base("authelia", app), &|p| p.unauthenticated = false);
+    out.push(lan("bazarr"));
+    out.push(with(lan("bazarr"), &|p| p.headers = spoof(&remote)));
+    out.push(valid(
+        with(lan("bazarr"), &|p| p.headers = spoof(&remote)),
+        good(),
+    ));
+    out.push(with(lan("bazarr"), &|p| {
+        p.headers.push(h("Cookie", "authelia_session=forbidden"))
+    }));
+    out.push(with(lan("bazarr"), &|p| {
+        p.fault = Some(("authelia", Mode::Down));
+    }));
+    let wan = || base("authelia", "prowlarr");
+    out.push(wan());
+    out.push(with(wan(), &|p| p.headers = spoof(&remote)));
+    out.push(valid(with(wan(), &|p| p.headers = spoof(&remote)), good()));
+    out.push(with(wan(), &|p| {
+        p.headers.push(h("Cookie", "authelia_session=forbidden"))
+    }));
+    out.push(with(wan(), &|p| {
+        p.headers.push(good());
+        p.fault = Some(("authelia", Mode::Down));
+    }));
+    out.push(open(with(wan(), &|p| p.target = "/1/api?t=caps".into())));
+
     // ---- Subfolders in the default server: sonarr behind Authelia, radarr
     // behind Authentik; `^~ /sonarr/api` and `^~ /radarr/api` open.
     let sub = |auth: &'static str, app: &str, target: &str| {
@@ -1188,12 +1241,16 @@ fn forward_auth_matches_nginx_for_every_probe() {
         .iter()
         .map(|i| {
             let sample = format!("{}.subdomain.conf.sample", i.app);
-            let text = enable(
+            let mut text = enable(
                 &sample,
                 &read_sample(&sample),
                 i.auth,
                 &["server", "location"],
             );
+            if !i.access.is_empty() {
+                let include = format!("include /config/nginx/{}-location.conf;", i.auth);
+                text = text.replacen(&include, &format!("{}\n        {include}", i.access), 1);
+            }
             oracle::Chosen {
                 sample,
                 text,

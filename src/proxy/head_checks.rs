@@ -66,9 +66,32 @@ fn bad(why: impl Into<String>) -> Refusal {
     }
 }
 
+/// HTTP/2 clients may send each cookie as its own `cookie` field; for
+/// anything HTTP/1.1 (upstreams, auth servers, `$http_cookie`) they are one
+/// header joined with `; ` (RFC 9113 section 8.2.3), as nginx does.
+fn join_h2_cookies(req: &mut RequestHeader) {
+    if req.version != http::Version::HTTP_2 {
+        return;
+    }
+    let cookies: Vec<Vec<u8>> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    if cookies.len() < 2 {
+        return;
+    }
+    let joined = cookies.join(&b"; "[..]);
+    if let Ok(value) = http::HeaderValue::from_bytes(&joined) {
+        let _ = req.insert_header(http::header::COOKIE, value);
+    }
+}
+
 /// Validate `req` and normalise it in place (see the module doc).
 pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal> {
     drop_ignored_headers(req, rules);
+    join_h2_cookies(req);
     let hosts = req.headers.get_all(HOST).iter().count();
     if hosts > 1 {
         return Err(bad("client sent duplicate Host header"));

@@ -10,7 +10,9 @@
 //! subfolder samples with the location line, default.conf's server with the
 //! Authelia and Authentik server lines. And the common "no login from the
 //! LAN" setup, `satisfy any; allow ...; deny all;` before the Authelia
-//! include: bazarr allows the client's address, prowlarr does not.
+//! include: bazarr allows the client's address, prowlarr does not; and
+//! overseerr with `satisfy any`, its sample's own `auth_basic` lines
+//! uncommented (a `{SHA}` .htpasswd) and Authelia: either credential.
 //!
 //! Every upstream name resolves through a stub DNS server to a loopback
 //! address where a fake listens (`tests/support/fake_auth.rs`: Authelia,
@@ -114,6 +116,13 @@ const INTEGRATIONS: &[Integration] = &[
         port: 6767,
         strips_identity: true,
         access: "satisfy any; allow 127.0.0.1; deny all;",
+    },
+    Integration {
+        auth: "authelia",
+        app: "overseerr",
+        port: 5055,
+        strips_identity: true,
+        access: "satisfy any;",
     },
     Integration {
         auth: "authelia",
@@ -1053,6 +1062,27 @@ fn probes() -> Vec<Probe> {
     }));
     out.push(open(with(wan(), &|p| p.target = "/1/api?t=caps".into())));
 
+    // ---- satisfy any with auth_basic and Authelia in front of overseerr.
+    let o = || base("authelia", "overseerr");
+    let carol = || h("Authorization", &fake_auth::basic_header(BASIC_USER));
+    out.push(o());
+    out.push(valid(o(), carol()));
+    out.push(valid(with(o(), &|p| p.headers = spoof(&remote)), carol()));
+    out.push(with(o(), &|p| {
+        p.headers
+            .push(h("Authorization", &fake_auth::basic_header("carol:wrong")))
+    }));
+    out.push(valid(with(o(), &|p| p.headers = spoof(&remote)), good()));
+    out.push(valid(with(o(), &|p| p.headers.push(carol())), good()));
+    out.push(with(o(), &|p| {
+        p.headers.push(h("Cookie", "authelia_session=forbidden"))
+    }));
+    out.push(valid(
+        with(o(), &|p| p.fault = Some(("authelia", Mode::Down))),
+        carol(),
+    ));
+    out.push(valid(with(o(), &|p| p.h2 = true), carol()));
+
     // ---- Subfolders in the default server: sonarr behind Authelia, radarr
     // behind Authentik; `^~ /sonarr/api` and `^~ /radarr/api` open.
     let sub = |auth: &'static str, app: &str, target: &str| {
@@ -1247,6 +1277,16 @@ fn forward_auth_matches_nginx_for_every_probe() {
                 i.auth,
                 &["server", "location"],
             );
+            if i.app == "overseerr" {
+                // The sample's own http auth lines too: either credential.
+                for line in [
+                    "#auth_basic \"Restricted\";",
+                    "#auth_basic_user_file /config/nginx/.htpasswd;",
+                ] {
+                    assert_eq!(text.matches(line).count(), 1, "{sample}: {line}");
+                    text = text.replacen(line, &line[1..], 1);
+                }
+            }
             if !i.access.is_empty() {
                 let include = format!("include /config/nginx/{}-location.conf;", i.auth);
                 text = text.replacen(&include, &format!("{}\n        {include}", i.access), 1);
@@ -1279,6 +1319,7 @@ fn forward_auth_matches_nginx_for_every_probe() {
     let tmp = tempfile::tempdir().unwrap();
     let trees = oracle::write_trees(tmp.path(), &corpus, &chosen, dns.addr, &cert, &key);
     for tree in [&trees.moat, &trees.nginx] {
+        std::fs::write(tree.join("nginx/.htpasswd"), htpasswd_line()).unwrap();
         edit(
             &tree.join("nginx/proxy.conf"),
             "proxy_read_timeout 240;",
@@ -1493,6 +1534,21 @@ fn forward_auth_matches_nginx_for_every_probe() {
         differences.join("\n"),
         tail(&moat.log(), 60)
     );
+}
+
+/// The basic credentials overseerr's `auth_basic` accepts.
+const BASIC_USER: &str = "carol:secret";
+
+/// `carol:{SHA}...` for [`BASIC_USER`].
+fn htpasswd_line() -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let (user, pass) = BASIC_USER.split_once(':').unwrap();
+    let digest = sha1::Sha1::digest(pass.as_bytes());
+    format!(
+        "{user}:{{SHA}}{}\n",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// `(major, minor)` of `nginx -v`.

@@ -432,6 +432,8 @@ enum To {
     NoPp,
 }
 
+/// Name, client address, listener, PROXY header, request, expected outcome.
+type Probe<'a> = (&'a str, Ipv4Addr, To, Vec<u8>, &'a str, Outcome);
 #[test]
 fn proxy_protocol_headers_give_the_client_address_as_in_nginx() {
     let up = Recorder::start();
@@ -450,7 +452,7 @@ fn proxy_protocol_headers_give_the_client_address_as_in_nginx() {
     let dst4 = "203.0.113.1:443";
     let get = b"GET /early HTTP/1.1\r\nHost: pp.test\r\n\r\n".to_vec();
     #[rustfmt::skip]
-    let probes: Vec<(&str, Ipv4Addr, To, Vec<u8>, &str, Outcome)> = vec![
+    let probes: Vec<Probe> = vec![
         ("v1 plain", trusted, To::Plain, v1("198.51.100.7", 40000), "",
             ok("198.51.100.7", "198.51.100.7", via, dst4)),
         ("v1 tls", trusted, To::Tls, v1("198.51.100.7", 40000), "",

@@ -116,6 +116,7 @@ server {
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             remote: format!("{from}:5000").parse().unwrap(),
+            proxy_protocol: None,
         }
     }
 

@@ -58,7 +58,7 @@ impl Registry {
     fn insert(&self, key: ConnKey, addrs: Option<ProxyProtocolAddrs>, claimed: bool) {
         let mut inner = self.inner.lock();
         inner.inserts += 1;
-        if inner.inserts % SWEEP_EVERY == 0 {
+        if inner.inserts.is_multiple_of(SWEEP_EVERY) {
             inner
                 .map
                 .retain(|_, e| e.claimed || e.since.elapsed() < STALE_AFTER);

@@ -1,6 +1,8 @@
 //! The Cloudflare and DuckDNS providers against fake HTTP APIs with the
 //! documented shapes.
 
+#[path = "support/dns_ini.rs"]
+mod dns_ini;
 #[path = "support/fake_cloudflare.rs"]
 mod fake_cloudflare;
 #[path = "support/fake_duckdns.rs"]
@@ -8,27 +10,13 @@ mod fake_duckdns;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 
+use dns_ini::with_ini;
 use fake_cloudflare::{CfAccount, FakeCloudflare};
 use fake_duckdns::FakeDuckDns;
-use moat::dns::{provider_for, DnsProvider, RecordHandle};
+use moat::dns::RecordHandle;
 
 const APEX_VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
 const WILDCARD_VALUE: &str = "9ihDbjxAjEuX0LoqXcYV8q5ONbJQxbmR7SCTNo3tiAX";
-
-fn with_ini(
-    plugin: &str,
-    text: &str,
-) -> (
-    tempfile::TempDir,
-    Result<Box<dyn DnsProvider>, moat::dns::DnsError>,
-) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
-    std::fs::write(dir.path().join(format!("dns-conf/{plugin}.ini")), text).unwrap();
-    let p = provider_for(plugin, dir.path());
-    (dir, p)
-}
 
 fn cf_token_ini(fake: &FakeCloudflare, token: &str) -> String {
     format!(

@@ -3,6 +3,8 @@
 //! values are separate records deleted by id, preflight checks the token
 //! and finds each zone, and failures say what to fix without the token.
 
+#[path = "support/dns_ini.rs"]
+mod dns_ini;
 #[path = "support/fake_digitalocean.rs"]
 mod fake_digitalocean;
 #[path = "support/fake_hetzner.rs"]
@@ -10,28 +12,13 @@ mod fake_hetzner;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 
+use dns_ini::with_ini;
 use fake_digitalocean::FakeDigitalOcean;
 use fake_hetzner::FakeHetzner;
-use moat::dns::{provider_for, DnsProvider};
 
 const APEX_VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
 const WILDCARD_VALUE: &str = "9ihDbjxAjEuX0LoqXcYV8q5ONbJQxbmR7SCTNo3tiAX";
 const NAME: &str = "_acme-challenge.sub.example.test";
-
-fn with_ini(
-    plugin: &str,
-    text: &str,
-) -> (
-    tempfile::TempDir,
-    Result<Box<dyn DnsProvider>, moat::dns::DnsError>,
-) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
-    std::fs::write(dir.path().join(format!("dns-conf/{plugin}.ini")), text).unwrap();
-    let p = provider_for(plugin, dir.path());
-    (dir, p)
-}
 
 #[tokio::test]
 async fn digitalocean_records_live_in_the_longest_matching_domain_and_go_by_id() {

@@ -14,14 +14,16 @@
 mod env;
 #[path = "support/foundation.rs"]
 mod foundation;
+#[path = "support/nginx_wire.rs"]
+mod nginx_wire;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
+use nginx_wire::{moat_http_port, nginx_conf, start_nginx};
 
 /// http-level zones, then the server; `LISTEN` and `UP` are filled in per side.
 const CONF: &str = r#"
@@ -355,15 +357,12 @@ fn limits_match_nginx() {
         std::fs::create_dir_all(nroot.join(d)).unwrap();
     }
     let nport = free_port();
-    let tmp = nroot.join("tmp").display().to_string();
     let nconf = CONF
         .replace("LISTEN", &format!("127.0.0.1:{nport}"))
         .replace("UP", &up.addr.to_string());
     std::fs::write(
         nroot.join("nginx/nginx.conf"),
-        format!(
-            "daemon off;\nmaster_process off;\npid {tmp}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {tmp}/body;\n proxy_temp_path {tmp}/proxy;\n fastcgi_temp_path {tmp}/fcgi;\n uwsgi_temp_path {tmp}/uwsgi;\n scgi_temp_path {tmp}/scgi;\n{nconf}\n}}\n"
-        ),
+        nginx_conf(nroot, "stderr warn", &nconf),
     )
     .unwrap();
     let _nginx = start_nginx(&nginx_bin, nroot, nport);
@@ -378,13 +377,7 @@ fn limits_match_nginx() {
     )
     .unwrap();
     let cmd = moat_command(moat_bin(), mroot, &[]);
-    let mport: u16 = cmd
-        .get_envs()
-        .find(|(k, _)| *k == "HTTP_PORT")
-        .and_then(|(_, v)| v)
-        .and_then(|v| v.to_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let mport = moat_http_port(&cmd);
     let moat = Running::spawn(cmd);
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
     moat.wait_for(&["configuration reloaded"], Duration::from_secs(20));
@@ -447,52 +440,4 @@ fn limits_match_nginx() {
     );
     let (fresh, _) = ask(A, moat_side.at, "/plain/?id=reload-fresh", "");
     assert_eq!(fresh, 200, "a resized zone kept its old state");
-}
-
-fn start_nginx(bin: &Path, root: &Path, port: u16) -> NginxChild {
-    let conf = root.join("nginx/nginx.conf");
-    let check = std::process::Command::new(bin)
-        .args(["-t", "-p"])
-        .arg(format!("{}/", root.display()))
-        .arg("-c")
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let child = std::process::Command::new(bin)
-        .arg("-p")
-        .arg(format!("{}/", root.display()))
-        .arg("-c")
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let n = NginxChild(child);
-    assert!(
-        foundation::wait_until(Duration::from_secs(15), || TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "nginx did not listen on {port}"
-    );
-    n
-}
-
-/// nginx, killed (by its PID) on drop.
-struct NginxChild(std::process::Child);
-
-impl Drop for NginxChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -13,6 +13,8 @@
 mod env;
 #[path = "support/foundation.rs"]
 mod foundation;
+#[path = "support/nginx_wire.rs"]
+mod nginx_wire;
 #[path = "support/proxy.rs"]
 mod support;
 
@@ -23,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
+use nginx_wire::{moat_http_port, nginx_conf, NginxChild};
 
 // ------------------------------------------------------------- headers
 
@@ -321,13 +324,7 @@ fn start_moat(upstream: SocketAddr) -> (Running, Side, tempfile::TempDir) {
     )
     .unwrap();
     let cmd = moat_command(moat_bin(), root, &[]);
-    let http: u16 = cmd
-        .get_envs()
-        .find(|(k, _)| *k == "HTTP_PORT")
-        .and_then(|(_, v)| v)
-        .and_then(|v| v.to_str())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
+    let http = moat_http_port(&cmd);
     let moat = Running::spawn(cmd);
     moat.wait_for(&["proxy listening"], Duration::from_secs(20));
     let side = Side {
@@ -346,16 +343,6 @@ fn start_moat(upstream: SocketAddr) -> (Running, Side, tempfile::TempDir) {
         moat.log()
     );
     (moat, side, tmp)
-}
-
-/// nginx, killed (by its PID) on drop.
-struct NginxChild(std::process::Child);
-
-impl Drop for NginxChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_nginx(bin: &Path, upstream: SocketAddr) -> (NginxChild, Side, tempfile::TempDir) {
@@ -381,40 +368,15 @@ fn start_nginx(bin: &Path, upstream: SocketAddr) -> (NginxChild, Side, tempfile:
         tls: side.tls.to_string(),
         nopp: side.nopp.to_string(),
     };
-    let t = root.join("tmp").display().to_string();
-    let conf = root.join("nginx/nginx.conf");
     std::fs::write(
-        &conf,
-        format!(
-            "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {t}/body;\n proxy_temp_path {t}/proxy;\n fastcgi_temp_path {t}/fcgi;\n uwsgi_temp_path {t}/uwsgi;\n scgi_temp_path {t}/scgi;\n{}\n}}\n",
-            servers(&l, root, &headers)
-        ),
+        root.join("nginx/nginx.conf"),
+        nginx_conf(root, "stderr warn", &servers(&l, root, &headers)),
     )
     .unwrap();
-    let prefix = format!("{}/", root.display());
-    let check = std::process::Command::new(bin)
-        .args(["-t", "-p", &prefix, "-c"])
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let child = std::process::Command::new(bin)
-        .args(["-p", &prefix, "-c"])
-        .arg(&conf)
-        .args(["-e", "stderr"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let n = NginxChild(child);
+    let n = nginx_wire::start_nginx(bin, root, side.plain.port());
     assert!(
         foundation::wait_until(Duration::from_secs(15), || {
-            [side.plain, side.tls, side.nopp]
+            [side.tls, side.nopp]
                 .iter()
                 .all(|a| TcpStream::connect(a).is_ok())
         }),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -164,19 +164,6 @@ impl DnsProvider for DigitalOceanProvider {
 
     fn propagation_default(&self) -> Duration {
         Duration::from_secs(10)
-    }
-}
-
-/// An API failure, with the HTTP status kept for matching.
-#[derive(Debug)]
-struct ApiError {
-    status: u16,
-    error: DnsError,
-}
-
-impl From<ApiError> for DnsError {
-    fn from(e: ApiError) -> Self {
-        e.error
     }
 }
 

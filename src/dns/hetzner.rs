@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -143,19 +143,6 @@ impl DnsProvider for HetznerProvider {
 
     fn propagation_default(&self) -> Duration {
         Duration::from_secs(30)
-    }
-}
-
-/// An API failure, with the HTTP status kept for matching.
-#[derive(Debug)]
-struct ApiError {
-    status: u16,
-    error: DnsError,
-}
-
-impl From<ApiError> for DnsError {
-    fn from(e: ApiError) -> Self {
-        e.error
     }
 }
 

@@ -122,6 +122,20 @@ impl HttpClient {
     }
 }
 
+/// An API failure with its HTTP status kept, so a provider can match on it
+/// (404: already gone); 0 when no answer came.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub error: DnsError,
+}
+
+impl From<ApiError> for DnsError {
+    fn from(e: ApiError) -> Self {
+        e.error
+    }
+}
+
 /// The first 200 characters of an answer, for error messages.
 pub(crate) fn snippet(body: &str) -> String {
     let s: String = body.chars().take(200).collect();

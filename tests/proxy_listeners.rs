@@ -86,6 +86,46 @@ async fn extra_conf_listen_port_terminates_tls_and_reports_its_port() {
     assert_eq!(body, "port=80 tls=false");
 }
 
+/// nginx ORs `ssl` across the `listen` lines of one address: a port one
+/// server lists with `ssl` and another without is TLS for both, never a
+/// plain-text port that would serve the TLS server's site unencrypted.
+#[tokio::test]
+async fn a_port_listed_with_and_without_ssl_is_tls() {
+    let port = free_port();
+    let listen = |ssl| Listen {
+        addr: None,
+        port,
+        ipv6: false,
+        ssl,
+        proxy_protocol: false,
+    };
+    let routes = FnRoutes::with_listens(vec![listen(false), listen(true)], |req| {
+        decision(Action::Return {
+            status: 200,
+            location: None,
+            body: Some(format!("tls={}", req.tls)),
+        })
+    });
+    let moat = start_moat(routes, None);
+    let extra = moat
+        .handle
+        .bound()
+        .iter()
+        .find(|b| b.conf_port == port)
+        .expect("extra listener bound");
+    assert!(extra.tls, "the port must be bound with TLS");
+    let c = client(&["plain.example.test"], extra.addr);
+    let body = c
+        .get(format!("https://plain.example.test:{port}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "tls=true");
+}
+
 #[tokio::test]
 async fn ipv6_loopback_is_served_when_the_host_has_it() {
     if !env::require(

@@ -4,7 +4,8 @@
 //! (127.0.0.2 trusted, 127.0.0.3 trusted by one location only, 127.0.0.4
 //! never) with spoofed and chained forwarding headers, and what reached the
 //! upstream (`$remote_addr`, `$realip_remote_addr`,
-//! `$proxy_add_x_forwarded_for`) and each status must be the same from both.
+//! `$proxy_add_x_forwarded_for`, `$remote_port`, `$realip_remote_port`) and
+//! each status must be the same from both.
 
 #[path = "support/echo.rs"]
 mod echo;
@@ -72,7 +73,9 @@ server {
 const HEADERS_CONF: &str = "proxy_pass http://ECHO;\n\
     proxy_set_header X-Seen $remote_addr;\n\
     proxy_set_header X-Conn $realip_remote_addr;\n\
-    proxy_set_header X-Fwd $proxy_add_x_forwarded_for;\n";
+    proxy_set_header X-Fwd $proxy_add_x_forwarded_for;\n\
+    proxy_set_header X-Port $remote_port;\n\
+    proxy_set_header X-Conn-Port $realip_remote_port;\n";
 
 fn servers(listen: &str, headers_file: &Path, echo: SocketAddr) -> String {
     SERVERS
@@ -178,12 +181,24 @@ fn realip_matches_nginx_for_every_probe() {
     for (from, host, path, headers) in &probes {
         let (ns, nj) = ask(*from, nginx_at, host, path, headers);
         let (ms, mj) = ask(*from, moat_at, host, path, headers);
+        // A connection's own source port differs between the two sides:
+        // ports from the ephemeral range read as "conn"; a port written in
+        // the header (4711, 443) or none at all must match exactly.
+        let port = |j: &Option<serde_json::Value>, name: &str| {
+            let p = header(j, name);
+            match p.parse::<u16>() {
+                Ok(n) if n >= 32768 => "conn".to_string(),
+                _ => p,
+            }
+        };
         let view = |s: u16, j: &Option<serde_json::Value>| {
             format!(
-                "{s} seen={} conn={} fwd={}",
+                "{s} seen={} conn={} fwd={} port={} conn_port={}",
                 header(j, "x-seen"),
                 header(j, "x-conn"),
-                header(j, "x-fwd")
+                header(j, "x-fwd"),
+                port(j, "x-port"),
+                port(j, "x-conn-port")
             )
         };
         let (n, m) = (view(ns, &nj), view(ms, &mj));

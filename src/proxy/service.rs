@@ -314,8 +314,16 @@ fn bind_everything(config: &ProxyConfig) -> Result<Vec<BoundListener>, ProxyErro
         .filter(|l| l.port != 80 && l.port != 443)
         .map(|l| (l.port, l.ssl))
         .collect();
+    // A port listed with `ssl` in one server and without in another is TLS
+    // for all of them, as nginx ORs the flag per address.
     extra.sort_unstable();
-    extra.dedup_by_key(|(port, _)| *port);
+    extra.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 |= later.1;
+        }
+        same
+    });
     for (port, ssl) in extra {
         bound.extend(listeners::bind_all(&config.addresses, port, port, ssl)?);
     }

@@ -48,6 +48,10 @@ pub(crate) struct Eval<'a> {
     pub remote_text: std::cell::OnceCell<String>,
     /// The client address after realip (`None`: the connection's).
     pub realip: Option<IpAddr>,
+    /// The client port after realip: the PROXY header's source port, the
+    /// port written beside the header's address, else 0 (`$remote_port`
+    /// is then empty, as in nginx).
+    pub realip_port: u16,
     /// The location whose settings are in effect.
     pub location: Option<Arc<LocationRef>>,
     /// Location searches and URI changes so far (nginx's `uri_changes`).
@@ -134,13 +138,14 @@ impl Eval<'_> {
         if self.realip.is_some() {
             return;
         }
-        if let Some(ip) = super::realip::client_addr(
+        if let Some((ip, port)) = super::realip::client_addr(
             &self.level,
             self.conn_ip(),
             &self.req.headers,
             self.req.proxy_protocol.as_ref(),
         ) {
             self.realip = Some(ip);
+            self.realip_port = port;
             self.remote_text = std::cell::OnceCell::new();
         }
     }
@@ -201,7 +206,12 @@ impl VarSource for Eval<'_> {
                 IsArgs => Cow::Borrowed(if self.args.is_empty() { "" } else { "?" }),
                 RemoteAddr => Cow::Borrowed(self.remote_text()),
                 RealipRemoteAddr => owned(self.conn_ip().to_string()),
-                RemotePort => owned(self.req.remote.port().to_string()),
+                RemotePort => match (self.realip, self.realip_port) {
+                    (None, _) => owned(self.req.remote.port().to_string()),
+                    (Some(_), 0) => Cow::Borrowed(""),
+                    (Some(_), port) => owned(port.to_string()),
+                },
+                RealipRemotePort => owned(self.req.remote.port().to_string()),
                 ProxyProtocolAddr => self.proxied(|p| p.source.ip().to_string()),
                 ProxyProtocolPort => self.proxied(|p| p.source.port().to_string()),
                 ProxyProtocolServerAddr => self.proxied(|p| p.destination.ip().to_string()),

@@ -172,6 +172,7 @@ impl RouteTable {
             remote_text: std::cell::OnceCell::new(),
             rewrote: false,
             realip: None,
+            realip_port: 0,
             location: None,
             searches: 0,
             auth,

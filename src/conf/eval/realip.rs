@@ -22,15 +22,16 @@ use crate::conf::compile::level::Level;
 use crate::conf::compile::values::Network;
 use crate::conf::decision::ProxyProtocolAddrs;
 
-/// The client address `level`'s realip settings give for a connection from
-/// `conn` with these request headers and this PROXY protocol header, or
-/// `None` when they change nothing.
+/// The client address and port `level`'s realip settings give for a
+/// connection from `conn` with these request headers and this PROXY protocol
+/// header (port 0 when the header gave none), or `None` when they change
+/// nothing.
 pub(crate) fn client_addr(
     level: &Level,
     conn: IpAddr,
     headers: &[(String, String)],
     proxy_protocol: Option<&ProxyProtocolAddrs>,
-) -> Option<IpAddr> {
+) -> Option<(IpAddr, u16)> {
     let trusted = &level.realip_from;
     if trusted.is_empty() {
         return None;
@@ -41,7 +42,7 @@ pub(crate) fn client_addr(
         // address and began with a header that had one; no recursion.
         return proxy_protocol
             .filter(|_| is_trusted(conn, trusted))
-            .map(|p| map_v4(p.source.ip()));
+            .map(|p| (map_v4(p.source.ip()), p.source.port()));
     }
     // nginx reads one X-Real-IP (the first) or every X-Forwarded-For line.
     let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
@@ -68,7 +69,12 @@ fn is_trusted(ip: IpAddr, trusted: &[Network]) -> bool {
 }
 
 /// nginx's `ngx_http_get_forwarded_addr_internal`.
-fn forwarded(conn: IpAddr, value: &str, trusted: &[Network], recursive: bool) -> Option<IpAddr> {
+fn forwarded(
+    conn: IpAddr,
+    value: &str,
+    trusted: &[Network],
+    recursive: bool,
+) -> Option<(IpAddr, u16)> {
     let mut addr = conn;
     let mut found = None;
     let mut rest = value;
@@ -78,11 +84,11 @@ fn forwarded(conn: IpAddr, value: &str, trusted: &[Network], recursive: bool) ->
         }
         let trimmed = rest.trim_end_matches([' ', ',']);
         let start = trimmed.rfind([' ', ',']).map_or(0, |i| i + 1);
-        let Some(ip) = parse_addr(&trimmed[start..]) else {
+        let Some((ip, port)) = parse_addr(&trimmed[start..]) else {
             return found;
         };
         addr = ip;
-        found = Some(ip);
+        found = Some((ip, port));
         if !recursive || start == 0 {
             return found;
         }
@@ -90,30 +96,36 @@ fn forwarded(conn: IpAddr, value: &str, trusted: &[Network], recursive: bool) ->
     }
 }
 
-/// nginx's `ngx_parse_addr_port`: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`.
-fn parse_addr(s: &str) -> Option<IpAddr> {
+/// nginx's `ngx_parse_addr_port`: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`;
+/// the port is 0 when none is written.
+fn parse_addr(s: &str) -> Option<(IpAddr, u16)> {
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some(map_v4(ip));
+        return Some((map_v4(ip), 0));
     }
     if let Some(inner) = s.strip_prefix('[') {
         let (host, port) = inner.split_once(']')?;
-        if !(port.is_empty() || port.strip_prefix(':').is_some_and(valid_port)) {
-            return None;
-        }
+        let port = match port.strip_prefix(':') {
+            None if port.is_empty() => 0,
+            Some(p) => valid_port(p)?,
+            None => return None,
+        };
         return host
             .parse::<std::net::Ipv6Addr>()
             .ok()
-            .map(|v6| map_v4(IpAddr::V6(v6)));
+            .map(|v6| (map_v4(IpAddr::V6(v6)), port));
     }
     let (host, port) = s.rsplit_once(':')?;
-    valid_port(port)
-        .then(|| host.parse::<std::net::Ipv4Addr>().ok())
-        .flatten()
-        .map(IpAddr::V4)
+    let port = valid_port(port)?;
+    host.parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(|v4| (IpAddr::V4(v4), port))
 }
 
-fn valid_port(p: &str) -> bool {
-    !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
+fn valid_port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u16>().ok().filter(|n| *n > 0)
 }
 
 fn map_v4(ip: IpAddr) -> IpAddr {
@@ -143,13 +155,16 @@ mod tests {
         let v = "1.1.1.1, 10.0.0.2, 10.0.0.3";
         assert_eq!(
             forwarded(ip("10.0.0.1"), v, &t, false),
-            Some(ip("10.0.0.3"))
+            Some((ip("10.0.0.3"), 0))
         );
-        assert_eq!(forwarded(ip("10.0.0.1"), v, &t, true), Some(ip("1.1.1.1")));
+        assert_eq!(
+            forwarded(ip("10.0.0.1"), v, &t, true),
+            Some((ip("1.1.1.1"), 0))
+        );
         // Every hop trusted: the leftmost.
         assert_eq!(
             forwarded(ip("10.0.0.1"), "10.0.0.9,10.0.0.8", &t, true),
-            Some(ip("10.0.0.9"))
+            Some((ip("10.0.0.9"), 0))
         );
         // An untrusted connection changes nothing.
         assert_eq!(forwarded(ip("8.8.8.8"), v, &t, true), None);
@@ -157,16 +172,19 @@ mod tests {
         assert_eq!(forwarded(ip("10.0.0.1"), "1.1.1.1, junk", &t, true), None);
         assert_eq!(
             forwarded(ip("10.0.0.1"), "junk, 10.0.0.5", &t, true),
-            Some(ip("10.0.0.5"))
+            Some((ip("10.0.0.5"), 0))
         );
     }
 
     #[test]
     fn addresses_with_ports_and_brackets() {
-        assert_eq!(parse_addr("1.2.3.4:8080"), Some(ip("1.2.3.4")));
-        assert_eq!(parse_addr("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
-        assert_eq!(parse_addr("2001:db8::1"), Some(ip("2001:db8::1")));
-        assert_eq!(parse_addr("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_addr("1.2.3.4:8080"), Some((ip("1.2.3.4"), 8080)));
+        assert_eq!(
+            parse_addr("[2001:db8::1]:443"),
+            Some((ip("2001:db8::1"), 443))
+        );
+        assert_eq!(parse_addr("2001:db8::1"), Some((ip("2001:db8::1"), 0)));
+        assert_eq!(parse_addr("::ffff:1.2.3.4"), Some((ip("1.2.3.4"), 0)));
         assert_eq!(parse_addr("1.2.3.4:"), None);
         assert_eq!(parse_addr("example.com"), None);
         assert_eq!(parse_addr(""), None);

@@ -39,3 +39,54 @@ http {
 }
 CONF
 }
+
+# bench_nginx_conf DIR PORT BACKEND_PORT CERTDIR WORKERS AUTH: DIR/nginx.conf
+# for nginx as the proxy under test, doing what moat's bench-proxy does: TLS
+# (CERTDIR/cert.pem, key.pem), keep-alive to the backend, the four
+# forwarding headers; AUTH=1 puts the route behind `auth_request` to the
+# backend (SWAG's auth-location shape: no body, X-Original-URL).
+bench_nginx_conf() {
+    local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0}
+    local auth_location= auth_line=
+    if [[ $auth == 1 ]]; then
+        auth_location='location = /auth { internal; proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass_request_body off; proxy_set_header Content-Length ""; proxy_set_header X-Original-URL https://$http_host$request_uri; }'
+        auth_line='auth_request /auth;'
+    fi
+    mkdir -p "$dir"
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir;
+    proxy_temp_path $dir;
+    fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir;
+    scgi_temp_path $dir;
+    upstream backend { server 127.0.0.1:$backend; keepalive 64; keepalive_requests 100000; }
+    server {
+        listen 127.0.0.1:$port ssl http2;
+        server_name bench.test;
+        ssl_certificate $certs/cert.pem;
+        ssl_certificate_key $certs/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
+        $auth_location
+        location / {
+            $auth_line
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_set_header X-Real-IP \$remote_addr;
+        }
+    }
+}
+CONF
+}

@@ -9,6 +9,8 @@
 #
 # The moat+auth row is the same route behind `auth_request` (the backend
 # answers the subrequest): what asking an auth server costs per request.
+# Debian's nginx runs the same two routes (bench_nginx_conf, one process)
+# under callgrind in the same run, so both ratios to nginx come from it.
 #
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
 set -euo pipefail
@@ -50,19 +52,19 @@ requests() { # port count -> a curl config file sending <count> requests
     echo "$WORK/urls"
 }
 
-count() { # name binary port [auth] -> instructions per request
-    local out="$WORK/cg.$1"
-    MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1 > "$WORK/$1.log" 2>&1 &
+measure() { # name port command... -> instructions per request of command under callgrind
+    local name=$1 port=$2 out="$WORK/cg.$1"
+    shift 2
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$WORK/$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     for _ in $(seq 1 200); do
-        curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$3/" && break
+        curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$port/" && break
         sleep 0.2
     done
-    curl -sk -K "$(requests "$3" "$WARM")"
+    curl -sk -K "$(requests "$port" "$WARM")"
     callgrind_control -z "$pid" > /dev/null
-    curl -sk -K "$(requests "$3" "$REQUESTS")"
+    curl -sk -K "$(requests "$port" "$REQUESTS")"
     callgrind_control -d "$pid" > /dev/null
     kill "$pid"
     wait "$pid" 2>/dev/null || true
@@ -72,12 +74,29 @@ count() { # name binary port [auth] -> instructions per request
     echo $((total / REQUESTS))
 }
 
+count() { # name binary port [auth] -> instructions per request of moat's bench binaries
+    MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) \
+        measure "$1" "$3" "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1
+}
+
+count_nginx() { # name port auth(0|1) -> instructions per request of Debian's nginx doing the same
+    bench_nginx_conf "$WORK/$1" "$2" "$BACKEND_PORT" "$WORK" 1 "$3"
+    # One process (no master/worker fork) so callgrind counts the one serving.
+    sed -i '1i master_process off;' "$WORK/$1/nginx.conf"
+    measure "$1" "$2" nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
+}
+
 moat=$(count moat "$BIN/bench-proxy" $((BASE_PORT + 1)))
 pingora=$(count pingora "$BIN/bench-pingora-bare" $((BASE_PORT + 2)))
 # The same route behind auth_request: the backend answers the subrequest.
 moat_auth=$(count moat-auth "$BIN/bench-proxy" $((BASE_PORT + 3)) auth)
+nginx_plain=$(count_nginx nginx $((BASE_PORT + 4)) 0)
+nginx_auth=$(count_nginx nginx-auth $((BASE_PORT + 5)) 1)
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
-printf '%-9s %10s %8s\n' proxy instr "x pingora"
-printf '%-9s %10s %8s\n' moat "$moat" "$(python3 -c "print(f'{$moat / $pingora:.2f}')")"
-printf '%-9s %10s %8s\n' pingora "$pingora" "1.00"
-printf '%-9s %10s %8s   (auth_request to the backend before each request)\n' moat+auth "$moat_auth" "$(python3 -c "print(f'{$moat_auth / $pingora:.2f}')")"
+printf '%-10s %10s %9s %8s\n' proxy instr "x pingora" "x nginx"
+printf '%-10s %10s %9s %8s\n' moat "$moat" "$(ratio "$moat" "$pingora")" "$(ratio "$moat" "$nginx_plain")"
+printf '%-10s %10s %9s %8s\n' pingora "$pingora" "1.00" "$(ratio "$pingora" "$nginx_plain")"
+printf '%-10s %10s %9s %8s\n' nginx "$nginx_plain" "$(ratio "$nginx_plain" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (auth_request to the backend before each request; x nginx+auth)\n' moat+auth "$moat_auth" "$(ratio "$moat_auth" "$pingora")" "$(ratio "$moat_auth" "$nginx_auth")"
+printf '%-10s %10s %9s %8s   (the same in nginx)\n' nginx+auth "$nginx_auth" "$(ratio "$nginx_auth" "$pingora")" "1.00"

@@ -41,12 +41,8 @@ AUTH=${AUTH:-0}
 if [[ $AUTH == 1 ]]; then
     PROXIES=${PROXIES:-"moat nginx"}
     export MOAT_BENCH_AUTH=1
-    NGINX_AUTH_LOCATION="location = /auth { internal; proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; proxy_set_header X-Original-URL https://\$http_host\$request_uri; }"
-    NGINX_AUTH_LINE="auth_request /auth;"
 else
     PROXIES=${PROXIES:-"moat pingora nginx haproxy caddy"}
-    NGINX_AUTH_LOCATION=
-    NGINX_AUTH_LINE=
 fi
 
 BACKEND_PORT=$((BASE_PORT))
@@ -90,42 +86,7 @@ nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
 PID[backend]=$!
 
 # ---------------------------------------------------------------- proxies
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes $WORKERS;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx;
-    proxy_temp_path $WORK/nginx;
-    fastcgi_temp_path $WORK/nginx;
-    uwsgi_temp_path $WORK/nginx;
-    scgi_temp_path $WORK/nginx;
-    upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; keepalive_requests 100000; }
-    server {
-        listen 127.0.0.1:${PORT[nginx]} ssl http2;
-        server_name bench.test;
-        ssl_certificate $WORK/cert.pem;
-        ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_tickets off;
-        $NGINX_AUTH_LOCATION
-        location / {
-            $NGINX_AUTH_LINE
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Real-IP \$remote_addr;
-        }
-    }
-}
-EOF
+bench_nginx_conf "$WORK/nginx" "${PORT[nginx]}" "$BACKEND_PORT" "$WORK" "$WORKERS" "$AUTH"
 
 cat > "$WORK/haproxy.cfg" <<EOF
 global

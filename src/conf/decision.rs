@@ -378,3 +378,26 @@ impl RequestLimits {
         self.req.is_empty() && self.conn.is_empty()
     }
 }
+
+/// nginx's two header-name switches (`underscores_in_headers`,
+/// `ignore_invalid_headers`), set per server; [`HeaderRules::default`] is
+/// nginx's default. The proxy drops the header lines they reject before
+/// anything reads the request, so no upstream (and no auth server) sees a
+/// header nginx would have ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRules {
+    /// `underscores_in_headers`: names with `_` are kept (default off: dropped).
+    pub underscores: bool,
+    /// `ignore_invalid_headers`: names with characters other than
+    /// letters, digits, `-` (and `_`) are dropped (default on).
+    pub ignore_invalid: bool,
+}
+
+impl Default for HeaderRules {
+    fn default() -> Self {
+        Self {
+            underscores: false,
+            ignore_invalid: true,
+        }
+    }
+}

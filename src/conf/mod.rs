@@ -37,9 +37,9 @@ mod tests;
 pub use ast::{Arg, ArgKind, Directive, Span};
 pub use compile::script::FileTest;
 pub use decision::{
-    Action, AuthOutcome, AuthRequest, BodyFilter, ConnLimit, Decision, HeaderRule, LimitZone,
-    Listen, LocationRef, ProxyProtocolAddrs, ProxyTarget, ReqLimit, RequestInfo, RequestLimits,
-    ServerRef, UpstreamOptions, ZoneKind,
+    Action, AuthOutcome, AuthRequest, BodyFilter, ConnLimit, Decision, HeaderRule, HeaderRules,
+    LimitZone, Listen, LocationRef, ProxyProtocolAddrs, ProxyTarget, ReqLimit, RequestInfo,
+    RequestLimits, ServerRef, UpstreamOptions, ZoneKind,
 };
 pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
 pub use error::ConfError;

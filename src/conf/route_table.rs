@@ -90,6 +90,20 @@ impl RouteTable {
             .any(|l| l.port == port && l.ipv6 == ipv6 && l.proxy_protocol)
     }
 
+    /// The header-name rules of the server a request to the confs' `port`
+    /// naming `host` goes to. nginx reads the header lines after `Host`
+    /// with that server's settings (before it, the default server's):
+    /// clients send `Host` (HTTP/2 `:authority`) first, so the chosen
+    /// server's rules are applied to every line.
+    pub fn header_rules(&self, port: u16, host: Option<&str>) -> super::HeaderRules {
+        let host = host.map(super::eval::host_name);
+        self.ports
+            .get(&port)
+            .and_then(|p| p.pick(host.as_deref()))
+            .map(|picked| self.servers[picked.server].level.header_rules)
+            .unwrap_or_default()
+    }
+
     /// The config directory the table was loaded from (`/config` maps here).
     pub fn config_dir(&self) -> &Path {
         &self.config_dir

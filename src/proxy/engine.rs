@@ -122,6 +122,30 @@ pub struct MoatProxy {
 }
 
 impl MoatProxy {
+    /// `underscores_in_headers` / `ignore_invalid_headers` of the server
+    /// this request's Host (or absolute-form authority) goes to.
+    fn header_rules(&self, session: &Session) -> HeaderRules {
+        let req = session.req_header();
+        let host = req
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri.authority().map(|a| a.as_str()));
+        self.routes.header_rules(self.conf_port(session), host)
+    }
+
+    /// The port the confs know this request's listener by.
+    fn conf_port(&self, session: &Session) -> u16 {
+        let local_port = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.port())
+            .unwrap_or_default();
+        self.roles
+            .get(&local_port)
+            .map_or(local_port, |r| r.conf_port)
+    }
+
     fn request_info(&self, session: &Session) -> RequestInfo {
         let req = session.req_header();
         let local_port = session
@@ -407,7 +431,9 @@ impl ProxyHttp for MoatProxy {
         }
         // Before anything reads the head: refuse what nginx refuses, drop
         // the headers it ignores, turn absolute-form into origin-form.
-        if let Err(refusal) = head_checks::check(session.req_header_mut(), HeaderRules::default()) {
+        // The header-name rules are those of the server the Host picks.
+        let rules = self.header_rules(session);
+        if let Err(refusal) = head_checks::check(session.req_header_mut(), rules) {
             tracing::info!(status = refusal.status, why = %refusal.why, "request refused");
             return Err(status::refuse(refusal.status, refusal.why));
         }

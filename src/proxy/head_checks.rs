@@ -30,25 +30,7 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Method, Version};
 use pingora::http::RequestHeader;
 
-/// nginx's two header-name switches, at their nginx defaults by
-/// [`HeaderRules::default`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeaderRules {
-    /// `underscores_in_headers`: names with `_` are kept (default off: dropped).
-    pub underscores: bool,
-    /// `ignore_invalid_headers`: names with characters other than
-    /// letters, digits, `-` (and `_`) are dropped (default on).
-    pub ignore_invalid: bool,
-}
-
-impl Default for HeaderRules {
-    fn default() -> Self {
-        Self {
-            underscores: false,
-            ignore_invalid: true,
-        }
-    }
-}
+pub use crate::conf::HeaderRules;
 
 /// Why a head is refused, and with which status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,13 +162,18 @@ fn check_framing(req: &RequestHeader) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Remove the header names nginx ignores under `rules`.
+/// Remove the header names nginx ignores under `rules`. As in nginx, a `_`
+/// without `underscores_in_headers` only marks the name invalid: with
+/// `ignore_invalid_headers off` it is kept like any other invalid name.
 fn drop_ignored_headers(req: &mut RequestHeader, rules: HeaderRules) {
+    if !rules.ignore_invalid {
+        return;
+    }
     let ignored = |name: &str| {
         name.bytes().any(|b| match b {
             b'_' => !rules.underscores,
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' => false,
-            _ => rules.ignore_invalid,
+            _ => true,
         })
     };
     // Rare: a head with nothing to drop allocates nothing.

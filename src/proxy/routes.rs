@@ -2,7 +2,7 @@
 
 use arc_swap::ArcSwap;
 
-use crate::conf::{Action, AuthOutcome, Decision, Listen, RequestInfo, RouteTable};
+use crate::conf::{Action, AuthOutcome, Decision, HeaderRules, Listen, RequestInfo, RouteTable};
 
 /// The current routing snapshot. Production passes
 /// `Arc<ArcSwap<RouteTable>>` (a reload swaps the table; each request
@@ -33,6 +33,12 @@ pub trait RouteSource: Send + Sync + 'static {
             .iter()
             .any(|l| l.port == conf_port && l.ipv6 == ipv6 && l.proxy_protocol)
     }
+    /// `underscores_in_headers` / `ignore_invalid_headers` of the server a
+    /// request to `conf_port` naming `host` goes to, read before anything
+    /// else looks at the head; nginx's defaults unless a source knows better.
+    fn header_rules(&self, _conf_port: u16, _host: Option<&str>) -> HeaderRules {
+        HeaderRules::default()
+    }
 }
 
 impl RouteSource for ArcSwap<RouteTable> {
@@ -50,5 +56,9 @@ impl RouteSource for ArcSwap<RouteTable> {
 
     fn proxy_protocol(&self, conf_port: u16, ipv6: bool) -> bool {
         self.load().proxy_protocol(conf_port, ipv6)
+    }
+
+    fn header_rules(&self, conf_port: u16, host: Option<&str>) -> HeaderRules {
+        self.load().header_rules(conf_port, host)
     }
 }

@@ -275,6 +275,14 @@ impl Compiler<'_> {
                     }
                 };
             }
+            "underscores_in_headers" => {
+                nargs(d, 1, 1)?;
+                level.header_rules.underscores = typed(&a[0], values::flag(&a[0].value))?;
+            }
+            "ignore_invalid_headers" => {
+                nargs(d, 1, 1)?;
+                level.header_rules.ignore_invalid = typed(&a[0], values::flag(&a[0].value))?;
+            }
             "proxy_ssl_verify" | "grpc_ssl_verify" => {
                 nargs(d, 1, 1)?;
                 level.ssl_verify = typed(&a[0], values::flag(&a[0].value))?;

@@ -179,6 +179,8 @@ pub(crate) struct Level {
     pub realip_header: Arc<str>,
     /// `real_ip_recursive`.
     pub realip_recursive: bool,
+    /// `underscores_in_headers` / `ignore_invalid_headers` (http, server).
+    pub header_rules: crate::conf::HeaderRules,
     pub auth_basic_realm: Option<Option<String>>,
     pub auth_basic_file: Option<Arc<Htpasswd>>,
     pub auth_request: Option<Option<String>>,
@@ -229,6 +231,7 @@ impl Default for Level {
             realip_from: Arc::default(),
             realip_header: Arc::from("X-Real-IP"),
             realip_recursive: false,
+            header_rules: crate::conf::HeaderRules::default(),
             auth_basic_realm: None,
             auth_basic_file: None,
             auth_request: None,

@@ -22,6 +22,16 @@
 //! moat proxied through `location /`:
 //! `GET https://parity.example.test/hidden  nginx: status 404  moat: proxy
 //! GET http://parity-app:8080/hidden`.
+//!
+//! Two more classes in the same conf: `access` (`allow`/`deny` in plain,
+//! regex and rewriting locations, each probe sent from every client
+//! 127.0.0.1..=9; floors on probes nginx denied with 403 and proxied) and
+//! `last` (`rewrite ... last` re-entering location matching, chained, into
+//! an `internal` location, and two loops nginx ends with 500 after ten
+//! cycles; floors on 500s and proxied). Corpus probes are sent from
+//! 127.0.0.2..=9 in turn. First run: 0 differ; it shows moat keeps nginx's
+//! phase order (a location's `rewrite ... last` runs before its
+//! `allow`/`deny`, so `/acl-to-hidden/` reaches `/hidden/` from any client).
 
 //!
 //! The probes also go through the running moat binary on the same tree
@@ -163,6 +173,13 @@ fn build_run(test: &str) -> Option<Run> {
     let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
     probes.extend(oracle::default_server_probes());
     probes.extend(oracle::parity_probes());
+    // Corpus probes come from clients 127.0.0.2..=9 in turn, so their
+    // `allow`/`deny` and `$remote_addr` see more than one client.
+    for (i, p) in probes.iter_mut().enumerate() {
+        if oracle::parity_class(p).is_none() {
+            p.client = 2 + (i % 8) as u8;
+        }
+    }
     let wire_only = oracle::wire_probes(&probes);
     probes.extend(wire_only);
     eprintln!("oracle: sending {} probes", probes.len());
@@ -350,6 +367,48 @@ fn moat_routes_every_probe_like_nginx() {
             mismatches.push(format!(
                 "{f}: {probe}: listed in KNOWN_CONF_BUGS ({why}) but now agrees with nginx \
                  or is no longer probed: remove the entry"
+            ));
+        }
+    }
+    // The classes must reach the branches they exist for: `deny` (403)
+    // and `allow` (proxied) for `access`, nginx's 500 for a `last` loop.
+    let answered = |class: &str, want: fn(&Outcome) -> bool| {
+        run.probes
+            .iter()
+            .zip(&run.nginx)
+            .filter(|(p, o)| oracle::parity_class(p) == Some(class) && want(o))
+            .count()
+    };
+    for (class, what, n, floor) in [
+        (
+            "access",
+            "403",
+            answered("access", |o| *o == Outcome::Status(403)),
+            20,
+        ),
+        (
+            "access",
+            "proxied",
+            answered("access", |o| matches!(o, Outcome::Proxied { .. })),
+            15,
+        ),
+        (
+            "last",
+            "500",
+            answered("last", |o| *o == Outcome::Status(500)),
+            27,
+        ),
+        (
+            "last",
+            "proxied",
+            answered("last", |o| matches!(o, Outcome::Proxied { .. })),
+            40,
+        ),
+    ] {
+        eprintln!("oracle: class {class}: nginx answered {what} {n} times (floor {floor})");
+        if n < floor {
+            mismatches.push(format!(
+                "class {class}: nginx answered {what} only {n} times, floor {floor}"
             ));
         }
     }

@@ -32,6 +32,15 @@
 //! 127.0.0.2..=9 in turn. First run: 0 differ; it shows moat keeps nginx's
 //! phase order (a location's `rewrite ... last` runs before its
 //! `allow`/`deny`, so `/acl-to-hidden/` reaches `/hidden/` from any client).
+//! A deliberately broken build whose IPv4 `allow`/`deny` networks matched
+//! one prefix bit short (2026-12-04, `src/conf/compile/values.rs`,
+//! `self.prefix.saturating_sub(1)`) made both the decision and the wire
+//! comparisons fail with 11 of 5,619 probes, e.g.:
+//! `oracle-parity.subdomain.conf.sample: GET
+//! https://parity.example.test/acl-allow/x from 127.0.0.2` / `nginx: status
+//! 403` / `moat:  proxy GET http://parity-app:8080/acl-allow/x Host:
+//! ["parity.example.test"]`, and `/acl-deny/y from 127.0.0.4`: nginx
+//! proxied, moat 403.
 
 //!
 //! The probes also go through the running moat binary on the same tree

@@ -41,6 +41,15 @@
 //! 403` / `moat:  proxy GET http://parity-app:8080/acl-allow/x Host:
 //! ["parity.example.test"]`, and `/acl-deny/y from 127.0.0.4`: nginx
 //! proxied, moat 403.
+//!
+//! The wire class `body` sends `POST` bodies (Content-Length, or chunked
+//! in two chunks) and compares the framing headers and body length each
+//! upstream got, for every proxied probe. Content-Length bodies agree; one
+//! open difference is tolerated and counted, not fixed: nginx buffers a
+//! chunked body and sends `Content-Length`, moat streams it chunked (same
+//! length), e.g. `body:adguard.subdomain.conf.sample: POST ... body 50
+//! bytes chunked` / `nginx framed: ["content-length: 50", "(body-len):
+//! 50"]` / `moat framed: ["transfer-encoding: chunked", "(body-len): 50"]`.
 
 //!
 //! The probes also go through the running moat binary on the same tree
@@ -454,6 +463,7 @@ fn comparable_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> 
         .filter(|(n, _)| {
             !n.eq_ignore_ascii_case("content-length")
                 && !n.eq_ignore_ascii_case("transfer-encoding")
+                && n != oracle::BODY_LEN
         })
         .map(|(n, v)| {
             let v = if n.eq_ignore_ascii_case("x-forwarded-port") {
@@ -687,6 +697,19 @@ fn wire_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> Vec<St
         .collect()
 }
 
+/// The framing headers (`Content-Length`, `Transfer-Encoding`) and the body
+/// length the upstream read.
+fn framing(list: &[(String, String)]) -> Vec<String> {
+    list.iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("content-length")
+                || n.eq_ignore_ascii_case("transfer-encoding")
+                || n == oracle::BODY_LEN
+        })
+        .map(|(n, v)| format!("{}: {v}", n.to_ascii_lowercase()))
+        .collect()
+}
+
 /// nginx's outcome as moat is meant to reproduce it over the wire: of two
 /// Host values, the last (see [`wire_headers`]).
 fn one_host(want: &Outcome) -> Outcome {
@@ -747,6 +770,7 @@ fn moat_over_the_wire_answers_like_nginx() {
     let mut compared = 0;
     let mut proxied = 0;
     let mut deliberate = 0;
+    let mut known_chunked = 0;
     let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
     for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
         if matches!(want, Outcome::Failed(_)) || !matches!(p.port, 80 | 443) {
@@ -790,6 +814,32 @@ fn moat_over_the_wire_answers_like_nginx() {
                     p.file
                 ));
             }
+            // The body and its framing as the upstream got them.
+            let (w, g) = (framing(nginx_headers), framing(&moat_headers));
+            // Known, open difference (issue 18, not fixed): nginx reads a
+            // chunked request body whole (`proxy_request_buffering on`) and
+            // sends it with `Content-Length`; moat streams it chunked. The
+            // body length must still agree.
+            let streamed = |v: &[String]| {
+                v.len() == 2
+                    && v[0] == "transfer-encoding: chunked"
+                    && v[1].starts_with("(body-len)")
+            };
+            if p.chunked
+                && streamed(&g)
+                && w.len() == 2
+                && w[0].starts_with("content-length: ")
+                && w[1] == g[1]
+            {
+                known_chunked += 1;
+                continue;
+            }
+            if w != g {
+                mismatches.push(format!(
+                    "{}: {p}\n    nginx framed: {w:?}\n    moat framed:  {g:?}",
+                    p.file
+                ));
+            }
         }
     }
     // The first failure moat logged per conf file, to show the cause.
@@ -816,7 +866,7 @@ fn moat_over_the_wire_answers_like_nginx() {
         }
     }
     eprintln!(
-        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {deliberate} deliberately refused, {} differ",
+        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {deliberate} deliberately refused, {known_chunked} chunked bodies streamed where nginx sent Content-Length (known), {} differ",
         mismatches.len()
     );
     assert!(

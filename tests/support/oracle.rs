@@ -602,6 +602,10 @@ pub struct Probe {
     /// Last octet of the client's loopback address (`127.0.0.<client>`),
     /// so `allow`/`deny` branches see different clients.
     pub client: u8,
+    /// Request body (sent when non-empty, or framed as empty for `POST`).
+    pub body: Vec<u8>,
+    /// Send the body chunked (two chunks) instead of with `Content-Length`.
+    pub chunked: bool,
 }
 
 impl std::fmt::Display for Probe {
@@ -622,6 +626,10 @@ impl std::fmt::Display for Probe {
         if self.client != 1 {
             write!(f, " from 127.0.0.{}", self.client)?;
         }
+        if !self.body.is_empty() {
+            let framing = if self.chunked { "chunked" } else { "length" };
+            write!(f, " body {} bytes {framing}", self.body.len())?;
+        }
         Ok(())
     }
 }
@@ -631,8 +639,10 @@ impl Probe {
     pub fn wire_headers(&self) -> Vec<(String, String)> {
         let mut h = vec![("Host".to_string(), self.host.clone())];
         h.extend(self.headers.iter().cloned());
-        if self.method == "POST" {
-            h.push(("Content-Length".into(), "0".into()));
+        if self.chunked {
+            h.push(("Transfer-Encoding".into(), "chunked".into()));
+        } else if self.method == "POST" || !self.body.is_empty() {
+            h.push(("Content-Length".into(), self.body.len().to_string()));
         }
         h.push(("Connection".into(), "close".into()));
         h
@@ -685,6 +695,8 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
             target,
             headers,
             client: 1,
+            body: vec![],
+            chunked: false,
         };
         if first {
             // Client headers: duplicates kept, `Proxy` removed by proxy.conf,
@@ -848,6 +860,8 @@ pub fn default_server_probes() -> Vec<Probe> {
         target: target.into(),
         headers: vec![],
         client: 1,
+        body: vec![],
+        chunked: false,
     };
     vec![
         mk("/oracle-static/missing.html"),
@@ -960,6 +974,10 @@ pub fn normalize_location(loc: &str, probe: &Probe, ports: &BTreeMap<u16, u16>) 
     format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
 }
 
+/// The pseudo header [`ask_nginx`] appends to a proxied probe's header
+/// list: the body length the upstream read.
+pub const BODY_LEN: &str = "(body-len)";
+
 /// Sends `probe` to nginx and classifies its answer; when it was proxied,
 /// also returns the header list the upstream received.
 pub fn ask_nginx(
@@ -974,7 +992,19 @@ pub fn ask_nginx(
         req.push_str(&format!("{n}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    let raw = match exchange(port, probe, req.as_bytes(), tls) {
+    let mut req = req.into_bytes();
+    if probe.chunked {
+        let (a, b) = probe.body.split_at(probe.body.len() / 2);
+        for part in [a, b].into_iter().filter(|c| !c.is_empty()) {
+            req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            req.extend_from_slice(part);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(&probe.body);
+    }
+    let raw = match exchange(port, probe, &req, tls) {
         Ok(r) => r,
         Err(e) => return (Outcome::Failed(e), vec![]),
     };
@@ -1039,7 +1069,7 @@ pub fn ask_nginx(
             _ => None,
         }
         .unwrap_or_else(|| format!("?{}", local.ip()));
-        let headers: Vec<(String, String)> = v["headers"]
+        let mut headers: Vec<(String, String)> = v["headers"]
             .as_array()
             .into_iter()
             .flatten()
@@ -1050,6 +1080,8 @@ pub fn ask_nginx(
                 )
             })
             .collect();
+        // What the upstream counted, as a pseudo header (see BODY_LEN).
+        headers.push((BODY_LEN.into(), v["body_len"].to_string()));
         let outcome = Outcome::Proxied {
             app,
             port: local.port(),
@@ -1387,9 +1419,15 @@ pub const PARITY_CLASSES: &[(&str, usize)] = &[
 /// the proxy's edge drops or rewrites before the route table sees a
 /// request (the in-process comparisons skip them). `underscore`: header
 /// names with `_`, which nginx ignores; `absolute`: absolute-form request
-/// targets; `malformed`: a header line nginx refuses with 400.
-pub const WIRE_CLASSES: &[(&str, usize)] =
-    &[("underscore", 20), ("absolute", 20), ("malformed", 5)];
+/// targets; `malformed`: a header line nginx refuses with 400; `body`:
+/// `POST` bodies with `Content-Length` or chunked (the framing headers and
+/// body length the upstream got are compared).
+pub const WIRE_CLASSES: &[(&str, usize)] = &[
+    ("underscore", 20),
+    ("absolute", 20),
+    ("malformed", 5),
+    ("body", 30),
+];
 
 /// The wire-only class of a probe (its `file` is `<class>:<sample>`).
 pub fn wire_class(p: &Probe) -> Option<&'static str> {
@@ -1424,6 +1462,13 @@ pub fn wire_probes(base: &[Probe]) -> Vec<Probe> {
         let mut absolute = variant("absolute");
         absolute.target = format!("https://{}{}", p.host, p.target);
         out.push(absolute);
+        let mut post = variant("body");
+        post.method = "POST".into();
+        post.body = format!("oracle body {i}: a=1&b=%20\n")
+            .repeat(1 + i % 7)
+            .into_bytes();
+        post.chunked = i % 2 == 1;
+        out.push(post);
         if i % 5 == 0 {
             let mut bad = variant("malformed");
             bad.headers = vec![h("Bad Header", "1")];
@@ -1464,6 +1509,8 @@ pub fn parity_probes() -> Vec<Probe> {
         target: target.into(),
         headers: vec![],
         client: 1,
+        body: vec![],
+        chunked: false,
     };
     [
         // internal: refused from outside, reached by rewrites.

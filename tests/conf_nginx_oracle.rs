@@ -43,13 +43,15 @@
 //! proxied, moat 403.
 //!
 //! The wire class `body` sends `POST` bodies (Content-Length, or chunked
-//! in two chunks) and compares the framing headers and body length each
+//! in two chunks) and compares the framing headers and the body (length
+//! and SHA-256, which `moat-echo` now reports as `body_sha256`) each
 //! upstream got, for every proxied probe. Content-Length bodies agree; one
 //! open difference is tolerated and counted, not fixed: nginx buffers a
 //! chunked body and sends `Content-Length`, moat streams it chunked (same
-//! length), e.g. `body:adguard.subdomain.conf.sample: POST ... body 50
-//! bytes chunked` / `nginx framed: ["content-length: 50", "(body-len):
-//! 50"]` / `moat framed: ["transfer-encoding: chunked", "(body-len): 50"]`.
+//! body), e.g. `body:adguard.subdomain.conf.sample: POST ... body 50
+//! bytes chunked` / `nginx framed: ["content-length: 50", "(body-len): 50
+//! sha256 ..."]` / `moat framed: ["transfer-encoding: chunked",
+//! "(body-len): 50 sha256 ..."]`.
 
 //!
 //! The probes also go through the running moat binary on the same tree
@@ -816,6 +818,19 @@ fn moat_over_the_wire_answers_like_nginx() {
             }
             // The body and its framing as the upstream got them.
             let (w, g) = (framing(nginx_headers), framing(&moat_headers));
+            // The harness itself: the body nginx passed on is the one sent.
+            let sent = format!(
+                "{}: {} sha256 {}",
+                oracle::BODY_LEN,
+                p.body.len(),
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&p.body))
+            );
+            if w.last() != Some(&sent) {
+                mismatches.push(format!(
+                    "{}: {p}\n    the upstream got {w:?} from nginx, not {sent:?}",
+                    p.file
+                ));
+            }
             // Known, open difference (issue 18, not fixed): nginx reads a
             // chunked request body whole (`proxy_request_buffering on`) and
             // sends it with `Content-Length`; moat streams it chunked. The

@@ -975,7 +975,7 @@ pub fn normalize_location(loc: &str, probe: &Probe, ports: &BTreeMap<u16, u16>) 
 }
 
 /// The pseudo header [`ask_nginx`] appends to a proxied probe's header
-/// list: the body length the upstream read.
+/// list: the length and SHA-256 of the body the upstream read.
 pub const BODY_LEN: &str = "(body-len)";
 
 /// Sends `probe` to nginx and classifies its answer; when it was proxied,
@@ -1081,7 +1081,14 @@ pub fn ask_nginx(
             })
             .collect();
         // What the upstream counted, as a pseudo header (see BODY_LEN).
-        headers.push((BODY_LEN.into(), v["body_len"].to_string()));
+        headers.push((
+            BODY_LEN.into(),
+            format!(
+                "{} sha256 {}",
+                v["body_len"],
+                v["body_sha256"].as_str().unwrap_or("?")
+            ),
+        ));
         let outcome = Outcome::Proxied {
             app,
             port: local.port(),

@@ -22,6 +22,36 @@
 //! moat proxied through `location /`:
 //! `GET https://parity.example.test/hidden  nginx: status 404  moat: proxy
 //! GET http://parity-app:8080/hidden`.
+//!
+//! Two more classes in the same conf: `access` (`allow`/`deny` in plain,
+//! regex and rewriting locations, each probe sent from every client
+//! 127.0.0.1..=9; floors on probes nginx denied with 403 and proxied) and
+//! `last` (`rewrite ... last` re-entering location matching, chained, into
+//! an `internal` location, and two loops nginx ends with 500 after ten
+//! cycles; floors on 500s and proxied). Corpus probes are sent from
+//! 127.0.0.2..=9 in turn. First run: 0 differ; it shows moat keeps nginx's
+//! phase order (a location's `rewrite ... last` runs before its
+//! `allow`/`deny`, so `/acl-to-hidden/` reaches `/hidden/` from any client).
+//! A deliberately broken build whose IPv4 `allow`/`deny` networks matched
+//! one prefix bit short (2026-12-04, `src/conf/compile/values.rs`,
+//! `self.prefix.saturating_sub(1)`) made both the decision and the wire
+//! comparisons fail with 11 of 5,619 probes, e.g.:
+//! `oracle-parity.subdomain.conf.sample: GET
+//! https://parity.example.test/acl-allow/x from 127.0.0.2` / `nginx: status
+//! 403` / `moat:  proxy GET http://parity-app:8080/acl-allow/x Host:
+//! ["parity.example.test"]`, and `/acl-deny/y from 127.0.0.4`: nginx
+//! proxied, moat 403.
+//!
+//! The wire class `body` sends `POST` bodies (Content-Length, or chunked
+//! in two chunks) and compares the framing headers and the body (length
+//! and SHA-256, which `moat-echo` now reports as `body_sha256`) each
+//! upstream got, for every proxied probe. Content-Length bodies agree; one
+//! open difference is tolerated and counted, not fixed: nginx buffers a
+//! chunked body and sends `Content-Length`, moat streams it chunked (same
+//! body), e.g. `body:adguard.subdomain.conf.sample: POST ... body 50
+//! bytes chunked` / `nginx framed: ["content-length: 50", "(body-len): 50
+//! sha256 ..."]` / `moat framed: ["transfer-encoding: chunked",
+//! "(body-len): 50 sha256 ..."]`.
 
 //!
 //! The probes also go through the running moat binary on the same tree
@@ -163,6 +193,13 @@ fn build_run(test: &str) -> Option<Run> {
     let mut probes: Vec<Probe> = chosen.iter().flat_map(oracle::probes_for).collect();
     probes.extend(oracle::default_server_probes());
     probes.extend(oracle::parity_probes());
+    // Corpus probes come from clients 127.0.0.2..=9 in turn, so their
+    // `allow`/`deny` and `$remote_addr` see more than one client.
+    for (i, p) in probes.iter_mut().enumerate() {
+        if oracle::parity_class(p).is_none() {
+            p.client = 2 + (i % 8) as u8;
+        }
+    }
     let wire_only = oracle::wire_probes(&probes);
     probes.extend(wire_only);
     eprintln!("oracle: sending {} probes", probes.len());
@@ -353,6 +390,48 @@ fn moat_routes_every_probe_like_nginx() {
             ));
         }
     }
+    // The classes must reach the branches they exist for: `deny` (403)
+    // and `allow` (proxied) for `access`, nginx's 500 for a `last` loop.
+    let answered = |class: &str, want: fn(&Outcome) -> bool| {
+        run.probes
+            .iter()
+            .zip(&run.nginx)
+            .filter(|(p, o)| oracle::parity_class(p) == Some(class) && want(o))
+            .count()
+    };
+    for (class, what, n, floor) in [
+        (
+            "access",
+            "403",
+            answered("access", |o| *o == Outcome::Status(403)),
+            20,
+        ),
+        (
+            "access",
+            "proxied",
+            answered("access", |o| matches!(o, Outcome::Proxied { .. })),
+            15,
+        ),
+        (
+            "last",
+            "500",
+            answered("last", |o| *o == Outcome::Status(500)),
+            27,
+        ),
+        (
+            "last",
+            "proxied",
+            answered("last", |o| matches!(o, Outcome::Proxied { .. })),
+            40,
+        ),
+    ] {
+        eprintln!("oracle: class {class}: nginx answered {what} {n} times (floor {floor})");
+        if n < floor {
+            mismatches.push(format!(
+                "class {class}: nginx answered {what} only {n} times, floor {floor}"
+            ));
+        }
+    }
     for (class, floor) in oracle::PARITY_CLASSES {
         let n = per_class.get(class).copied().unwrap_or(0);
         eprintln!("oracle: class {class}: {n} probes compared (floor {floor})");
@@ -386,6 +465,7 @@ fn comparable_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> 
         .filter(|(n, _)| {
             !n.eq_ignore_ascii_case("content-length")
                 && !n.eq_ignore_ascii_case("transfer-encoding")
+                && n != oracle::BODY_LEN
         })
         .map(|(n, v)| {
             let v = if n.eq_ignore_ascii_case("x-forwarded-port") {
@@ -619,6 +699,19 @@ fn wire_headers(list: &[(String, String)], ports: &BTreeMap<u16, u16>) -> Vec<St
         .collect()
 }
 
+/// The framing headers (`Content-Length`, `Transfer-Encoding`) and the body
+/// length the upstream read.
+fn framing(list: &[(String, String)]) -> Vec<String> {
+    list.iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("content-length")
+                || n.eq_ignore_ascii_case("transfer-encoding")
+                || n == oracle::BODY_LEN
+        })
+        .map(|(n, v)| format!("{}: {v}", n.to_ascii_lowercase()))
+        .collect()
+}
+
 /// nginx's outcome as moat is meant to reproduce it over the wire: of two
 /// Host values, the last (see [`wire_headers`]).
 fn one_host(want: &Outcome) -> Outcome {
@@ -679,6 +772,7 @@ fn moat_over_the_wire_answers_like_nginx() {
     let mut compared = 0;
     let mut proxied = 0;
     let mut deliberate = 0;
+    let mut known_chunked = 0;
     let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
     for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
         if matches!(want, Outcome::Failed(_)) || !matches!(p.port, 80 | 443) {
@@ -722,6 +816,45 @@ fn moat_over_the_wire_answers_like_nginx() {
                     p.file
                 ));
             }
+            // The body and its framing as the upstream got them.
+            let (w, g) = (framing(nginx_headers), framing(&moat_headers));
+            // The harness itself: the body nginx passed on is the one sent.
+            let sent = format!(
+                "{}: {} sha256 {}",
+                oracle::BODY_LEN,
+                p.body.len(),
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&p.body))
+            );
+            if w.last() != Some(&sent) {
+                mismatches.push(format!(
+                    "{}: {p}\n    the upstream got {w:?} from nginx, not {sent:?}",
+                    p.file
+                ));
+            }
+            // Known, open difference (issue 18, not fixed): nginx reads a
+            // chunked request body whole (`proxy_request_buffering on`) and
+            // sends it with `Content-Length`; moat streams it chunked. The
+            // body length must still agree.
+            let streamed = |v: &[String]| {
+                v.len() == 2
+                    && v[0] == "transfer-encoding: chunked"
+                    && v[1].starts_with("(body-len)")
+            };
+            if p.chunked
+                && streamed(&g)
+                && w.len() == 2
+                && w[0].starts_with("content-length: ")
+                && w[1] == g[1]
+            {
+                known_chunked += 1;
+                continue;
+            }
+            if w != g {
+                mismatches.push(format!(
+                    "{}: {p}\n    nginx framed: {w:?}\n    moat framed:  {g:?}",
+                    p.file
+                ));
+            }
         }
     }
     // The first failure moat logged per conf file, to show the cause.
@@ -748,7 +881,7 @@ fn moat_over_the_wire_answers_like_nginx() {
         }
     }
     eprintln!(
-        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {deliberate} deliberately refused, {} differ",
+        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {deliberate} deliberately refused, {known_chunked} chunked bodies streamed where nginx sent Content-Length (known), {} differ",
         mismatches.len()
     );
     assert!(

@@ -599,6 +599,13 @@ pub struct Probe {
     pub target: String,
     /// Extra headers after `Host`.
     pub headers: Vec<(String, String)>,
+    /// Last octet of the client's loopback address (`127.0.0.<client>`),
+    /// so `allow`/`deny` branches see different clients.
+    pub client: u8,
+    /// Request body (sent when non-empty, or framed as empty for `POST`).
+    pub body: Vec<u8>,
+    /// Send the body chunked (two chunks) instead of with `Content-Length`.
+    pub chunked: bool,
 }
 
 impl std::fmt::Display for Probe {
@@ -616,6 +623,13 @@ impl std::fmt::Display for Probe {
         for (n, v) in &self.headers {
             write!(f, " [{n}: {v}]")?;
         }
+        if self.client != 1 {
+            write!(f, " from 127.0.0.{}", self.client)?;
+        }
+        if !self.body.is_empty() {
+            let framing = if self.chunked { "chunked" } else { "length" };
+            write!(f, " body {} bytes {framing}", self.body.len())?;
+        }
         Ok(())
     }
 }
@@ -625,8 +639,10 @@ impl Probe {
     pub fn wire_headers(&self) -> Vec<(String, String)> {
         let mut h = vec![("Host".to_string(), self.host.clone())];
         h.extend(self.headers.iter().cloned());
-        if self.method == "POST" {
-            h.push(("Content-Length".into(), "0".into()));
+        if self.chunked {
+            h.push(("Transfer-Encoding".into(), "chunked".into()));
+        } else if self.method == "POST" || !self.body.is_empty() {
+            h.push(("Content-Length".into(), self.body.len().to_string()));
         }
         h.push(("Connection".into(), "close".into()));
         h
@@ -678,6 +694,9 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
             method: method.to_string(),
             target,
             headers,
+            client: 1,
+            body: vec![],
+            chunked: false,
         };
         if first {
             // Client headers: duplicates kept, `Proxy` removed by proxy.conf,
@@ -840,6 +859,9 @@ pub fn default_server_probes() -> Vec<Probe> {
         method: "GET".into(),
         target: target.into(),
         headers: vec![],
+        client: 1,
+        body: vec![],
+        chunked: false,
     };
     vec![
         mk("/oracle-static/missing.html"),
@@ -952,6 +974,10 @@ pub fn normalize_location(loc: &str, probe: &Probe, ports: &BTreeMap<u16, u16>) 
     format!("{scheme}://{}{port}{path}", host.to_ascii_lowercase())
 }
 
+/// The pseudo header [`ask_nginx`] appends to a proxied probe's header
+/// list: the length and SHA-256 of the body the upstream read.
+pub const BODY_LEN: &str = "(body-len)";
+
 /// Sends `probe` to nginx and classifies its answer; when it was proxied,
 /// also returns the header list the upstream received.
 pub fn ask_nginx(
@@ -966,7 +992,19 @@ pub fn ask_nginx(
         req.push_str(&format!("{n}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    let raw = match exchange(port, probe, req.as_bytes(), tls) {
+    let mut req = req.into_bytes();
+    if probe.chunked {
+        let (a, b) = probe.body.split_at(probe.body.len() / 2);
+        for part in [a, b].into_iter().filter(|c| !c.is_empty()) {
+            req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            req.extend_from_slice(part);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(&probe.body);
+    }
+    let raw = match exchange(port, probe, &req, tls) {
         Ok(r) => r,
         Err(e) => return (Outcome::Failed(e), vec![]),
     };
@@ -1031,7 +1069,7 @@ pub fn ask_nginx(
             _ => None,
         }
         .unwrap_or_else(|| format!("?{}", local.ip()));
-        let headers: Vec<(String, String)> = v["headers"]
+        let mut headers: Vec<(String, String)> = v["headers"]
             .as_array()
             .into_iter()
             .flatten()
@@ -1042,6 +1080,15 @@ pub fn ask_nginx(
                 )
             })
             .collect();
+        // What the upstream counted, as a pseudo header (see BODY_LEN).
+        headers.push((
+            BODY_LEN.into(),
+            format!(
+                "{} sha256 {}",
+                v["body_len"],
+                v["body_sha256"].as_str().unwrap_or("?")
+            ),
+        ));
         let outcome = Outcome::Proxied {
             app,
             port: local.port(),
@@ -1078,6 +1125,32 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A connection to `127.0.0.1:port` from `127.0.0.<client>`. The source
+/// port is picked at connect time (`IP_BIND_ADDRESS_NO_PORT`), as for an
+/// unbound client, so a bound client never holds a port another test's
+/// listener was just given by `free_port`.
+fn connect_from(client: u8, port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket, and a pointer to an int of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    sock.bind(&SocketAddr::from((Ipv4Addr::new(127, 0, 0, client), 0)).into())?;
+    sock.connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    Ok(sock.into())
+}
+
 /// Writes `req` and reads until the server closes.
 fn exchange(
     port: u16,
@@ -1085,7 +1158,7 @@ fn exchange(
     req: &[u8],
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Vec<u8>, String> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    let mut tcp = connect_from(probe.client, port).map_err(|e| format!("connect: {e}"))?;
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut out = Vec::new();
     if probe.tls {
@@ -1142,7 +1215,7 @@ pub fn request_info(probe: &Probe) -> moat::conf::RequestInfo {
         sni: probe.tls.then(|| probe.host.clone()),
         uri: probe.target.clone(),
         headers: probe.wire_headers(),
-        remote: "127.0.0.1:50000".parse().unwrap(),
+        remote: SocketAddr::from((Ipv4Addr::new(127, 0, 0, probe.client), 50000)),
         proxy_protocol: None,
     }
 }
@@ -1271,6 +1344,58 @@ server {
         include /config/nginx/resolver.conf;
         proxy_pass $upstream_proto://$upstream_app:$upstream_port;
     }
+    location /acl-allow/ {
+        allow 127.0.0.3;
+        allow 127.0.0.4/31;
+        deny all;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /acl-deny/ {
+        deny 127.0.0.5;
+        allow all;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location ~ ^/acl-rx/ {
+        deny 127.0.0.6/31;
+        allow 127.0.0.0/29;
+        deny all;
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /acl-to-hidden/ {
+        allow 127.0.0.2;
+        deny all;
+        rewrite ^/acl-to-hidden/(.*)$ /hidden/$1 last;
+    }
+    location /last-a/ {
+        rewrite ^/last-a/(.*)$ /last-b/$1 last;
+    }
+    location /last-b/ {
+        rewrite ^/last-b/(.*)$ /b/$1?via=last-b last;
+    }
+    location ~ ^/last-rx/(\w+) {
+        rewrite ^/last-rx/(\w+)(.*)$ /last-a/$1$2 last;
+    }
+    location /last-int/ {
+        rewrite ^/last-int/(.*)$ /secret last;
+    }
+    location /last-chain/ {
+        rewrite ^/last-chain/(.*)$ /to-hidden/$1 last;
+    }
+    location /last-loop/ {
+        rewrite ^/last-loop/(.*)$ /last-pool/$1 last;
+    }
+    location /last-pool/ {
+        rewrite ^/last-pool/(.*)$ /last-loop/$1 last;
+    }
+    location = /last-self {
+        rewrite ^ /last-self last;
+    }
 }
 "#;
 
@@ -1289,15 +1414,27 @@ pub fn parity_chosen() -> Chosen {
 
 /// The classes [`parity_probes`] generates, each with the least number of
 /// probes that must be compared with nginx in a run.
-pub const PARITY_CLASSES: &[(&str, usize)] = &[("internal", 15), ("escape", 14), ("bytes", 8)];
+pub const PARITY_CLASSES: &[(&str, usize)] = &[
+    ("internal", 15),
+    ("escape", 14),
+    ("bytes", 8),
+    ("access", 60),
+    ("last", 80),
+];
 
 /// Probe classes only the wire comparison checks, with their floors: what
 /// the proxy's edge drops or rewrites before the route table sees a
 /// request (the in-process comparisons skip them). `underscore`: header
 /// names with `_`, which nginx ignores; `absolute`: absolute-form request
-/// targets; `malformed`: a header line nginx refuses with 400.
-pub const WIRE_CLASSES: &[(&str, usize)] =
-    &[("underscore", 20), ("absolute", 20), ("malformed", 5)];
+/// targets; `malformed`: a header line nginx refuses with 400; `body`:
+/// `POST` bodies with `Content-Length` or chunked (the framing headers and
+/// body length the upstream got are compared).
+pub const WIRE_CLASSES: &[(&str, usize)] = &[
+    ("underscore", 20),
+    ("absolute", 20),
+    ("malformed", 5),
+    ("body", 30),
+];
 
 /// The wire-only class of a probe (its `file` is `<class>:<sample>`).
 pub fn wire_class(p: &Probe) -> Option<&'static str> {
@@ -1332,6 +1469,13 @@ pub fn wire_probes(base: &[Probe]) -> Vec<Probe> {
         let mut absolute = variant("absolute");
         absolute.target = format!("https://{}{}", p.host, p.target);
         out.push(absolute);
+        let mut post = variant("body");
+        post.method = "POST".into();
+        post.body = format!("oracle body {i}: a=1&b=%20\n")
+            .repeat(1 + i % 7)
+            .into_bytes();
+        post.chunked = i % 2 == 1;
+        out.push(post);
         if i % 5 == 0 {
             let mut bad = variant("malformed");
             bad.headers = vec![h("Bad Header", "1")];
@@ -1348,7 +1492,11 @@ pub fn parity_class(p: &Probe) -> Option<&'static str> {
     }
     let t = p.target.as_str();
     let bytes = ["%FF", "%ff", "%FE", "%C3", "%E9"];
-    if bytes.iter().any(|b| t.contains(b)) {
+    if t.starts_with("/acl-") {
+        Some("access")
+    } else if t.starts_with("/last-") {
+        Some("last")
+    } else if bytes.iter().any(|b| t.contains(b)) {
         Some("bytes")
     } else if ["/brk", "/to-hidden/a%"].iter().any(|s| t.starts_with(s)) {
         Some("escape")
@@ -1367,6 +1515,9 @@ pub fn parity_probes() -> Vec<Probe> {
         method: "GET".into(),
         target: target.into(),
         headers: vec![],
+        client: 1,
+        body: vec![],
+        chunked: false,
     };
     [
         // internal: refused from outside, reached by rewrites.
@@ -1426,5 +1577,41 @@ pub fn parity_probes() -> Vec<Probe> {
     ]
     .into_iter()
     .map(mk)
+    .chain(class_probes(mk))
     .collect()
+}
+
+/// The `access` probes (`allow`/`deny` seen from clients 127.0.0.1..=9)
+/// and the `last` probes (`rewrite ... last` re-entering location
+/// matching, into `internal` locations, and loops nginx ends with 500),
+/// each path from every client.
+fn class_probes(mk: impl Fn(&str) -> Probe) -> Vec<Probe> {
+    let access = [
+        "/acl-allow/x",
+        "/acl-allow/?q=1",
+        "/acl-deny/y",
+        "/acl-rx/z?a=b",
+        "/acl-to-hidden/h",
+    ];
+    let last = [
+        "/last-a/x",
+        "/last-a/x?q=1",
+        "/last-b/y",
+        "/last-rx/abc/d?e=f",
+        "/last-int/s",
+        "/last-chain/c?k=v",
+        "/last-loop/l",
+        "/last-pool/p",
+        "/last-self",
+        "/last-self?x=1",
+    ];
+    let mut out = Vec::new();
+    for client in 1..=9u8 {
+        for t in access.iter().chain(&last) {
+            let mut p = mk(t);
+            p.client = client;
+            out.push(p);
+        }
+    }
+    out
 }

@@ -95,7 +95,8 @@ where
         if head.has_token("expect", "100-continue") {
             wire.send(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
-        let body_len = match read_body(&mut wire, &head).await? {
+        let mut digest = sha2::Sha256::default();
+        let body_len = match read_body(&mut wire, &head, &mut digest).await? {
             Ok(n) => n,
             Err(why) => {
                 let resp = format!(
@@ -107,7 +108,8 @@ where
             }
         };
         let keep = head.keep_alive();
-        let json = echo_json(&head, meta, shared, body_len);
+        let body_sha256 = hex::encode(sha2::Digest::finalize(digest));
+        let json = echo_json(&head, meta, shared, body_len, &body_sha256);
         let mut resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Echo-Name: {}\r\n",
             json.len(),
@@ -180,8 +182,13 @@ where
     }
 }
 
-/// Reads the body (Content-Length or chunked) and returns its length.
-async fn read_body<S>(wire: &mut Wire<S>, head: &Head) -> io::Result<Result<u64, String>>
+/// Reads the body (Content-Length or chunked) into `digest` and returns its
+/// length.
+async fn read_body<S>(
+    wire: &mut Wire<S>,
+    head: &Head,
+    digest: &mut sha2::Sha256,
+) -> io::Result<Result<u64, String>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -200,7 +207,7 @@ where
                 while !wire.line().await?.is_empty() {}
                 return Ok(Ok(total));
             }
-            wire.skip(size).await?;
+            wire.skip(size, digest).await?;
             total += size;
             if !wire.line().await?.is_empty() {
                 return Ok(Err("chunk data not followed by CRLF".into()));
@@ -219,11 +226,17 @@ where
     if lengths.any(|l| l.as_ref().ok() != Some(&len)) {
         return Ok(Err("conflicting Content-Length headers".into()));
     }
-    wire.skip(len).await?;
+    wire.skip(len, digest).await?;
     Ok(Ok(len))
 }
 
-fn echo_json(head: &Head, meta: ConnMeta, shared: &Shared, body_len: u64) -> String {
+fn echo_json(
+    head: &Head,
+    meta: ConnMeta,
+    shared: &Shared,
+    body_len: u64,
+    body_sha256: &str,
+) -> String {
     let headers: Vec<[&str; 2]> = head
         .headers
         .iter()
@@ -240,6 +253,7 @@ fn echo_json(head: &Head, meta: ConnMeta, shared: &Shared, body_len: u64) -> Str
         "headers": headers,
         "peer": meta.peer.to_string(),
         "body_len": body_len,
+        "body_sha256": body_sha256,
     });
     let mut text = value.to_string();
     text.push('\n');

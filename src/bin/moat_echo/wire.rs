@@ -51,10 +51,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
         Ok(self.buf.drain(..n).collect())
     }
 
-    /// Reads and throws away exactly `n` bytes (a request body we only count).
-    pub async fn skip(&mut self, mut n: u64) -> io::Result<()> {
+    /// Reads exactly `n` bytes of a request body, feeding them to `digest`
+    /// (the echo reports their SHA-256, not the bytes).
+    pub async fn skip(&mut self, mut n: u64, digest: &mut sha2::Sha256) -> io::Result<()> {
+        use sha2::Digest;
         loop {
             let here = (self.buf.len() as u64).min(n) as usize;
+            digest.update(&self.buf[..here]);
             self.consume(here);
             n -= here as u64;
             if n == 0 {

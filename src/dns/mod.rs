@@ -34,6 +34,7 @@ mod error;
 mod hetzner;
 mod http;
 pub mod ini;
+mod linode;
 mod names;
 mod porkbun;
 pub mod propagation;
@@ -52,6 +53,7 @@ pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use hetzner::{HetznerConfig, HetznerProvider};
+pub use linode::{LinodeConfig, LinodeProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
@@ -70,4 +72,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "do",
     "hetzner",
     "porkbun",
+    "linode",
 ];

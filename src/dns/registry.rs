@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    aliyun, cloudflare, digitalocean, duckdns, hetzner, porkbun, rfc2136, DnsError, DnsProvider,
+    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, DnsError,
+    DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -21,6 +22,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("do", digitalocean::DigitalOceanProvider::from_ini),
     ("hetzner", hetzner::HetznerProvider::from_ini),
     ("porkbun", porkbun::PorkbunProvider::from_ini),
+    ("linode", linode::LinodeProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -21,6 +21,8 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("digitalocean", 4, "dns_digitalocean_token still holds the template's placeholder value: replace it with a DigitalOcean API token"),
         ("do", 3, "dns_do_api_token still holds the template's placeholder value: replace it with a DigitalOcean API token"),
         ("hetzner", 4, "dns_hetzner_api_token still holds the template's placeholder value: replace it with a DNS Console API token"),
+        ("porkbun", 3, "dns_porkbun_key still holds the template's placeholder value: replace it with your Porkbun API key"),
+        ("linode", 3, "dns_linode_key still holds the template's placeholder value: replace it with a Linode personal access token (Domains: Read/Write)"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

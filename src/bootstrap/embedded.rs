@@ -98,4 +98,6 @@ pub const DNS_CONF_TEMPLATES: &[(&str, &str)] = &[
     ),
     ("do.ini", include_str!("../../dns-conf/do.ini")),
     ("hetzner.ini", include_str!("../../dns-conf/hetzner.ini")),
+    ("porkbun.ini", include_str!("../../dns-conf/porkbun.ini")),
+    ("linode.ini", include_str!("../../dns-conf/linode.ini")),
 ];

@@ -34,7 +34,9 @@ mod error;
 mod hetzner;
 mod http;
 pub mod ini;
+mod linode;
 mod names;
+mod porkbun;
 pub mod propagation;
 mod provider;
 mod registry;
@@ -51,6 +53,8 @@ pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use hetzner::{HetznerConfig, HetznerProvider};
+pub use linode::{LinodeConfig, LinodeProvider};
+pub use porkbun::{PorkbunConfig, PorkbunProvider};
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
 pub use resolve::{servers_config, HickoryDns};
@@ -67,4 +71,6 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "digitalocean",
     "do",
     "hetzner",
+    "porkbun",
+    "linode",
 ];

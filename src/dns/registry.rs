@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use super::ini::{self, IniFile};
-use super::{aliyun, cloudflare, digitalocean, duckdns, hetzner, rfc2136, DnsError, DnsProvider};
+use super::{
+    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, DnsError,
+    DnsProvider,
+};
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
 
@@ -18,6 +21,8 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     // certbot-dns-do: SWAG's other DigitalOcean plugin, same API.
     ("do", digitalocean::DigitalOceanProvider::from_ini),
     ("hetzner", hetzner::HetznerProvider::from_ini),
+    ("porkbun", porkbun::PorkbunProvider::from_ini),
+    ("linode", linode::LinodeProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

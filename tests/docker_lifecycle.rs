@@ -157,7 +157,7 @@ fn image_is_binary_plus_roots_and_declares_volume_ports_health_and_stop_signal()
     // The root filesystem holds only the binary, the CA roots, /tmp and /config.
     let c = run.start(&Container::new("probe", &image).cmd(&["--version"]));
     docker::wait_for(
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         "`moat --version` to exit",
         || (run.state(&c).0 == "exited").then_some(()),
         || run.logs(&c),

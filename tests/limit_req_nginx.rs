@@ -362,7 +362,11 @@ fn limits_match_nginx() {
         .replace("UP", &up.addr.to_string());
     std::fs::write(
         nroot.join("nginx/nginx.conf"),
-        nginx_conf(nroot, "stderr warn", &nconf),
+        nginx_conf(
+            nroot,
+            &format!("{} error", nroot.join("error.log").display()),
+            &nconf,
+        ),
     )
     .unwrap();
     let _nginx = start_nginx(&nginx_bin, nroot, nport);
@@ -418,6 +422,46 @@ fn limits_match_nginx() {
         report.join("\n"),
         moat.log()
     );
+
+    // error.log: every refusal (and dry run) in nginx's words, so SWAG's
+    // fail2ban filters and a user's own read moat's lines as nginx's.
+    let limiting = |file: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("limiting "))
+            .map(|l| {
+                // Drop the time, pid and serial: "... [error] 1#1: *7 limiting ..."
+                let level = &l[l.find('[').unwrap_or(0)..];
+                let (head, rest) = level.split_once(": *").unwrap_or((level, ""));
+                let level = head.split(']').next().unwrap_or("");
+                let line = rest.split_once(' ').map_or(rest, |(_, r)| r);
+                // Each side's request ids name it (`?id=nginx-4`, `?id=moat-4`).
+                let line = line
+                    .replace("?id=nginx-", "?id=")
+                    .replace("?id=moat-", "?id=");
+                format!("{level}] {line}")
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let nlines = limiting(&nroot.join("error.log"));
+    assert!(
+        nlines.iter().any(|l| l.contains("dry run"))
+            && nlines.iter().any(|l| l.contains("limiting connections")),
+        "nginx logged no dry run or limit_conn line: {nlines:#?}"
+    );
+    let merr = mroot.join("log/nginx/error.log");
+    foundation::wait_until(Duration::from_secs(20), || {
+        limiting(&merr).len() >= nlines.len()
+    });
+    let mlines = limiting(&merr);
+    assert_eq!(
+        nlines, mlines,
+        "error.log's limit lines differ (left nginx, right moat)"
+    );
+    eprintln!("error.log limit lines alike: {}", nlines.len());
 
     // A reload that keeps a zone's name, size and rate keeps its state (as
     // nginx keeps a shared zone); one that changes its size starts afresh.

@@ -44,6 +44,9 @@ pub enum Verdict {
     Delay(Duration),
     /// Refused.
     Reject(Refused),
+    /// Would be refused, but `limit_req_dry_run` is on: go on now, and
+    /// say so in error.log as nginx does.
+    DryRun(Refused),
 }
 
 /// Places taken in `limit_conn` zones, given back when dropped (at the
@@ -158,14 +161,19 @@ impl Limiter {
                         dry_run = limits.req_dry_run,
                         "{what}"
                     );
-                    if limits.req_dry_run {
-                        return Verdict::Pass;
-                    }
-                    return Verdict::Reject(Refused {
+                    let refused = |what| Refused {
                         status: limits.req_status,
                         zone: rule.zone.name.clone(),
                         what,
-                    });
+                    };
+                    if limits.req_dry_run {
+                        return Verdict::DryRun(refused(what.replacen(
+                            "limiting requests",
+                            "limiting requests, dry run",
+                            1,
+                        )));
+                    }
+                    return Verdict::Reject(refused(what));
                 }
             }
         }
@@ -189,8 +197,12 @@ impl Limiter {
     }
 
     /// `limit_conn`: takes a place in every zone for the request's life,
-    /// or none when one zone is at its limit.
-    pub fn connections(&self, limits: &RequestLimits) -> Result<ConnHold, Refused> {
+    /// or none when one zone is at its limit (with `limit_conn_dry_run`,
+    /// none and the refusal that was not made, for error.log).
+    pub fn connections(
+        &self,
+        limits: &RequestLimits,
+    ) -> Result<(ConnHold, Option<Refused>), Refused> {
         let mut hold = ConnHold::default();
         for rule in &limits.conn {
             let Zone::Conn(zone) = self.zone(&rule.zone) else {
@@ -202,31 +214,44 @@ impl Limiter {
             }
             drop(hold); // nginx: cleanup_all gives back the places taken
             tracing::warn!(zone = %rule.zone.name, dry_run = limits.conn_dry_run, "limiting connections");
-            if limits.conn_dry_run {
-                return Ok(ConnHold::default());
-            }
-            return Err(Refused {
+            let refused = |what: &str| Refused {
                 status: limits.conn_status,
                 zone: rule.zone.name.clone(),
-                what: "limiting connections".to_string(),
-            });
+                what: what.to_string(),
+            };
+            if limits.conn_dry_run {
+                return Ok((
+                    ConnHold::default(),
+                    Some(refused("limiting connections, dry run,")),
+                ));
+            }
+            return Err(refused("limiting connections"));
         }
-        Ok(hold)
+        Ok((hold, None))
     }
 
     /// Both, in nginx's order: `limit_req` (waiting out its delay), then
     /// `limit_conn`, whose places are kept in `hold` until the request ends.
-    pub async fn admit(&self, limits: &RequestLimits, hold: &mut ConnHold) -> Result<(), Refused> {
+    /// Ok holds the refusals a dry run did not make (nginx logs them).
+    pub async fn admit(
+        &self,
+        limits: &RequestLimits,
+        hold: &mut ConnHold,
+    ) -> Result<Vec<Refused>, Refused> {
+        let mut dry = Vec::new();
         if limits.is_empty() {
-            return Ok(());
+            return Ok(dry);
         }
         match self.requests(limits) {
             Verdict::Pass => {}
             Verdict::Delay(d) => tokio::time::sleep(d).await,
             Verdict::Reject(r) => return Err(r),
+            Verdict::DryRun(r) => dry.push(r),
         }
-        *hold = self.connections(limits)?;
-        Ok(())
+        let (taken, not_refused) = self.connections(limits)?;
+        *hold = taken;
+        dry.extend(not_refused);
+        Ok(dry)
     }
 }
 
@@ -322,8 +347,17 @@ mod tests {
         let z = zone("one", ZoneKind::Requests { rate: 16 });
         let mut dry = limits(vec![req(&z, b"a", 0, 0)], vec![]);
         dry.req_dry_run = true;
-        for _ in 0..5 {
-            assert_eq!(l.requests(&dry), Verdict::Pass);
+        assert_eq!(l.requests(&dry), Verdict::Pass);
+        for _ in 0..4 {
+            let Verdict::DryRun(r) = l.requests(&dry) else {
+                panic!("a dry run neither passes silently nor refuses");
+            };
+            let line = r.to_string();
+            assert!(
+                line.starts_with("limiting requests, dry run, excess: ")
+                    && line.ends_with(" by zone \"one\""),
+                "{line}"
+            );
         }
         let c = zone("conn", ZoneKind::Connections);
         let one = limits(
@@ -334,12 +368,17 @@ mod tests {
                 max: 1,
             }],
         );
-        let first = l.connections(&one).unwrap();
+        let (first, _) = l.connections(&one).unwrap();
         assert_eq!(l.connections(&one).unwrap_err().zone, "conn");
         // limit_conn_dry_run: the place is not taken, and nothing refused.
         let mut dry = one.clone();
         dry.conn_dry_run = true;
-        assert!(l.connections(&dry).unwrap().0.is_empty());
+        let (none, not_refused) = l.connections(&dry).unwrap();
+        assert!(none.0.is_empty());
+        assert_eq!(
+            not_refused.unwrap().to_string(),
+            "limiting connections, dry run, by zone \"conn\""
+        );
         drop(first);
         assert!(l.connections(&one).is_ok());
     }

@@ -361,10 +361,15 @@ impl MoatProxy {
         };
         let upstream = ctx.target().map(|(t, _)| t.url.clone());
         let upstream_failure = match (e, &upstream) {
-            (Some(e), Some(_)) if status >= 500 => Some(format!(
-                "{} while proxying to upstream",
-                failure_log::reason(e)
-            )),
+            // A phase's own refusal (limit_req's 503) is no upstream error.
+            (Some(e), Some(_))
+                if status >= 500 && !matches!(e.etype(), pingora::ErrorType::HTTPStatus(_)) =>
+            {
+                Some(format!(
+                    "{} while proxying to upstream",
+                    failure_log::reason(e)
+                ))
+            }
             _ => None,
         };
         if decision.errors.is_empty() && upstream_failure.is_none() {
@@ -464,17 +469,25 @@ impl ProxyHttp for MoatProxy {
         }
         // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase
         // (after the find-config phase's 413).
+        // Both refusals and dry runs go to error.log, in nginx's words.
         let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
-        if let Err(refused) = limited.await {
-            ctx.decision = Some(decision);
-            return Err(status::refuse(refused.status, refused.to_string()));
-        }
+        let dry_runs = match limited.await {
+            Ok(dry) => dry,
+            Err(refused) => {
+                decision.errors.push(refused.to_string());
+                ctx.decision = Some(decision);
+                return Err(status::refuse(refused.status, refused.to_string()));
+            }
+        };
         // Access phase, auth_request: ask the auth server, then decide
         // again with its answer (the request goes on only on 2xx).
         if let Action::Authenticate(ask) = &decision.action {
             let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
             decision = self.routes.decide_after_auth(&info, &outcome);
         }
+        decision
+            .errors
+            .extend(dry_runs.iter().map(|r| r.to_string()));
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {
                 let target = target.clone();

@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod acme;
+pub mod bans;
 pub mod bootstrap;
 pub mod cli;
 pub mod clock;

@@ -1,0 +1,21 @@
+//! SWAG's fail2ban jails, run inside moat (no `NET_ADMIN`, no log
+//! tailing): the jails of `/config/fail2ban/jail.local` with fail2ban's
+//! `[DEFAULT]` inheritance, and their filters from
+//! `/config/fail2ban/filter.d` (or moat's built-in ones), matched against
+//! the access.log and error.log lines moat itself writes.
+//!
+//! This part reads and compiles the configuration; the ban table, its
+//! persistence and the proxy's enforcement build on [`load`] and
+//! [`Filter::failure`].
+
+mod addr;
+mod builtin_filters;
+mod config_file;
+mod error;
+mod filter;
+mod jails;
+
+pub use addr::{canonical, Cidr};
+pub use error::BansError;
+pub use filter::{load as load_filter, Filter};
+pub use jails::{load, parse_time, BanLength, Increment, Jail, JailSet, LogSource};

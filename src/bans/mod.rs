@@ -4,9 +4,10 @@
 //! `/config/fail2ban/filter.d` (or moat's built-in ones), matched against
 //! the access.log and error.log lines moat itself writes.
 //!
-//! This part reads and compiles the configuration; the ban table, its
-//! persistence and the proxy's enforcement build on [`load`] and
-//! [`Filter::failure`].
+//! Here: reading and compiling the configuration, and the ban table
+//! ([`BanTable`]: failures within `findtime`, bans and their expiry,
+//! increments). Still to come: persistence, the proxy's enforcement and
+//! `moat bans`, built on [`load`], [`Filter::failure`] and [`BanTable`].
 
 mod addr;
 mod builtin_filters;
@@ -14,8 +15,10 @@ mod config_file;
 mod error;
 mod filter;
 mod jails;
+mod table;
 
 pub use addr::{canonical, Cidr};
 pub use error::BansError;
 pub use filter::{load as load_filter, Filter};
 pub use jails::{load, parse_time, BanLength, Increment, Jail, JailSet, LogSource};
+pub use table::{Ban, BanTable, MAX_TRACKED};

@@ -6,8 +6,9 @@
 //!
 //! Here: reading and compiling the configuration, and the ban table
 //! ([`BanTable`]: failures within `findtime`, bans and their expiry,
-//! increments). Still to come: persistence, the proxy's enforcement and
-//! `moat bans`, built on [`load`], [`Filter::failure`] and [`BanTable`].
+//! increments), and its state file ([`save_state`], [`load_state`]).
+//! Still to come: the proxy's enforcement and `moat bans`, built on
+//! [`load`], [`Filter::failure`] and [`BanTable`].
 
 mod addr;
 mod builtin_filters;
@@ -15,10 +16,12 @@ mod config_file;
 mod error;
 mod filter;
 mod jails;
+mod store;
 mod table;
 
 pub use addr::{canonical, Cidr};
 pub use error::BansError;
 pub use filter::{load as load_filter, Filter};
 pub use jails::{load, parse_time, BanLength, Increment, Jail, JailSet, LogSource};
+pub use store::{load as load_state, save as save_state, StoreError, STATE_FILE};
 pub use table::{Ban, BanTable, MAX_TRACKED};

@@ -7,8 +7,10 @@
 //! Here: reading and compiling the configuration, and the ban table
 //! ([`BanTable`]: failures within `findtime`, bans and their expiry,
 //! increments), and its state file ([`save_state`], [`load_state`]).
-//! Still to come: the proxy's enforcement and `moat bans`, built on
-//! [`load`], [`Filter::failure`] and [`BanTable`].
+//! [`Bans`] runs them together: it takes a request's log lines, bans, and
+//! answers `banned(addr)` from a lock-free snapshot. Still to come: the
+//! proxy calling it (close at accept, 403 for a realip client),
+//! `DISABLE_F2B`, and `moat bans`.
 
 mod addr;
 mod builtin_filters;
@@ -16,6 +18,7 @@ mod config_file;
 mod error;
 mod filter;
 mod jails;
+mod runtime;
 mod store;
 mod table;
 
@@ -23,5 +26,6 @@ pub use addr::{canonical, Cidr};
 pub use error::BansError;
 pub use filter::{load as load_filter, Filter};
 pub use jails::{load, parse_time, BanLength, Increment, Jail, JailSet, LogSource};
+pub use runtime::Bans;
 pub use store::{load as load_state, save as save_state, StoreError, STATE_FILE};
 pub use table::{Ban, BanTable, MAX_TRACKED};

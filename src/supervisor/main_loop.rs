@@ -73,6 +73,7 @@ impl Supervisor {
             self.layout.nginx_dir(),
             self.events_tx.clone(),
             shutdown.clone(),
+            self.reloader.loaded_tree(),
         ));
         for service in &self.services {
             tasks.spawn(supervise(

@@ -29,6 +29,10 @@ pub struct RouteReloader {
     /// Set once the live confs have loaded; until then a failed load falls
     /// back to the last good copy.
     loaded: std::sync::atomic::AtomicBool,
+    /// The conf tree as it was just before `load_now` read it, so the
+    /// watcher compares later states with what the table was built from
+    /// (an edit made before the watcher's first look is still a change).
+    loaded_tree: std::sync::Mutex<Option<super::watcher::Fingerprint>>,
 }
 
 impl RouteReloader {
@@ -41,6 +45,7 @@ impl RouteReloader {
             health: Health::new(),
             last_good: None,
             loaded: std::sync::atomic::AtomicBool::new(false),
+            loaded_tree: std::sync::Mutex::new(None),
         }
     }
 
@@ -67,8 +72,19 @@ impl RouteReloader {
         self.updates.subscribe()
     }
 
+    /// The conf tree as `load_now` last read it (`None` before any), for
+    /// the watcher's first comparison.
+    pub fn loaded_tree(&self) -> Option<super::watcher::Fingerprint> {
+        self.loaded_tree
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Loads now, on this thread. `true` when the new table is in service.
     pub fn load_now(&self, reason: &str) -> bool {
+        let tree = super::watcher::Fingerprint::of(&self.config_dir.join("nginx"));
+        *self.loaded_tree.lock().unwrap_or_else(|p| p.into_inner()) = Some(tree);
         let result = crate::conf::load(&self.config_dir);
         self.install(reason, result)
     }

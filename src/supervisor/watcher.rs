@@ -97,13 +97,23 @@ pub(super) fn inotify_wakeups(
 
 /// Watches `dir` until shutdown, sending [`Event::Reload`] after each change
 /// once the tree has been still for one short check (editors write in steps).
-pub async fn watch_confs(dir: PathBuf, events: EventSender, shutdown: Shutdown) {
+pub async fn watch_confs(
+    dir: PathBuf,
+    events: EventSender,
+    shutdown: Shutdown,
+    initial: Option<Fingerprint>,
+) {
     let fingerprint = |dir: PathBuf| async move {
         tokio::task::spawn_blocking(move || Fingerprint::of(&dir))
             .await
             .unwrap_or_default()
     };
-    let mut last = fingerprint(dir.clone()).await;
+    // What the table was built from when known: a change made between
+    // that load and this task's start is still a change.
+    let mut last = match initial {
+        Some(tree) => tree,
+        None => fingerprint(dir.clone()).await,
+    };
     let (_watcher, mut wakeups) = match inotify_wakeups(&dir) {
         Some((watcher, rx)) => (Some(watcher), Some(rx)),
         None => (None, None),

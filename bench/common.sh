@@ -44,10 +44,16 @@ CONF
 # for nginx as the proxy under test, doing what moat's bench-proxy does: TLS
 # (CERTDIR/cert.pem, key.pem), keep-alive to the backend, the four
 # forwarding headers; AUTH=1 puts the route behind `auth_request` to the
-# backend (SWAG's auth-location shape: no body, X-Original-URL).
+# backend (SWAG's auth-location shape: no body, X-Original-URL); GUARD=1
+# adds realip from a trusted hop's X-Forwarded-For and a limit_req zone
+# that never triggers.
 bench_nginx_conf() {
-    local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0}
-    local auth_location= auth_line=
+    local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0} guard=${7:-0}
+    local auth_location= auth_line= zone= guard_lines=
+    if [[ $guard == 1 ]]; then
+        zone='limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;'
+        guard_lines='set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For; limit_req zone=bench burst=100000 nodelay;'
+    fi
     if [[ $auth == 1 ]]; then
         auth_location='location = /auth { internal; proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass_request_body off; proxy_set_header Content-Length ""; proxy_set_header X-Original-URL https://$http_host$request_uri; }'
         auth_line='auth_request /auth;'
@@ -67,6 +73,7 @@ http {
     uwsgi_temp_path $dir;
     scgi_temp_path $dir;
     upstream backend { server 127.0.0.1:$backend; keepalive 64; keepalive_requests 100000; }
+    $zone
     server {
         listen 127.0.0.1:$port ssl http2;
         server_name bench.test;
@@ -74,6 +81,7 @@ http {
         ssl_certificate_key $certs/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_tickets off;
+        $guard_lines
         $auth_location
         location / {
             $auth_line

@@ -9,8 +9,12 @@
 #
 # The moat+auth row is the same route behind `auth_request` (the backend
 # answers the subrequest): what asking an auth server costs per request.
-# Debian's nginx runs the same two routes (bench_nginx_conf, one process)
-# under callgrind in the same run, so both ratios to nginx come from it.
+# The moat+guard row adds what SWAG users switch on against abuse: realip
+# from a trusted hop, a limit_req zone that never triggers, and (moat
+# only: nginx's fail2ban is another process) SWAG's fail2ban jails reading
+# every request's lines on their own thread, counted here too.
+# Debian's nginx runs the same three routes (bench_nginx_conf, one process)
+# under callgrind in the same run, so the ratios to nginx come from it.
 #
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
 set -euo pipefail
@@ -74,13 +78,14 @@ measure() { # name port command... -> instructions per request of command under 
     echo $((total / REQUESTS))
 }
 
-count() { # name binary port [auth] -> instructions per request of moat's bench binaries
+count() { # name binary port [auth|guard] -> instructions per request of moat's bench binaries
     MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) \
+    MOAT_BENCH_GUARD=$([[ ${4:-} == guard ]] && echo 1 || echo 0) \
         measure "$1" "$3" "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1
 }
 
-count_nginx() { # name port auth(0|1) -> instructions per request of Debian's nginx doing the same
-    bench_nginx_conf "$WORK/$1" "$2" "$BACKEND_PORT" "$WORK" 1 "$3"
+count_nginx() { # name port auth(0|1) [guard(0|1)] -> instructions per request of Debian's nginx doing the same
+    bench_nginx_conf "$WORK/$1" "$2" "$BACKEND_PORT" "$WORK" 1 "$3" "${4:-0}"
     # One process (no master/worker fork) so callgrind counts the one serving.
     sed -i '1i master_process off;' "$WORK/$1/nginx.conf"
     measure "$1" "$2" nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
@@ -92,6 +97,9 @@ pingora=$(count pingora "$BIN/bench-pingora-bare" $((BASE_PORT + 2)))
 moat_auth=$(count moat-auth "$BIN/bench-proxy" $((BASE_PORT + 3)) auth)
 nginx_plain=$(count_nginx nginx $((BASE_PORT + 4)) 0)
 nginx_auth=$(count_nginx nginx-auth $((BASE_PORT + 5)) 1)
+# realip + a limit_req zone that never triggers (+ moat's fail2ban jails).
+moat_guard=$(count moat-guard "$BIN/bench-proxy" $((BASE_PORT + 6)) guard)
+nginx_guard=$(count_nginx nginx-guard $((BASE_PORT + 7)) 0 1)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
 printf '%-10s %10s %9s %8s\n' proxy instr "x pingora" "x nginx"
@@ -100,3 +108,5 @@ printf '%-10s %10s %9s %8s\n' pingora "$pingora" "1.00" "$(ratio "$pingora" "$ng
 printf '%-10s %10s %9s %8s\n' nginx "$nginx_plain" "$(ratio "$nginx_plain" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (auth_request to the backend before each request; x nginx+auth)\n' moat+auth "$moat_auth" "$(ratio "$moat_auth" "$pingora")" "$(ratio "$moat_auth" "$nginx_auth")"
 printf '%-10s %10s %9s %8s   (the same in nginx)\n' nginx+auth "$nginx_auth" "$(ratio "$nginx_auth" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (realip + limit_req that never triggers + fail2ban jails; x nginx+guard)\n' moat+guard "$moat_guard" "$(ratio "$moat_guard" "$pingora")" "$(ratio "$moat_guard" "$nginx_guard")"
+printf '%-10s %10s %9s %8s   (realip + the same limit_req in nginx)\n' nginx+guard "$nginx_guard" "$(ratio "$nginx_guard" "$pingora")" "1.00"

@@ -19,7 +19,12 @@ use moat::proxy::{CertStore, ProxyConfig};
 /// With `auth`, every request first asks the backend as its auth server
 /// (`auth_request`, SWAG's Authelia shape), as `AUTH=1 bench/proxy.sh`
 /// tells nginx.
-fn conf(backend: &str, auth: bool) -> String {
+///
+/// With `guard`, the abuse controls a SWAG user switches on: realip from
+/// X-Forwarded-For of a trusted hop and a `limit_req` zone that never
+/// triggers (and, in moat, SWAG's fail2ban jails reading every request's
+/// lines), as `GUARD=1` tells nginx.
+fn conf(backend: &str, auth: bool, guard: bool) -> String {
     let (auth_location, auth_line) = if auth {
         (
             format!(
@@ -39,11 +44,21 @@ fn conf(backend: &str, auth: bool) -> String {
     } else {
         (String::new(), "")
     };
+    let (zone, guard_lines) = if guard {
+        (
+            "limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;",
+            "set_real_ip_from 127.0.0.1;\n        real_ip_header X-Forwarded-For;\n        limit_req zone=bench burst=100000 nodelay;",
+        )
+    } else {
+        ("", "")
+    };
     format!(
         r#"http {{
+    {zone}
     server {{
         listen 443 ssl default_server;
-        server_name bench.test;{auth_location}
+        server_name bench.test;
+        {guard_lines}{auth_location}
         location / {{
             {auth_line}
             proxy_pass http://{backend};
@@ -59,6 +74,10 @@ fn conf(backend: &str, auth: bool) -> String {
 }}
 "#
     )
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == "1")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -81,10 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (table, _) = moat::conf::load_str(
         dir.path(),
         &origin,
-        &conf(
-            &args[4],
-            std::env::var_os("MOAT_BENCH_AUTH").is_some_and(|v| v == "1"),
-        ),
+        &conf(&args[4], flag("MOAT_BENCH_AUTH"), flag("MOAT_BENCH_GUARD")),
     )
     .map_err(|errors| format!("bench conf: {errors:?}"))?;
     let routes = Arc::new(ArcSwap::from_pointee(table));
@@ -94,6 +110,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.addresses = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
     if let Some(workers) = args.get(5) {
         config.workers = workers.parse()?;
+    }
+    // SWAG's default jails (no jail.local in the empty dir) see every line.
+    let jails = tempfile::tempdir()?;
+    if flag("MOAT_BENCH_GUARD") {
+        config.bans = Some(moat::bans::BanHandle::start(moat::bans::Bans::start(
+            jails.path(),
+        )?)?);
     }
     let handle = moat::proxy::spawn(config)?;
     println!("ready");

@@ -15,17 +15,20 @@ mod env;
 mod foundation;
 #[path = "support/nginx_wire.rs"]
 mod nginx_wire;
+#[path = "support/recorder.rs"]
+mod recorder;
 #[path = "support/proxy.rs"]
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
 use nginx_wire::{moat_http_port, nginx_conf, NginxChild};
+use recorder::Recorder;
 
 // ------------------------------------------------------------- headers
 
@@ -71,57 +74,6 @@ fn v2_raw(ver_cmd: u8, fam: u8, body: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&(body.len() as u16).to_be_bytes());
     v.extend_from_slice(body);
     v
-}
-
-// ------------------------------------------------------------ upstream
-
-/// Records every request head and answers it with the head as the body.
-struct Recorder {
-    addr: SocketAddr,
-    heads: Arc<Mutex<Vec<String>>>,
-}
-
-impl Recorder {
-    fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let heads = Arc::new(Mutex::new(Vec::new()));
-        let record = heads.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let record = record.clone();
-                std::thread::spawn(move || {
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).into_owned();
-                    record.lock().unwrap().push(head.clone());
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
-                        head.len()
-                    );
-                    let _ = conn.write_all(reply.as_bytes());
-                });
-            }
-        });
-        Recorder { addr, heads }
-    }
-
-    fn saw(&self, path: &str) -> bool {
-        let line = format!("GET {path} ");
-        self.heads
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|h| h.starts_with(&line))
-    }
 }
 
 // -------------------------------------------------------------- client

@@ -17,7 +17,8 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/startup.
 fn default_start_up_log_matches_the_snapshot_and_has_no_warnings() {
     let tmp = temp_config();
     let dir = tmp.path().join("config");
-    let cmd = moat_command(moat_bin(), &dir, &[]);
+    // fail2ban as a user gets it (the test support turns it off).
+    let cmd = moat_command(moat_bin(), &dir, &[("DISABLE_F2B", "false")]);
     let env = |name: &str| {
         cmd.get_envs()
             .find(|(k, _)| *k == name)

@@ -8,15 +8,19 @@
 //! ([`BanTable`]: failures within `findtime`, bans and their expiry,
 //! increments), and its state file ([`save_state`], [`load_state`]).
 //! [`Bans`] runs them together: it takes a request's log lines, bans, and
-//! answers `banned(addr)` from a lock-free snapshot. Still to come: the
-//! proxy calling it (close at accept, 403 for a realip client),
-//! `DISABLE_F2B`, and `moat bans`.
+//! answers `banned(addr)` from a lock-free snapshot. [`BanHandle`] is what
+//! the proxy holds: it closes a banned peer's connection at accept, answers
+//! 403 to a banned realip client, and queues every finished request's lines
+//! to the thread that runs the filters. `DISABLE_F2B=true` turns it all
+//! off; `moat bans` lists, bans and unbans through the metrics endpoint.
 
 mod addr;
 mod builtin_filters;
 mod config_file;
+pub mod control;
 mod error;
 mod filter;
+mod handle;
 mod jails;
 mod runtime;
 mod store;
@@ -25,6 +29,7 @@ mod table;
 pub use addr::{canonical, Cidr};
 pub use error::BansError;
 pub use filter::{load as load_filter, Filter};
+pub use handle::BanHandle;
 pub use jails::{load, parse_time, BanLength, Increment, Jail, JailSet, LogSource};
 pub use runtime::Bans;
 pub use store::{load as load_state, save as save_state, StoreError, STATE_FILE};

@@ -3,16 +3,18 @@
 //! connection and request asks [`Bans::banned`], which reads an
 //! `arc-swap` snapshot of the banned addresses (no lock on that path).
 //! The table behind it is locked only when a line matched a filter or an
-//! operator bans or unbans, and the state file is rewritten then.
+//! operator bans or unbans; the state file is rewritten after, with the
+//! table unlocked (a later change is never overwritten by an earlier one).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::addr::canonical;
 use super::error::BansError;
@@ -30,6 +32,11 @@ pub struct Bans {
     table: Mutex<BanTable>,
     snapshot: ArcSwap<Snapshot>,
     state: PathBuf,
+    /// Order of the table's changes, and the last one written to `state`.
+    changes: AtomicU64,
+    written: Mutex<u64>,
+    /// Connections closed and requests refused because of a ban.
+    refused: AtomicU64,
     /// Enabled jails that cannot run, with why (reported once at start).
     pub skipped: Vec<(String, String)>,
 }
@@ -61,9 +68,12 @@ impl Bans {
             table: Mutex::new(table),
             snapshot: ArcSwap::default(),
             state,
+            changes: AtomicU64::new(0),
+            written: Mutex::new(0),
+            refused: AtomicU64::new(0),
             skipped,
         };
-        bans.publish(&mut bans.table.lock());
+        bans.publish(bans.table.lock());
         Ok(bans)
     }
 
@@ -104,8 +114,8 @@ impl Bans {
                 };
                 let mut table = self.table.lock();
                 if let Some(ban) = table.failure(jail, addr, now()) {
-                    tracing::warn!(addr = %ban.addr, jail = %ban.jail, until = ?ban.until, "fail2ban: banned");
-                    self.publish(&mut table);
+                    tracing::warn!(addr = %ban.addr, jail = %ban.jail, until = %until_text(ban.until), "fail2ban: banned");
+                    self.publish(table);
                 }
             }
         }
@@ -115,7 +125,8 @@ impl Bans {
     pub fn ban(&self, addr: IpAddr, jail: &str, length: Option<u64>) -> Ban {
         let mut table = self.table.lock();
         let ban = table.ban(addr, jail, length, now());
-        self.publish(&mut table);
+        self.publish(table);
+        tracing::warn!(addr = %ban.addr, jail = %ban.jail, until = %until_text(ban.until), "fail2ban: banned by the operator");
         ban
     }
 
@@ -123,7 +134,8 @@ impl Bans {
     pub fn unban(&self, addr: IpAddr) -> usize {
         let mut table = self.table.lock();
         let lifted = table.unban(addr);
-        self.publish(&mut table);
+        self.publish(table);
+        tracing::info!(%addr, lifted, "fail2ban: unbanned by the operator");
         lifted
     }
 
@@ -132,8 +144,29 @@ impl Bans {
         self.table.lock().active(now())
     }
 
-    /// New snapshot for the readers, and the state file rewritten.
-    fn publish(&self, table: &mut BanTable) {
+    /// Bans issued so far per jail (kept in the state file, so they count
+    /// across restarts), for `/metrics`.
+    pub fn issued(&self) -> Vec<(String, u64)> {
+        let mut per_jail = std::collections::BTreeMap::<String, u64>::new();
+        for (jail, _, n) in self.table.lock().counts() {
+            *per_jail.entry(jail).or_default() += u64::from(n);
+        }
+        per_jail.into_iter().collect()
+    }
+
+    /// Counts one connection or request turned away because of a ban.
+    pub fn count_refusal(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections closed and requests refused because of a ban.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// New snapshot for the readers; then, with the table unlocked, the
+    /// state file rewritten (unless a later change was written already).
+    fn publish(&self, mut table: MutexGuard<'_, BanTable>) {
         let at = now();
         let mut snapshot = Snapshot::new();
         for ban in table.active(at) {
@@ -144,10 +177,29 @@ impl Bans {
             };
         }
         self.snapshot.store(Arc::new(snapshot));
-        if let Err(e) = store::save(&self.state, table, at) {
+        let body = store::encode(&mut table, at);
+        let change = self.changes.fetch_add(1, Ordering::AcqRel) + 1;
+        drop(table);
+        let mut written = self.written.lock();
+        if *written > change {
+            return;
+        }
+        *written = change;
+        if let Err(e) = store::write(&self.state, &body) {
             tracing::error!(error = %e, "fail2ban: cannot save the bans; they will not survive a restart");
         }
     }
+}
+
+/// A ban's end for the log: RFC 3339, or `forever`.
+fn until_text(until: Option<u64>) -> String {
+    until
+        .and_then(|u| time::OffsetDateTime::from_unix_timestamp(u as i64).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "forever".to_owned())
 }
 
 fn now() -> u64 {

@@ -77,21 +77,32 @@ pub fn load(path: &Path, now: u64) -> Result<BanTable, StoreError> {
 
 /// Writes `table`'s active bans and counts to `path`, atomically.
 pub fn save(path: &Path, table: &mut BanTable, now: u64) -> Result<(), StoreError> {
+    write(path, &encode(table, now))
+}
+
+/// The state file's content for `table` at `now`: taken while the table
+/// is locked, written by [`write`] after the lock is released.
+pub fn encode(table: &mut BanTable, now: u64) -> Vec<u8> {
     let state = State {
         bans: table.active(now),
         counts: table.counts(),
     };
+    serde_json::to_vec_pretty(&state).expect("the ban state is plain data")
+}
+
+/// Replaces the state file at `path` with `body`: written beside it,
+/// synced, renamed.
+pub fn write(path: &Path, body: &[u8]) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         file: path.to_path_buf(),
         source,
     };
-    let body = serde_json::to_vec_pretty(&state).map_err(|e| io(std::io::Error::other(e)))?;
     let tmp = path.with_extension("json.tmp");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&body).map_err(io)?;
+    file.write_all(body).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)

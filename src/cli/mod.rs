@@ -4,9 +4,11 @@
 //! Exit codes: 0 success; 1 a check found problems; 78 (`EX_CONFIG`) invalid
 //! settings at start; 2 usage errors (clap).
 
+mod bans;
 mod certs;
 mod check;
 mod dns_check;
+mod endpoint;
 mod explain;
 mod health;
 mod renew;
@@ -45,6 +47,8 @@ pub enum Command {
     DnsCheck(ConfigArg),
     /// Report whether the running instance is healthy (for Docker's HEALTHCHECK).
     Health(ConfigArg),
+    /// The running instance's fail2ban bans: list, ban, unban.
+    Bans(bans::BansArgs),
 }
 
 /// The `--config DIR` option shared by most subcommands.
@@ -70,6 +74,7 @@ pub fn main() -> i32 {
         Command::Renew(a) => renew::run(a),
         Command::DnsCheck(a) => dns_check::run(a),
         Command::Health(a) => health::run(a),
+        Command::Bans(a) => bans::run(a),
     };
     match result {
         Ok(code) => code,

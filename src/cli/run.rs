@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::ConfigArg;
 use crate::acme::{CertSink, CertStore as LineageStore, Http01Tokens, LetsencryptPaths};
+use crate::bans::{BanHandle, Bans};
 use crate::bootstrap::{self, BootstrapOptions, ConfigLayout, Ownership};
 use crate::proxy::{
     AccessLog, AccessLogConfig, AccessLogFormat, CertStore, ErrorLog, ErrorLogConfig, Health,
@@ -262,6 +263,8 @@ fn add_services(
         owner: owner_of(settings).0,
         zone: settings.local_zone(),
     });
+    let bans = start_bans(settings, layout);
+    proxy.bans = bans.clone();
     supervisor.add(proxy);
     if settings.wants_acme() {
         // What ACME writes (etc/letsencrypt, the keys/ links) belongs to
@@ -280,7 +283,41 @@ fn add_services(
         });
         supervisor.add(AcmeService::new(tokens, sink).after_proxy(health.clone()));
     }
-    supervisor.add(MetricsService::new(metrics, certs, health));
+    supervisor.add(MetricsService::new(metrics, certs, health).with_bans(bans));
+}
+
+/// SWAG's fail2ban jails, in-process: `/config/fail2ban`'s jail.local (or
+/// SWAG's defaults) and filters. Off with `DISABLE_F2B=true`. A jail file
+/// moat cannot read is an error in the log and moat serves without bans,
+/// as SWAG's nginx goes on serving when its fail2ban cannot start.
+fn start_bans(settings: &Settings, layout: &ConfigLayout) -> Option<BanHandle> {
+    if settings.disable_f2b {
+        tracing::info!("fail2ban: off (DISABLE_F2B=true)");
+        return None;
+    }
+    let dir = layout.root().join("fail2ban");
+    let bans = match Bans::start(&dir) {
+        Ok(bans) => bans,
+        Err(e) => {
+            tracing::error!(error = %e, "fail2ban: the jails cannot be read; serving without bans until they are fixed and moat restarts");
+            return None;
+        }
+    };
+    for (jail, why) in &bans.skipped {
+        tracing::warn!(jail = %jail, "fail2ban: jail not run: {why}");
+    }
+    let jails = bans.jail_names().join(", ");
+    let banned = bans.list().len();
+    match BanHandle::start(bans) {
+        Ok(handle) => {
+            tracing::info!(jails = %jails, banned, dir = %dir.display(), "fail2ban: jails running in moat");
+            Some(handle)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "fail2ban: cannot start the filter thread; serving without bans");
+            None
+        }
+    }
 }
 
 /// One line a person reads first: what this instance will do.

@@ -92,13 +92,23 @@ impl AccessRecord {
     /// `$remote_addr - $remote_user [$time_local] "$request" $status
     /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
     pub fn combined(&self) -> String {
+        self.combined_at(&time_local(self.time))
+    }
+
+    /// The `combined` line with `[]` where the time goes: the line as
+    /// fail2ban's filters see it once the date is cut out.
+    pub fn combined_undated(&self) -> String {
+        self.combined_at("")
+    }
+
+    fn combined_at(&self, time: &str) -> String {
         let remote = self
             .remote_addr
             .map_or_else(|| "-".to_owned(), |a| a.to_string());
         format!(
             "{remote} - {} [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"",
             escape(self.remote_user.as_deref().unwrap_or("-")),
-            time_local(self.time),
+            time,
             escape(&self.method),
             escape(&self.uri),
             escape(&self.protocol),

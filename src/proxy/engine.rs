@@ -34,6 +34,7 @@ use super::upstream::peer;
 use super::websocket;
 use super::{headers, status};
 use crate::acme::Http01Tokens;
+use crate::bans::BanHandle;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
 
 /// What a listener is, by the local port it is bound to.
@@ -79,6 +80,9 @@ pub struct RequestCtx {
     upstream_elapsed: Option<Duration>,
     /// `limit_conn` places held until the request ends.
     limit_hold: crate::limits::ConnHold,
+    /// Refused because its client is banned: its lines are not fed back
+    /// to the jails.
+    banned: bool,
     _inflight: InflightGuard,
 }
 
@@ -119,6 +123,8 @@ pub struct MoatProxy {
     pub error_log: ErrorLog,
     /// `limit_req` / `limit_conn` zones, shared by every worker thread.
     pub limiter: Arc<crate::limits::Limiter>,
+    /// The fail2ban jails (`None` with `DISABLE_F2B=true`).
+    pub bans: Option<BanHandle>,
 }
 
 impl MoatProxy {
@@ -308,10 +314,18 @@ impl MoatProxy {
                 server_label(&d.server)
             });
         self.metrics.record(&server, status, ctx.upstream_elapsed);
-        if self.error_log.enabled() {
-            self.log_errors(session, e, ctx, status);
-        }
-        if !self.access_log.enabled() {
+        // The jails read the same lines as the logs, so they are built
+        // when either wants them.
+        let bans = self.bans.as_ref().filter(|_| !ctx.banned);
+        let errors = if self.error_log.enabled() || bans.is_some() {
+            self.error_records(session, e, ctx, status)
+        } else {
+            Vec::new()
+        };
+        if !self.access_log.enabled() && bans.is_none() {
+            for record in errors {
+                self.error_log.log(record);
+            }
             return;
         }
         let req = session.req_header();
@@ -320,7 +334,7 @@ impl MoatProxy {
                 .get(name)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
-        self.access_log.log(AccessRecord {
+        let record = AccessRecord {
             time: time::OffsetDateTime::now_utc(),
             // realip's answer when the conf trusts the peer (nginx logs
             // `$remote_addr` after realip), else the connection's.
@@ -348,16 +362,32 @@ impl MoatProxy {
             request_time: ctx.started.elapsed().as_secs_f64(),
             upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),
             remote_user: ctx.decision.as_ref().and_then(|d| d.remote_user.clone()),
-        });
+        };
+        if let Some(bans) = bans {
+            bans.observe(
+                Some(record.combined_undated()),
+                errors.iter().map(|r| r.undated(0)).collect(),
+            );
+        }
+        for record in errors {
+            self.error_log.log(record);
+        }
+        self.access_log.log(record);
     }
 }
 
 impl MoatProxy {
     /// The request's lines in error.log: the access phase's refusals, and
     /// the cause of an upstream failure.
-    fn log_errors(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx, status: u16) {
+    fn error_records(
+        &self,
+        session: &Session,
+        e: Option<&Error>,
+        ctx: &RequestCtx,
+        status: u16,
+    ) -> Vec<ErrorRecord> {
         let Some(decision) = &ctx.decision else {
-            return;
+            return Vec::new();
         };
         let upstream = ctx.target().map(|(t, _)| t.url.clone());
         let upstream_failure = match (e, &upstream) {
@@ -373,7 +403,7 @@ impl MoatProxy {
             _ => None,
         };
         if decision.errors.is_empty() && upstream_failure.is_none() {
-            return;
+            return Vec::new();
         }
         let req = session.req_header();
         let client = decision.client_addr.or_else(|| {
@@ -401,12 +431,15 @@ impl MoatProxy {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned())),
         };
-        for message in &decision.errors {
-            self.error_log.log(record(message.clone(), None));
-        }
+        let mut records: Vec<ErrorRecord> = decision
+            .errors
+            .iter()
+            .map(|message| record(message.clone(), None))
+            .collect();
         if let Some(message) = upstream_failure {
-            self.error_log.log(record(message, upstream));
+            records.push(record(message, upstream));
         }
+        records
     }
 }
 
@@ -424,6 +457,7 @@ impl ProxyHttp for MoatProxy {
             upstream_started: None,
             upstream_elapsed: None,
             limit_hold: Default::default(),
+            banned: false,
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -453,6 +487,21 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let mut decision = self.routes.decide(&info);
+        // fail2ban: a banned peer was closed at accept; a banned client
+        // behind a trusted hop (realip), or a peer banned since its
+        // connection opened, gets 403 before anything else runs.
+        if let Some(bans) = &self.bans {
+            if decision
+                .client_addr
+                .into_iter()
+                .chain([info.remote.ip()])
+                .any(|a| bans.refuses(a))
+            {
+                ctx.banned = true;
+                ctx.decision = Some(decision);
+                return Err(status::refuse(403, "the client is banned (fail2ban)"));
+            }
+        }
         // nginx checks the declared length when the location is found,
         // before the access phase.
         if let (Some(max), Some(len)) = (

@@ -62,18 +62,28 @@ impl ErrorRecord {
     /// The line without its end, nginx's layout.
     fn line(&self, serial: u64) -> String {
         let t = self.time;
-        let pid = std::process::id();
-        let mut line = format!(
-            "{:04}/{:02}/{:02} {:02}:{:02}:{:02} [{}] {pid}#{pid}: *{serial} {}, client: {}, server: {}, request: \"{}\"",
+        format!(
+            "{:04}/{:02}/{:02} {:02}:{:02}:{:02}{}",
             t.year(),
             u8::from(t.month()),
             t.day(),
             t.hour(),
             t.minute(),
             t.second(),
+            self.undated(serial)
+        )
+    }
+
+    /// The line after its date (` [error] ...`), as fail2ban's filters
+    /// see it.
+    pub fn undated(&self, serial: u64) -> String {
+        let pid = std::process::id();
+        let mut line = format!(
+            " [{}] {pid}#{pid}: *{serial} {}, client: {}, server: {}, request: \"{}\"",
             self.level,
             clean_controls(&self.message),
-            self.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            self.client
+                .map_or_else(|| "-".to_string(), |a| a.to_string()),
             clean(&self.server),
             clean(&self.request),
         );

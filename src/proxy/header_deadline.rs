@@ -60,6 +60,11 @@ impl<A> HeaderDeadlineApp<A> {
         let Some(key) = conn_key(session.get_socket_digest().as_deref()) else {
             return Ok(None);
         };
+        // TLS connections of a banned peer were closed before the
+        // handshake; plain ones are closed here.
+        if self.gate.closes(key.0) {
+            return Err(());
+        }
         let Some(role) = self.gate.role(key.1) else {
             return Ok(None);
         };

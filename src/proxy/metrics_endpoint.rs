@@ -1,5 +1,6 @@
 //! The metrics endpoint: `GET /metrics` (Prometheus text format) and
-//! `GET /health` (what `moat health` asks), on their own listener, which
+//! `GET /health` (what `moat health` asks), and `/bans` (what `moat bans`
+//! asks: `bans::control`), on their own listener, which
 //! moat binds to 127.0.0.1 by default (`METRICS_ADDR`), never on the public
 //! ports.
 //!
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::bans::BanHandle;
 
 /// Longest a client may take to send its request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,6 +92,7 @@ pub async fn serve_metrics(
     listener: TcpListener,
     render: MetricsRender,
     health: Health,
+    bans: Option<BanHandle>,
     stop: impl Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -96,10 +100,13 @@ pub async fn serve_metrics(
         tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let (render, health) = (render.clone(), health.clone());
+                    let bans = bans.clone();
+                    let from_loopback = peer.ip().to_canonical().is_loopback();
                     tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &render, &health).await {
+                        let ask = Ask { render: &render, health: &health, bans: bans.as_ref(), from_loopback };
+                        if let Err(e) = answer(stream, ask).await {
                             tracing::debug!(error = %e, "metrics endpoint: connection failed");
                         }
                     });
@@ -113,11 +120,21 @@ pub async fn serve_metrics(
     }
 }
 
-async fn answer(
-    mut stream: TcpStream,
-    render: &MetricsRender,
-    health: &Health,
-) -> std::io::Result<()> {
+/// What one connection may be answered from.
+struct Ask<'a> {
+    render: &'a MetricsRender,
+    health: &'a Health,
+    bans: Option<&'a BanHandle>,
+    from_loopback: bool,
+}
+
+async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
+    let Ask {
+        render,
+        health,
+        bans,
+        from_loopback,
+    } = ask;
     let head = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
         Ok(head) => head?,
         Err(_) => return Ok(()),
@@ -125,8 +142,13 @@ async fn answer(
     let request_line = head.lines().next().unwrap_or_default();
     let mut parts = request_line.split_ascii_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let (status, content_type, body) = if let Some((status, body)) =
+        crate::bans::control::answer(bans, method, path, query, from_loopback)
+    {
+        (status, "application/json", body)
+    } else {
+        match (method, path) {
         ("GET" | "HEAD", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
@@ -158,6 +180,7 @@ async fn answer(
             "text/plain",
             "GET only\n".to_owned(),
         ),
+        }
     };
     let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

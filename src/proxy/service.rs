@@ -32,6 +32,7 @@ use super::resolve::UpstreamResolver;
 use super::routes::RouteSource;
 use super::tls;
 use crate::acme::Http01Tokens;
+use crate::bans::BanHandle;
 use crate::conf::Listen;
 
 /// Default time in-flight requests get to finish on shutdown.
@@ -75,6 +76,9 @@ pub struct ProxyConfig {
     /// nginx's error.log lines (auth failures, denials, upstream errors);
     /// disabled by default.
     pub error_log: ErrorLog,
+    /// The fail2ban jails; none by default (`moat run` starts them unless
+    /// `DISABLE_F2B=true`).
+    pub bans: Option<BanHandle>,
 }
 
 impl ProxyConfig {
@@ -101,6 +105,7 @@ impl ProxyConfig {
             metrics: ProxyMetrics::new(),
             access_log: AccessLog::disabled(),
             error_log: ErrorLog::disabled(),
+            bans: None,
         }
     }
 }
@@ -226,6 +231,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         config.routes.clone(),
         roles.clone(),
         config.header_timeout,
+        config.bans.clone(),
     ));
     let app = MoatProxy {
         proxy_protocol: gate.clone(),
@@ -240,6 +246,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         auth: super::auth_request::AuthClient::default(),
         error_log: config.error_log,
         limiter: Default::default(),
+        bans: config.bans,
     };
     let server_conf = Arc::new(ServerConf {
         threads: workers,

@@ -41,6 +41,9 @@ pub struct ProxyService {
     pub error_log: ErrorLog,
     /// Set while the listeners are up, for `/health`.
     pub health: Health,
+    /// The fail2ban jails (started once per process, shared with the
+    /// metrics endpoint's `/bans`).
+    pub bans: Option<crate::bans::BanHandle>,
 }
 
 impl ProxyService {
@@ -54,6 +57,7 @@ impl ProxyService {
             access_log: AccessLog::disabled(),
             error_log: ErrorLog::disabled(),
             health: Health::new(),
+            bans: None,
         }
     }
 }
@@ -184,6 +188,7 @@ impl ProxyService {
         config.metrics = self.metrics.clone();
         config.access_log = self.access_log.clone();
         config.error_log = self.error_log.clone();
+        config.bans = self.bans.clone();
         config
     }
 

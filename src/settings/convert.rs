@@ -80,6 +80,7 @@ impl TryFrom<RawEnv> for Settings {
             workers: run.workers,
             key_type: run.key_type,
             revoke_replaced: run.revoke_replaced,
+            disable_f2b: run.disable_f2b,
             metrics_addr: observe.metrics_addr,
             access_log: observe.access_log,
             swag_values,
@@ -406,6 +407,7 @@ struct Runtime {
     workers: Option<NonZeroUsize>,
     key_type: KeyType,
     revoke_replaced: bool,
+    disable_f2b: bool,
 }
 
 fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
@@ -538,6 +540,7 @@ fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
         })
     };
     let revoke_replaced = c.swag_bool(vars::REVOKE_REPLACED, raw.revoke_replaced.as_deref());
+    let disable_f2b = c.swag_bool(vars::DISABLE_F2B, raw.disable_f2b.as_deref());
     Runtime {
         puid,
         pgid,
@@ -552,5 +555,6 @@ fn runtime(c: &mut Checker, raw: &RawEnv) -> Runtime {
         workers,
         key_type,
         revoke_replaced,
+        disable_f2b,
     }
 }

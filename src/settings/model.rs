@@ -83,6 +83,8 @@ pub struct Settings {
     pub acme_ca_root: Option<PathBuf>,
     /// SWAG_AUTORELOAD (accepted; moat always reloads).
     pub swag_autoreload: bool,
+    /// DISABLE_F2B: no in-process fail2ban jails.
+    pub disable_f2b: bool,
     /// `true` when PUID or PGID was set. Outside a container (moat not
     /// PID 1) files are chowned only then: SWAG's 911 default belongs to
     /// its image, not to a folder a user runs the demo on as root.

@@ -28,9 +28,12 @@ const REPLACEMENTS: &[(&str, &str)] = &[
     ),
     (
         "cloudflare-real-ip",
-        "not available yet (realip support is planned)",
+        "not available: list Cloudflare's ranges with set_real_ip_from and real_ip_header CF-Connecting-IP in a conf (moat applies realip as nginx does)",
     ),
-    ("f2bdiscord", "not available: moat runs no fail2ban"),
+    (
+        "f2bdiscord",
+        "not available: moat's in-process jails log each ban (and count them in /metrics) but send no notifications",
+    ),
 ];
 
 /// The warning for a `DOCKER_MODS` value, or `None` when it is unset/empty.

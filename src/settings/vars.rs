@@ -51,6 +51,9 @@ pub const PUID: &str = "PUID";
 /// SWAG. Owner gid of files written under /config (when running as root).
 /// Default: 911.
 pub const PGID: &str = "PGID";
+/// SWAG. `true` turns off moat's in-process fail2ban jails (bans from
+/// `/config/fail2ban/jail.local`). Default: false.
+pub const DISABLE_F2B: &str = "DISABLE_F2B";
 /// linuxserver. Not supported: moat is one binary and has no mods; when set,
 /// one warning names what replaces each mod listed. Default: none.
 pub const DOCKER_MODS: &str = "DOCKER_MODS";
@@ -113,6 +116,7 @@ pub const ALL: &[&str] = &[
     PUID,
     PGID,
     TZ,
+    DISABLE_F2B,
     DOCKER_MODS,
     ACME_SERVER,
     ACME_CA_ROOT,

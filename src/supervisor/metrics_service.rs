@@ -1,6 +1,7 @@
 //! The metrics endpoint as a supervised service: binds METRICS_ADDR and
 //! serves `/metrics` (the proxy's counters, the served certificates'
-//! expiry, the renewal state) and `/health` until shutdown.
+//! expiry, the renewal state, the bans) and `/health` until shutdown, and
+//! `/bans` for `moat bans`.
 //!
 //! A port that cannot be bound is a warning, not a failure: metrics are an
 //! aid, and moat keeps serving traffic without them.
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{LetsencryptPaths, RenewalState};
+use crate::bans::BanHandle;
 use crate::proxy::{
     escape_label, serve_metrics, CertStore, ConfigHealth, Health, MetricsRender, ProxyMetrics,
 };
@@ -20,6 +22,7 @@ pub struct MetricsService {
     metrics: ProxyMetrics,
     certs: CertStore,
     health: Health,
+    bans: Option<BanHandle>,
 }
 
 impl MetricsService {
@@ -30,7 +33,14 @@ impl MetricsService {
             metrics,
             certs,
             health,
+            bans: None,
         }
+    }
+
+    /// Also reports the fail2ban jails and answers `/bans`.
+    pub fn with_bans(mut self, bans: Option<BanHandle>) -> Self {
+        self.bans = bans;
+        self
     }
 }
 
@@ -51,10 +61,11 @@ impl Service for MetricsService {
                 return Ok(());
             }
         };
-        tracing::info!(%addr, "metrics endpoint listening (/metrics, /health)");
+        tracing::info!(%addr, "metrics endpoint listening (/metrics, /health, /bans)");
         let state_file = LetsencryptPaths::new(ctx.layout.root()).state_file();
         let (metrics, certs) = (self.metrics.clone(), self.certs.clone());
         let health = self.health.clone();
+        let bans = self.bans.clone();
         let render: MetricsRender = Arc::new(move || {
             let mut out = String::new();
             metrics.render(&mut out);
@@ -64,12 +75,19 @@ impl Service for MetricsService {
                 &RenewalState::load(&state_file).unwrap_or_default(),
                 &mut out,
             );
+            if let Some(bans) = &bans {
+                render_bans(bans, &mut out);
+            }
             out
         });
         let shutdown = ctx.shutdown.clone();
-        serve_metrics(listener, render, self.health.clone(), async move {
-            shutdown.requested().await
-        })
+        serve_metrics(
+            listener,
+            render,
+            self.health.clone(),
+            self.bans.clone(),
+            async move { shutdown.requested().await },
+        )
         .await;
         Ok(())
     }
@@ -92,6 +110,48 @@ fn render_config(state: &ConfigHealth, out: &mut String) {
         ["current", "last_good", "broken"]
             .into_iter()
             .map(|s| (s, Some(i64::from(s == now)))),
+    );
+}
+
+/// `moat_bans_active{jail}`, `moat_bans_issued_total{jail}` (across
+/// restarts: the state file keeps the counts), and the refusals.
+fn render_bans(handle: &BanHandle, out: &mut String) {
+    let bans = handle.bans();
+    let mut active = std::collections::BTreeMap::<String, i64>::new();
+    for jail in bans.jail_names() {
+        active.insert(jail.to_owned(), 0);
+    }
+    for ban in bans.list() {
+        *active.entry(ban.jail).or_default() += 1;
+    }
+    gauge(
+        out,
+        "moat_bans_active",
+        "Addresses banned now, by jail.",
+        "jail",
+        active.iter().map(|(j, n)| (j.as_str(), Some(*n))),
+    );
+    let issued = bans.issued();
+    let _ = writeln!(
+        out,
+        "# HELP moat_bans_issued_total Bans issued, by jail (kept across restarts).\n# TYPE moat_bans_issued_total counter"
+    );
+    for (jail, n) in &issued {
+        let _ = writeln!(
+            out,
+            "moat_bans_issued_total{{jail=\"{}\"}} {n}",
+            escape_label(jail)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP moat_bans_refused_total Connections closed and requests refused because the client is banned.\n# TYPE moat_bans_refused_total counter\nmoat_bans_refused_total {}",
+        bans.refused()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP moat_bans_lines_dropped_total Requests whose log lines the jails did not see (their queue was full).\n# TYPE moat_bans_lines_dropped_total counter\nmoat_bans_lines_dropped_total {}",
+        handle.dropped()
     );
 }
 

@@ -25,7 +25,10 @@ pub fn free_port() -> u16 {
 }
 
 /// A `moat` command with only PATH inherited, CONFIG_DIR set and free ports
-/// (the metrics endpoint's too, so parallel tests never share one).
+/// (the metrics endpoint's too, so parallel tests never share one), and
+/// the fail2ban jails off: tests send failures from 127.0.0.x clients on
+/// purpose and must not be banned for it. Tests of the jails pass
+/// `("DISABLE_F2B", "false")`.
 pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
@@ -33,7 +36,8 @@ pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> 
         .env("CONFIG_DIR", config_dir)
         .env("HTTP_PORT", free_port().to_string())
         .env("HTTPS_PORT", free_port().to_string())
-        .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()));
+        .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("DISABLE_F2B", "true");
     for (k, v) in envs {
         cmd.env(k, v);
     }

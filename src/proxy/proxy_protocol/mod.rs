@@ -34,6 +34,7 @@ pub use registry::ConnKey;
 
 use super::engine::ListenerRole;
 use super::routes::RouteSource;
+use crate::bans::BanHandle;
 use crate::conf::ProxyProtocolAddrs;
 
 /// Decides which connections carry a PROXY header, reads it, and keeps
@@ -44,6 +45,8 @@ pub struct Gate {
     roles: HashMap<u16, ListenerRole>,
     registry: registry::Registry,
     timeout: Duration,
+    /// fail2ban: a banned peer's connection is closed here, at accept.
+    bans: Option<BanHandle>,
 }
 
 impl Gate {
@@ -52,13 +55,25 @@ impl Gate {
         routes: Arc<dyn RouteSource>,
         roles: HashMap<u16, ListenerRole>,
         timeout: Duration,
+        bans: Option<BanHandle>,
     ) -> Self {
         Self {
             routes,
             roles,
             registry: registry::Registry::default(),
             timeout,
+            bans,
         }
+    }
+
+    /// Whether a new connection from `peer` is closed because the peer is
+    /// banned (said at debug level: a banned scanner would flood the log).
+    pub fn closes(&self, peer: SocketAddr) -> bool {
+        let banned = self.bans.as_ref().is_some_and(|b| b.refuses(peer.ip()));
+        if banned {
+            tracing::debug!(%peer, "closed a connection from a banned address (fail2ban)");
+        }
+        banned
     }
 
     /// The listener a connection to `local` was accepted on.
@@ -124,6 +139,12 @@ impl PreTlsProcess for PreTls {
         let Some(key) = conn_key(digest.as_deref()) else {
             return Ok(());
         };
+        if self.0.closes(key.0) {
+            return Err(pingora::Error::explain(
+                pingora::ErrorType::Custom("banned"),
+                "the peer is banned (fail2ban)",
+            ));
+        }
         if !self.0.wanted(key.1) {
             return Ok(());
         }

@@ -12,7 +12,8 @@
 //! (conf → route table) → proxy. State shared between tasks crosses as
 //! `arc-swap` snapshots; no lock is held across an `.await`.
 //!
-//! What moat leaves to others: fail2ban-style banning, PHP, and nginx modules
+//! SWAG's fail2ban jails run in-process ([`bans`]) on the log lines the
+//! proxy writes. What moat leaves to others: PHP, and nginx modules
 //! outside the directives listed in `conf`'s documentation.
 #![warn(missing_docs)]
 #![forbid(unused_must_use)]
@@ -21,6 +22,7 @@
 pub mod acme;
 pub mod bans;
 pub mod bootstrap;
+pub mod cidr;
 pub mod cli;
 pub mod clock;
 pub mod conf;

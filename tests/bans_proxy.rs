@@ -30,7 +30,6 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use foundation::{
@@ -147,18 +146,6 @@ fn start(root: &Path, pp: u16, envs: &[(&str, &str)]) -> Instance {
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(support::NoVerify))
-            .with_no_client_auth(),
-    )
-}
-
 fn connect(from: Ipv4Addr, port: u16) -> TcpStream {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
@@ -180,7 +167,7 @@ impl Client {
     fn open(from: Ipv4Addr, port: u16) -> Option<Client> {
         let tcp = connect(from, port);
         let name = rustls_pki_types::ServerName::try_from("bans.test").unwrap();
-        let conn = rustls::ClientConnection::new(tls_config(), name).unwrap();
+        let conn = rustls::ClientConnection::new(support::raw_tls_config(), name).unwrap();
         let mut s = rustls::StreamOwned::new(conn, tcp);
         while s.conn.is_handshaking() {
             if s.conn.complete_io(&mut s.sock).is_err() {

@@ -233,24 +233,12 @@ fn edge() -> Edge {
 
 // ------------------------------------------------------------ raw clients
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(support::NoVerify))
-            .with_no_client_auth(),
-    )
-}
-
 /// Write `raw` in one piece over TLS and read until the server closes (or 5 s).
 fn send_tls(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let name = rustls_pki_types::ServerName::try_from("example.test").unwrap();
-    let conn = rustls::ClientConnection::new(tls_config(), name).unwrap();
+    let conn = rustls::ClientConnection::new(support::raw_tls_config(), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     tls.write_all(raw).unwrap();
     tls.flush().unwrap();

@@ -23,7 +23,6 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
@@ -78,18 +77,6 @@ fn v2_raw(ver_cmd: u8, fam: u8, body: &[u8]) -> Vec<u8> {
 
 // -------------------------------------------------------------- client
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(support::NoVerify))
-            .with_no_client_auth(),
-    )
-}
-
 /// What a probe got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
@@ -128,7 +115,7 @@ fn probe(
     }
     if tls {
         let name = rustls_pki_types::ServerName::try_from("pp.test").unwrap();
-        let conn = rustls::ClientConnection::new(tls_config(), name).unwrap();
+        let conn = rustls::ClientConnection::new(support::raw_tls_config(), name).unwrap();
         let mut s = rustls::StreamOwned::new(conn, tcp);
         if s.write_all(req.as_bytes()).and_then(|_| s.flush()).is_err() {
             return Outcome::Closed;

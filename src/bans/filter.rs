@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
-use super::addr::canonical;
 use super::builtin_filters;
 use super::config_file::{interpolate, ConfigFile};
 use super::error::BansError;
@@ -28,6 +27,10 @@ const ADDR: &str = r"\[?(?:::f{4,6}:)?(?P<host>[0-9A-Fa-f:.]*[0-9A-Fa-f])\]?";
 #[derive(Debug, Clone)]
 pub struct Filter {
     fail: Vec<Regex>,
+    /// The same as one set: one pass of a lazy DFA tells whether any
+    /// `failregex` matches, so a line that fails none (nearly all lines)
+    /// never runs the slower capturing engine.
+    any_fail: RegexSet,
     ignore: Vec<Regex>,
     /// Where it came from (a file, or `built-in`).
     pub origin: String,
@@ -36,12 +39,12 @@ pub struct Filter {
 impl Filter {
     /// The address a failure line names, unless `ignoreregex` matches.
     pub fn failure(&self, line: &str) -> Option<IpAddr> {
-        if self.ignore.iter().any(|r| r.is_match(line)) {
+        if !self.any_fail.is_match(line) || self.ignore.iter().any(|r| r.is_match(line)) {
             return None;
         }
         self.fail.iter().find_map(|r| {
             let host = r.captures(line)?.name("host")?.as_str();
-            host.parse::<IpAddr>().ok().map(canonical)
+            host.parse::<IpAddr>().ok().map(|a| a.to_canonical())
         })
     }
 }
@@ -104,9 +107,16 @@ pub fn load(
     if fail.is_empty() {
         return Err(unsupported(&origin_path, "no failregex"));
     }
+    let any_fail = RegexSet::new(fail.iter().map(Regex::as_str)).map_err(|e| {
+        unsupported(
+            &origin_path,
+            &format!("failregex cannot be run as one set: {e}"),
+        )
+    })?;
     Ok(Filter {
         ignore: compile("ignoreregex")?,
         fail,
+        any_fail,
         origin,
     })
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::addr::{own_addresses, Cidr};
+use super::addr::own_addresses;
 use super::config_file::{merge_file, ConfigFile};
 use super::error::BansError;
+use crate::cidr::Cidr;
 
 /// fail2ban's own `jail.conf` defaults for the keys moat reads (jails are
 /// off unless they say `enabled = true`).
@@ -223,7 +224,7 @@ pub fn load(dir: &Path) -> Result<JailSet, BansError> {
             .split([' ', ',', '\n', '\t'])
             .filter(|e| !e.is_empty())
         {
-            match Cidr::parse(entry) {
+            match Cidr::parse(entry.trim_matches(['[', ']'])) {
                 Some(c) => ignore.push(c),
                 None => {
                     tracing::warn!(jail = %name, entry, "fail2ban: ignoreip entry is not an address or CIDR; moat does not resolve names there, ignoring it")

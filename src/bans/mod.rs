@@ -26,7 +26,6 @@ mod runtime;
 mod store;
 mod table;
 
-pub use addr::{canonical, Cidr};
 pub use error::BansError;
 pub use filter::{load as load_filter, Filter};
 pub use handle::BanHandle;

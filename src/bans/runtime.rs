@@ -16,7 +16,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, MutexGuard};
 
-use super::addr::canonical;
 use super::error::BansError;
 use super::filter::{self, Filter};
 use super::jails::{self, Jail, LogSource};
@@ -88,7 +87,7 @@ impl Bans {
         if snapshot.is_empty() {
             return false;
         }
-        match snapshot.get(&canonical(addr)) {
+        match snapshot.get(&addr.to_canonical()) {
             Some(None) => true,
             Some(Some(until)) => now() < *until,
             None => false,

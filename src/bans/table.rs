@@ -8,7 +8,6 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::addr::canonical;
 use super::jails::Jail;
 
 /// Most (jail, address) pairs with failures tracked at once; beyond it the
@@ -58,7 +57,7 @@ impl BanTable {
     /// One failure of `addr` in `jail` at `now`; the new ban when it
     /// reaches `maxretry` within `findtime`.
     pub fn failure(&mut self, jail: &Jail, addr: IpAddr, now: u64) -> Option<Ban> {
-        let addr = canonical(addr);
+        let addr = addr.to_canonical();
         if jail.ignore.iter().any(|c| c.contains(addr)) || self.banned_by(addr, &jail.name, now) {
             return None;
         }
@@ -95,7 +94,7 @@ impl BanTable {
     /// Bans `addr` for `length` seconds (`None`: forever) from `now`,
     /// replacing an earlier ban by the same jail.
     pub fn ban(&mut self, addr: IpAddr, jail: &str, length: Option<u64>, now: u64) -> Ban {
-        let addr = canonical(addr);
+        let addr = addr.to_canonical();
         self.bans.retain(|b| !(b.addr == addr && b.jail == jail));
         let ban = Ban {
             addr,
@@ -111,7 +110,7 @@ impl BanTable {
     /// Lifts every ban of `addr` and forgets its failures; how many bans
     /// were lifted.
     pub fn unban(&mut self, addr: IpAddr) -> usize {
-        let addr = canonical(addr);
+        let addr = addr.to_canonical();
         let before = self.bans.len();
         self.bans.retain(|b| b.addr != addr);
         self.failures.retain(|(_, a), _| *a != addr);
@@ -120,7 +119,7 @@ impl BanTable {
 
     /// Whether any jail bans `addr` at `now`.
     pub fn banned(&self, addr: IpAddr, now: u64) -> bool {
-        let addr = canonical(addr);
+        let addr = addr.to_canonical();
         self.bans.iter().any(|b| b.addr == addr && b.active(now))
     }
 
@@ -169,7 +168,8 @@ impl BanTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bans::{BanLength, Cidr, Increment, LogSource};
+    use crate::bans::{BanLength, Increment, LogSource};
+    use crate::cidr::Cidr;
     use std::collections::BTreeMap;
 
     fn jail(maxretry: u32, findtime: u64, bantime: Option<u64>) -> Jail {

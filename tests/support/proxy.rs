@@ -115,6 +115,20 @@ pub async fn handshake_serial(addr: SocketAddr, sni: &str) -> Result<Vec<u8>, St
     Ok(parsed.raw_serial().to_vec())
 }
 
+/// A raw rustls client configuration that accepts any certificate, for
+/// tests that write bytes over TLS themselves.
+pub fn raw_tls_config() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify))
+            .with_no_client_auth(),
+    )
+}
+
 /// A verifier that accepts any certificate (tests inspect it themselves).
 #[derive(Debug)]
 pub struct NoVerify;

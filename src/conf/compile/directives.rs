@@ -301,7 +301,7 @@ impl Compiler<'_> {
                 if a[0].value == "unix:" {
                     return Ok(());
                 }
-                let net: Option<Network> = typed(&a[0], Network::parse(&a[0].value))?;
+                let net: Option<Network> = typed(&a[0], values::network(&a[0].value))?;
                 own.access.push(AccessRule {
                     allow: d.name == "allow",
                     net,
@@ -313,7 +313,7 @@ impl Compiler<'_> {
                 if a[0].value == "unix:" {
                     return Ok(());
                 }
-                match typed(&a[0], Network::parse(&a[0].value))? {
+                match typed(&a[0], values::network(&a[0].value))? {
                     Some(net) => own.realip_from.push(net),
                     None => {
                         return Err(ConfError::at(

@@ -75,58 +75,19 @@ pub(crate) fn flag(s: &str) -> Result<bool, String> {
     }
 }
 
-/// An `allow`/`deny` subject: an address, a CIDR network, or `all`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
+/// An `allow`/`deny` or `set_real_ip_from` block: the address type the
+/// jails' `ignoreip` shares.
+pub(crate) type Network = crate::cidr::Cidr;
 
-impl Network {
-    /// Parses `all`, `1.2.3.4`, `10.0.0.0/8`, `::1`, `fd00::/8`.
-    pub(crate) fn parse(s: &str) -> Result<Option<Network>, String> {
-        if s == "all" {
-            return Ok(None);
-        }
-        let bad = || format!("invalid address \"{s}\", expected an IP, a CIDR network or \"all\"");
-        let (ip, prefix) = match s.split_once('/') {
-            Some((ip, p)) => (ip, Some(p.parse::<u8>().map_err(|_| bad())?)),
-            None => (s, None),
-        };
-        let addr: IpAddr = ip.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return Err(bad());
-        }
-        Ok(Some(Network { addr, prefix }))
+/// Parses an `allow`/`deny` subject: `all` (`None`), `1.2.3.4`,
+/// `10.0.0.0/8`, `::1`, `fd00::/8`.
+pub(crate) fn network(s: &str) -> Result<Option<Network>, String> {
+    if s == "all" {
+        return Ok(None);
     }
-
-    /// `true` when `ip` is inside the network (IPv4-mapped IPv6 counts as IPv4).
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => mask_eq(&n.octets(), &a.octets(), self.prefix),
-            (IpAddr::V6(n), IpAddr::V6(a)) => mask_eq(&n.octets(), &a.octets(), self.prefix),
-            _ => false,
-        }
-    }
-}
-
-fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let full = (prefix / 8) as usize;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    let rem = prefix % 8;
-    if rem == 0 {
-        return true;
-    }
-    let mask = 0xffu8 << (8 - rem);
-    a[full] & mask == b[full] & mask
+    Network::parse(s).map(Some).ok_or_else(|| {
+        format!("invalid address \"{s}\", expected an IP, a CIDR network or \"all\"")
+    })
 }
 
 /// One parsed `listen` directive.

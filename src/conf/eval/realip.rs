@@ -42,7 +42,7 @@ pub(crate) fn client_addr(
         // address and began with a header that had one; no recursion.
         return proxy_protocol
             .filter(|_| is_trusted(conn, trusted))
-            .map(|p| (map_v4(p.source.ip()), p.source.port()));
+            .map(|p| (p.source.ip().to_canonical(), p.source.port()));
     }
     // nginx reads one X-Real-IP (the first) or every X-Forwarded-For line.
     let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
@@ -100,7 +100,7 @@ fn forwarded(
 /// the port is 0 when none is written.
 fn parse_addr(s: &str) -> Option<(IpAddr, u16)> {
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Some((map_v4(ip), 0));
+        return Some((ip.to_canonical(), 0));
     }
     if let Some(inner) = s.strip_prefix('[') {
         let (host, port) = inner.split_once(']')?;
@@ -112,7 +112,7 @@ fn parse_addr(s: &str) -> Option<(IpAddr, u16)> {
         return host
             .parse::<std::net::Ipv6Addr>()
             .ok()
-            .map(|v6| (map_v4(IpAddr::V6(v6)), port));
+            .map(|v6| (IpAddr::V6(v6).to_canonical(), port));
     }
     let (host, port) = s.rsplit_once(':')?;
     let port = valid_port(port)?;
@@ -128,21 +128,12 @@ fn valid_port(p: &str) -> Option<u16> {
     p.parse::<u16>().ok().filter(|n| *n > 0)
 }
 
-fn map_v4(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn nets(list: &[&str]) -> Vec<Network> {
-        list.iter()
-            .map(|s| Network::parse(s).unwrap().unwrap())
-            .collect()
+        list.iter().map(|s| Network::parse(s).unwrap()).collect()
     }
 
     fn ip(s: &str) -> IpAddr {

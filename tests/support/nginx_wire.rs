@@ -42,6 +42,29 @@ pub fn ask(
     path: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Option<serde_json::Value>) {
+    let text = ask_raw(from, to, host, path, extra);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status from {to}: {text:?}"));
+    let json = text.split_once("\r\n\r\n").and_then(|(_, body)| {
+        // moat-echo answers with Content-Length; nginx may re-chunk.
+        let start = body.find('{')?;
+        let end = body.rfind('}')?;
+        serde_json::from_str(&body[start..=end]).ok()
+    });
+    (status, json)
+}
+
+/// The same request; returns the whole response as text (lossy UTF-8).
+pub fn ask_raw(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
     sock.connect_timeout(&to.into(), Duration::from_secs(5))
@@ -56,19 +79,7 @@ pub fn ask(
     s.write_all(req.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status from {to}: {text:?}"));
-    let json = text.split_once("\r\n\r\n").and_then(|(_, body)| {
-        // moat-echo answers with Content-Length; nginx may re-chunk.
-        let start = body.find('{')?;
-        let end = body.rfind('}')?;
-        serde_json::from_str(&body[start..=end]).ok()
-    });
-    (status, json)
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn header(json: &Option<serde_json::Value>, name: &str) -> String {

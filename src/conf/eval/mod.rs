@@ -423,10 +423,7 @@ impl Eval<'_> {
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
             client_addr: self.realip,
             status_override,
-            remote_user: self
-                .header("authorization")
-                .and_then(crate::conf::htpasswd::basic_credentials)
-                .map(|(user, _)| user),
+            remote_user: self.remote_user(),
             errors: self.errors.clone(),
             limits: self.found_limits.clone().unwrap_or_default(),
         }

@@ -280,6 +280,9 @@ impl MoatProxy {
                         body: Bytes::from(body),
                     },
                     StaticFile::AddSlash(location) => Reply::redirect(301, location),
+                    StaticFile::NoIndex => {
+                        return Err(status::refuse(403, "directory index is forbidden"))
+                    }
                     StaticFile::Missing => return Err(status::refuse(404, "no such file")),
                 }
             }

@@ -1,0 +1,291 @@
+//! Static files map the URI exactly as nginx maps it (issue 17 item 1): the
+//! same `root` + `index` server, with the `deny` locations of SWAG's
+//! default site conf (taken from the corpus's `default.conf.sample`, every
+//! `location ... { deny all; }` block verbatim) plus exact, prefix and
+//! case-insensitive regex denials of our own, runs in Debian's nginx and in
+//! the moat binary on the same www tree of real files. Every spelling of
+//! every path the generator makes (trailing `/`, `//`, `/.`, `/./`, a
+//! doubled leading slash, `/./` in front, `/sub/..` in front, `%2f`/`%2F`
+//! for a slash, `%2e`/`%2E` for a dot, a percent-encoded letter, upper and
+//! flipped case) goes to both; status must agree, and so must the body of
+//! every 200 and the path of every 301's `Location`.
+//!
+//! Besides the differential: no spelling ever gets a protected file's
+//! bytes from moat, whatever nginx does; and a symlink leaving the root,
+//! which nginx follows (`disable_symlinks off`), stays refused by moat
+//! (outside the comparison, on purpose).
+//!
+//! Not compared: error pages' bodies (nginx's names its version) and the
+//! scheme, host and port of a `Location` (nginx's `absolute_redirect`).
+
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/foundation.rs"]
+mod foundation;
+#[path = "support/nginx_wire.rs"]
+mod nginx_wire;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
+use nginx_wire::{ask_raw, moat_http_port, nginx_conf, start_nginx};
+
+/// (path under the root, contents, protected by a `deny` location).
+const FILES: &[(&str, &str, bool)] = &[
+    ("index.html", "ROOT-INDEX", false),
+    ("file.txt", "PLAIN-FILE", false),
+    ("secret.txt", "SECRET-EXACT", true),
+    ("db.bak", "SECRET-REGEX-CASELESS", true),
+    (".htpasswd", "SECRET-SWAG-HT", true),
+    (".htaccess", "SECRET-SWAG-HT2", true),
+    ("sub/index.html", "SUB-INDEX", false),
+    ("sub/f.txt", "SUB-FILE", false),
+    ("private/data.txt", "SECRET-PREFIX", true),
+    ("private/index.html", "SECRET-PREFIX-INDEX", true),
+    (".hidden/x.txt", "HIDDEN-FILE", false),
+    ("a%2Fb", "PERCENT-NAME", false),
+];
+
+/// Our own denials besides the corpus's: exact, prefix, caseless regex.
+const OWN_DENIALS: &str = "
+    location = /secret.txt { deny all; }
+    location ^~ /private/ { deny all; }
+    location ~* \\.bak$ { deny all; }
+";
+
+/// Where the generator starts: every file, directory and some misses.
+const BASES: &[&str] = &[
+    "/",
+    "/index.html",
+    "/file.txt",
+    "/secret.txt",
+    "/db.bak",
+    "/.htpasswd",
+    "/.htaccess",
+    "/sub",
+    "/sub/",
+    "/sub/f.txt",
+    "/sub/index.html",
+    "/private",
+    "/private/",
+    "/private/data.txt",
+    "/noindex",
+    "/noindex/",
+    "/.hidden/x.txt",
+    "/.hidden/",
+    "/nonexistent",
+    "/nonexistent/",
+    "/a%252Fb",
+    "/a%2Fb",
+];
+
+/// The `location ... { deny all; }` blocks of SWAG's default site conf.
+fn swag_denials() -> String {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|p| p.join("shared/corpus/swag-defaults/nginx/site-confs/default.conf.sample"))
+        .find(|p| p.is_file())
+        .expect("the corpus's default.conf.sample");
+    let text = std::fs::read_to_string(conf).unwrap();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("location ") && lines.get(i + 1) == Some(&"deny all;") {
+            out.push_str(&format!("    {l} deny all; }}\n"));
+        }
+    }
+    assert!(
+        out.contains("\\.ht"),
+        "default.conf.sample's `location ~ /\\.ht` deny: {out}"
+    );
+    out
+}
+
+/// Every spelling of `base` the generator makes.
+fn variants(base: &str) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    out.insert(base.to_string());
+    let trimmed = base.trim_end_matches('/');
+    for tail in ["/", "//", "/.", "/./", "%2f", "%2F", "%2e", "."] {
+        out.insert(format!("{trimmed}{tail}"));
+    }
+    out.insert(format!("/{base}"));
+    out.insert(format!("/.{base}"));
+    out.insert(format!("/sub/..{base}"));
+    out.insert(base.replacen('/', "//", 1));
+    out.insert(base.to_ascii_uppercase());
+    // Case of the first letter flipped.
+    if let Some(i) = base.find(|c: char| c.is_ascii_alphabetic()) {
+        let mut s = base.to_string();
+        let c = s.as_bytes()[i] as char;
+        let flipped = if c.is_ascii_lowercase() {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        };
+        s.replace_range(i..=i, &flipped.to_string());
+        out.insert(s);
+        // The letter percent-encoded.
+        let mut e = base.to_string();
+        e.replace_range(i..=i, &format!("%{:02x}", c as u8));
+        out.insert(e);
+    }
+    // Each dot, and each inner slash, encoded (both cases).
+    for (i, c) in base.char_indices() {
+        let code = match c {
+            '.' => "2e",
+            '/' if i > 0 => "2f",
+            _ => continue,
+        };
+        for code in [code.to_string(), code.to_ascii_uppercase()] {
+            let mut s = base.to_string();
+            s.replace_range(i..i + 1, &format!("%{code}"));
+            out.insert(s);
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn status(raw: &str) -> u16 {
+    raw.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {raw:?}"))
+}
+
+fn body(raw: &str) -> &str {
+    raw.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// The path (and query) of a `Location` header, without scheme and host.
+fn location_path(raw: &str) -> Option<String> {
+    let head = raw.split_once("\r\n\r\n").map_or(raw, |(h, _)| h);
+    let value = head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case("location")
+            .then(|| v.trim().to_string())
+    })?;
+    Some(match value.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_string()),
+        None => value,
+    })
+}
+
+fn write_www(root: &Path) {
+    for (path, contents, _) in FILES {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    std::fs::create_dir_all(root.join("noindex")).unwrap();
+}
+
+#[test]
+fn static_paths_map_to_files_as_in_nginx() {
+    let test = "static_paths_map_to_files_as_in_nginx";
+    let Some(nginx_bin) = env::require_program(test, "nginx") else {
+        return;
+    };
+    let servers = |listen: &str, root: &str| {
+        format!(
+            "server {{\n    listen {listen};\n    server_name static.test;\n    root {root};\n    index index.html index.htm;\n{}{OWN_DENIALS}}}\n",
+            swag_denials()
+        )
+    };
+
+    let ntmp = tempfile::tempdir().unwrap();
+    let nroot = ntmp.path();
+    for d in ["nginx", "log", "tmp"] {
+        std::fs::create_dir_all(nroot.join(d)).unwrap();
+    }
+    write_www(&nroot.join("www"));
+    let nport = free_port();
+    std::fs::write(
+        nroot.join("nginx/nginx.conf"),
+        nginx_conf(
+            nroot,
+            &format!("{} crit", nroot.join("log/error.log").display()),
+            &servers(
+                &format!("127.0.0.1:{nport}"),
+                &nroot.join("www").display().to_string(),
+            ),
+        ),
+    )
+    .unwrap();
+    let _nginx = start_nginx(&nginx_bin, nroot, nport);
+
+    let mtmp = temp_config();
+    let mroot = mtmp.path();
+    std::fs::create_dir_all(mroot.join("nginx/proxy-confs")).unwrap();
+    write_www(&mroot.join("www-static"));
+    // A symlink out of the root: nginx would follow it, moat refuses it.
+    std::fs::write(mroot.join("outside.txt"), "SECRET-OUTSIDE").unwrap();
+    std::os::unix::fs::symlink(mroot.join("outside.txt"), mroot.join("www-static/link.txt"))
+        .unwrap();
+    std::fs::write(
+        mroot.join("nginx/proxy-confs/static.subdomain.conf"),
+        servers("80", "/config/www-static"),
+    )
+    .unwrap();
+    let cmd = moat_command(moat_bin(), mroot, &[]);
+    let mport = moat_http_port(&cmd);
+    let moat = Running::spawn(cmd);
+    moat.wait_for(&["proxy listening"], Duration::from_secs(20));
+    moat.wait_for(&["configuration reloaded"], Duration::from_secs(20));
+
+    let nginx_at = SocketAddr::from(([127, 0, 0, 1], nport));
+    let moat_at = SocketAddr::from(([127, 0, 0, 1], mport));
+    let from = Ipv4Addr::LOCALHOST;
+    let paths: BTreeSet<String> = BASES.iter().flat_map(|b| variants(b)).collect();
+    let mut differ = Vec::new();
+    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    for path in &paths {
+        let n = ask_raw(from, nginx_at, "static.test", path, &[]);
+        let m = ask_raw(from, moat_at, "static.test", path, &[]);
+        let (ns, ms) = (status(&n), status(&m));
+        *by_status.entry(ns).or_default() += 1;
+        let same = ns == ms
+            && (ns != 200 || body(&n) == body(&m))
+            && (ns != 301 || location_path(&n) == location_path(&m));
+        if !same {
+            differ.push(format!(
+                "GET {path}\n  nginx: {ns} {:?} {:?}\n  moat:  {ms} {:?} {:?}",
+                location_path(&n),
+                &body(&n)[..body(&n).len().min(40)],
+                location_path(&m),
+                &body(&m)[..body(&m).len().min(40)],
+            ));
+        }
+        for (_, contents, protected) in FILES {
+            assert!(
+                !(*protected && body(&m).contains(contents)),
+                "moat served the protected {contents} for {path}"
+            );
+        }
+    }
+    eprintln!(
+        "static: {} paths compared, nginx answered {by_status:?}",
+        paths.len()
+    );
+    assert!(
+        differ.is_empty(),
+        "{} of {} paths differ:\n{}",
+        differ.len(),
+        paths.len(),
+        differ.join("\n")
+    );
+    // The generator reaches every branch it exists for.
+    for (code, floor) in [(200, 20), (301, 5), (403, 40), (404, 60)] {
+        let n = by_status.get(&code).copied().unwrap_or(0);
+        assert!(n >= floor, "nginx answered {code} {n} times, floor {floor}");
+    }
+    assert!(paths.len() >= 300, "{} paths", paths.len());
+
+    let m = ask_raw(from, moat_at, "static.test", "/link.txt", &[]);
+    assert_eq!(status(&m), 404, "{m}");
+    assert!(!body(&m).contains("SECRET-OUTSIDE"));
+    drop(moat);
+}

@@ -47,6 +47,9 @@ const FILES: &[(&str, &str, bool)] = &[
     ("private/index.html", "SECRET-PREFIX-INDEX", true),
     (".hidden/x.txt", "HIDDEN-FILE", false),
     ("a%2Fb", "PERCENT-NAME", false),
+    ("a/x.txt", "TRY-A", false),
+    ("b/x.txt", "TRY-B", false),
+    ("b/dir/index.html", "TRY-B-DIR-INDEX", false),
 ];
 
 /// Our own denials besides the corpus's: exact, prefix, caseless regex.
@@ -55,6 +58,23 @@ const OWN_DENIALS: &str = "
     location ^~ /private/ { deny all; }
     location ~* \\.bak$ { deny all; }
 ";
+
+/// `try_files` in each of its forms, and an index file a regex denies
+/// (nginx's index lookup is an internal redirect, so the location of
+/// `/sub/index.html` decides `/sub/`).
+const TRY_FILES: &str = r#"
+    location /a/ { try_files $uri =404; }
+    location /b/ { try_files $uri $uri/ @fallback; }
+    location @fallback { return 200 "fallback $uri $args"; }
+    location /c/ { try_files /nothing /file.txt; }
+    location /d/ { try_files $uri /redirected$uri?from=d; }
+    location /redirected/ { return 200 "redirected $uri $args"; }
+    location /e/ { try_files $uri =418; error_page 418 = @teapot; }
+    location @teapot { return 200 "teapot $uri"; }
+    location /f/ { try_files $uri /internal-only$uri; }
+    location /internal-only/ { internal; return 200 "internal $uri"; }
+    location ~ ^/sub/index\.html$ { deny all; }
+"#;
 
 /// Where the generator starts: every file, directory and some misses.
 const BASES: &[&str] = &[
@@ -82,14 +102,78 @@ const BASES: &[&str] = &[
     "/a%2Fb",
 ];
 
-/// The `location ... { deny all; }` blocks of SWAG's default site conf.
-fn swag_denials() -> String {
-    let conf = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// Where the `try_files` server's generator starts.
+const TRY_BASES: &[&str] = &[
+    "/a/x.txt",
+    "/a/nope",
+    "/a/",
+    "/b/x.txt",
+    "/b/dir",
+    "/b/dir/",
+    "/b/nope?x=1",
+    "/c/anything",
+    "/d/nope?q=1",
+    "/d/",
+    "/e/nope",
+    "/f/zzz",
+    "/internal-only/x",
+    "/sub/",
+    "/sub/f.txt",
+];
+
+/// SWAG's default HTTPS server from the corpus (root, index, `location /`
+/// with its `try_files`, the PHP location, the `.ht` denial), without its
+/// listen, names, TLS and proxy-conf includes and root, which each side
+/// gives its own.
+fn swag_default_server() -> String {
+    let text = std::fs::read_to_string(default_conf()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let start = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == "server {")
+        .nth(1)
+        .map(|(i, _)| i)
+        .expect("default.conf.sample's second server");
+    let mut depth = 0;
+    let mut out = String::new();
+    for l in &lines[start..] {
+        depth += l.matches('{').count();
+        depth -= l.matches('}').count();
+        if depth == 0 {
+            break;
+        }
+        let own = [
+            "server {",
+            "listen ",
+            "server_name ",
+            "root ",
+            "include /config/",
+        ];
+        if own.iter().any(|p| l.starts_with(p)) {
+            continue;
+        }
+        out.push_str(&format!("    {l}\n"));
+    }
+    assert!(out.contains("try_files $uri $uri/"), "{out}");
+    out
+}
+
+fn default_conf() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|p| p.join("shared/corpus/swag-defaults/nginx/site-confs/default.conf.sample"))
         .find(|p| p.is_file())
-        .expect("the corpus's default.conf.sample");
-    let text = std::fs::read_to_string(conf).unwrap();
+        .expect("the corpus's default.conf.sample")
+}
+
+/// The `location ... { deny all; }` blocks of SWAG's default site conf.
+fn swag_denials() -> String {
+    let text = std::fs::read_to_string(default_conf()).unwrap();
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     let mut out = String::new();
     for (i, l) in lines.iter().enumerate() {
@@ -190,12 +274,24 @@ fn static_paths_map_to_files_as_in_nginx() {
         return;
     };
     let servers = |listen: &str, root: &str| {
-        format!(
-            "server {{\n    listen {listen};\n    server_name static.test;\n    root {root};\n    index index.html index.htm;\n{}{OWN_DENIALS}}}\n",
-            swag_denials()
-        )
+        let server = |name: &str, body: &str| {
+            format!(
+                "server {{\n    listen {listen};\n    server_name {name};\n    root {root};\n{body}}}\n"
+            )
+        };
+        [
+            server(
+                "static.test",
+                &format!(
+                    "    index index.html index.htm;\n{}{OWN_DENIALS}",
+                    swag_denials()
+                ),
+            ),
+            server("swag.test", &swag_default_server()),
+            server("try.test", &format!("    index index.html;\n{TRY_FILES}")),
+        ]
+        .concat()
     };
-
     let ntmp = tempfile::tempdir().unwrap();
     let nroot = ntmp.path();
     for d in ["nginx", "log", "tmp"] {
@@ -239,31 +335,46 @@ fn static_paths_map_to_files_as_in_nginx() {
     let nginx_at = SocketAddr::from(([127, 0, 0, 1], nport));
     let moat_at = SocketAddr::from(([127, 0, 0, 1], mport));
     let from = Ipv4Addr::LOCALHOST;
-    let paths: BTreeSet<String> = BASES.iter().flat_map(|b| variants(b)).collect();
+    let mut paths: Vec<(&str, String)> = Vec::new();
+    for (host, bases) in [
+        ("static.test", BASES),
+        ("swag.test", BASES),
+        ("try.test", TRY_BASES),
+    ] {
+        let set: BTreeSet<String> = bases.iter().flat_map(|b| variants(b)).collect();
+        paths.extend(set.into_iter().map(|p| (host, p)));
+    }
     let mut differ = Vec::new();
-    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
-    for path in &paths {
-        let n = ask_raw(from, nginx_at, "static.test", path, &[]);
-        let m = ask_raw(from, moat_at, "static.test", path, &[]);
+    let mut by_status = std::collections::BTreeMap::<(&str, u16), usize>::new();
+    for (host, path) in &paths {
+        let n = ask_raw(from, nginx_at, host, path, &[]);
+        let m = ask_raw(from, moat_at, host, path, &[]);
         let (ns, ms) = (status(&n), status(&m));
-        *by_status.entry(ns).or_default() += 1;
+        *by_status.entry((host, ns)).or_default() += 1;
         let same = ns == ms
             && (ns != 200 || body(&n) == body(&m))
             && (ns != 301 || location_path(&n) == location_path(&m));
         if !same {
             differ.push(format!(
-                "GET {path}\n  nginx: {ns} {:?} {:?}\n  moat:  {ms} {:?} {:?}",
+                "GET {path} Host: {host}\n  nginx: {ns} {:?} {:?}\n  moat:  {ms} {:?} {:?}",
                 location_path(&n),
                 &body(&n)[..body(&n).len().min(40)],
                 location_path(&m),
                 &body(&m)[..body(&m).len().min(40)],
             ));
         }
-        for (_, contents, protected) in FILES {
-            assert!(
-                !(*protected && body(&m).contains(contents)),
-                "moat served the protected {contents} for {path}"
-            );
+        // The try_files server serves a file through `try_files
+        // /nothing /file.txt` in its own location, as nginx does; the
+        // other two must never give away what a denial protects (and
+        // SWAG's own server denies only `.ht` files).
+        if *host != "try.test" {
+            for (_, contents, protected) in FILES {
+                let denied = *protected && (*host == "static.test" || contents.contains("SWAG"));
+                assert!(
+                    !(denied && body(&m).contains(contents)),
+                    "moat served the protected {contents} for {path} on {host}"
+                );
+            }
         }
     }
     eprintln!(
@@ -278,11 +389,22 @@ fn static_paths_map_to_files_as_in_nginx() {
         differ.join("\n")
     );
     // The generator reaches every branch it exists for.
-    for (code, floor) in [(200, 20), (301, 5), (403, 40), (404, 60)] {
-        let n = by_status.get(&code).copied().unwrap_or(0);
-        assert!(n >= floor, "nginx answered {code} {n} times, floor {floor}");
+    #[rustfmt::skip]
+    let floors = [
+        ("static.test", 200, 20), ("static.test", 301, 5),
+        ("static.test", 403, 40), ("static.test", 404, 60),
+        ("swag.test", 200, 40), ("swag.test", 301, 5), ("swag.test", 403, 20),
+        ("try.test", 200, 40), ("try.test", 301, 3),
+        ("try.test", 403, 3), ("try.test", 404, 10),
+    ];
+    for (host, code, floor) in floors {
+        let n = by_status.get(&(host, code)).copied().unwrap_or(0);
+        assert!(
+            n >= floor,
+            "{host}: nginx answered {code} {n} times, floor {floor}"
+        );
     }
-    assert!(paths.len() >= 300, "{} paths", paths.len());
+    assert!(paths.len() >= 800, "{} paths", paths.len());
 
     let m = ask_raw(from, moat_at, "static.test", "/link.txt", &[]);
     assert_eq!(status(&m), 404, "{m}");

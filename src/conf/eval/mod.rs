@@ -1,8 +1,9 @@
 //! Request evaluation: nginx's phases for one request, in pure code.
 //! Server selection, the server rewrite phase, location search (again
 //! after `rewrite ... last`), the location rewrite phase, access control
-//! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), then the
-//! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
+//! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), `try_files`
+//! and the index lookup, then the content handler. File tests (`if (-f
+//! ...)`, `try_files`, `index`) go through a [`FileProbe`].
 
 mod access;
 mod context;
@@ -10,6 +11,7 @@ mod error_page;
 mod limits;
 mod realip;
 mod script;
+mod try_files;
 mod upstream;
 pub(crate) mod uri;
 
@@ -264,9 +266,13 @@ impl<'a> Eval<'a> {
         if self.found_limits.is_none() && !self.in_subrequest {
             self.found_limits = Some(self.limits());
         }
-        match self.access(probe) {
-            Some(answer) => answer,
-            None => self.content(),
+        if let Some(answer) = self.access(probe) {
+            return answer;
+        }
+        match self.precontent(probe) {
+            try_files::Next::Content => self.content(),
+            try_files::Next::Again(entry) => self.run_request(probe, entry),
+            try_files::Next::Answer(answer) => answer,
         }
     }
 

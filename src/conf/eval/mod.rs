@@ -272,7 +272,7 @@ impl<'a> Eval<'a> {
         match self.precontent(probe) {
             try_files::Next::Content => self.content(),
             try_files::Next::Again(entry) => self.run_request(probe, entry),
-            try_files::Next::Answer(answer) => answer,
+            try_files::Next::Answer(answer) => *answer,
         }
     }
 

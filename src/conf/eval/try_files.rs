@@ -27,7 +27,7 @@ pub(super) enum Next<'t> {
     /// Run the phases again from there (an internal redirect).
     Again(Entry<'t>),
     /// Answer with this.
-    Answer(Action),
+    Answer(Box<Action>),
 }
 
 impl<'a> Eval<'a> {
@@ -48,11 +48,11 @@ impl<'a> Eval<'a> {
             }
             if !found {
                 return match &tf.last {
-                    TryLast::Code(code) => Next::Answer(Action::Return {
+                    TryLast::Code(code) => Next::Answer(Box::new(Action::Return {
                         status: *code,
                         location: None,
                         body: None,
-                    }),
+                    })),
                     TryLast::Uri(t) => {
                         let target = t.render(self as &dyn VarSource);
                         self.redirect(target, None)
@@ -99,7 +99,7 @@ impl<'a> Eval<'a> {
             let server = self.server;
             return match server.locations.named(name) {
                 Some(loc) if self.searches <= MAX_URI_CHANGES => Next::Again(Entry::Named(loc)),
-                _ => Next::Answer(server_error()),
+                _ => Next::Answer(Box::new(server_error())),
             };
         }
         let (path, args) = match args {

@@ -1,14 +1,21 @@
-//! Static files map the URI exactly as nginx maps it (issue 17 item 1): the
-//! same `root` + `index` server, with the `deny` locations of SWAG's
-//! default site conf (taken from the corpus's `default.conf.sample`, every
-//! `location ... { deny all; }` block verbatim) plus exact, prefix and
-//! case-insensitive regex denials of our own, runs in Debian's nginx and in
-//! the moat binary on the same www tree of real files. Every spelling of
-//! every path the generator makes (trailing `/`, `//`, `/.`, `/./`, a
-//! doubled leading slash, `/./` in front, `/sub/..` in front, `%2f`/`%2F`
-//! for a slash, `%2e`/`%2E` for a dot, a percent-encoded letter, upper and
-//! flipped case) goes to both; status must agree, and so must the body of
-//! every 200 and the path of every 301's `Location`.
+//! Static files map the URI exactly as nginx maps it (issue 17 item 1,
+//! issue 18 item 1a): three servers run in Debian's nginx and in the moat
+//! binary on the same www tree of real files. `static.test`: `root` +
+//! `index` with the `deny` locations of SWAG's default site conf (taken
+//! from the corpus's `default.conf.sample`, every `location ... { deny
+//! all; }` block verbatim) plus exact, prefix and case-insensitive regex
+//! denials of our own. `swag.test`: SWAG's default HTTPS server itself from
+//! the corpus (`try_files $uri $uri/ /index.html ...`, the PHP location,
+//! the `.ht` denial). `try.test`: `try_files` in each of its forms (`=code`
+//! with `error_page`, a URI with its own args, `@name`, a file served from
+//! the same location, a redirect into an `internal` location) and an index
+//! file a regex denies. Every spelling of every path the generator makes
+//! (trailing `/`, `//`, `/.`, `/./`, a doubled leading slash, `/./` in
+//! front, `/sub/..` in front, `%2f`/`%2F` for a slash, `%2e`/`%2E` for a
+//! dot, a percent-encoded letter, upper and flipped case; queries kept)
+//! goes to both; status must agree, and so must the body of every 200 and
+//! the `Location` of every 301 (port aside), with floors per server and
+//! status so the generator keeps reaching every branch.
 //!
 //! Besides the differential: no spelling ever gets a protected file's
 //! bytes from moat, whatever nginx does; and a symlink leaving the root,
@@ -16,7 +23,7 @@
 //! (outside the comparison, on purpose).
 //!
 //! Not compared: error pages' bodies (nginx's names its version) and the
-//! scheme, host and port of a `Location` (nginx's `absolute_redirect`).
+//! port in a `Location` (each side listens on its own).
 
 #[path = "support/env.rs"]
 mod env;
@@ -100,6 +107,8 @@ const BASES: &[&str] = &[
     "/nonexistent/",
     "/a%252Fb",
     "/a%2Fb",
+    "/sub?x=1",
+    "/noindex?a=b&c",
 ];
 
 /// Where the `try_files` server's generator starts.
@@ -110,6 +119,7 @@ const TRY_BASES: &[&str] = &[
     "/b/x.txt",
     "/b/dir",
     "/b/dir/",
+    "/b/dir?y=2",
     "/b/nope?x=1",
     "/c/anything",
     "/d/nope?q=1",
@@ -188,8 +198,19 @@ fn swag_denials() -> String {
     out
 }
 
-/// Every spelling of `base` the generator makes.
+/// Every spelling of `base`'s path the generator makes, its query kept.
 fn variants(base: &str) -> Vec<String> {
+    let (path, query) = match base.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (base, String::new()),
+    };
+    path_variants(path)
+        .into_iter()
+        .map(|p| format!("{p}{query}"))
+        .collect()
+}
+
+fn path_variants(base: &str) -> Vec<String> {
     let mut out = BTreeSet::new();
     out.insert(base.to_string());
     let trimmed = base.trim_end_matches('/');
@@ -244,7 +265,7 @@ fn body(raw: &str) -> &str {
     raw.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
-/// The path (and query) of a `Location` header, without scheme and host.
+/// A `Location` header without the port (each side listens on its own).
 fn location_path(raw: &str) -> Option<String> {
     let head = raw.split_once("\r\n\r\n").map_or(raw, |(h, _)| h);
     let value = head.lines().find_map(|l| {
@@ -253,7 +274,11 @@ fn location_path(raw: &str) -> Option<String> {
             .then(|| v.trim().to_string())
     })?;
     Some(match value.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/".into(), |i| rest[i..].to_string()),
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.split(':').next().unwrap_or_default();
+            format!("{scheme}://{host}{path}")
+        }
         None => value,
     })
 }

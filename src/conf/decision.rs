@@ -215,6 +215,10 @@ pub enum Action {
         path: String,
         /// `index` file names, in order.
         index: Vec<String>,
+        /// The `Location` of nginx's 301 when `path` names a directory
+        /// without its slash: `path/`, the arguments, made absolute as
+        /// `absolute_redirect on` makes it.
+        add_slash: String,
     },
     /// `auth_basic` credentials missing or wrong: 401 with this realm.
     Unauthorized {

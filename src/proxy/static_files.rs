@@ -24,8 +24,9 @@ pub enum StaticFile {
         /// Media type from the extension.
         content_type: &'static str,
     },
-    /// The path names a directory without a trailing slash: redirect to it.
-    AddSlash(String),
+    /// The path names a directory without a trailing slash: redirect to it
+    /// (the decision carries the `Location`).
+    Directory,
     /// A directory without an index file (nginx: `directory index of ...
     /// is forbidden`): 403.
     NoIndex,
@@ -67,7 +68,7 @@ pub async fn lookup(root: &Path, uri_path: &str, index: &[String]) -> StaticFile
         if !within(&candidate, &canonical_root).await {
             return StaticFile::Missing;
         }
-        return StaticFile::AddSlash(format!("{uri_path}/"));
+        return StaticFile::Directory;
     } else {
         candidate
     };
@@ -182,9 +183,10 @@ mod tests {
             }
             other => panic!("expected the index, got {other:?}"),
         }
-        assert!(
-            matches!(lookup(&root, "/sub", &index).await, StaticFile::AddSlash(p) if p == "/sub/")
-        );
+        assert!(matches!(
+            lookup(&root, "/sub", &index).await,
+            StaticFile::Directory
+        ));
         assert!(matches!(
             lookup(&root, "/leak.txt", &index).await,
             StaticFile::Missing

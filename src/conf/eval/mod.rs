@@ -392,11 +392,19 @@ impl Eval<'_> {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
             None => match &self.level.root {
-                Some(root) => Action::Static {
-                    root: map_path(&self.table.config_dir, root),
-                    path: self.uri.clone(),
-                    index: self.level.index.to_vec(),
-                },
+                Some(root) => {
+                    let mut add_slash = format!("{}/", self.uri);
+                    if !self.args.is_empty() {
+                        add_slash.push('?');
+                        add_slash.push_str(&self.args);
+                    }
+                    Action::Static {
+                        root: map_path(&self.table.config_dir, root),
+                        path: self.uri.clone(),
+                        index: self.level.index.to_vec(),
+                        add_slash: self.absolute(&add_slash),
+                    }
+                }
                 None => Action::NotFound,
             },
         }

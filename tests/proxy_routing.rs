@@ -496,6 +496,7 @@ async fn static_files_come_from_the_root_and_never_from_outside() {
             path: req.uri.split('?').next().unwrap().to_owned(),
             index: vec!["index.html".into()],
             add_slash: "https://example.test/dir/".into(),
+            post: false,
         })
     });
     let moat = start_moat(routes, None);

@@ -15,7 +15,9 @@
 //! dot, a percent-encoded letter, upper and flipped case; queries kept)
 //! goes to both; status must agree, and so must the body of every 200 and
 //! the `Location` of every 301 (port aside), with floors per server and
-//! status so the generator keeps reaching every branch.
+//! status so the generator keeps reaching every branch. Then every base
+//! path with HEAD, POST, PUT, DELETE and OPTIONS (nginx's static module:
+//! GET, HEAD and POST only, POST to a file it finds is 405).
 //!
 //! Besides the differential: no spelling ever gets a protected file's
 //! bytes from moat, whatever nginx does; and a symlink leaving the root,
@@ -38,7 +40,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
-use nginx_wire::{ask_raw, moat_http_port, nginx_conf, start_nginx};
+use nginx_wire::{ask_method_raw, ask_raw, moat_http_port, nginx_conf, start_nginx};
 
 /// (path under the root, contents, protected by a `deny` location).
 const FILES: &[(&str, &str, bool)] = &[
@@ -430,6 +432,58 @@ fn static_paths_map_to_files_as_in_nginx() {
         );
     }
     assert!(paths.len() >= 800, "{} paths", paths.len());
+
+    // Methods: nginx's index and static modules answer GET, HEAD and POST
+    // (POST to a file it finds is 405), anything else 405; try_files and
+    // the access phase come first.
+    let mut differ = Vec::new();
+    let mut methods = std::collections::BTreeMap::<(&str, u16), usize>::new();
+    for (host, bases) in [
+        ("static.test", BASES),
+        ("swag.test", BASES),
+        ("try.test", TRY_BASES),
+    ] {
+        for base in bases {
+            for method in ["HEAD", "POST", "PUT", "DELETE", "OPTIONS"] {
+                let len = [("Content-Length", "0")];
+                let n = ask_method_raw(from, nginx_at, method, host, base, &len);
+                let m = ask_method_raw(from, moat_at, method, host, base, &len);
+                let (ns, ms) = (status(&n), status(&m));
+                *methods.entry((method, ns)).or_default() += 1;
+                let same = ns == ms
+                    && (method != "HEAD" || body(&m).is_empty())
+                    && (ns != 200 || body(&n) == body(&m))
+                    && (ns != 301 || location_path(&n) == location_path(&m));
+                if !same {
+                    differ.push(format!(
+                        "{method} {base} Host: {host}\n  nginx: {ns} {:?}\n  moat:  {ms} {:?} {:?}",
+                        location_path(&n),
+                        location_path(&m),
+                        &body(&m)[..body(&m).len().min(40)],
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("static methods: nginx answered {methods:?}");
+    assert!(
+        differ.is_empty(),
+        "{} method probes differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    for (method, code, floor) in [
+        ("HEAD", 200, 20),
+        ("POST", 405, 5),
+        ("POST", 200, 5),
+        ("PUT", 405, 20),
+    ] {
+        let n = methods.get(&(method, code)).copied().unwrap_or(0);
+        assert!(
+            n >= floor,
+            "{method}: nginx answered {code} {n} times, floor {floor}"
+        );
+    }
 
     let m = ask_raw(from, moat_at, "static.test", "/link.txt", &[]);
     assert_eq!(status(&m), 404, "{m}");

@@ -219,6 +219,9 @@ pub enum Action {
         /// without its slash: `path/`, the arguments, made absolute as
         /// `absolute_redirect on` makes it.
         add_slash: String,
+        /// The method is `POST`: nginx's static module answers 405 for a
+        /// file it finds (a directory's slash redirect, 403 and 404 stay).
+        post: bool,
     },
     /// `auth_basic` credentials missing or wrong: 401 with this realm.
     Unauthorized {

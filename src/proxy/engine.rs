@@ -276,7 +276,11 @@ impl MoatProxy {
                 path,
                 index,
                 add_slash,
+                post,
             } => match static_files::lookup(root, path, index).await {
+                StaticFile::Found { .. } if *post => {
+                    return Err(status::refuse(405, "POST to a static file"))
+                }
                 StaticFile::Found { body, content_type } => Reply {
                     status: decision.status_override.unwrap_or(200),
                     headers: Vec::new(),

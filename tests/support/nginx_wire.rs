@@ -65,13 +65,25 @@ pub fn ask_raw(
     path: &str,
     extra: &[(&str, &str)],
 ) -> String {
+    ask_method_raw(from, to, "GET", host, path, extra)
+}
+
+/// [`ask_raw`] with another method, without a body.
+pub fn ask_method_raw(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
     sock.connect_timeout(&to.into(), Duration::from_secs(5))
         .unwrap();
     let mut s: TcpStream = sock.into();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in extra {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

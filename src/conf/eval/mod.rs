@@ -351,6 +351,11 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
     }
 }
 
+/// The methods nginx's index and static modules answer (others: 405).
+pub(crate) fn serves_files(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "POST")
+}
+
 /// The server reference of a request no server block took.
 fn no_server() -> Arc<ServerRef> {
     Arc::new(ServerRef {
@@ -392,6 +397,12 @@ impl Eval<'_> {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
             None => match &self.level.root {
+                // nginx's static module serves GET, HEAD and POST only.
+                Some(_) if !serves_files(self.method()) => Action::Return {
+                    status: 405,
+                    location: None,
+                    body: None,
+                },
                 Some(root) => {
                     let mut add_slash = format!("{}/", self.uri);
                     if !self.args.is_empty() {
@@ -403,6 +414,7 @@ impl Eval<'_> {
                         path: self.uri.clone(),
                         index: self.level.index.to_vec(),
                         add_slash: self.absolute(&add_slash),
+                        post: self.method() == "POST",
                     }
                 }
                 None => Action::NotFound,

@@ -60,7 +60,11 @@ impl<'a> Eval<'a> {
                 };
             }
         }
-        if self.level.handler.is_none() && self.level.root.is_some() && self.uri.ends_with('/') {
+        if self.level.handler.is_none()
+            && self.level.root.is_some()
+            && self.uri.ends_with('/')
+            && super::serves_files(self.method())
+        {
             for name in self.level.index.clone().iter() {
                 // An absolute index is redirected to without a test.
                 if name.starts_with('/') {

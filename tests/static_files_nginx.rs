@@ -8,8 +8,9 @@
 //! the corpus (`try_files $uri $uri/ /index.html ...`, the PHP location,
 //! the `.ht` denial). `try.test`: `try_files` in each of its forms (`=code`
 //! with `error_page`, a URI with its own args, `@name`, a file served from
-//! the same location, a redirect into an `internal` location) and an index
-//! file a regex denies. Every spelling of every path the generator makes
+//! the same location, a redirect into an `internal` location), an index
+//! file a regex denies, and `error_page` for what the file server answers
+//! itself (404, 403 for a directory without an index, 405). Every spelling of every path the generator makes
 //! (trailing `/`, `//`, `/.`, `/./`, a doubled leading slash, `/./` in
 //! front, `/sub/..` in front, `%2f`/`%2F` for a slash, `%2e`/`%2E` for a
 //! dot, a percent-encoded letter, upper and flipped case; queries kept)
@@ -59,6 +60,7 @@ const FILES: &[(&str, &str, bool)] = &[
     ("a/x.txt", "TRY-A", false),
     ("b/x.txt", "TRY-B", false),
     ("b/dir/index.html", "TRY-B-DIR-INDEX", false),
+    ("g/x.txt", "TRY-G", false),
 ];
 
 /// Our own denials besides the corpus's: exact, prefix, caseless regex.
@@ -83,6 +85,13 @@ const TRY_FILES: &str = r#"
     location /f/ { try_files $uri /internal-only$uri; }
     location /internal-only/ { internal; return 200 "internal $uri"; }
     location ~ ^/sub/index\.html$ { deny all; }
+    location /g/ {
+        error_page 404 = @missing;
+        error_page 403 =200 /file.txt;
+        error_page 405 = @not_allowed;
+    }
+    location @missing { return 200 "missing $uri"; }
+    location @not_allowed { return 200 "not allowed $request_method $uri"; }
 "#;
 
 /// Where the generator starts: every file, directory and some misses.
@@ -131,6 +140,11 @@ const TRY_BASES: &[&str] = &[
     "/internal-only/x",
     "/sub/",
     "/sub/f.txt",
+    "/g/x.txt",
+    "/g/nope",
+    "/g/nope/",
+    "/g/empty/",
+    "/g/empty",
 ];
 
 /// SWAG's default HTTPS server from the corpus (root, index, `location /`
@@ -292,6 +306,7 @@ fn write_www(root: &Path) {
         std::fs::write(p, contents).unwrap();
     }
     std::fs::create_dir_all(root.join("noindex")).unwrap();
+    std::fs::create_dir_all(root.join("g/empty")).unwrap();
 }
 
 #[test]

@@ -270,7 +270,7 @@ impl<'a> Eval<'a> {
             return answer;
         }
         match self.precontent(probe) {
-            try_files::Next::Content => self.content(),
+            try_files::Next::Content => self.content(probe),
             try_files::Next::Again(entry) => self.run_request(probe, entry),
             try_files::Next::Answer(answer) => *answer,
         }
@@ -375,7 +375,7 @@ fn bad_request() -> Action {
 
 impl Eval<'_> {
     /// The content phase.
-    fn content(&mut self) -> Action {
+    fn content(&mut self, probe: &dyn FileProbe) -> Action {
         match self.level.handler.clone() {
             Some(Handler::Proxy(p)) => match self.target(&p, false) {
                 Ok(t) => Action::Proxy(t),
@@ -403,6 +403,36 @@ impl Eval<'_> {
                     location: None,
                     body: None,
                 },
+                // What nginx's index and static modules answer themselves,
+                // decided here so that `error_page` applies to it.
+                Some(_) if self.uri.ends_with('/') => {
+                    // No index file (precontent would have redirected).
+                    let status = if self.exists(&self.uri, FileTest::Dir, probe) {
+                        403
+                    } else {
+                        404
+                    };
+                    Action::Return {
+                        status,
+                        location: None,
+                        body: None,
+                    }
+                }
+                Some(_)
+                    if !self.exists(&self.uri, FileTest::Dir, probe)
+                        && !self.exists(&self.uri, FileTest::File, probe) =>
+                {
+                    Action::NotFound
+                }
+                Some(_)
+                    if self.method() == "POST" && self.exists(&self.uri, FileTest::File, probe) =>
+                {
+                    Action::Return {
+                        status: 405,
+                        location: None,
+                        body: None,
+                    }
+                }
                 Some(root) => {
                     let mut add_slash = format!("{}/", self.uri);
                     if !self.args.is_empty() {

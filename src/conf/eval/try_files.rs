@@ -80,7 +80,7 @@ impl<'a> Eval<'a> {
     }
 
     /// `root` + `name` passes `test` (nginx joins them as text).
-    fn exists(&self, name: &str, test: FileTest, probe: &dyn FileProbe) -> bool {
+    pub(super) fn exists(&self, name: &str, test: FileTest, probe: &dyn FileProbe) -> bool {
         if name.contains(['\0', '\\']) || name.split('/').any(|s| s == "..") {
             return false;
         }

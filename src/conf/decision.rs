@@ -207,7 +207,9 @@ pub enum Action {
         /// 403 or 404.
         status: u16,
     },
-    /// Serve a file from disk (`root`/`index`/`try_files` of the default server).
+    /// Serve a file from disk under `root` (the default server's `/config/www`):
+    /// `try_files` and the index lookup have run, and the file or directory
+    /// existed when the decision was made.
     Static {
         /// Document root.
         root: PathBuf,

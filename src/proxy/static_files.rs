@@ -7,7 +7,11 @@
 //! and is answered from its index (a file there is 404, so `/x/` never
 //! serves the file `/x` that `location = /x { deny all; }` protects); a
 //! directory without an index is 403; a directory named without the slash
-//! is a 301 to it. Stricter than nginx on purpose: `..`, NUL and
+//! is a 301 to it. The route table already answered those errors itself
+//! where it could see them through its file probe (so `error_page` applies,
+//! and index files are reached by an internal redirect that matches
+//! locations again, as in nginx); this is checked again here because the
+//! tree may change in between. Stricter than nginx on purpose: `..`, NUL and
 //! backslashes are refused, and the file found is canonicalised and must
 //! stay under the canonical root, so neither `../` nor a symlink leaves
 //! the root.
@@ -72,10 +76,14 @@ pub async fn lookup(root: &Path, uri_path: &str, index: &[String]) -> StaticFile
     } else {
         candidate
     };
-    if !within(&file, &canonical_root).await {
+    // Read through the resolved path that was checked, not the name.
+    let Ok(real) = tokio::fs::canonicalize(&file).await else {
+        return StaticFile::Missing;
+    };
+    if !real.starts_with(&canonical_root) {
         return StaticFile::Missing;
     }
-    match tokio::fs::read(&file).await {
+    match tokio::fs::read(&real).await {
         Ok(body) => StaticFile::Found {
             body,
             content_type: content_type(&file),

@@ -747,9 +747,11 @@ fn moat_over_the_wire_answers_like_nginx() {
         &["proxy listening", "tls=true"],
         std::time::Duration::from_secs(30),
     );
-    // moat's first start writes its welcome page into the tree's www/;
-    // nginx's copy has none, so its default server answers 404 there.
-    std::fs::remove_file(run.trees.moat.join("www/index.html")).expect("moat's welcome page");
+    // moat's first start creates the tree's www/ with its welcome page;
+    // nginx's copy has no www/ at all, so default.conf's `try_files` ends
+    // in the PHP location's 404 there (an empty www/ would make `/` a
+    // directory without an index: 403).
+    std::fs::remove_dir_all(run.trees.moat.join("www")).expect("moat's www/");
     // The confs' ports as moat serves them: 443/80 on HTTPS_PORT/HTTP_PORT,
     // any other `listen` port as written.
     let ports: BTreeMap<u16, u16> = run

@@ -114,6 +114,91 @@ fn if_file_test_goes_through_the_probe_with_config_paths_mapped() {
     );
 }
 
+/// A file system of a few paths under `/config/www` (`dir/` for a
+/// directory), recording what it was asked.
+struct Tree(&'static [&'static str], std::cell::RefCell<Vec<String>>);
+impl FileProbe for Tree {
+    fn test(&self, path: &std::path::Path, test: FileTest) -> bool {
+        let text = path.display().to_string();
+        let rel = text.split_once("/www").map_or("", |(_, r)| r).to_string();
+        self.1.borrow_mut().push(rel.clone());
+        self.0.iter().any(|p| match p.strip_suffix('/') {
+            Some(dir) => test == FileTest::Dir && rel.trim_end_matches('/') == dir,
+            None => test == FileTest::File && rel == *p,
+        })
+    }
+}
+
+const TRY_FILES: &str = r#"
+server {
+    listen 443 ssl;
+    server_name try.*;
+    root /config/www;
+    location /a/ { try_files $uri $uri/ /fallback.html?from=a; }
+    location /b/ { try_files $uri =418; error_page 418 = @teapot; }
+    location @teapot { return 200 "teapot $uri"; }
+    location /c/ { try_files $uri @app; }
+    location @app { proxy_pass http://app:80; }
+    location /d/ { try_files $arg_f =404; }
+    location = /fallback.html { return 200 "fallback $args"; }
+}
+"#;
+
+#[test]
+fn try_files_tries_each_name_then_its_last_argument() {
+    let (_c, t) = table_from("try.subdomain.conf", TRY_FILES);
+    let tree = Tree(
+        &["/a/x.txt", "/a/dir/", "/a/dir/index.html"],
+        Default::default(),
+    );
+    let decide = |uri: &str| t.decide_with(&https("try.example.com", uri), &tree);
+    // A file: served from the same location, `$uri` unchanged.
+    assert!(
+        matches!(&decide("/a/x.txt").action, Action::Static { path, .. } if path == "/a/x.txt")
+    );
+    // A directory named without its slash: `$uri/` matches, `$uri` stays
+    // without it, and the file server redirects to the slash.
+    assert!(matches!(&decide("/a/dir").action, Action::Static { path, .. } if path == "/a/dir"));
+    // With the slash: the index, by an internal redirect.
+    assert!(
+        matches!(&decide("/a/dir/").action, Action::Static { path, .. } if path == "/a/dir/index.html")
+    );
+    // Nothing: an internal redirect to the last argument, its own args.
+    assert_eq!(body(&decide("/a/nope?x=1")), "fallback from=a");
+    // `=code` is an error nginx generates: error_page applies.
+    assert_eq!(body(&decide("/b/nope")), "teapot /b/nope");
+    // A named location.
+    assert!(matches!(decide("/c/nope").action, Action::Proxy(_)));
+    // A name that climbs out of the root is never tested.
+    tree.1.borrow_mut().clear();
+    let d = decide("/d/?f=/../../etc/passwd");
+    assert!(
+        matches!(d.action, Action::Return { status: 404, .. }),
+        "{d:?}"
+    );
+    assert!(tree.1.borrow().is_empty(), "{:?}", tree.1.borrow());
+}
+
+#[test]
+fn try_files_last_code_must_be_a_number_up_to_999() {
+    for bad in ["=abc", "=1000", "="] {
+        let cfg = swag_layout();
+        write_conf(
+            cfg.path(),
+            "bad.subdomain.conf",
+            &format!("server {{ listen 443 ssl; server_name bad.*; location / {{ try_files $uri {bad}; }} }}"),
+        );
+        let errors = load(cfg.path())
+            .err()
+            .unwrap_or_else(|| panic!("{bad} loaded"));
+        let text = format!("{errors:?}");
+        assert!(
+            text.contains(&format!("invalid code \\\"{bad}\\\"")),
+            "{bad}: {text}"
+        );
+    }
+}
+
 #[test]
 fn longest_prefix_location_wins() {
     let (_c, t) = table_with(&["ombi.subfolder"]);
@@ -190,12 +275,16 @@ fn server_name_priority_is_exact_then_wildcards_then_regex() {
 
 #[test]
 fn unknown_host_falls_to_the_default_server() {
-    let (_c, t) = table_with(&["sonarr.subdomain"]);
+    let (c, t) = table_with(&["sonarr.subdomain"]);
+    std::fs::create_dir_all(c.path().join("www")).unwrap();
+    std::fs::write(c.path().join("www/index.html"), "hi").unwrap();
     let d = t.decide(&https("nobody.example.net", "/"));
     assert_eq!(d.server.names, vec!["_".to_string()]);
     assert!(d.server.file.ends_with("site-confs/default.conf"));
+    // `try_files $uri $uri/ ...` finds the root directory, whose index
+    // nginx serves by an internal redirect.
     assert!(
-        matches!(&d.action, Action::Static { path, .. } if path == "/"),
+        matches!(&d.action, Action::Static { path, .. } if path == "/index.html"),
         "{d:?}"
     );
 }
@@ -269,9 +358,15 @@ fn server_level_if_with_rewrite_redirect_runs_before_locations() {
         redirect(&d),
         (302, "https://example.com/ombi/api/v1/Settings".into())
     );
-    // Without the referer the request goes on to the default location.
+    // Without the referer the request goes on to the default location,
+    // whose `try_files` (no /config/www in this tree) ends, as in nginx,
+    // in the PHP location's `return 404`.
     let d = t.decide(&https("example.com", "/api/v1/Settings"));
-    assert_eq!(loc(&d), "/");
+    assert_eq!(loc(&d), "~ ^(.+\\.php)(.*)$");
+    assert!(
+        matches!(d.action, Action::Return { status: 404, .. }),
+        "{d:?}"
+    );
 }
 
 #[test]

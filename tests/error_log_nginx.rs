@@ -261,3 +261,239 @@ fn error_log_matches_nginx_and_fail2ban_reads_it() {
     );
     drop(moat);
 }
+
+/// `LISTEN`, `USERS`, `ECHO` and `ACCESS` are filled in per side.
+const USER_SERVERS: &str = r#"
+server {
+    listen LISTEN;
+    server_name user.test;
+    ACCESS
+    location /basic {
+        auth_basic "Restricted";
+        auth_basic_user_file USERS;
+        set $u "u=$remote_user";
+        proxy_set_header X-User $remote_user;
+        proxy_set_header X-Set $u;
+        add_header X-User $remote_user always;
+        proxy_pass http://ECHO;
+    }
+    location /open {
+        set $u "u=$remote_user";
+        proxy_set_header X-User $remote_user;
+        proxy_set_header X-Set $u;
+        add_header X-User $remote_user always;
+        proxy_pass http://ECHO;
+    }
+    location /return {
+        return 200 "[$remote_user]";
+    }
+}
+"#;
+
+/// The value of response header `name` in a raw response, `<none>` if absent.
+fn response_header(raw: &str, name: &str) -> String {
+    let head = raw.split_once("\r\n\r\n").map_or(raw, |(h, _)| h);
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map_or("<none>".into(), |(_, v)| v.trim().to_string())
+}
+
+/// The `$remote_user` field of each line of an access log in nginx's
+/// combined format (`$remote_addr - $remote_user [$time_local] ...`).
+fn logged_users(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(" [").map(|(head, _)| head))
+        .filter_map(|head| head.split_once(" - ").map(|(_, user)| user.to_string()))
+        .collect()
+}
+
+/// `$remote_user` is the user of any `Basic` `Authorization` header, as
+/// nginx finds it (with or without `auth_basic`, right password or not,
+/// every quirk of nginx's base64), in `proxy_set_header`, `set`,
+/// `add_header`, `return` and the access log alike.
+#[test]
+fn remote_user_is_the_basic_user_as_nginx_finds_it() {
+    let test = "remote_user_is_the_basic_user_as_nginx_finds_it";
+    let Some(nginx_bin) = env::require_program(test, "nginx") else {
+        return;
+    };
+    let upstream = echo::Echo::start(&["--listen", "127.0.0.1:0"], &[]);
+    let echo_addr = upstream.addr();
+    let fill = |listen: &str, users: &Path, access: &str| {
+        USER_SERVERS
+            .replace("LISTEN", listen)
+            .replace("USERS", &users.display().to_string())
+            .replace("ECHO", &echo_addr.to_string())
+            .replace("ACCESS", access)
+    };
+
+    let ntmp = tempfile::tempdir().unwrap();
+    let nroot = ntmp.path();
+    for d in ["nginx", "log", "tmp"] {
+        std::fs::create_dir_all(nroot.join(d)).unwrap();
+    }
+    let nport = free_port();
+    std::fs::write(nroot.join("nginx/.htpasswd"), HTPASSWD).unwrap();
+    let naccess = nroot.join("log/access.log");
+    std::fs::write(
+        nroot.join("nginx/nginx.conf"),
+        nginx_conf(
+            nroot,
+            &format!("{} crit", nroot.join("log/error.log").display()),
+            &fill(
+                &format!("127.0.0.1:{nport}"),
+                &nroot.join("nginx/.htpasswd"),
+                &format!("access_log {};", naccess.display()),
+            ),
+        ),
+    )
+    .unwrap();
+    let _nginx = start_nginx(&nginx_bin, nroot, nport);
+
+    let mtmp = temp_config();
+    let mroot = mtmp.path();
+    std::fs::create_dir_all(mroot.join("nginx/proxy-confs")).unwrap();
+    std::fs::write(mroot.join("nginx/.htpasswd"), HTPASSWD).unwrap();
+    std::fs::write(
+        mroot.join("nginx/proxy-confs/user.subdomain.conf"),
+        fill("80", Path::new("/config/nginx/.htpasswd"), ""),
+    )
+    .unwrap();
+    let cmd = moat_command(moat_bin(), mroot, &[]);
+    let mport = moat_http_port(&cmd);
+    let moat = Running::spawn(cmd);
+    moat.wait_for(&["proxy listening"], Duration::from_secs(20));
+    moat.wait_for(&["configuration reloaded"], Duration::from_secs(20));
+
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let values: Vec<String> = vec![
+        basic("alice:secret"),
+        basic("alice:nope"),
+        basic("bob:x"),
+        format!("basic {}", b64("alice:secret")),
+        format!("BASIC   {}", b64("alice:secret")),
+        "Basic YWxpY2U6cHc".into(),         // alice:pw, unpadded
+        "Basic YWxpY2U6cHd".into(),         // stray low bits
+        "Basic YWxpY2U6cHc=garbage".into(), // nginx stops at the first '='
+        "Basic YWxpY2U6c".into(),           // a lone trailing sextet
+        "Basic YWxpY2U6cHc!".into(),
+        "Basic -_".into(),
+        basic(":pw"),
+        basic("al:"),
+        basic("alicepw"),
+        format!("Bearer {}", b64("alice:secret")),
+        "Basic".into(),
+        basic("al ice:p:w"),
+        basic("\u{e5}lice:pw"),
+        basic("a\"b:x"),
+    ];
+    let nginx_at = SocketAddr::from(([127, 0, 0, 1], nport));
+    let moat_at = SocketAddr::from(([127, 0, 0, 1], mport));
+    let from = Ipv4Addr::LOCALHOST;
+    let mut asked = 0;
+    for path in ["/basic", "/open", "/return"] {
+        let mut with: Vec<Option<&str>> = values.iter().map(|v| Some(v.as_str())).collect();
+        with.push(None);
+        for value in with {
+            let headers: Vec<(&str, &str)> =
+                value.map(|v| ("Authorization", v)).into_iter().collect();
+            let n = nginx_wire::ask_raw(from, nginx_at, "user.test", path, &headers);
+            let m = nginx_wire::ask_raw(from, moat_at, "user.test", path, &headers);
+            asked += 1;
+            let status = |raw: &str| raw.split(' ').nth(1).unwrap_or_default().to_string();
+            assert_eq!(
+                status(&m),
+                status(&n),
+                "{path} {value:?}\nmoat: {m}\nnginx: {n}"
+            );
+            assert_eq!(
+                response_header(&m, "x-user"),
+                response_header(&n, "x-user"),
+                "add_header: {path} {value:?}"
+            );
+            let body = |raw: &str| raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+            if path == "/return" {
+                assert_eq!(body(&m), body(&n), "return: {value:?}");
+                continue;
+            }
+            let json = |raw: &str| -> Option<serde_json::Value> {
+                let b = body(raw)?;
+                serde_json::from_str(&b[b.find('{')?..=b.rfind('}')?]).ok()
+            };
+            let (nj, mj) = (json(&n), json(&m));
+            for name in ["x-user", "x-set"] {
+                assert_eq!(
+                    nginx_wire::header(&mj, name),
+                    nginx_wire::header(&nj, name),
+                    "upstream {name}: {path} {value:?}"
+                );
+            }
+        }
+    }
+    // The probes show the user both where it authenticates and where no
+    // auth_basic applies.
+    let (_, seen) = ask(
+        from,
+        moat_at,
+        "user.test",
+        "/open",
+        &[("Authorization", &values[2])],
+    );
+    assert_eq!(nginx_wire::header(&seen, "x-user"), "bob");
+    assert_eq!(nginx_wire::header(&seen, "x-set"), "u=bob");
+    asked += 1;
+    let (_, seen) = ask(
+        from,
+        nginx_at,
+        "user.test",
+        "/open",
+        &[("Authorization", &values[2])],
+    );
+    assert_eq!(nginx_wire::header(&seen, "x-user"), "bob");
+
+    // A user name carrying a line break (the name ends at the first `:`):
+    // nginx copies it raw into the upstream request, a line of the
+    // client's choosing; moat never lets it split a header.
+    let forged = basic("a\r\nX-Injected: 1:pw");
+    let (status, seen) = ask(
+        from,
+        moat_at,
+        "user.test",
+        "/open",
+        &[("Authorization", &forged)],
+    );
+    asked += 1;
+    assert_eq!(
+        nginx_wire::header(&seen, "x-injected"),
+        "<none>",
+        "{status} {seen:?}"
+    );
+    eprintln!("moat answered a user name with CRLF: {status}");
+
+    // The access logs name the same users, escaped the same way.
+    let maccess = mroot.join("log/nginx/access.log");
+    assert!(
+        foundation::wait_until(Duration::from_secs(10), || logged_users(&maccess).len()
+            >= asked),
+        "{}",
+        std::fs::read_to_string(&maccess).unwrap_or_default()
+    );
+    let moat_users = logged_users(&maccess);
+    let nginx_users = logged_users(&naccess);
+    // moat's last line is the CRLF probe nginx never got.
+    assert_eq!(moat_users.len(), nginx_users.len() + 1);
+    assert_eq!(moat_users[..nginx_users.len()], nginx_users[..]);
+    assert_eq!(moat_users[nginx_users.len()], "a\\x0D\\x0AX-Injected");
+    for user in ["alice", "bob", "al", "al ice", "\\xC3\\xA5lice", "a\\x22b"] {
+        assert!(
+            moat_users.iter().any(|u| u == user),
+            "{user}: {moat_users:?}"
+        );
+    }
+    drop(moat);
+}

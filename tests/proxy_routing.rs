@@ -495,6 +495,8 @@ async fn static_files_come_from_the_root_and_never_from_outside() {
             root: root2.clone(),
             path: req.uri.split('?').next().unwrap().to_owned(),
             index: vec!["index.html".into()],
+            add_slash: "https://example.test/dir/".into(),
+            post: false,
         })
     });
     let moat = start_moat(routes, None);

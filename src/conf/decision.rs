@@ -207,7 +207,9 @@ pub enum Action {
         /// 403 or 404.
         status: u16,
     },
-    /// Serve a file from disk (`root`/`index`/`try_files` of the default server).
+    /// Serve a file from disk under `root` (the default server's `/config/www`):
+    /// `try_files` and the index lookup have run, and the file or directory
+    /// existed when the decision was made.
     Static {
         /// Document root.
         root: PathBuf,
@@ -215,6 +217,13 @@ pub enum Action {
         path: String,
         /// `index` file names, in order.
         index: Vec<String>,
+        /// The `Location` of nginx's 301 when `path` names a directory
+        /// without its slash: `path/`, the arguments, made absolute as
+        /// `absolute_redirect on` makes it.
+        add_slash: String,
+        /// The method is `POST`: nginx's static module answers 405 for a
+        /// file it finds (a directory's slash redirect, 403 and 404 stay).
+        post: bool,
     },
     /// `auth_basic` credentials missing or wrong: 401 with this realm.
     Unauthorized {

@@ -100,20 +100,67 @@ impl Htpasswd {
     }
 }
 
-/// The user and password of an `Authorization: Basic ...` header value
-/// (nginx's `$remote_user` is the user, whether or not it checks out).
+/// The user and password of an `Authorization: Basic ...` header value,
+/// exactly as nginx's `ngx_http_auth_basic_user` finds them (nginx's
+/// `$remote_user` is the user, whether or not it checks out, with or
+/// without `auth_basic`): the scheme is `Basic` and one space, any case;
+/// spaces (not tabs) before the credentials are skipped; the base64 ends at
+/// the first `=` (what follows is ignored, padding is optional) and any
+/// byte outside the standard alphabet before it refuses the whole value;
+/// the user is what precedes the first `:`, and there must be a `:` and a
+/// non-empty user. nginx works on bytes; a name that is not UTF-8 is
+/// decoded lossily here (moat's variables are text).
 pub fn basic_credentials(value: &str) -> Option<(String, String)> {
-    let value = value.trim();
-    let (scheme, b64) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
+    // nginx's header parser drops the spaces (only spaces) after a value.
+    let value = value.trim_end_matches(' ').as_bytes();
+    const SCHEME: &[u8] = b"basic ";
+    if value.len() < SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (user, pw) = text.split_once(':')?;
-    Some((user.to_string(), pw.to_string()))
+    let encoded = &value[SCHEME.len()..];
+    let start = encoded.iter().position(|&b| b != b' ')?;
+    let raw = nginx_decode_base64(&encoded[start..])?;
+    let colon = raw.iter().position(|&b| b == b':')?;
+    if colon == 0 {
+        return None;
+    }
+    Some((
+        String::from_utf8_lossy(&raw[..colon]).into_owned(),
+        String::from_utf8_lossy(&raw[colon + 1..]).into_owned(),
+    ))
+}
+
+/// nginx's `ngx_decode_base64`: the standard alphabet up to the first `=`,
+/// unpadded groups allowed, a lone trailing character refused.
+fn nginx_decode_base64(src: &[u8]) -> Option<Vec<u8>> {
+    fn sextet(b: u8) -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let len = src.iter().position(|&b| b == b'=').unwrap_or(src.len());
+    let digits: Vec<u32> = src[..len]
+        .iter()
+        .map(|&b| sextet(b))
+        .collect::<Option<_>>()?;
+    if len % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len * 3 / 4);
+    for group in digits.chunks(4) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | d << (18 - 6 * i));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..group.len() - 1]);
+    }
+    Some(out)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -382,6 +382,55 @@ fn htpasswd_verifies_bcrypt_sha1_and_apr1_entries() {
     assert!(!h.verify_header("Bearer YTpodW50ZXIy"));
 }
 
+/// What Debian's nginx 1.22 answered for `return 200 "[$remote_user]"`
+/// with each `Authorization` value (probed by hand; the wire test
+/// `error_log_nginx.rs` compares the common ones live).
+#[test]
+fn basic_credentials_are_found_as_nginx_finds_them() {
+    use super::htpasswd::basic_credentials;
+    let user = |v: &str| basic_credentials(v).map(|(u, _)| u);
+    #[rustfmt::skip]
+    let cases: &[(&str, Option<&str>)] = &[
+        ("Basic YWxpY2U6cHc=", Some("alice")),
+        ("basic YWxpY2U6cHc=", Some("alice")),
+        ("BASIC YWxpY2U6cHc=", Some("alice")),
+        ("Basic   YWxpY2U6cHc=", Some("alice")),
+        ("Basic\tYWxpY2U6cHc=", None),
+        ("Basic", None),
+        ("Basic ", None),
+        ("Basic: YWxpY2U6cHc=", None),
+        ("Bearer YWxpY2U6cHc=", None),
+        ("Basic YWxpY2Vwdw==", None),          // no colon
+        ("Basic OnB3", None),                   // ":pw": empty user
+        ("Basic YWw6", Some("al")),             // "al:": empty password
+        ("Basic YWxpY2U6cHc", Some("alice")),   // unpadded
+        ("Basic YWxpY2U6cHd", Some("alice")),   // stray low bits
+        ("Basic YWxpY2U6cH", Some("alice")),
+        ("Basic YWxpY2U6c", None),              // a lone trailing sextet
+        ("Basic Y", None),
+        ("Basic YWxpY2U6cHc=garbage", Some("alice")),
+        ("Basic YWxpY2U6cHc=YWxp", Some("alice")),
+        ("Basic YWxpY2U6cHc==", Some("alice")),
+        ("Basic YWxpY2U6cHc= x", Some("alice")),
+        ("Basic YWxpY2U6cHc ", Some("alice")),  // trailing spaces are not the value's
+        ("Basic YWxpY2U6cHc\t", None),
+        ("Basic YWxpY2U6cHc!", None),
+        ("Basic YW xpY2U6cHc=", None),
+        ("Basic -_", None),                     // not the URL-safe alphabet
+        ("Basic =YWxp", None),
+        ("Basic YWwgaWNlOnA6dw==", Some("al ice")),
+        ("Basic w6VsaWNlOnB3", Some("\u{e5}lice")),
+        ("Basic YSJiOng=", Some("a\"b")),
+    ];
+    for (value, want) in cases {
+        assert_eq!(user(value).as_deref(), *want, "{value:?}");
+    }
+    assert_eq!(
+        basic_credentials("Basic YWw6cDp3"),
+        Some(("al".to_string(), "p:w".to_string()))
+    );
+}
+
 mod fuzz {
     use proptest::prelude::*;
 

@@ -66,6 +66,7 @@ pub(crate) enum Builtin {
     Hostname,
     RequestFilename,
     FastcgiScriptName,
+    RemoteUser,
 }
 
 fn builtin(name: &str) -> Option<Builtin> {
@@ -101,6 +102,7 @@ fn builtin(name: &str) -> Option<Builtin> {
         "hostname" => Hostname,
         "request_filename" => RequestFilename,
         "fastcgi_script_name" => FastcgiScriptName,
+        "remote_user" => RemoteUser,
         // Values moat has no counterpart for while routing: empty, as nginx
         // gives for a connection without them.
         "ssl_early_data"
@@ -110,7 +112,6 @@ fn builtin(name: &str) -> Option<Builtin> {
         | "ssl_client_verify"
         | "ssl_session_id"
         | "request_id"
-        | "remote_user"
         | "http2"
         | "http3"
         | "upstream_addr"

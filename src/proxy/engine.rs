@@ -277,18 +277,28 @@ impl MoatProxy {
                 return Err(status::refuse(503, reason.clone()));
             }
             Action::NotFound => return Err(status::refuse(404, "no route")),
-            Action::Static { root, path, index } => {
-                match static_files::lookup(root, path, index).await {
-                    StaticFile::Found { body, content_type } => Reply {
-                        status: decision.status_override.unwrap_or(200),
-                        headers: Vec::new(),
-                        content_type,
-                        body: Bytes::from(body),
-                    },
-                    StaticFile::AddSlash(location) => Reply::redirect(301, location),
-                    StaticFile::Missing => return Err(status::refuse(404, "no such file")),
+            Action::Static {
+                root,
+                path,
+                index,
+                add_slash,
+                post,
+            } => match static_files::lookup(root, path, index).await {
+                StaticFile::Found { .. } if *post => {
+                    return Err(status::refuse(405, "POST to a static file"))
                 }
-            }
+                StaticFile::Found { body, content_type } => Reply {
+                    status: decision.status_override.unwrap_or(200),
+                    headers: Vec::new(),
+                    content_type,
+                    body: Bytes::from(body),
+                },
+                StaticFile::Directory => Reply::redirect(301, add_slash.clone()),
+                StaticFile::NoIndex => {
+                    return Err(status::refuse(403, "directory index is forbidden"))
+                }
+                StaticFile::Missing => return Err(status::refuse(404, "no such file")),
+            },
         };
         respond::send(session, reply, rules).await
     }

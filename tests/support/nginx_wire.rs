@@ -42,21 +42,7 @@ pub fn ask(
     path: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Option<serde_json::Value>) {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
-    sock.connect_timeout(&to.into(), Duration::from_secs(5))
-        .unwrap();
-    let mut s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (k, v) in extra {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
+    let text = ask_raw(from, to, host, path, extra);
     let status = text
         .split(' ')
         .nth(1)
@@ -69,6 +55,43 @@ pub fn ask(
         serde_json::from_str(&body[start..=end]).ok()
     });
     (status, json)
+}
+
+/// The same request; returns the whole response as text (lossy UTF-8).
+pub fn ask_raw(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    ask_method_raw(from, to, "GET", host, path, extra)
+}
+
+/// [`ask_raw`] with another method, without a body.
+pub fn ask_method_raw(
+    from: Ipv4Addr,
+    to: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    sock.connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn header(json: &Option<serde_json::Value>, name: &str) -> String {

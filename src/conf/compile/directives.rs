@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::level::{
     AccessRule, AddHeader, ErrorPage, ErrorStatus, Handler, Level, OwnArrays, PassUrl, SetHeader,
+    TryFile, TryFiles, TryLast,
 };
 use super::limits;
 use super::values::{self, Network};
@@ -115,6 +116,39 @@ fn error_page(c: &Compiler<'_>, d: &Directive) -> Result<ErrorPage, ConfError> {
         status,
         target,
     })
+}
+
+/// `try_files`, checked as nginx checks it: a trailing `/` on a name
+/// (not the last) makes it a directory test, a last argument `=N` must be
+/// a code up to 999.
+fn try_files(c: &Compiler<'_>, d: &Directive) -> Result<TryFiles, ConfError> {
+    let (last, names) = d.args.split_last().expect("nargs checked");
+    let tries = names
+        .iter()
+        .map(|arg| {
+            let (text, dir) = match arg.value.strip_suffix('/') {
+                Some(stripped) => (stripped, true),
+                None => (arg.value.as_str(), false),
+            };
+            Ok(TryFile {
+                name: Template::parse(text, &arg.span, &c.declared)?,
+                dir,
+            })
+        })
+        .collect::<Result<Vec<_>, ConfError>>()?;
+    let last = match last.value.strip_prefix('=') {
+        Some(code) => match code.parse::<u16>() {
+            Ok(n) if n <= 999 && code.bytes().all(|b| b.is_ascii_digit()) => TryLast::Code(n),
+            _ => {
+                return Err(ConfError::at(
+                    &last.span,
+                    format!("invalid code \"{}\"", last.value),
+                ))
+            }
+        },
+        None => TryLast::Uri(Template::parse(&last.value, &last.span, &c.declared)?),
+    };
+    Ok(TryFiles { tries, last })
 }
 
 /// Where the directive sits, for `proxy_pass` URI rules.
@@ -396,7 +430,7 @@ impl Compiler<'_> {
             }
             "try_files" => {
                 nargs(d, 2, usize::MAX)?;
-                level.try_files = true;
+                level.try_files = Some(Arc::new(try_files(self, d)?));
             }
             "ssl_certificate" => {
                 nargs(d, 1, 1)?;

@@ -136,6 +136,36 @@ pub(crate) struct ErrorPage {
     pub target: Template,
 }
 
+/// `try_files file ... uri` / `try_files file ... =code`.
+#[derive(Debug, Clone)]
+pub(crate) struct TryFiles {
+    /// The paths tried in order, each relative to `root`.
+    pub tries: Vec<TryFile>,
+    /// What answers when none exists.
+    pub last: TryLast,
+}
+
+/// One path `try_files` tests.
+#[derive(Debug, Clone)]
+pub(crate) struct TryFile {
+    /// The name, without the trailing `/` of a directory test (nginx strips
+    /// it, so a matched `$uri/` makes `$uri` the new URI).
+    pub name: Template,
+    /// Written with a trailing `/`: only a directory matches.
+    pub dir: bool,
+}
+
+/// `try_files`' last argument.
+#[derive(Debug, Clone)]
+pub(crate) enum TryLast {
+    /// `=code`: answer with this status (as nginx generates it, so
+    /// `error_page` applies).
+    Code(u16),
+    /// A URI (internal redirect, its `?` starting the new arguments) or
+    /// `@name` (a named location).
+    Uri(Template),
+}
+
 /// Upstream `resolver` settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolverConf {
@@ -192,7 +222,8 @@ pub(crate) struct Level {
     pub satisfy_any: bool,
     pub root: Option<String>,
     pub index: Arc<Vec<String>>,
-    pub try_files: bool,
+    /// `try_files` (not inherited by nested locations, as in nginx).
+    pub try_files: Option<Arc<TryFiles>>,
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
     pub handler: Option<Handler>,
@@ -240,7 +271,7 @@ impl Default for Level {
             satisfy_any: false,
             root: None,
             index: Arc::new(vec!["index.html".to_string()]),
-            try_files: false,
+            try_files: None,
             ssl_certificate: None,
             ssl_certificate_key: None,
             handler: None,
@@ -302,7 +333,7 @@ impl Level {
     pub(crate) fn for_location(&self) -> Level {
         Level {
             handler: None,
-            try_files: false,
+            try_files: None,
             ..self.clone()
         }
     }

@@ -183,6 +183,14 @@ impl Eval<'_> {
         })
     }
 
+    /// `$remote_user`: the user of a `Basic` `Authorization` header,
+    /// whether or not `auth_basic` applies or the password checks out.
+    pub(crate) fn remote_user(&self) -> Option<String> {
+        self.header("authorization")
+            .and_then(crate::conf::htpasswd::basic_credentials)
+            .map(|(user, _)| user)
+    }
+
     fn document_root(&self) -> String {
         self.level
             .root
@@ -235,6 +243,7 @@ impl VarSource for Eval<'_> {
                 DocumentRoot => owned(self.document_root()),
                 RequestFilename => owned(format!("{}{}", self.document_root(), self.uri)),
                 FastcgiScriptName => Cow::Borrowed(&self.uri),
+                RemoteUser => owned(self.remote_user().unwrap_or_default()),
                 ContentType => owned(self.header("content-type").unwrap_or_default().to_string()),
                 ContentLength => owned(
                     self.header("content-length")

@@ -1,8 +1,9 @@
 //! Request evaluation: nginx's phases for one request, in pure code.
 //! Server selection, the server rewrite phase, location search (again
 //! after `rewrite ... last`), the location rewrite phase, access control
-//! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), then the
-//! content handler. File tests (`if (-f ...)`) go through a [`FileProbe`].
+//! (`internal`, `allow`/`deny`, `auth_basic`, `auth_request`), `try_files`
+//! and the index lookup, then the content handler. File tests (`if (-f
+//! ...)`, `try_files`, `index`) go through a [`FileProbe`].
 
 mod access;
 mod context;
@@ -10,6 +11,7 @@ mod error_page;
 mod limits;
 mod realip;
 mod script;
+mod try_files;
 mod upstream;
 pub(crate) mod uri;
 
@@ -264,9 +266,13 @@ impl<'a> Eval<'a> {
         if self.found_limits.is_none() && !self.in_subrequest {
             self.found_limits = Some(self.limits());
         }
-        match self.access(probe) {
-            Some(answer) => answer,
-            None => self.content(),
+        if let Some(answer) = self.access(probe) {
+            return answer;
+        }
+        match self.precontent(probe) {
+            try_files::Next::Content => self.content(probe),
+            try_files::Next::Again(entry) => self.run_request(probe, entry),
+            try_files::Next::Answer(answer) => *answer,
         }
     }
 
@@ -345,6 +351,11 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
     }
 }
 
+/// The methods nginx's index and static modules answer (others: 405).
+pub(crate) fn serves_files(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "POST")
+}
+
 /// The server reference of a request no server block took.
 fn no_server() -> Arc<ServerRef> {
     Arc::new(ServerRef {
@@ -364,7 +375,7 @@ fn bad_request() -> Action {
 
 impl Eval<'_> {
     /// The content phase.
-    fn content(&mut self) -> Action {
+    fn content(&mut self, probe: &dyn FileProbe) -> Action {
         match self.level.handler.clone() {
             Some(Handler::Proxy(p)) => match self.target(&p, false) {
                 Ok(t) => Action::Proxy(t),
@@ -386,11 +397,56 @@ impl Eval<'_> {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
             None => match &self.level.root {
-                Some(root) => Action::Static {
-                    root: map_path(&self.table.config_dir, root),
-                    path: self.uri.clone(),
-                    index: self.level.index.to_vec(),
+                // nginx's static module serves GET, HEAD and POST only.
+                Some(_) if !serves_files(self.method()) => Action::Return {
+                    status: 405,
+                    location: None,
+                    body: None,
                 },
+                // What nginx's index and static modules answer themselves,
+                // decided here so that `error_page` applies to it.
+                Some(_) if self.uri.ends_with('/') => {
+                    // No index file (precontent would have redirected).
+                    let status = if self.exists(&self.uri, FileTest::Dir, probe) {
+                        403
+                    } else {
+                        404
+                    };
+                    Action::Return {
+                        status,
+                        location: None,
+                        body: None,
+                    }
+                }
+                Some(_)
+                    if !self.exists(&self.uri, FileTest::Dir, probe)
+                        && !self.exists(&self.uri, FileTest::File, probe) =>
+                {
+                    Action::NotFound
+                }
+                Some(_)
+                    if self.method() == "POST" && self.exists(&self.uri, FileTest::File, probe) =>
+                {
+                    Action::Return {
+                        status: 405,
+                        location: None,
+                        body: None,
+                    }
+                }
+                Some(root) => {
+                    let mut add_slash = format!("{}/", self.uri);
+                    if !self.args.is_empty() {
+                        add_slash.push('?');
+                        add_slash.push_str(&self.args);
+                    }
+                    Action::Static {
+                        root: map_path(&self.table.config_dir, root),
+                        path: self.uri.clone(),
+                        index: self.level.index.to_vec(),
+                        add_slash: self.absolute(&add_slash),
+                        post: self.method() == "POST",
+                    }
+                }
                 None => Action::NotFound,
             },
         }
@@ -423,10 +479,7 @@ impl Eval<'_> {
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
             client_addr: self.realip,
             status_override,
-            remote_user: self
-                .header("authorization")
-                .and_then(crate::conf::htpasswd::basic_credentials)
-                .map(|(user, _)| user),
+            remote_user: self.remote_user(),
             errors: self.errors.clone(),
             limits: self.found_limits.clone().unwrap_or_default(),
         }

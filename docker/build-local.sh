@@ -6,10 +6,12 @@
 #
 #   docker/build-local.sh [--with-echo] [TAG] [BINARY]
 #
-# TAG defaults to moat:local. BINARY defaults to a static build made here
-# with the `release` profile: the one docker/Dockerfile ships and
-# scripts/test.sh builds, so an up-to-date tree rebuilds nothing and the
-# image is made of the binary CI tested. --with-echo also builds
+# TAG defaults to moat (moat:latest), the name the README's `docker run`
+# uses; scripts/image.sh calls this with its own build and also tags
+# moat:<version>, and tests pass their own tags. BINARY defaults to a
+# static build made here with the `release` profile: the one
+# docker/Dockerfile ships and scripts/test.sh builds, so an up-to-date tree
+# rebuilds nothing and the image is made of the binary CI tested. --with-echo also builds
 # moat-echo:local, the echo backend that docker/compose.yaml uses as an
 # example application.
 set -euo pipefail
@@ -20,7 +22,7 @@ if [[ ${1:-} == --with-echo ]]; then
   with_echo=true
   shift
 fi
-tag=${1:-moat:local}
+tag=${1:-moat:latest}
 bin=${2:-}
 target=x86_64-unknown-linux-gnu
 profile=release

@@ -397,7 +397,7 @@ fn compose_example_is_valid_and_puts_moat_and_backends_on_one_network() {
         String::from_utf8_lossy(&out.stderr)
     );
     for wanted in [
-        "image: moat:local",
+        "image: moat\n",
         "image: moat-echo:local",
         "443",
         ":/config",

@@ -311,3 +311,131 @@ fn tz_sets_the_offset_of_log_timestamps_and_of_the_access_log() {
         "UTC stamps: {log}"
     );
 }
+
+/// A name server on loopback that answers every query with NXDOMAIN, in
+/// place of Docker's 127.0.0.11 when a container is not running. Answers
+/// until the test process ends.
+fn nxdomain_server() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind DNS");
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            // Header (12 bytes) and the question: labels up to the root's
+            // zero byte, then type and class. Anything after it (EDNS) is
+            // dropped, and the counts say so.
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += 1 + buf[end] as usize;
+            }
+            end += 5;
+            if end > n {
+                continue;
+            }
+            let mut reply = buf[..end].to_vec();
+            reply[2] = 0x80 | (buf[2] & 0x01); // response, RD copied
+            reply[3] = 0x80 | 3; // RA, NXDOMAIN
+            reply[6..12].fill(0); // no answer, authority or additional records
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    addr
+}
+
+/// A conf whose only location proxies, SWAG-style, to a container name
+/// that `dns` says does not exist; the location is at line 4.
+fn unresolvable_upstream_conf(dir: &Path, dns: std::net::SocketAddr) {
+    let confs = dir.join("nginx/proxy-confs");
+    std::fs::create_dir_all(&confs).unwrap();
+    std::fs::write(
+        confs.join("gone.subdomain.conf"),
+        format!(
+            "server {{\n    listen 80;\n    server_name gone.example.test;\n    location / {{\n        resolver {dns} valid=30s;\n        set $upstream_app nosuch-app;\n        proxy_pass http://$upstream_app:8080;\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_upstream_name_that_does_not_resolve_is_said_once_in_words() {
+    let tmp = temp_config();
+    unresolvable_upstream_conf(tmp.path(), nxdomain_server());
+    let i = start(tmp.path(), &[]);
+    let http_addr = format!("127.0.0.1:{}", i.http_port);
+    let answer = get(&http_addr, "/app", "gone.example.test");
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    i.moat
+        .wait_for(&["request failed"], Duration::from_secs(10));
+
+    let log = i.moat.log();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("nosuch-app")).collect();
+    assert_eq!(
+        failures.len(),
+        1,
+        "one line names the unresolved upstream:\n{log}"
+    );
+    let line = failures[0];
+    assert!(
+        line.contains("WARN") && line.contains("request failed"),
+        "{line}"
+    );
+    assert!(
+        line.contains("gone.subdomain.conf:4"),
+        "names the location's file:line: {line}"
+    );
+    assert!(
+        line.contains("upstream=http://nosuch-app:8080/app"),
+        "names the upstream URL: {line}"
+    );
+    assert!(
+        line.contains("cannot resolve nosuch-app: no such name"),
+        "says the name does not resolve: {line}"
+    );
+    for dump in ["Query {", "query_type", "AAAA", "NetError", "ProtoError"] {
+        assert!(
+            !log.contains(dump),
+            "no resolver debug dump ({dump}) anywhere in the log:\n{log}"
+        );
+    }
+    assert!(
+        !log.lines().any(|l| l.contains("ERROR")),
+        "an unresolved upstream is not an ERROR:\n{log}"
+    );
+}
+
+#[test]
+fn json_upstream_failure_line_keeps_conf_upstream_and_cause_as_fields() {
+    let tmp = temp_config();
+    unresolvable_upstream_conf(tmp.path(), nxdomain_server());
+    let i = start(tmp.path(), &[("LOG_FORMAT", "json")]);
+    let http_addr = format!("127.0.0.1:{}", i.http_port);
+    let answer = get(&http_addr, "/app", "gone.example.test");
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    i.moat
+        .wait_for(&["request failed"], Duration::from_secs(10));
+
+    let log = i.moat.log();
+    let failures: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.contains("request failed"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(failures.len(), 1, "one object per failure:\n{log}");
+    let v = &failures[0];
+    assert_eq!(v["level"], "WARN", "{v}");
+    assert_eq!(v["message"], "request failed", "{v}");
+    assert_eq!(v["status"], 502, "{v}");
+    assert!(
+        v["conf"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("gone.subdomain.conf:4")),
+        "conf field: {v}"
+    );
+    assert_eq!(v["upstream"], "http://nosuch-app:8080/app", "{v}");
+    assert!(
+        v["cause"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cannot resolve nosuch-app: no such name")),
+        "cause field: {v}"
+    );
+}

@@ -114,11 +114,117 @@ fn file_prefixed_variables_are_read_from_their_files() {
         !log.contains("plain.example"),
         "the file wins over URL:\n{log}"
     );
+    let mods: Vec<&str> = log.lines().filter(|l| l.contains("DOCKER_MODS")).collect();
+    assert_eq!(mods.len(), 1, "DOCKER_MODS is said exactly once:\n{log}");
     assert!(
-        log.lines().any(|l| l.contains("WARN")
-            && l.contains("DOCKER_MODS is ignored")
-            && l.contains("swag-auto-reload: built in")),
-        "one warning for DOCKER_MODS:\n{log}"
+        mods[0].contains("WARN")
+            && mods[0].contains("DOCKER_MODS is ignored")
+            && mods[0].contains("swag-auto-reload: built in"),
+        "one warning for DOCKER_MODS: {}",
+        mods[0]
+    );
+}
+
+#[test]
+fn a_secret_token_from_its_file_reaches_the_dns_ini_and_never_the_log() {
+    // FILE__ for a setting that is not URL: the DuckDNS token goes where
+    // SWAG puts DUCKDNSTOKEN (dns-conf/duckdns.ini, 0600) and the DuckDNS
+    // provider starts with it; the secret itself is never logged.
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = temp_config();
+    let secret = tmp.path().join("duckdns-secret");
+    let token = "0a1b2c3d-from-the-secret-file";
+    std::fs::write(&secret, format!("{token}\n")).unwrap();
+    let dir = tmp.path().join("config");
+    let mut moat = Running::spawn(moat_command(
+        moat_bin(),
+        &dir,
+        &[
+            ("URL", "me.duckdns.org"),
+            ("VALIDATION", "duckdns"),
+            ("FILE__DUCKDNSTOKEN", secret.to_str().unwrap()),
+            ("DUCKDNSTOKEN", "plain-token"),
+            // No CA is reachable: the order fails at the account, after the
+            // provider's preflight (which calls nothing at DuckDNS).
+            ("ACME_SERVER", "https://127.0.0.1:9/dir"),
+        ],
+    ));
+    moat.wait_for(&["supervisor running"], Duration::from_secs(20));
+    moat.wait_for(&["duckdns: token present"], Duration::from_secs(20));
+    stop_gracefully(&mut moat);
+    let ini = dir.join("dns-conf/duckdns.ini");
+    let text = std::fs::read_to_string(&ini).unwrap();
+    assert!(
+        text.contains(&format!("dns_duckdns_token = {token}\n")),
+        "the token came from the file (trailing newline dropped):\n{text}"
+    );
+    assert!(!text.contains("plain-token"), "the file wins:\n{text}");
+    assert_eq!(
+        std::fs::metadata(&ini).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let log = moat.log();
+    assert!(!log.contains(token), "the secret is never logged:\n{log}");
+}
+
+/// Runs `moat ARGS` to completion; (exit code, stdout + stderr).
+fn moat_cli(config: &std::path::Path, envs: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let out = moat_command(moat_bin(), config, envs)
+        .args(args)
+        .output()
+        .expect("moat runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn cli_knobs_and_config_dir_are_read_from_secret_files_too() {
+    // The subcommands that read a variable of their own (CONFIG_DIR before
+    // the settings, moat renew's RENEW_BEFORE) take FILE__ like `moat run`.
+    let tmp = temp_config();
+    let dir = tmp.path().join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = tmp.path().join("config-dir-secret");
+    std::fs::write(&secret, "/nonexistent/dir-from-secret\n").unwrap();
+    let (code, text) = moat_cli(
+        &dir,
+        &[("FILE__CONFIG_DIR", secret.to_str().unwrap())],
+        &["routes"],
+    );
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("config directory `/nonexistent/dir-from-secret` does not exist"),
+        "FILE__CONFIG_DIR wins over CONFIG_DIR:\n{text}"
+    );
+
+    let (code, text) = moat_cli(
+        &dir,
+        &[("FILE__CONFIG_DIR", "/nonexistent/secret/config-dir")],
+        &["certs"],
+    );
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("FILE__CONFIG_DIR=\"/nonexistent/secret/config-dir\": cannot be read"),
+        "an unreadable secret is an error naming it:\n{text}"
+    );
+
+    let secret = tmp.path().join("renew-before-secret");
+    std::fs::write(&secret, "soon\n").unwrap();
+    let (code, text) = moat_cli(
+        &dir,
+        &[
+            ("URL", "renew.example.test"),
+            ("ACME_SERVER", "https://127.0.0.1:9/dir"),
+            ("FILE__RENEW_BEFORE", secret.to_str().unwrap()),
+        ],
+        &["renew"],
+    );
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("RENEW_BEFORE: `soon` is not a number of seconds"),
+        "RENEW_BEFORE came from its file:\n{text}"
     );
 }
 

@@ -36,7 +36,7 @@ struct Row {
 /// Entry point; returns the exit code (1 when a lineage is unreadable or
 /// its last renewal failed).
 pub fn run(args: CertsArgs) -> anyhow::Result<i32> {
-    let config = config_dir(args.config);
+    let config = config_dir(args.config)?;
     let paths = LetsencryptPaths::new(&config);
     let store = CertStore::new(paths.clone());
     let state = RenewalState::load(&paths.state_file()).unwrap_or_default();
@@ -107,11 +107,13 @@ pub fn run(args: CertsArgs) -> anyhow::Result<i32> {
     Ok(if bad { 1 } else { 0 })
 }
 
-/// `--config`, else `CONFIG_DIR`, else `/config`.
-pub(crate) fn config_dir(arg: Option<PathBuf>) -> PathBuf {
+/// `--config`, else `CONFIG_DIR` (or `FILE__CONFIG_DIR`), else `/config`.
+pub(crate) fn config_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     // Settings are not merged yet: the one variable read here is CONFIG_DIR.
-    arg.or_else(|| std::env::var_os("CONFIG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/config"))
+    match arg {
+        Some(dir) => Ok(dir),
+        None => Ok(crate::settings::Settings::config_dir_from_env()?),
+    }
 }
 
 mod moat_time {

@@ -23,21 +23,27 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
             None
         }
     };
+    // Without valid settings, CONFIG_DIR alone; when even that fails (an
+    // unreadable FILE__CONFIG_DIR), its error is already among the problems
+    // and no tree is checked rather than a guessed one.
     let config_dir = args
         .config
         .or_else(|| settings.as_ref().map(|s| s.config_dir.clone()))
-        .unwrap_or_else(Settings::config_dir_from_env);
+        .or_else(|| Settings::config_dir_from_env().ok());
 
-    if let Some(s) = &settings {
-        check_files(s, &config_dir, &mut problems);
+    if let Some(config_dir) = &config_dir {
+        if let Some(s) = &settings {
+            check_files(s, config_dir, &mut problems);
+        }
+        check_confs(config_dir, &mut problems)?;
     }
-    check_confs(&config_dir, &mut problems)?;
 
     for p in &problems {
         println!("{p}");
     }
     if problems.is_empty() {
-        eprintln!("moat: configuration in {} is OK", config_dir.display());
+        let dir = config_dir.expect("no problems means CONFIG_DIR was read");
+        eprintln!("moat: configuration in {} is OK", dir.display());
         Ok(0)
     } else {
         eprintln!("moat: {} problem(s) found", problems.len());

@@ -7,7 +7,8 @@
 //! extra knobs are read here for tests and one-off runs: `RENEW_BEFORE`
 //! (seconds before expiry that count as due, instead of a third of the
 //! lifetime) and `HTTP_BIND_ADDR` (address for the standalone HTTP-01
-//! listener, default `0.0.0.0`).
+//! listener, default `0.0.0.0`); like every variable, either may come from
+//! a `FILE__` secret.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ pub struct RenewArgs {
 
 /// Entry point; returns the exit code.
 pub fn run(args: RenewArgs) -> anyhow::Result<i32> {
-    let config = super::certs::config_dir(args.config);
+    let config = super::certs::config_dir(args.config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -64,7 +65,7 @@ async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i
     };
     settings.config_dir = config;
     let mut cfg = acme::config_from_settings(&settings)?;
-    if let Some(rb) = std::env::var(RENEW_BEFORE).ok().filter(|s| !s.is_empty()) {
+    if let Some(rb) = Settings::var_from_env(RENEW_BEFORE)? {
         let secs: u64 = rb
             .trim()
             .parse()
@@ -75,10 +76,7 @@ async fn standalone(config: std::path::PathBuf, force: bool) -> anyhow::Result<i
     let solver = acme::solver_from_settings(&settings, &tokens)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = if settings.validation == Validation::Http {
-        let bind = std::env::var(HTTP_BIND_ADDR)
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "0.0.0.0".into());
+        let bind = Settings::var_from_env(HTTP_BIND_ADDR)?.unwrap_or_else(|| "0.0.0.0".into());
         let addr: std::net::SocketAddr = format!("{bind}:{}", settings.http_port)
             .parse()
             .with_context(|| format!("{HTTP_BIND_ADDR}: `{bind}` is not an IP address"))?;

@@ -22,16 +22,19 @@ pub struct RoutesArgs {
     pub json: bool,
 }
 
-/// `--config`, else `CONFIG_DIR`, else `/config` (read by `settings`).
-pub fn config_dir(flag: Option<&Path>) -> PathBuf {
-    flag.map(Path::to_path_buf)
-        .unwrap_or_else(Settings::config_dir_from_env)
+/// `--config`, else `CONFIG_DIR` (or `FILE__CONFIG_DIR`), else `/config`
+/// (read by `settings`).
+pub fn config_dir(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => Ok(Settings::config_dir_from_env()?),
+    }
 }
 
 /// Loads the route table; on errors prints every one and returns `Err(1)`,
 /// the exit code. Warnings are only counted, `moat check` lists them.
 pub fn load_table(flag: Option<&Path>) -> anyhow::Result<Result<RouteTable, i32>> {
-    let dir = config_dir(flag);
+    let dir = config_dir(flag)?;
     if !dir.is_dir() {
         anyhow::bail!(
             "config directory `{}` does not exist (set --config or CONFIG_DIR)",

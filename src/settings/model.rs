@@ -130,31 +130,34 @@ impl Settings {
     /// and the only place this module reads files: `FILE__NAME` secrets
     /// (see [`super::secret_files`]).
     pub fn from_env() -> Result<Self, SettingsErrors> {
-        let vars = std::env::vars_os().map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        });
-        let vars = super::secret_files::resolve(vars, |p| std::fs::read_to_string(p))
+        let vars = super::secret_files::resolve(process_env(), |p| std::fs::read_to_string(p))
             .map_err(SettingsErrors)?;
         Self::from_vars(vars)
     }
 
-    /// CONFIG_DIR alone, for `moat check` when other variables are invalid.
-    pub fn config_dir_from_env() -> PathBuf {
-        let raw = RawEnv::from_vars(std::env::var_os(vars::CONFIG_DIR).map(|v| {
-            (
-                vars::CONFIG_DIR.to_string(),
-                v.to_string_lossy().into_owned(),
-            )
-        }));
+    /// One variable outside [`Settings`] (a CLI knob such as `moat renew`'s
+    /// `RENEW_BEFORE`), read as [`Settings::from_env`] reads every variable:
+    /// `FILE__NAME` wins over `NAME`, and a secret file that cannot be read
+    /// is an error naming it. `None` when unset or empty.
+    pub fn var_from_env(name: &str) -> Result<Option<String>, SettingsErrors> {
+        let value =
+            super::secret_files::lookup(process_env(), |p| std::fs::read_to_string(p), name)
+                .map_err(SettingsErrors)?;
+        Ok(value.filter(|v| !v.is_empty()))
+    }
+
+    /// CONFIG_DIR alone (or `FILE__CONFIG_DIR`), for the CLI when other
+    /// variables are invalid or not needed.
+    pub fn config_dir_from_env() -> Result<PathBuf, SettingsErrors> {
+        let raw = RawEnv::from_vars(
+            Self::var_from_env(vars::CONFIG_DIR)?.map(|v| (vars::CONFIG_DIR.to_string(), v)),
+        );
         let dir = moat_normalise(raw.config_dir.as_deref());
-        if dir.is_empty() {
+        Ok(if dir.is_empty() {
             default_config_dir()
         } else {
             PathBuf::from(dir)
-        }
+        })
     }
 
     /// The pure core: settings from `(name, value)` pairs.
@@ -189,6 +192,17 @@ impl Settings {
     pub fn wants_acme(&self) -> bool {
         self.url.is_some()
     }
+}
+
+/// The process environment as text pairs (a name or value that is not
+/// UTF-8 is read lossily, as everywhere in moat).
+fn process_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    })
 }
 
 impl Default for Settings {

@@ -12,15 +12,15 @@ const REPLACEMENTS: &[(&str, &str)] = &[
     ),
     (
         "auto-proxy",
-        "not available yet (container-label discovery is planned)",
+        "not available yet (routes from container labels are planned, issue 16): write a proxy-conf per container",
     ),
     (
         "dashboard",
-        "not available; moat serves /health and /metrics on METRICS_ADDR",
+        "not available yet (a status page is planned, issue 16); moat serves /health and /metrics on METRICS_ADDR",
     ),
     (
         "maxmind",
-        "not available: geoip2 directives are refused or have no effect",
+        "not available: no GeoIP database is fetched; a conf with geoip2 does not load and geoip_* answer 503",
     ),
     (
         "crowdsec",
@@ -28,7 +28,7 @@ const REPLACEMENTS: &[(&str, &str)] = &[
     ),
     (
         "cloudflare-real-ip",
-        "not available: list Cloudflare's ranges with set_real_ip_from and real_ip_header CF-Connecting-IP in a conf (moat applies realip as nginx does)",
+        "not built in (Cloudflare's ranges are not fetched), but realip is supported: list the ranges with set_real_ip_from and real_ip_header CF-Connecting-IP in a conf",
     ),
     (
         "f2bdiscord",
@@ -77,10 +77,20 @@ mod tests {
             n,
             "DOCKER_MODS is ignored: moat is one binary and runs no mods; \
              linuxserver/mods:swag-auto-reload: built in: confs are reloaded on every change; \
-             linuxserver/mods:swag-dashboard: not available; moat serves /health and /metrics on METRICS_ADDR; \
+             linuxserver/mods:swag-dashboard: not available yet (a status page is planned, issue 16); \
+             moat serves /health and /metrics on METRICS_ADDR; \
              ghcr.io/x/y:z: not available: moat runs no mods"
         );
         assert_eq!(note(Some("  ")), None);
         assert_eq!(note(None), None);
+    }
+
+    #[test]
+    fn the_readme_table_says_what_the_warning_says() {
+        let readme = include_str!("../../README.md");
+        for (name, what) in super::REPLACEMENTS {
+            let row = format!("| `swag-{name}` | {what} |");
+            assert!(readme.contains(&row), "README.md lacks the row\n{row}");
+        }
     }
 }

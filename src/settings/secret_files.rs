@@ -60,6 +60,24 @@ where
     Ok(plain)
 }
 
+/// One variable as [`resolve`] sets it, looking only at `NAME` and
+/// `FILE__NAME` (so an unrelated broken secret does not stop, say,
+/// `moat check` from finding CONFIG_DIR). `None` when neither is set.
+pub fn lookup<I, R>(vars: I, read: R, name: &str) -> Result<Option<String>, Vec<SettingsError>>
+where
+    I: IntoIterator<Item = (String, String)>,
+    R: Fn(&Path) -> std::io::Result<String>,
+{
+    let from_file = format!("{PREFIX}{name}");
+    let wanted = vars
+        .into_iter()
+        .filter(|(k, _)| k == name || *k == from_file);
+    Ok(resolve(wanted, read)?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +137,33 @@ mod tests {
             text[0]
         );
         assert!(text[1].contains("names no variable"), "{}", text[1]);
+    }
+
+    #[test]
+    fn lookup_reads_one_variable_from_its_file_and_ignores_other_secrets() {
+        let env = pairs(&[
+            ("RENEW_BEFORE", "60"),
+            ("FILE__URL", "/run/secrets/url"),
+            ("FILE__EMAIL", "/run/secrets/nope"),
+        ]);
+        assert_eq!(
+            lookup(env.clone(), reader, "URL").unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            lookup(env.clone(), reader, "RENEW_BEFORE")
+                .unwrap()
+                .as_deref(),
+            Some("60")
+        );
+        assert_eq!(lookup(env.clone(), reader, "CONFIG_DIR").unwrap(), None);
+        let errs = lookup(env, reader, "EMAIL").unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .starts_with("FILE__EMAIL=\"/run/secrets/nope\": cannot be read"),
+            "{}",
+            errs[0]
+        );
     }
 }

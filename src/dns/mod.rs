@@ -42,9 +42,12 @@ mod provider;
 mod registry;
 mod resolve;
 mod rfc2136;
+mod route53;
 mod secret;
+mod sigv4;
 mod transport;
 mod tsig;
+mod xml;
 
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
@@ -59,7 +62,9 @@ pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
 pub use resolve::{servers_config, HickoryDns};
 pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
+pub use route53::{CredentialSource, Route53Config, Route53Provider};
 pub use secret::Secret;
+pub use sigv4::AwsCredentials;
 pub use tsig::TsigHmac;
 
 /// The `DNSPLUGIN` names moat supports, in the order the README lists them.
@@ -73,4 +78,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "hetzner",
     "porkbun",
     "linode",
+    "route53",
 ];

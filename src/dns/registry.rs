@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, DnsError,
-    DnsProvider,
+    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, route53,
+    DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -23,6 +23,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("hetzner", hetzner::HetznerProvider::from_ini),
     ("porkbun", porkbun::PorkbunProvider::from_ini),
     ("linode", linode::LinodeProvider::from_ini),
+    ("route53", route53::Route53Provider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

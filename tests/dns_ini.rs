@@ -25,6 +25,7 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("linode", 3, "dns_linode_key still holds the template's placeholder value: replace it with a Linode personal access token (Domains: Read/Write)"),
         // Keys uncommented (untouched, they are missing: tests/dns_route53.rs).
         ("route53", 4, "aws_access_key_id still holds the template's placeholder value: replace it with your AWS access key id"),
+        ("gandi", 3, "dns_gandi_token still holds the template's placeholder value: replace it with a Gandi personal access token (or set dns_gandi_api_key)"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

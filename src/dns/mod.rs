@@ -31,6 +31,7 @@ mod cloudflare;
 mod digitalocean;
 mod duckdns;
 mod error;
+mod gandi;
 mod hetzner;
 mod http;
 pub mod ini;
@@ -55,6 +56,7 @@ pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
+pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
@@ -79,4 +81,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "porkbun",
     "linode",
     "route53",
+    "gandi",
 ];

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, route53,
+    aliyun, cloudflare, digitalocean, duckdns, gandi, hetzner, linode, porkbun, rfc2136, route53,
     DnsError, DnsProvider,
 };
 
@@ -24,6 +24,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("porkbun", porkbun::PorkbunProvider::from_ini),
     ("linode", linode::LinodeProvider::from_ini),
     ("route53", route53::Route53Provider::from_ini),
+    ("gandi", gandi::GandiProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

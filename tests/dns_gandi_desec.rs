@@ -7,12 +7,15 @@
 
 #[path = "support/dns_ini.rs"]
 mod dns_ini;
+#[path = "support/fake_desec.rs"]
+mod fake_desec;
 #[path = "support/fake_gandi.rs"]
 mod fake_gandi;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 
 use dns_ini::with_ini;
+use fake_desec::{DsSet, FakeDesec};
 use fake_gandi::{FakeGandi, GdSet};
 
 const APEX_VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
@@ -182,4 +185,146 @@ async fn gandi_bad_token_unknown_domain_and_placeholders_are_named() {
     let (_d, p) = with_ini("gandi", "# nothing\n");
     let err = p.err().unwrap().to_string();
     assert!(err.contains("missing key dns_gandi_token"), "{err}");
+}
+
+const DESEC_SET: &str = "domains/example.test/rrsets/_acme-challenge.sub/TXT/";
+
+#[tokio::test]
+async fn desec_merges_values_into_the_rrset_and_cleanup_takes_out_only_its_value() {
+    let token = "desec-token-0123456789";
+    let fake = FakeDesec::start(token, &["example.test", "other.test"]).await;
+    fake.seed(
+        "example.test",
+        "_acme-challenge.sub",
+        &[&q("the owner's own value")],
+    );
+    // SWAG's file: the endpoint key is certbot-dns-desec's own.
+    let ini = format!(
+        "dns_desec_token={token}\ndns_desec_endpoint={}\n",
+        fake.endpoint
+    );
+    let (_d, p) = with_ini("desec", &ini);
+    let p = p.unwrap();
+    assert_eq!(p.name(), "desec");
+
+    let line = p.preflight(&["sub.example.test".into()]).await.unwrap();
+    assert_eq!(
+        line,
+        "desec: token accepted; sub.example.test in zone example.test"
+    );
+    assert_eq!(
+        fake.requests(),
+        [req("GET", "domains/?owns_qname=sub.example.test")]
+    );
+
+    fake.clear_requests();
+    let apex = p.present(NAME, APEX_VALUE).await.unwrap();
+    let wild = p.present(NAME, WILDCARD_VALUE).await.unwrap();
+    assert_eq!(
+        fake.requests(),
+        [
+            req(
+                "GET",
+                "domains/?owns_qname=_acme-challenge.sub.example.test"
+            ),
+            req("GET", DESEC_SET),
+            req("PUT", "domains/example.test/rrsets/"),
+            req("GET", DESEC_SET),
+            req("PUT", "domains/example.test/rrsets/"),
+        ]
+    );
+    assert_eq!(
+        fake.sets(),
+        [DsSet {
+            domain: "example.test".into(),
+            subname: "_acme-challenge.sub".into(),
+            kind: "TXT".into(),
+            ttl: 7200,
+            records: vec![q("the owner's own value"), q(APEX_VALUE), q(WILDCARD_VALUE)],
+        }]
+    );
+
+    p.cleanup(&apex).await.unwrap();
+    assert_eq!(
+        fake.sets()[0].records,
+        [q("the owner's own value"), q(WILDCARD_VALUE)]
+    );
+    let mut lost = wild.clone();
+    lost.zone = None;
+    p.cleanup(&lost).await.unwrap();
+    assert_eq!(fake.sets()[0].records, [q("the owner's own value")]);
+    fake.clear_requests();
+    p.cleanup(&apex).await.unwrap();
+    assert_eq!(fake.requests(), [req("GET", DESEC_SET)]);
+
+    // At the apex of the zone (subname "@" in the URL), with deSEC's minimum
+    // TTL; the last value deletes the rrset.
+    let (a, b) = tokio::join!(
+        p.present("example.test", APEX_VALUE),
+        p.present("example.test", WILDCARD_VALUE)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(fake.sets()[1].subname, "");
+    assert_eq!(fake.sets()[1].ttl, 3600);
+    assert_eq!(fake.sets()[1].records.len(), 2);
+    p.cleanup(&a).await.unwrap();
+    p.cleanup(&b).await.unwrap();
+    assert_eq!(fake.sets().len(), 1);
+    assert!(fake
+        .requests()
+        .contains(&req("GET", "domains/example.test/rrsets/@/TXT/")));
+}
+
+#[tokio::test]
+async fn desec_bad_token_unknown_domain_and_placeholder_are_named() {
+    let fake = FakeDesec::start("good", &["example.test"]).await;
+    let (_d, p) = with_ini(
+        "desec",
+        &format!(
+            "dns_desec_token=bad-secret-value\ndns_desec_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let err = p.unwrap().preflight(&[]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(!err.retryable());
+    assert!(
+        text.contains("HTTP 401: Invalid token.")
+            && text.contains("check dns_desec_token in desec.ini"),
+        "{text}"
+    );
+    assert!(!text.contains("bad-secret-value"), "{text}");
+
+    let (_d, p) = with_ini(
+        "desec",
+        &format!(
+            "dns_desec_token=good\ndns_desec_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let p = p.unwrap();
+    assert_eq!(
+        p.preflight(&[]).await.unwrap(),
+        "desec: token accepted (1 domains)"
+    );
+    let err = p
+        .present("_acme-challenge.nowhere.test", APEX_VALUE)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no domain of this deSEC account holds _acme-challenge.nowhere.test"),
+        "{err}"
+    );
+    assert!(fake.sets().is_empty());
+
+    let (_d, p) = with_ini(
+        "desec",
+        "dns_desec_token=good\ndns_desec_endpoint=desec.io\n",
+    );
+    let err = p.err().unwrap().to_string();
+    assert!(
+        err.contains("desec.ini:2: dns_desec_endpoint must be an http(s) URL"),
+        "{err}"
+    );
 }

@@ -28,6 +28,7 @@ mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
 mod cloudflare;
+mod desec;
 mod digitalocean;
 mod duckdns;
 mod error;
@@ -53,6 +54,7 @@ mod xml;
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
+pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
@@ -82,4 +84,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "linode",
     "route53",
     "gandi",
+    "desec",
 ];

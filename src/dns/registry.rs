@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    aliyun, cloudflare, digitalocean, duckdns, gandi, hetzner, linode, porkbun, rfc2136, route53,
-    DnsError, DnsProvider,
+    aliyun, cloudflare, desec, digitalocean, duckdns, gandi, hetzner, linode, porkbun, rfc2136,
+    route53, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -25,6 +25,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("linode", linode::LinodeProvider::from_ini),
     ("route53", route53::Route53Provider::from_ini),
     ("gandi", gandi::GandiProvider::from_ini),
+    ("desec", desec::DesecProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -27,6 +27,7 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("route53", 4, "aws_access_key_id still holds the template's placeholder value: replace it with your AWS access key id"),
         ("gandi", 3, "dns_gandi_token still holds the template's placeholder value: replace it with a Gandi personal access token (or set dns_gandi_api_key)"),
         ("desec", 3, "dns_desec_token still holds the template's placeholder value: replace it with a deSEC API token"),
+        ("vultr", 3, "dns_vultr_key still holds the template's placeholder value: replace it with a Vultr personal access token (API key)"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

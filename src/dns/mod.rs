@@ -49,6 +49,7 @@ mod secret;
 mod sigv4;
 mod transport;
 mod tsig;
+mod vultr;
 mod xml;
 
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
@@ -70,6 +71,7 @@ pub use route53::{CredentialSource, Route53Config, Route53Provider};
 pub use secret::Secret;
 pub use sigv4::AwsCredentials;
 pub use tsig::TsigHmac;
+pub use vultr::{VultrConfig, VultrProvider};
 
 /// The `DNSPLUGIN` names moat supports, in the order the README lists them.
 pub const PROVIDER_NAMES: &[&str] = &[
@@ -85,4 +87,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "route53",
     "gandi",
     "desec",
+    "vultr",
 ];

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     aliyun, cloudflare, desec, digitalocean, duckdns, gandi, hetzner, linode, porkbun, rfc2136,
-    route53, DnsError, DnsProvider,
+    route53, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -26,6 +26,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("route53", route53::Route53Provider::from_ini),
     ("gandi", gandi::GandiProvider::from_ini),
     ("desec", desec::DesecProvider::from_ini),
+    ("vultr", vultr::VultrProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -24,6 +24,7 @@
 //! private API helpers) and one line in `registry.rs` plus its name in
 //! [`PROVIDER_NAMES`]. See `README-providers.md`.
 
+mod acmedns;
 mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
@@ -52,6 +53,7 @@ mod tsig;
 mod vultr;
 mod xml;
 
+pub use acmedns::{AcmeDnsConfig, AcmeDnsProvider, AcmeDnsRegistration};
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
@@ -88,4 +90,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "gandi",
     "desec",
     "vultr",
+    "acmedns",
 ];

@@ -179,6 +179,15 @@ impl IniFile {
             .map(|e| (e.value.as_str(), e.line))
     }
 
+    /// Every `(key, value, line)` whose key starts with `prefix`, in file order.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(&str, &str, u32)> {
+        self.entries
+            .iter()
+            .filter(|e| e.key.starts_with(prefix))
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect()
+    }
+
     /// The line of `key` even when its value is empty.
     pub fn line_of(&self, key: &str) -> Option<u32> {
         self.entries.iter().find(|e| e.key == key).map(|e| e.line)

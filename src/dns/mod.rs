@@ -33,6 +33,7 @@ mod desec;
 mod digitalocean;
 mod duckdns;
 mod error;
+mod exec;
 mod gandi;
 mod hetzner;
 mod http;
@@ -61,6 +62,7 @@ pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
+pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
@@ -91,4 +93,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "desec",
     "vultr",
     "acmedns",
+    "exec",
 ];

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    acmedns, aliyun, cloudflare, desec, digitalocean, duckdns, gandi, hetzner, linode, porkbun,
-    rfc2136, route53, vultr, DnsError, DnsProvider,
+    acmedns, aliyun, cloudflare, desec, digitalocean, duckdns, exec, gandi, hetzner, linode,
+    porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -28,6 +28,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("desec", desec::DesecProvider::from_ini),
     ("vultr", vultr::VultrProvider::from_ini),
     ("acmedns", acmedns::AcmeDnsProvider::from_ini),
+    ("exec", exec::ExecProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -7,6 +7,9 @@
 //! split-horizon setups, `PROPAGATION_NAMESERVERS`). Each is queried
 //! directly: without recursion when it is one of the zone's NS, with the
 //! recursion-desired bit when it was named, since it may be a resolver.
+//! A challenge name that is a CNAME (acme-dns, a delegated challenge zone)
+//! is followed: a resolver's answer carries the chain, and when the zone's
+//! own servers answer with a CNAME, the target's servers are asked instead.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,12 +79,14 @@ pub async fn wait_for_txt(
     opts: &PropagationOptions,
 ) -> Result<Duration, DnsError> {
     let name = absolute(fqdn)?;
-    let (servers, recursion) = match &opts.nameservers {
-        Some(s) if !s.is_empty() => (s.clone(), true),
-        _ => (
-            authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
-            false,
-        ),
+    let (name, servers, recursion) = match &opts.nameservers {
+        // A resolver follows a CNAME itself; its answer carries the chain.
+        Some(s) if !s.is_empty() => (name, s.clone(), true),
+        _ => {
+            let servers = authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?;
+            let (name, servers) = follow_cname(name, servers, opts).await?;
+            (name, servers, false)
+        }
     };
     let start = Instant::now();
     let hard = opts.max_wait.max(opts.timeout);
@@ -155,6 +160,30 @@ async fn query_txt_with(
     timeout: Duration,
     recursion: bool,
 ) -> Result<Vec<String>, String> {
+    Ok(query_txt_answer(server, name, timeout, recursion)
+        .await?
+        .values)
+}
+
+/// What one server answered for TXT at a name.
+#[derive(Debug, Default)]
+struct TxtAnswer {
+    /// The TXT strings at the name, or at the end of its CNAME chain when the
+    /// answer carries that too (a resolver's answer).
+    values: Vec<String>,
+    /// Where the name's CNAME chain leads, when the answer has one.
+    cname: Option<Name>,
+}
+
+/// Longest CNAME chain followed (in one answer, and across zones).
+const MAX_CNAME_HOPS: usize = 8;
+
+async fn query_txt_answer(
+    server: SocketAddr,
+    name: &Name,
+    timeout: Duration,
+    recursion: bool,
+) -> Result<TxtAnswer, String> {
     let mut m = Message::query();
     m.metadata.id = rand::random();
     m.metadata.op_code = OpCode::Query;
@@ -162,10 +191,24 @@ async fn query_txt_with(
     m.add_query(Query::query(name.clone(), RecordType::TXT));
     let bytes = m.to_vec().map_err(|e| e.to_string())?;
     let answer = exchange(server, &bytes, m.metadata.id, timeout, false).await?;
-    Ok(answer
+    // The names the answer's CNAME records lead to from `name`
+    // (`_acme-challenge.example.com` → `<id>.auth.acme-dns.io`).
+    let mut names = vec![name.clone()];
+    for _ in 0..MAX_CNAME_HOPS {
+        let last = names.last().cloned().unwrap_or_else(|| name.clone());
+        let next = answer.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if r.name == last => Some(c.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(n) if !names.contains(&n) => names.push(n),
+            _ => break,
+        }
+    }
+    let values = answer
         .answers
         .iter()
-        .filter(|r| r.name.eq_case(name) || r.name == *name)
+        .filter(|r| names.iter().any(|n| r.name.eq_case(n) || r.name == *n))
         .filter_map(|r| match &r.data {
             RData::TXT(txt) => Some(
                 txt.txt_data
@@ -175,7 +218,39 @@ async fn query_txt_with(
             ),
             _ => None,
         })
-        .collect())
+        .collect();
+    Ok(TxtAnswer {
+        values,
+        cname: (names.len() > 1).then(|| names[names.len() - 1].clone()),
+    })
+}
+
+/// Where the challenge really lives: when the zone's servers answer `name`
+/// with a CNAME out of their zone (acme-dns, a delegated challenge zone),
+/// the chain's end and its own authoritative servers; else `name` and
+/// `servers`. A server that does not answer leaves things as they are (the
+/// polling reports it).
+async fn follow_cname(
+    name: Name,
+    servers: Vec<SocketAddr>,
+    opts: &PropagationOptions,
+) -> Result<(Name, Vec<SocketAddr>), DnsError> {
+    let (mut name, mut servers) = (name, servers);
+    for _ in 0..MAX_CNAME_HOPS {
+        let Some(first) = servers.first() else {
+            break;
+        };
+        let Ok(answer) = query_txt_answer(*first, &name, opts.query_timeout, false).await else {
+            break;
+        };
+        let Some(target) = answer.cname.filter(|_| answer.values.is_empty()) else {
+            break;
+        };
+        tracing::info!(from = %name, to = %target, "challenge name is a CNAME; checking its target");
+        servers = authoritative_servers(&target, opts.resolver, opts.nameserver_port).await?;
+        name = target;
+    }
+    Ok((name, servers))
 }
 
 /// The addresses (on `port`) of the NS of the zone holding `name`, looked up

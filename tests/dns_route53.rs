@@ -2,12 +2,21 @@
 //! SigV4 signature independently and keeps every request and change: the
 //! apex and wildcard values are merged into one TXT set (never clobbered),
 //! cleanup takes out exactly its value, preflight changes nothing, bad keys
-//! and SWAG's untouched template are named without showing a secret.
+//! and SWAG's untouched template are named without showing a secret. And an
+//! apex + wildcard certificate from pebble through the provider, the fake
+//! serving its TXT sets through pebble-challtestsrv: nothing is left after,
+//! and no secret reaches the log.
 
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/fake_dns.rs"]
+mod fake_dns;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 #[path = "support/fake_route53.rs"]
 mod fake_route53;
+#[path = "support/pebble.rs"]
+mod pebble;
 
 use std::path::Path;
 use std::time::Duration;
@@ -320,4 +329,87 @@ fn route53_credentials_come_from_the_ini_unless_the_environment_has_both() {
     assert_eq!(c.source, CredentialSource::Environment);
     assert_eq!(c.credentials.access_key_id, "AWS_ACCESS_KEY_ID-value");
     assert!(c.credentials.session_token.is_some());
+}
+
+/// Collects log output.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn route53_issues_an_apex_and_wildcard_certificate_from_pebble_and_leaves_nothing() {
+    use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, Renewer};
+    let test = "route53_issues_an_apex_and_wildcard_certificate_from_pebble";
+    let Some(p) = pebble::Pebble::start(test, pebble::PebbleOpts::default()) else {
+        return;
+    };
+    let logs = LogBuf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut acct = account();
+    acct.zones
+        .push(("ZMOAT".into(), "moat.test.".into(), false));
+    let fake = FakeRoute53::start_publishing(acct, Some(p.challtest_mgmt)).await;
+    let provider =
+        std::sync::Arc::new(provider(&ini_text(KEY_ID, SECRET, &fake.endpoint), &[]).unwrap());
+    let config = tempfile::tempdir().unwrap();
+    let domains = vec!["r53.moat.test".to_owned(), "*.r53.moat.test".to_owned()];
+    let mut cfg = AcmeConfig::new(
+        config.path(),
+        domains.clone(),
+        Directory::Custom {
+            url: p.directory_url.clone(),
+            ca_root: Some(p.listener_ca.clone()),
+        },
+    )
+    .unwrap();
+    cfg.propagation_timeout = Some(Duration::from_secs(20));
+    let solver = ChallengeSolver::Dns01 {
+        provider: provider.clone(),
+        propagation: std::sync::Arc::new(fake_dns::RecordingCheck::new(p.dns)),
+    };
+    let renewer = Renewer::new(cfg.clone(), solver, std::sync::Arc::new(|_| {}));
+    let (result, _) = renewer.attempt(false, None).await;
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let outcome =
+        result.unwrap_or_else(|e| panic!("{e}\nlog:\n{log}\npebble log:\n{}", p.log_text()));
+    let Outcome::Issued(stored) = outcome else {
+        panic!("expected a new certificate")
+    };
+    assert!(stored.info.covers(&cfg.domains), "{:?}", stored.info.names);
+
+    // One record set held both values at once, and is gone now.
+    let name = "_acme-challenge.r53.moat.test.".to_owned();
+    let changes = fake.changes();
+    assert!(
+        changes
+            .iter()
+            .any(|(a, n, v)| a == "UPSERT" && *n == name && v.len() == 2),
+        "{changes:?}"
+    );
+    assert_eq!(changes.last().unwrap().0, "DELETE", "{changes:?}");
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    assert!(p.dns_txt("_acme-challenge.r53.moat.test").is_empty());
+    assert!(!log.contains(SECRET), "the secret was logged:\n{log}");
 }

@@ -5,7 +5,9 @@
 //! answers and AWS's `ErrorResponse`. Every request's SigV4 `Authorization`
 //! is verified with the documented algorithm, computed here independently of
 //! moat's signer (unknown key id → `InvalidClientTokenId`, wrong secret →
-//! `SignatureDoesNotMatch`). Keeps every request and every change.
+//! `SignatureDoesNotMatch`). Keeps every request and every change; started
+//! with [`FakeRoute53::start_publishing`], it also serves its TXT sets
+//! through pebble-challtestsrv, so pebble can validate against them.
 //!
 //! Include next to `fake_http.rs`.
 #![allow(dead_code)]
@@ -53,6 +55,8 @@ struct State {
     sets: Vec<R53Set>,
     changes: Vec<R53Change>,
     polls: std::collections::HashMap<String, u32>,
+    /// TXT sets changed since the last publish: (name, unquoted values).
+    publish: Vec<(String, Vec<String>)>,
     next: u64,
     log: Vec<(String, String)>,
 }
@@ -67,12 +71,30 @@ pub struct FakeRoute53 {
 impl FakeRoute53 {
     /// Starts the fake for `account`.
     pub async fn start(account: R53Account) -> FakeRoute53 {
+        Self::start_publishing(account, None).await
+    }
+
+    /// Starts the fake; every TXT change is also made in the challtestsrv
+    /// whose management address is `challtest`.
+    pub async fn start_publishing(
+        account: R53Account,
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeRoute53 {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let account = Arc::new(account);
         let addr = fake_http::serve(move |req| {
             let (st, account) = (st.clone(), account.clone());
-            async move { handle(&st, &account, req) }
+            async move {
+                let resp = handle(&st, &account, req);
+                let pending = std::mem::take(&mut st.lock().unwrap().publish);
+                if let Some(mgmt) = challtest {
+                    for (host, values) in pending {
+                        publish(mgmt, &host, &values).await;
+                    }
+                }
+                resp
+            }
         })
         .await;
         FakeRoute53 {
@@ -110,6 +132,24 @@ impl FakeRoute53 {
             ttl,
             values: values.iter().map(|v| v.to_string()).collect(),
         });
+    }
+}
+
+/// Makes challtestsrv serve exactly `values` at `host`.
+async fn publish(mgmt: std::net::SocketAddr, host: &str, values: &[String]) {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("http://{mgmt}/{path}"))
+            .json(&body)
+            .send()
+    };
+    post("clear-txt", serde_json::json!({"host": host}))
+        .await
+        .expect("challtestsrv answers");
+    for v in values {
+        post("set-txt", serde_json::json!({"host": host, "value": v}))
+            .await
+            .expect("challtestsrv answers");
     }
 }
 
@@ -374,6 +414,17 @@ fn handle(st: &Mutex<State>, account: &R53Account, req: Request) -> Response {
                         return error(400, "InvalidChangeBatch", &format!("Tried to delete resource record set [name='{}', type='TXT'] but the values provided do not match the current values", set.name));
                     }
                     _ => return error(400, "InvalidChangeBatch", "bad action"),
+                }
+                if set.kind == "TXT" {
+                    let values = if action == "DELETE" {
+                        Vec::new()
+                    } else {
+                        set.values
+                            .iter()
+                            .map(|v| v.trim_matches('"').to_owned())
+                            .collect()
+                    };
+                    s.publish.push((set.name.clone(), values));
                 }
                 s.changes.push((action, set.name, set.values));
             }

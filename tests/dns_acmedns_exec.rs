@@ -74,7 +74,10 @@ async fn acmedns_updates_the_registration_subdomain_and_keeps_both_values() {
     let p = p.unwrap();
     assert_eq!(p.name(), "acmedns");
 
-    let line = p.preflight(&["example.test".into()]).await.unwrap();
+    let line = p
+        .preflight(&["example.test".into(), "*.example.test".into()])
+        .await
+        .unwrap();
     assert_eq!(
         line,
         format!(

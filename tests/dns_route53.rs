@@ -88,7 +88,11 @@ async fn route53_merges_values_into_one_set_and_cleanup_takes_out_only_its_value
     let p = provider(&ini_text(KEY_ID, SECRET, &fake.endpoint), &[]).unwrap();
     assert_eq!(p.name(), "route53");
 
-    let line = p.preflight(&["sub.example.test".into()]).await.unwrap();
+    // A wildcard's challenge is at its base name: checked once.
+    let line = p
+        .preflight(&["sub.example.test".into(), "*.sub.example.test".into()])
+        .await
+        .unwrap();
     assert_eq!(
         line,
         "route53: credentials from route53.ini [default] accepted; \

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use super::http::{snippet, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
+use super::names::challenge_bases;
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `acmedns.ini`: the acme-dns server's API base URL.
@@ -240,6 +241,7 @@ impl DnsProvider for AcmeDnsProvider {
     }
 
     async fn preflight(&self, domains: &[String]) -> Result<String, DnsError> {
+        let domains = &challenge_bases(domains)[..];
         let mut covered = Vec::new();
         for d in domains {
             let (_, reg) = self.registration(&format!("_acme-challenge.{d}"))?;

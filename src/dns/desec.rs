@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
-use super::names::relative_name;
+use super::names::{challenge_bases, relative_name};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `desec.ini`: an API token.
@@ -88,6 +88,7 @@ impl DnsProvider for DesecProvider {
     }
 
     async fn preflight(&self, domains: &[String]) -> Result<String, DnsError> {
+        let domains = &challenge_bases(domains)[..];
         if domains.is_empty() {
             let all = self.api(reqwest::Method::GET, "domains/", None).await?;
             let n = all.as_array().map_or(0, Vec::len);

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
-use super::names::{relative_name, zone_candidates};
+use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `gandi.ini`: a personal access token (LiveDNS: manage domain DNS records).
@@ -129,6 +129,7 @@ impl DnsProvider for GandiProvider {
     }
 
     async fn preflight(&self, domains: &[String]) -> Result<String, DnsError> {
+        let domains = &challenge_bases(domains)[..];
         let what = match self.config.auth {
             GandiAuth::Token(_) => "token",
             GandiAuth::ApiKey(_) => "API key",

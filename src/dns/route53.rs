@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
-use super::names::zone_candidates;
+use super::names::{challenge_bases, zone_candidates};
 use super::sigv4::{self, AwsCredentials};
 use super::{xml, DnsError, DnsProvider, RecordHandle, Secret};
 
@@ -212,6 +212,7 @@ impl DnsProvider for Route53Provider {
     }
 
     async fn preflight(&self, domains: &[String]) -> Result<String, DnsError> {
+        let domains = &challenge_bases(domains)[..];
         let source = match self.config.source {
             CredentialSource::Ini => format!("{PLUGIN}.ini [{PROFILE}]"),
             CredentialSource::Environment => ENV_ACCESS_KEY_ID.to_owned(),

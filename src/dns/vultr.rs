@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
-use super::names::{relative_name, zone_candidates};
+use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `vultr.ini`: a personal access token (API key) with DNS access.
@@ -82,6 +82,7 @@ impl DnsProvider for VultrProvider {
     }
 
     async fn preflight(&self, domains: &[String]) -> Result<String, DnsError> {
+        let domains = &challenge_bases(domains)[..];
         let all = self.domains().await?;
         let mut zones = Vec::new();
         for d in domains {

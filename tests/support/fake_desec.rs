@@ -32,6 +32,8 @@ pub struct DsSet {
 #[derive(Debug, Default)]
 struct State {
     sets: Vec<DsSet>,
+    /// TXT names changed since the last publish.
+    publish: Vec<(String, Vec<String>)>,
     log: Vec<(String, String)>,
 }
 
@@ -49,13 +51,32 @@ fn fail(status: u16, detail: &str) -> Response {
 impl FakeDesec {
     /// Starts the fake: `token` is valid, `domains` are the account's.
     pub async fn start(token: &str, domains: &[&str]) -> FakeDesec {
+        Self::start_publishing(token, domains, None).await
+    }
+
+    /// [`FakeDesec::start`], also serving its TXT rrsets through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        token: &str,
+        domains: &[&str],
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeDesec {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let token = token.to_owned();
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
         let addr = fake_http::serve(move |req| {
             let (st, token, domains) = (st.clone(), token.clone(), domains.clone());
-            async move { handle(&st, &token, &domains, req) }
+            async move {
+                let resp = handle(&st, &token, &domains, req);
+                let pending = std::mem::take(&mut st.lock().unwrap().publish);
+                if let Some(mgmt) = challtest {
+                    for (host, values) in pending {
+                        fake_http::challtest_publish(mgmt, &host, &values).await;
+                    }
+                }
+                resp
+            }
         })
         .await;
         FakeDesec {
@@ -162,6 +183,19 @@ fn handle(st: &Mutex<State>, token: &str, domains: &[String], req: Request) -> R
                         400,
                         &json!([{"records": ["TXT records must be quoted"]}]),
                     );
+                }
+                if set.kind == "TXT" {
+                    let host = if set.subname.is_empty() {
+                        format!("{d}.")
+                    } else {
+                        format!("{}.{d}.", set.subname)
+                    };
+                    let values = set
+                        .records
+                        .iter()
+                        .map(|r| r.trim_matches('"').to_owned())
+                        .collect();
+                    s.publish.push((host, values));
                 }
                 let at = s.sets.iter().position(|x| {
                     x.domain == set.domain && x.subname == set.subname && x.kind == set.kind

@@ -32,6 +32,8 @@ pub struct GdSet {
 #[derive(Debug, Default)]
 struct State {
     sets: Vec<GdSet>,
+    /// TXT names changed since the last publish.
+    publish: Vec<(String, Vec<String>)>,
     log: Vec<(String, String)>,
 }
 
@@ -53,13 +55,32 @@ impl FakeGandi {
     /// Starts the fake: `authorization` is the one accepted header value
     /// (`Bearer ...` or `Apikey ...`); `domains` are the account's.
     pub async fn start(authorization: &str, domains: &[&str]) -> FakeGandi {
+        Self::start_publishing(authorization, domains, None).await
+    }
+
+    /// [`FakeGandi::start`], also serving its TXT rrsets through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        authorization: &str,
+        domains: &[&str],
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeGandi {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let auth = authorization.to_owned();
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
         let addr = fake_http::serve(move |req| {
             let (st, auth, domains) = (st.clone(), auth.clone(), domains.clone());
-            async move { handle(&st, &auth, &domains, req) }
+            async move {
+                let resp = handle(&st, &auth, &domains, req);
+                let pending = std::mem::take(&mut st.lock().unwrap().publish);
+                if let Some(mgmt) = challtest {
+                    for (host, values) in pending {
+                        fake_http::challtest_publish(mgmt, &host, &values).await;
+                    }
+                }
+                resp
+            }
         })
         .await;
         FakeGandi {
@@ -124,6 +145,26 @@ fn handle(st: &Mutex<State>, auth: &str, domains: &[String], req: Request) -> Re
         }
         (method, ["domains", d, "records", name, kind]) => {
             let mut s = st.lock().unwrap();
+            if *kind == "TXT" && matches!(method, "PUT" | "DELETE") {
+                let host = if *name == "@" {
+                    format!("{d}.")
+                } else {
+                    format!("{name}.{d}.")
+                };
+                let values = serde_json::from_slice::<Value>(&req.body)
+                    .ok()
+                    .filter(|_| method == "PUT")
+                    .map(|b| {
+                        b["rrset_values"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_str().map(|v| v.trim_matches('"').to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                s.publish.push((host, values));
+            }
             let at = s
                 .sets
                 .iter()

@@ -90,7 +90,7 @@ impl FakeRoute53 {
                 let pending = std::mem::take(&mut st.lock().unwrap().publish);
                 if let Some(mgmt) = challtest {
                     for (host, values) in pending {
-                        publish(mgmt, &host, &values).await;
+                        fake_http::challtest_publish(mgmt, &host, &values).await;
                     }
                 }
                 resp
@@ -132,24 +132,6 @@ impl FakeRoute53 {
             ttl,
             values: values.iter().map(|v| v.to_string()).collect(),
         });
-    }
-}
-
-/// Makes challtestsrv serve exactly `values` at `host`.
-async fn publish(mgmt: std::net::SocketAddr, host: &str, values: &[String]) {
-    let http = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| {
-        http.post(format!("http://{mgmt}/{path}"))
-            .json(&body)
-            .send()
-    };
-    post("clear-txt", serde_json::json!({"host": host}))
-        .await
-        .expect("challtestsrv answers");
-    for v in values {
-        post("set-txt", serde_json::json!({"host": host, "value": v}))
-            .await
-            .expect("challtestsrv answers");
     }
 }
 

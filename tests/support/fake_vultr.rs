@@ -35,6 +35,8 @@ pub struct VuRecord {
 #[derive(Debug, Default)]
 struct State {
     records: Vec<VuRecord>,
+    /// TXT names changed since the last publish.
+    publish: Vec<(String, Vec<String>)>,
     next: u64,
     log: Vec<(String, String)>,
 }
@@ -76,13 +78,33 @@ fn page(req: &Request, key: &str, items: Vec<Value>, max_page: usize) -> Respons
 impl FakeVultr {
     /// Starts the fake: `token` is valid, `domains` are the account's.
     pub async fn start(token: &str, domains: &[&str], max_page: usize) -> FakeVultr {
+        Self::start_publishing(token, domains, max_page, None).await
+    }
+
+    /// [`FakeVultr::start`], also serving its TXT records through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        token: &str,
+        domains: &[&str],
+        max_page: usize,
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeVultr {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let token = token.to_owned();
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
         let addr = fake_http::serve(move |req| {
             let (st, token, domains) = (st.clone(), token.clone(), domains.clone());
-            async move { handle(&st, &token, &domains, max_page, req) }
+            async move {
+                let resp = handle(&st, &token, &domains, max_page, req);
+                let pending = std::mem::take(&mut st.lock().unwrap().publish);
+                if let Some(mgmt) = challtest {
+                    for (host, values) in pending {
+                        fake_http::challtest_publish(mgmt, &host, &values).await;
+                    }
+                }
+                resp
+            }
         })
         .await;
         FakeVultr {
@@ -121,6 +143,22 @@ impl FakeVultr {
         });
         id
     }
+}
+
+/// Queues the TXT values now at `name` in `domain` for challtestsrv.
+fn queue_publish(s: &mut State, domain: &str, name: &str) {
+    let host = if name.is_empty() {
+        format!("{domain}.")
+    } else {
+        format!("{name}.{domain}.")
+    };
+    let values = s
+        .records
+        .iter()
+        .filter(|r| r.domain == domain && r.name == name && r.kind == "TXT")
+        .map(|r| r.data.trim_matches('"').to_owned())
+        .collect();
+    s.publish.push((host, values));
 }
 
 fn handle(
@@ -178,6 +216,7 @@ fn handle(
                 ttl: body["ttl"].as_u64().unwrap_or(0),
             };
             s.records.push(rec.clone());
+            queue_publish(&mut s, d, &rec.name);
             Response::json(
                 201,
                 &json!({"record": {"id": rec.id, "type": rec.kind, "name": rec.name, "data": rec.data, "priority": 0, "ttl": rec.ttl}}),
@@ -187,7 +226,8 @@ fn handle(
             let mut s = st.lock().unwrap();
             match s.records.iter().position(|r| r.domain == *d && r.id == *id) {
                 Some(i) => {
-                    s.records.remove(i);
+                    let gone = s.records.remove(i);
+                    queue_publish(&mut s, d, &gone.name);
                     Response::text(204, "")
                 }
                 None => fail(404, "Not found"),

@@ -1,7 +1,8 @@
 //! An apex + wildcard certificate from pebble through the Gandi, deSEC and
 //! Vultr providers, each built from its SWAG-style ini and talking to its
 //! fake API, which serves its TXT records through pebble-challtestsrv (the
-//! DNS pebble validates against). After each order no challenge record is
+//! DNS pebble validates against); and through `exec` with a hook script
+//! that publishes there itself. After each order no challenge record is
 //! left, and the credential never reached the log.
 
 #[path = "support/dns_ini.rs"]
@@ -161,5 +162,74 @@ async fn vultr_issues_apex_and_wildcard_from_pebble() {
     );
     let log = issue(&p, provider.unwrap(), "vultr.moat.test").await;
     assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn exec_issues_apex_and_wildcard_from_pebble_through_a_hook_script() {
+    let test = "exec_issues_apex_and_wildcard_from_pebble_through_a_hook_script";
+    let Some(curl) = env::require_program(test, "curl") else {
+        return;
+    };
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    // lego's exec contract: present|cleanup <fqdn.> <value>.
+    let bin = tempfile::tempdir().unwrap();
+    let hook = bin.path().join("hook");
+    let calls = bin.path().join("calls");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$1 $2 $3" >> '{calls}'
+echo "talking to challtestsrv with token $API_TOKEN"
+case "$1" in
+  present) exec '{curl}' -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://$MGMT/set-txt" ;;
+  cleanup) exec '{curl}' -sf -X POST -d "{{\"host\":\"$2\"}}" "http://$MGMT/clear-txt" ;;
+esac
+exit 2
+"#,
+        calls = calls.display(),
+        curl = curl.display()
+    );
+    std::fs::write(&hook, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = "exec-hook-secret-0123456789";
+    let (_d, provider) = with_ini(
+        "exec",
+        &format!(
+            "dns_exec_path = {}\ndns_exec_env_MGMT = {}\ndns_exec_env_API_TOKEN = {token}\n",
+            hook.display(),
+            p.challtest_mgmt
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "exec.moat.test").await;
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let actions: Vec<&str> = calls
+        .lines()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .map(|l| {
+            if l.starts_with("present") {
+                "present"
+            } else {
+                "cleanup"
+            }
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["present", "present", "cleanup", "cleanup"],
+        "{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .all(|l| l.contains(" _acme-challenge.exec.moat.test. ")),
+        "{calls}"
+    );
+    assert!(
+        log.contains("talking to challtestsrv with token ***"),
+        "{log}"
+    );
     assert!(!log.contains(token), "the token was logged:\n{log}");
 }

@@ -40,6 +40,7 @@ mod http;
 pub mod ini;
 mod linode;
 mod names;
+mod ovh;
 mod porkbun;
 pub mod propagation;
 mod provider;
@@ -66,6 +67,7 @@ pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
+pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
@@ -94,4 +96,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "vultr",
     "acmedns",
     "exec",
+    "ovh",
 ];

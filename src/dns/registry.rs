@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    acmedns, aliyun, cloudflare, desec, digitalocean, duckdns, exec, gandi, hetzner, linode,
+    acmedns, aliyun, cloudflare, desec, digitalocean, duckdns, exec, gandi, hetzner, linode, ovh,
     porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
 };
 
@@ -29,6 +29,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("vultr", vultr::VultrProvider::from_ini),
     ("acmedns", acmedns::AcmeDnsProvider::from_ini),
     ("exec", exec::ExecProvider::from_ini),
+    ("ovh", ovh::OvhProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -99,7 +99,11 @@ async fn missing_ini_names_the_file() {
 #[tokio::test]
 async fn unknown_plugin_lists_the_supported_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let o = dns_check(dir.path(), &[("VALIDATION", "dns"), ("DNSPLUGIN", "njalla")]).await;
+    let o = dns_check(
+        dir.path(),
+        &[("VALIDATION", "dns"), ("DNSPLUGIN", "njalla")],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(78));
     assert!(
         out(&o).contains(&format!(

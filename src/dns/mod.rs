@@ -35,6 +35,7 @@ mod duckdns;
 mod error;
 mod exec;
 mod gandi;
+mod godaddy;
 mod hetzner;
 mod http;
 pub mod ini;
@@ -65,6 +66,7 @@ pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
+pub use godaddy::{GodaddyConfig, GodaddyProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
@@ -97,4 +99,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "acmedns",
     "exec",
     "ovh",
+    "godaddy",
 ];

@@ -31,6 +31,7 @@ mod aliyun_sign;
 mod cloudflare;
 mod desec;
 mod digitalocean;
+mod dnsimple;
 mod duckdns;
 mod error;
 mod exec;
@@ -62,6 +63,7 @@ pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
 pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
+pub use dnsimple::{DnsimpleConfig, DnsimpleProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
 pub use exec::{ExecConfig, ExecProvider};
@@ -100,4 +102,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "exec",
     "ovh",
     "godaddy",
+    "dnsimple",
 ];

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    acmedns, aliyun, cloudflare, desec, digitalocean, duckdns, exec, gandi, godaddy, hetzner,
-    linode, ovh, porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
+    acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
+    hetzner, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -31,6 +31,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("exec", exec::ExecProvider::from_ini),
     ("ovh", ovh::OvhProvider::from_ini),
     ("godaddy", godaddy::GodaddyProvider::from_ini),
+    ("dnsimple", dnsimple::DnsimpleProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

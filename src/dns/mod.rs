@@ -40,6 +40,7 @@ mod godaddy;
 mod hetzner;
 mod http;
 pub mod ini;
+mod ionos;
 mod linode;
 mod names;
 mod ovh;
@@ -70,6 +71,7 @@ pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use godaddy::{GodaddyConfig, GodaddyProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
+pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
@@ -103,4 +105,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "ovh",
     "godaddy",
     "dnsimple",
+    "ionos",
 ];

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    hetzner, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
+    hetzner, ionos, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -32,6 +32,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("ovh", ovh::OvhProvider::from_ini),
     ("godaddy", godaddy::GodaddyProvider::from_ini),
     ("dnsimple", dnsimple::DnsimpleProvider::from_ini),
+    ("ionos", ionos::IonosProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

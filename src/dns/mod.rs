@@ -38,6 +38,7 @@ mod exec;
 mod gandi;
 mod godaddy;
 mod hetzner;
+mod hetzner_cloud;
 mod http;
 pub mod ini;
 mod ionos;
@@ -71,6 +72,7 @@ pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use godaddy::{GodaddyConfig, GodaddyProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
+pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
 pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
@@ -106,4 +108,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "godaddy",
     "dnsimple",
     "ionos",
+    "hetzner-cloud",
 ];

@@ -6,7 +6,8 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    hetzner, ionos, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError, DnsProvider,
+    hetzner, hetzner_cloud, ionos, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError,
+    DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -33,6 +34,10 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("godaddy", godaddy::GodaddyProvider::from_ini),
     ("dnsimple", dnsimple::DnsimpleProvider::from_ini),
     ("ionos", ionos::IonosProvider::from_ini),
+    (
+        "hetzner-cloud",
+        hetzner_cloud::HetznerCloudProvider::from_ini,
+    ),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -35,6 +35,7 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("dnsimple", 3, "dns_dnsimple_token still holds the template's placeholder value: replace it with a DNSimple API token"),
         ("ionos", 3, "dns_ionos_prefix still holds the template's placeholder value: replace it with your IONOS API key prefix"),
         ("hetzner-cloud", 3, "dns_hetzner_cloud_api_token still holds the template's placeholder value: replace it with a Hetzner Cloud API token (read/write)"),
+        ("netcup", 3, "dns_netcup_customer_id still holds the template's placeholder value: replace it with your netcup customer number"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

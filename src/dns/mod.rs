@@ -44,6 +44,7 @@ pub mod ini;
 mod ionos;
 mod linode;
 mod names;
+mod netcup;
 mod ovh;
 mod porkbun;
 pub mod propagation;
@@ -75,6 +76,7 @@ pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
 pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
+pub use netcup::{NetcupConfig, NetcupProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
 pub use provider::{DnsProvider, RecordHandle};
@@ -109,4 +111,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "dnsimple",
     "ionos",
     "hetzner-cloud",
+    "netcup",
 ];

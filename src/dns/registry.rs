@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    hetzner, hetzner_cloud, ionos, linode, ovh, porkbun, rfc2136, route53, vultr, DnsError,
+    hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, vultr, DnsError,
     DnsProvider,
 };
 
@@ -38,6 +38,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
         "hetzner-cloud",
         hetzner_cloud::HetznerCloudProvider::from_ini,
     ),
+    ("netcup", netcup::NetcupProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -189,3 +189,89 @@ mod cname {
         o
     }
 }
+
+mod fallback {
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, Instant};
+
+    use super::fake_cname_dns::{a, ns, txt, FakeCnameDns};
+    use moat::dns::propagation::{wait_for_txt, PropagationOptions};
+
+    fn opts(timeout_ms: u64, max_ms: u64) -> PropagationOptions {
+        let mut o = PropagationOptions::with_timeout(Duration::from_millis(timeout_ms));
+        o.max_wait = Duration::from_millis(max_ms);
+        o.interval = Duration::from_millis(50);
+        o.query_timeout = Duration::from_millis(200);
+        o
+    }
+
+    #[tokio::test]
+    async fn a_resolver_that_refuses_ns_queries_makes_the_check_wait_the_expected_time() {
+        // The resolver refuses every NS query: nothing to ask.
+        let dns = FakeCnameDns::start_with(
+            vec![
+                ns("example.test", "ns.example.test"),
+                txt("_acme-challenge.example.test", "v"),
+            ],
+            true,
+        )
+        .await;
+        let mut o = opts(400, 5_000);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = dns.addr.port();
+        let start = Instant::now();
+        let waited = wait_for_txt("_acme-challenge.example.test", &["v".to_owned()], &o)
+            .await
+            .unwrap();
+        assert_eq!(waited, Duration::from_millis(400));
+        assert!(start.elapsed() >= Duration::from_millis(400));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no longer than expected"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_authoritative_servers_make_the_check_wait_the_expected_time() {
+        // NS found, but its address answers nothing (port 53 blocked).
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dns = FakeCnameDns::start(vec![
+            ns("example.test", "ns.example.test"),
+            a("ns.example.test", Ipv4Addr::LOCALHOST),
+        ])
+        .await;
+        let mut o = opts(500, 5_000);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = silent.local_addr().unwrap().port();
+        let start = Instant::now();
+        wait_for_txt("_acme-challenge.example.test", &["v".to_owned()], &o)
+            .await
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(500));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "not the hard deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_answers_another_value_is_still_waited_on_and_fails() {
+        let dns = FakeCnameDns::start(vec![
+            ns("example.test", "ns.example.test"),
+            a("ns.example.test", Ipv4Addr::LOCALHOST),
+            txt("_acme-challenge.example.test", "old"),
+        ])
+        .await;
+        let mut o = opts(200, 600);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = dns.addr.port();
+        let err = wait_for_txt("_acme-challenge.example.test", &["new".to_owned()], &o)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("still missing") && err.contains("new"),
+            "{err}"
+        );
+    }
+}

@@ -7,6 +7,10 @@
 //! split-horizon setups, `PROPAGATION_NAMESERVERS`). Each is queried
 //! directly: without recursion when it is one of the zone's NS, with the
 //! recursion-desired bit when it was named, since it may be a resolver.
+//! When no authoritative server can be asked (no NS answer, none reachable),
+//! the check logs that it cannot verify and waits the expected time instead,
+//! as certbot does; a server that answers with other values is waited on up
+//! to the hard deadline.
 //! A challenge name that is a CNAME (acme-dns, a delegated challenge zone)
 //! is followed: a resolver's answer carries the chain, and when the zone's
 //! own servers answer with a CNAME, the target's servers are asked instead.
@@ -83,20 +87,32 @@ pub async fn wait_for_txt(
         // A resolver follows a CNAME itself; its answer carries the chain.
         Some(s) if !s.is_empty() => (name, s.clone(), true),
         _ => {
-            let servers = authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?;
-            let (name, servers) = follow_cname(name, servers, opts).await?;
-            (name, servers, false)
+            let found =
+                match authoritative_servers(&name, opts.resolver, opts.nameserver_port).await {
+                    Ok(servers) => follow_cname(name.clone(), servers, opts).await,
+                    Err(e) => Err(e),
+                };
+            match found {
+                Ok((name, servers)) => (name, servers, false),
+                // No authoritative server to ask (no NS answer, a resolver
+                // that refuses NS queries): wait as certbot does.
+                Err(e) => return wait_unverified(fqdn, &e.to_string(), opts).await,
+            }
         }
     };
     let start = Instant::now();
     let hard = opts.max_wait.max(opts.timeout);
     let mut last_progress = start;
     let mut warned = false;
+    // Whether any server ever answered (authoritative mode falls back to
+    // waiting when none can be reached, e.g. port 53 blocked).
+    let mut any_answer = false;
     loop {
         let mut missing = Vec::new();
         for server in &servers {
             match query_txt_with(*server, &name, opts.query_timeout, recursion).await {
                 Ok(seen) => {
+                    any_answer = true;
                     let absent: Vec<&str> = values
                         .iter()
                         .filter(|v| !seen.contains(v))
@@ -117,6 +133,12 @@ pub async fn wait_for_txt(
             }
         }
         let elapsed = start.elapsed();
+        if !recursion && !any_answer && elapsed >= opts.timeout {
+            tracing::warn!(%fqdn, servers = servers.len(), secs = elapsed.as_secs(),
+                "no authoritative server answered (port 53 blocked?): cannot verify the TXT records; \
+                 waited the expected time instead (set PROPAGATION_NAMESERVERS to check elsewhere)");
+            return Ok(elapsed);
+        }
         if missing.is_empty() {
             tracing::info!(%fqdn, servers = servers.len(), secs = elapsed.as_secs(), "TXT visible on every authoritative server");
             return Ok(elapsed);
@@ -140,6 +162,21 @@ pub async fn wait_for_txt(
         }
         tokio::time::sleep(opts.interval.min(hard.saturating_sub(elapsed))).await;
     }
+}
+
+/// When no authoritative server can be found, moat cannot verify the
+/// records: it says so and waits the expected time (`PROPAGATION` or the
+/// provider's default), as certbot does, rather than failing the order.
+async fn wait_unverified(
+    fqdn: &str,
+    reason: &str,
+    opts: &PropagationOptions,
+) -> Result<Duration, DnsError> {
+    tracing::warn!(%fqdn, reason, secs = opts.timeout.as_secs(),
+        "cannot verify the TXT records (no authoritative server to ask); waiting the expected \
+         time instead (set PROPAGATION_NAMESERVERS to check through other servers)");
+    tokio::time::sleep(opts.timeout).await;
+    Ok(opts.timeout)
 }
 
 /// The TXT strings `server` serves at `name` (each record's chunks joined),

@@ -2,8 +2,10 @@
 //! fixed table of records: a query is answered with the records of its name
 //! and type; a name holding a CNAME answers with the CNAME, and when the
 //! query asks for recursion, with the chain followed through the table (as
-//! a resolver would). Enough to test that the propagation check follows a
-//! challenge CNAME (acme-dns) across zones. Keeps every query.
+//! a resolver would); optionally it refuses NS queries. Enough to test that
+//! the propagation check follows a challenge CNAME (acme-dns) across zones
+//! and falls back to waiting when no authoritative server can be found.
+//! Keeps every query.
 //!
 //! Include with `#[path = "support/fake_cname_dns.rs"] mod fake_cname_dns;`.
 #![allow(dead_code)]
@@ -12,7 +14,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, NS, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -83,6 +85,12 @@ fn answer(records: &[Record], qname: &Name, qtype: RecordType, recursion: bool) 
 impl FakeCnameDns {
     /// Serves `records` on a fresh loopback port.
     pub async fn start(records: Vec<Record>) -> FakeCnameDns {
+        Self::start_with(records, false).await
+    }
+
+    /// [`FakeCnameDns::start`], answering every NS query with REFUSED when
+    /// `refuse_ns` is set (a resolver that will not say who serves a zone).
+    pub async fn start_with(records: Vec<Record>, refuse_ns: bool) -> FakeCnameDns {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -108,6 +116,10 @@ impl FakeCnameDns {
                         query.metadata.recursion_desired,
                     ));
                     resp.add_query(q.clone());
+                    if refuse_ns && q.query_type() == RecordType::NS {
+                        resp.metadata.response_code = ResponseCode::Refused;
+                        continue;
+                    }
                     resp.add_answers(answer(
                         &records,
                         q.name(),

@@ -126,6 +126,16 @@ pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile,
     Ok(ini)
 }
 
+/// A value no credential has but templates do: `<...>`, `TOKEN`,
+/// `your_...` / `YOUR_...` (SWAG's templates and their look-alikes).
+fn looks_like_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    (v.starts_with('<') && v.ends_with('>'))
+        || v == "TOKEN"
+        || v.to_ascii_lowercase().starts_with("your_")
+        || v.to_ascii_lowercase().starts_with("your-")
+}
+
 /// Drops `certbot_dns_<provider>:` / `certbot-dns-<provider>:` from a key.
 fn strip_legacy_prefix<'k>(provider: &str, key: &'k str) -> &'k str {
     for sep in ['_', '-'] {
@@ -248,7 +258,7 @@ impl IniFile {
         placeholder: &str,
         what: &str,
     ) -> Result<(), DnsError> {
-        if value == placeholder {
+        if value == placeholder || looks_like_placeholder(value) {
             return Err(self.error(
                 Some(line),
                 format!(

@@ -143,3 +143,33 @@ fn sections_scope_keys_and_their_duplicates() {
         "{err}"
     );
 }
+
+#[test]
+fn placeholder_look_alikes_are_refused_too() {
+    for v in [
+        "<your key>",
+        "TOKEN",
+        "your_api_token",
+        "YOUR_TOKEN",
+        "your-key-here",
+    ] {
+        let ini = parsed(&format!("dns_aliyun_access_key = {v}\n")).unwrap();
+        let err = ini
+            .required_secret(
+                "dns_aliyun_access_key",
+                "your AccessKey ID",
+                "LTAI-placeholder",
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(":1: dns_aliyun_access_key still holds the template's placeholder value"),
+            "{v}: {err}"
+        );
+    }
+    let ini = parsed("dns_aliyun_access_key = LTAI5tRealKey\n").unwrap();
+    assert!(ini
+        .required_secret("dns_aliyun_access_key", "x", "LTAI-placeholder")
+        .is_ok());
+}

@@ -101,13 +101,13 @@ async fn unknown_plugin_lists_the_supported_ones() {
     let dir = tempfile::tempdir().unwrap();
     let o = dns_check(
         dir.path(),
-        &[("VALIDATION", "dns"), ("DNSPLUGIN", "route53")],
+        &[("VALIDATION", "dns"), ("DNSPLUGIN", "njalla")],
     )
     .await;
     assert_eq!(o.status.code(), Some(78));
     assert!(
         out(&o).contains(&format!(
-            "DNSPLUGIN=\"route53\": unknown DNS provider (allowed: {})",
+            "DNSPLUGIN=\"njalla\": unknown DNS provider (allowed: {})",
             moat::dns::PROVIDER_NAMES.join(", ")
         )),
         "{}",

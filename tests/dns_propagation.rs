@@ -1,9 +1,12 @@
-//! The shared propagation check against real DNS servers (pebble-challtestsrv).
+//! The shared propagation check against real DNS servers (pebble-challtestsrv),
+//! and a challenge name delegated by CNAME (acme-dns) against a fake server.
 
 #[path = "support/challtestsrv.rs"]
 mod challtestsrv;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/fake_cname_dns.rs"]
+mod fake_cname_dns;
 
 use std::time::Duration;
 
@@ -106,4 +109,169 @@ async fn a_silent_server_is_reported_not_waited_on_forever() {
     );
     assert!(!err.contains(&format!("{addr}: {addr}")), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+mod cname {
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    use super::fake_cname_dns::{a, cname, ns, txt, FakeCnameDns};
+    use hickory_proto::rr::RecordType;
+    use moat::dns::propagation::{wait_for_txt, PropagationOptions};
+
+    const TARGET: &str = "d420c923-bbd7-4056-ab64-c3ca54c9b3cf.auth.test";
+
+    /// example.test delegates its challenge to acme-dns's zone auth.test; one
+    /// fake server plays both zones' name servers and a resolver.
+    async fn world(values: &[&str]) -> FakeCnameDns {
+        let lo = Ipv4Addr::LOCALHOST;
+        let mut records = vec![
+            ns("example.test", "ns.example.test"),
+            a("ns.example.test", lo),
+            ns("auth.test", "ns.auth.test"),
+            a("ns.auth.test", lo),
+            cname("_acme-challenge.example.test", TARGET),
+        ];
+        records.extend(values.iter().map(|v| txt(TARGET, v)));
+        FakeCnameDns::start(records).await
+    }
+
+    fn opts(ms: u64) -> PropagationOptions {
+        let mut o = PropagationOptions::with_timeout(Duration::from_millis(ms));
+        o.max_wait = Duration::from_millis(ms);
+        o.interval = Duration::from_millis(50);
+        o.query_timeout = Duration::from_millis(300);
+        o
+    }
+
+    #[tokio::test]
+    async fn a_challenge_cname_is_followed_to_the_target_zones_servers() {
+        let dns = world(&["v-apex", "v-wild"]).await;
+        let mut o = opts(2000);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = dns.addr.port();
+        wait_for_txt(
+            "_acme-challenge.example.test",
+            &["v-apex".to_owned(), "v-wild".to_owned()],
+            &o,
+        )
+        .await
+        .unwrap();
+        // The target was asked directly, without recursion.
+        assert!(dns
+            .queries()
+            .contains(&(format!("{TARGET}."), RecordType::TXT, false)));
+    }
+
+    #[tokio::test]
+    async fn a_resolver_named_in_propagation_nameservers_answers_through_the_cname() {
+        let dns = world(&["v-apex"]).await;
+        let mut o = opts(2000);
+        o.nameservers = Some(vec![dns.addr]);
+        wait_for_txt("_acme-challenge.example.test", &["v-apex".to_owned()], &o)
+            .await
+            .unwrap();
+        // A value the target does not hold is still missing.
+        let err = wait_for_txt(
+            "_acme-challenge.example.test",
+            &["other".to_owned()],
+            &opts_with(&dns, 300),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("still missing"), "{err}");
+    }
+
+    fn opts_with(dns: &FakeCnameDns, ms: u64) -> PropagationOptions {
+        let mut o = opts(ms);
+        o.nameservers = Some(vec![dns.addr]);
+        o
+    }
+}
+
+mod fallback {
+    use std::net::Ipv4Addr;
+    use std::time::{Duration, Instant};
+
+    use super::fake_cname_dns::{a, ns, txt, FakeCnameDns};
+    use moat::dns::propagation::{wait_for_txt, PropagationOptions};
+
+    fn opts(timeout_ms: u64, max_ms: u64) -> PropagationOptions {
+        let mut o = PropagationOptions::with_timeout(Duration::from_millis(timeout_ms));
+        o.max_wait = Duration::from_millis(max_ms);
+        o.interval = Duration::from_millis(50);
+        o.query_timeout = Duration::from_millis(200);
+        o
+    }
+
+    #[tokio::test]
+    async fn a_resolver_that_refuses_ns_queries_makes_the_check_wait_the_expected_time() {
+        // The resolver refuses every NS query: nothing to ask.
+        let dns = FakeCnameDns::start_with(
+            vec![
+                ns("example.test", "ns.example.test"),
+                txt("_acme-challenge.example.test", "v"),
+            ],
+            true,
+        )
+        .await;
+        let mut o = opts(400, 5_000);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = dns.addr.port();
+        let start = Instant::now();
+        let waited = wait_for_txt("_acme-challenge.example.test", &["v".to_owned()], &o)
+            .await
+            .unwrap();
+        assert_eq!(waited, Duration::from_millis(400));
+        assert!(start.elapsed() >= Duration::from_millis(400));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no longer than expected"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_authoritative_servers_make_the_check_wait_the_expected_time() {
+        // NS found, but its address answers nothing (port 53 blocked).
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dns = FakeCnameDns::start(vec![
+            ns("example.test", "ns.example.test"),
+            a("ns.example.test", Ipv4Addr::LOCALHOST),
+        ])
+        .await;
+        let mut o = opts(500, 5_000);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = silent.local_addr().unwrap().port();
+        let start = Instant::now();
+        wait_for_txt("_acme-challenge.example.test", &["v".to_owned()], &o)
+            .await
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(500));
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "not the hard deadline"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_answers_another_value_is_still_waited_on_and_fails() {
+        let dns = FakeCnameDns::start(vec![
+            ns("example.test", "ns.example.test"),
+            a("ns.example.test", Ipv4Addr::LOCALHOST),
+            txt("_acme-challenge.example.test", "old"),
+        ])
+        .await;
+        let mut o = opts(200, 600);
+        o.resolver = Some(dns.addr);
+        o.nameserver_port = dns.addr.port();
+        let err = wait_for_txt("_acme-challenge.example.test", &["new".to_owned()], &o)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("still missing") && err.contains("new"),
+            "{err}"
+        );
+    }
 }

@@ -34,7 +34,7 @@ pub enum DnsError {
     },
     /// `DNSPLUGIN` names a provider moat does not have: pick one of the
     /// supported names or use HTTP validation.
-    #[error("DNSPLUGIN={name} is not supported; supported providers: {}", super::PROVIDER_NAMES.join(", "))]
+    #[error("DNSPLUGIN={name} is not supported; supported providers: {}; for another DNS host use acmedns (a CNAME to an acme-dns server) or exec (a program of yours)", super::PROVIDER_NAMES.join(", "))]
     UnknownProvider {
         /// The name that was asked for.
         name: String,

@@ -16,6 +16,8 @@ struct Entry {
     key: String,
     value: String,
     line: u32,
+    /// The `[section]` the line is under; empty before the first header.
+    section: String,
 }
 
 /// A parsed credentials file; every lookup error names the file, the line and
@@ -81,14 +83,17 @@ pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile,
         entries: Vec::new(),
         loose_mode: None,
     };
+    let mut section = String::new();
     for (index, raw) in text.lines().enumerate() {
         let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
         let trimmed = raw.trim();
-        if trimmed.is_empty()
-            || trimmed.starts_with('#')
-            || trimmed.starts_with(';')
-            || (trimmed.starts_with('[') && trimmed.ends_with(']'))
-        {
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            // certbot's files have no sections and ignore them; route53.ini
+            // is an AWS config file whose keys live under `[default]`.
+            section = trimmed[1..trimmed.len() - 1].trim().to_owned();
             continue;
         }
         let Some((key, value)) = trimmed.split_once('=') else {
@@ -101,7 +106,11 @@ pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile,
         if key.is_empty() {
             return Err(ini.error(Some(line), "a line with `=` but no key".to_owned()));
         }
-        if let Some(first) = ini.entries.iter().find(|e| e.key == key) {
+        if let Some(first) = ini
+            .entries
+            .iter()
+            .find(|e| e.key == key && e.section == section)
+        {
             return Err(ini.error(
                 Some(line),
                 format!("{key} is set twice (first on line {})", first.line),
@@ -111,9 +120,20 @@ pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile,
             key,
             value: unquote(value.trim()).to_owned(),
             line,
+            section: section.clone(),
         });
     }
     Ok(ini)
+}
+
+/// A value no credential has but templates do: `<...>`, `TOKEN`,
+/// `your_...` / `YOUR_...` (SWAG's templates and their look-alikes).
+fn looks_like_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    (v.starts_with('<') && v.ends_with('>'))
+        || v == "TOKEN"
+        || v.to_ascii_lowercase().starts_with("your_")
+        || v.to_ascii_lowercase().starts_with("your-")
 }
 
 /// Drops `certbot_dns_<provider>:` / `certbot-dns-<provider>:` from a key.
@@ -158,6 +178,24 @@ impl IniFile {
             .iter()
             .find(|e| e.key == key && !e.value.is_empty())
             .map(|e| (e.value.as_str(), e.line))
+    }
+
+    /// The value and line of `key` under `[section]` (`""`: before any
+    /// header), when present and not empty.
+    pub fn optional_in(&self, section: &str, key: &str) -> Option<(&str, u32)> {
+        self.entries
+            .iter()
+            .find(|e| e.key == key && e.section == section && !e.value.is_empty())
+            .map(|e| (e.value.as_str(), e.line))
+    }
+
+    /// Every `(key, value, line)` whose key starts with `prefix`, in file order.
+    pub fn with_prefix(&self, prefix: &str) -> Vec<(&str, &str, u32)> {
+        self.entries
+            .iter()
+            .filter(|e| e.key.starts_with(prefix))
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect()
     }
 
     /// The line of `key` even when its value is empty.
@@ -220,7 +258,7 @@ impl IniFile {
         placeholder: &str,
         what: &str,
     ) -> Result<(), DnsError> {
-        if value == placeholder {
+        if value == placeholder || looks_like_placeholder(value) {
             return Err(self.error(
                 Some(line),
                 format!(

@@ -117,3 +117,59 @@ fn secrets_never_print() {
     assert_eq!(format!("{secret} {secret:?}"), "*** ***");
     assert_eq!(secret.expose(), "hunter2-very-secret");
 }
+
+#[test]
+fn sections_scope_keys_and_their_duplicates() {
+    let ini = parsed(
+        "top = 0\n[default]\naws_access_key_id = A\n[profile other]\naws_access_key_id = B\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ini.optional_in("default", "aws_access_key_id"),
+        Some(("A", 3))
+    );
+    assert_eq!(
+        ini.optional_in("profile other", "aws_access_key_id"),
+        Some(("B", 5))
+    );
+    assert_eq!(ini.optional_in("", "top"), Some(("0", 1)));
+    assert_eq!(ini.optional_in("default", "top"), None);
+    let err = parsed("[default]\na = 1\na = 2\n")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(":3: a is set twice (first on line 2)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn placeholder_look_alikes_are_refused_too() {
+    for v in [
+        "<your key>",
+        "TOKEN",
+        "your_api_token",
+        "YOUR_TOKEN",
+        "your-key-here",
+    ] {
+        let ini = parsed(&format!("dns_aliyun_access_key = {v}\n")).unwrap();
+        let err = ini
+            .required_secret(
+                "dns_aliyun_access_key",
+                "your AccessKey ID",
+                "LTAI-placeholder",
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(":1: dns_aliyun_access_key still holds the template's placeholder value"),
+            "{v}: {err}"
+        );
+    }
+    let ini = parsed("dns_aliyun_access_key = LTAI5tRealKey\n").unwrap();
+    assert!(ini
+        .required_secret("dns_aliyun_access_key", "x", "LTAI-placeholder")
+        .is_ok());
+}

@@ -24,43 +24,70 @@
 //! private API helpers) and one line in `registry.rs` plus its name in
 //! [`PROVIDER_NAMES`]. See `README-providers.md`.
 
+mod acmedns;
 mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
 mod cloudflare;
+mod desec;
 mod digitalocean;
+mod dnsimple;
 mod duckdns;
 mod error;
+mod exec;
+mod gandi;
+mod godaddy;
 mod hetzner;
+mod hetzner_cloud;
 mod http;
 pub mod ini;
+mod ionos;
 mod linode;
 mod names;
+mod netcup;
+mod ovh;
 mod porkbun;
 pub mod propagation;
 mod provider;
 mod registry;
 mod resolve;
 mod rfc2136;
+mod route53;
 mod secret;
+mod sigv4;
 mod transport;
 mod tsig;
+mod vultr;
+mod xml;
 
+pub use acmedns::{AcmeDnsConfig, AcmeDnsProvider, AcmeDnsRegistration};
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
+pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
+pub use dnsimple::{DnsimpleConfig, DnsimpleProvider};
 pub use duckdns::{DuckDnsConfig, DuckDnsProvider};
 pub use error::DnsError;
+pub use exec::{ExecConfig, ExecProvider};
+pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
+pub use godaddy::{GodaddyConfig, GodaddyProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
+pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
+pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
+pub use netcup::{NetcupConfig, NetcupProvider};
+pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
 pub use provider::{DnsProvider, RecordHandle};
 pub use registry::provider_for;
 pub use resolve::{servers_config, HickoryDns};
 pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
+pub use route53::{CredentialSource, Route53Config, Route53Provider};
 pub use secret::Secret;
+pub use sigv4::AwsCredentials;
 pub use tsig::TsigHmac;
+pub use vultr::{VultrConfig, VultrProvider};
 
 /// The `DNSPLUGIN` names moat supports, in the order the README lists them.
 pub const PROVIDER_NAMES: &[&str] = &[
@@ -73,4 +100,16 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "hetzner",
     "porkbun",
     "linode",
+    "route53",
+    "gandi",
+    "desec",
+    "vultr",
+    "acmedns",
+    "exec",
+    "ovh",
+    "godaddy",
+    "dnsimple",
+    "ionos",
+    "hetzner-cloud",
+    "netcup",
 ];

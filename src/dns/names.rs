@@ -21,6 +21,23 @@ pub(crate) fn relative_name(fqdn: &str, zone: &str) -> String {
     }
 }
 
+/// The names a certificate's domains need challenges at, for preflight:
+/// `*.` taken off (a wildcard's challenge is at its base name), lower case,
+/// each once, in order.
+pub(crate) fn challenge_bases(domains: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in domains {
+        let base = d
+            .trim_start_matches("*.")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if !out.contains(&base) {
+            out.push(base);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,6 +53,16 @@ mod tests {
             ]
         );
         assert!(zone_candidates("com").is_empty());
+    }
+
+    #[test]
+    fn wildcards_share_their_base_for_preflight() {
+        let d = [
+            "Example.com".to_owned(),
+            "*.example.com".to_owned(),
+            "www.example.com".to_owned(),
+        ];
+        assert_eq!(challenge_bases(&d), ["example.com", "www.example.com"]);
     }
 
     #[test]

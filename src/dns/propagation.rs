@@ -7,6 +7,13 @@
 //! split-horizon setups, `PROPAGATION_NAMESERVERS`). Each is queried
 //! directly: without recursion when it is one of the zone's NS, with the
 //! recursion-desired bit when it was named, since it may be a resolver.
+//! When no authoritative server can be asked (no NS answer, none reachable),
+//! the check logs that it cannot verify and waits the expected time instead,
+//! as certbot does; a server that answers with other values is waited on up
+//! to the hard deadline.
+//! A challenge name that is a CNAME (acme-dns, a delegated challenge zone)
+//! is followed: a resolver's answer carries the chain, and when the zone's
+//! own servers answer with a CNAME, the target's servers are asked instead.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,22 +83,36 @@ pub async fn wait_for_txt(
     opts: &PropagationOptions,
 ) -> Result<Duration, DnsError> {
     let name = absolute(fqdn)?;
-    let (servers, recursion) = match &opts.nameservers {
-        Some(s) if !s.is_empty() => (s.clone(), true),
-        _ => (
-            authoritative_servers(&name, opts.resolver, opts.nameserver_port).await?,
-            false,
-        ),
+    let (name, servers, recursion) = match &opts.nameservers {
+        // A resolver follows a CNAME itself; its answer carries the chain.
+        Some(s) if !s.is_empty() => (name, s.clone(), true),
+        _ => {
+            let found =
+                match authoritative_servers(&name, opts.resolver, opts.nameserver_port).await {
+                    Ok(servers) => follow_cname(name.clone(), servers, opts).await,
+                    Err(e) => Err(e),
+                };
+            match found {
+                Ok((name, servers)) => (name, servers, false),
+                // No authoritative server to ask (no NS answer, a resolver
+                // that refuses NS queries): wait as certbot does.
+                Err(e) => return wait_unverified(fqdn, &e.to_string(), opts).await,
+            }
+        }
     };
     let start = Instant::now();
     let hard = opts.max_wait.max(opts.timeout);
     let mut last_progress = start;
     let mut warned = false;
+    // Whether any server ever answered (authoritative mode falls back to
+    // waiting when none can be reached, e.g. port 53 blocked).
+    let mut any_answer = false;
     loop {
         let mut missing = Vec::new();
         for server in &servers {
             match query_txt_with(*server, &name, opts.query_timeout, recursion).await {
                 Ok(seen) => {
+                    any_answer = true;
                     let absent: Vec<&str> = values
                         .iter()
                         .filter(|v| !seen.contains(v))
@@ -112,6 +133,12 @@ pub async fn wait_for_txt(
             }
         }
         let elapsed = start.elapsed();
+        if !recursion && !any_answer && elapsed >= opts.timeout {
+            tracing::warn!(%fqdn, servers = servers.len(), secs = elapsed.as_secs(),
+                "no authoritative server answered (port 53 blocked?): cannot verify the TXT records; \
+                 waited the expected time instead (set PROPAGATION_NAMESERVERS to check elsewhere)");
+            return Ok(elapsed);
+        }
         if missing.is_empty() {
             tracing::info!(%fqdn, servers = servers.len(), secs = elapsed.as_secs(), "TXT visible on every authoritative server");
             return Ok(elapsed);
@@ -137,6 +164,21 @@ pub async fn wait_for_txt(
     }
 }
 
+/// When no authoritative server can be found, moat cannot verify the
+/// records: it says so and waits the expected time (`PROPAGATION` or the
+/// provider's default), as certbot does, rather than failing the order.
+async fn wait_unverified(
+    fqdn: &str,
+    reason: &str,
+    opts: &PropagationOptions,
+) -> Result<Duration, DnsError> {
+    tracing::warn!(%fqdn, reason, secs = opts.timeout.as_secs(),
+        "cannot verify the TXT records (no authoritative server to ask); waiting the expected \
+         time instead (set PROPAGATION_NAMESERVERS to check through other servers)");
+    tokio::time::sleep(opts.timeout).await;
+    Ok(opts.timeout)
+}
+
 /// The TXT strings `server` serves at `name` (each record's chunks joined),
 /// asked without recursion (an authoritative answer).
 pub async fn query_txt(
@@ -155,6 +197,30 @@ async fn query_txt_with(
     timeout: Duration,
     recursion: bool,
 ) -> Result<Vec<String>, String> {
+    Ok(query_txt_answer(server, name, timeout, recursion)
+        .await?
+        .values)
+}
+
+/// What one server answered for TXT at a name.
+#[derive(Debug, Default)]
+struct TxtAnswer {
+    /// The TXT strings at the name, or at the end of its CNAME chain when the
+    /// answer carries that too (a resolver's answer).
+    values: Vec<String>,
+    /// Where the name's CNAME chain leads, when the answer has one.
+    cname: Option<Name>,
+}
+
+/// Longest CNAME chain followed (in one answer, and across zones).
+const MAX_CNAME_HOPS: usize = 8;
+
+async fn query_txt_answer(
+    server: SocketAddr,
+    name: &Name,
+    timeout: Duration,
+    recursion: bool,
+) -> Result<TxtAnswer, String> {
     let mut m = Message::query();
     m.metadata.id = rand::random();
     m.metadata.op_code = OpCode::Query;
@@ -162,10 +228,24 @@ async fn query_txt_with(
     m.add_query(Query::query(name.clone(), RecordType::TXT));
     let bytes = m.to_vec().map_err(|e| e.to_string())?;
     let answer = exchange(server, &bytes, m.metadata.id, timeout, false).await?;
-    Ok(answer
+    // The names the answer's CNAME records lead to from `name`
+    // (`_acme-challenge.example.com` → `<id>.auth.acme-dns.io`).
+    let mut names = vec![name.clone()];
+    for _ in 0..MAX_CNAME_HOPS {
+        let last = names.last().cloned().unwrap_or_else(|| name.clone());
+        let next = answer.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if r.name == last => Some(c.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(n) if !names.contains(&n) => names.push(n),
+            _ => break,
+        }
+    }
+    let values = answer
         .answers
         .iter()
-        .filter(|r| r.name.eq_case(name) || r.name == *name)
+        .filter(|r| names.iter().any(|n| r.name.eq_case(n) || r.name == *n))
         .filter_map(|r| match &r.data {
             RData::TXT(txt) => Some(
                 txt.txt_data
@@ -175,7 +255,39 @@ async fn query_txt_with(
             ),
             _ => None,
         })
-        .collect())
+        .collect();
+    Ok(TxtAnswer {
+        values,
+        cname: (names.len() > 1).then(|| names[names.len() - 1].clone()),
+    })
+}
+
+/// Where the challenge really lives: when the zone's servers answer `name`
+/// with a CNAME out of their zone (acme-dns, a delegated challenge zone),
+/// the chain's end and its own authoritative servers; else `name` and
+/// `servers`. A server that does not answer leaves things as they are (the
+/// polling reports it).
+async fn follow_cname(
+    name: Name,
+    servers: Vec<SocketAddr>,
+    opts: &PropagationOptions,
+) -> Result<(Name, Vec<SocketAddr>), DnsError> {
+    let (mut name, mut servers) = (name, servers);
+    for _ in 0..MAX_CNAME_HOPS {
+        let Some(first) = servers.first() else {
+            break;
+        };
+        let Ok(answer) = query_txt_answer(*first, &name, opts.query_timeout, false).await else {
+            break;
+        };
+        let Some(target) = answer.cname.filter(|_| answer.values.is_empty()) else {
+            break;
+        };
+        tracing::info!(from = %name, to = %target, "challenge name is a CNAME; checking its target");
+        servers = authoritative_servers(&target, opts.resolver, opts.nameserver_port).await?;
+        name = target;
+    }
+    Ok((name, servers))
 }
 
 /// The addresses (on `port`) of the NS of the zone holding `name`, looked up

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    aliyun, cloudflare, digitalocean, duckdns, hetzner, linode, porkbun, rfc2136, DnsError,
+    acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
+    hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, vultr, DnsError,
     DnsProvider,
 };
 
@@ -23,6 +24,21 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("hetzner", hetzner::HetznerProvider::from_ini),
     ("porkbun", porkbun::PorkbunProvider::from_ini),
     ("linode", linode::LinodeProvider::from_ini),
+    ("route53", route53::Route53Provider::from_ini),
+    ("gandi", gandi::GandiProvider::from_ini),
+    ("desec", desec::DesecProvider::from_ini),
+    ("vultr", vultr::VultrProvider::from_ini),
+    ("acmedns", acmedns::AcmeDnsProvider::from_ini),
+    ("exec", exec::ExecProvider::from_ini),
+    ("ovh", ovh::OvhProvider::from_ini),
+    ("godaddy", godaddy::GodaddyProvider::from_ini),
+    ("dnsimple", dnsimple::DnsimpleProvider::from_ini),
+    ("ionos", ionos::IonosProvider::from_ini),
+    (
+        "hetzner-cloud",
+        hetzner_cloud::HetznerCloudProvider::from_ini,
+    ),
+    ("netcup", netcup::NetcupProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

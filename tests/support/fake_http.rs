@@ -191,3 +191,23 @@ async fn read_request<R: AsyncBufReadExt + AsyncReadExt + Unpin>(
         body,
     })
 }
+
+/// Makes pebble-challtestsrv (management address `mgmt`) serve exactly
+/// `values` at `host` (absolute, with the trailing dot): how a fake provider
+/// API makes its TXT records visible to pebble.
+pub async fn challtest_publish(mgmt: SocketAddr, host: &str, values: &[String]) {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("http://{mgmt}/{path}"))
+            .json(&body)
+            .send()
+    };
+    post("clear-txt", serde_json::json!({ "host": host }))
+        .await
+        .expect("challtestsrv answers");
+    for v in values {
+        post("set-txt", serde_json::json!({"host": host, "value": v}))
+            .await
+            .expect("challtestsrv answers");
+    }
+}

@@ -1,0 +1,235 @@
+//! An apex + wildcard certificate from pebble through the Gandi, deSEC and
+//! Vultr providers, each built from its SWAG-style ini and talking to its
+//! fake API, which serves its TXT records through pebble-challtestsrv (the
+//! DNS pebble validates against); and through `exec` with a hook script
+//! that publishes there itself. After each order no challenge record is
+//! left, and the credential never reached the log.
+
+#[path = "support/dns_ini.rs"]
+mod dns_ini;
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/fake_desec.rs"]
+mod fake_desec;
+#[path = "support/fake_dns.rs"]
+mod fake_dns;
+#[path = "support/fake_gandi.rs"]
+mod fake_gandi;
+#[path = "support/fake_http.rs"]
+mod fake_http;
+#[path = "support/fake_vultr.rs"]
+mod fake_vultr;
+#[path = "support/pebble.rs"]
+mod pebble;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dns_ini::with_ini;
+use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, Renewer};
+use moat::dns::DnsProvider;
+use pebble::{Pebble, PebbleOpts};
+
+/// Collects log output.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Orders `base` and `*.base` from pebble through `provider`; returns the
+/// log. Panics with the log when no certificate comes.
+async fn issue(p: &Pebble, provider: Box<dyn DnsProvider>, base: &str) -> String {
+    let logs = LogBuf::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let config = tempfile::tempdir().unwrap();
+    let domains = vec![base.to_owned(), format!("*.{base}")];
+    let mut cfg = AcmeConfig::new(
+        config.path(),
+        domains,
+        Directory::Custom {
+            url: p.directory_url.clone(),
+            ca_root: Some(p.listener_ca.clone()),
+        },
+    )
+    .unwrap();
+    cfg.propagation_timeout = Some(Duration::from_secs(20));
+    let solver = ChallengeSolver::Dns01 {
+        provider: Arc::from(provider),
+        propagation: Arc::new(fake_dns::RecordingCheck::new(p.dns)),
+    };
+    let renewer = Renewer::new(cfg.clone(), solver, Arc::new(|_| {}));
+    let (result, _) = renewer.attempt(false, None).await;
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let outcome =
+        result.unwrap_or_else(|e| panic!("{e}\nlog:\n{log}\npebble log:\n{}", p.log_text()));
+    let Outcome::Issued(stored) = outcome else {
+        panic!("expected a new certificate")
+    };
+    assert!(stored.info.covers(&cfg.domains), "{:?}", stored.info.names);
+    assert!(p.dns_txt(&format!("_acme-challenge.{base}")).is_empty());
+    log
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn gandi_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "gandi_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let token = "gandi-pat-secret-0123456789";
+    let fake = fake_gandi::FakeGandi::start_publishing(
+        &format!("Bearer {token}"),
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let (_d, provider) = with_ini(
+        "gandi",
+        &format!(
+            "dns_gandi_token={token}\ndns_gandi_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "gandi.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn desec_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "desec_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let token = "desec-token-secret-0123456789";
+    let fake =
+        fake_desec::FakeDesec::start_publishing(token, &["moat.test"], Some(p.challtest_mgmt))
+            .await;
+    let (_d, provider) = with_ini(
+        "desec",
+        &format!(
+            "dns_desec_token={token}\ndns_desec_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "desec.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn vultr_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "vultr_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let token = "vultr-key-secret-0123456789";
+    let fake =
+        fake_vultr::FakeVultr::start_publishing(token, &["moat.test"], 500, Some(p.challtest_mgmt))
+            .await;
+    let (_d, provider) = with_ini(
+        "vultr",
+        &format!(
+            "dns_vultr_key = {token}\ndns_vultr_endpoint = {}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "vultr.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn exec_issues_apex_and_wildcard_from_pebble_through_a_hook_script() {
+    let test = "exec_issues_apex_and_wildcard_from_pebble_through_a_hook_script";
+    let Some(curl) = env::require_program(test, "curl") else {
+        return;
+    };
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    // lego's exec contract: present|cleanup <fqdn.> <value>.
+    let bin = tempfile::tempdir().unwrap();
+    let hook = bin.path().join("hook");
+    let calls = bin.path().join("calls");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$1 $2 $3" >> '{calls}'
+echo "talking to challtestsrv with token $API_TOKEN"
+case "$1" in
+  present) exec '{curl}' -sf -X POST -d "{{\"host\":\"$2\",\"value\":\"$3\"}}" "http://$MGMT/set-txt" ;;
+  cleanup) exec '{curl}' -sf -X POST -d "{{\"host\":\"$2\"}}" "http://$MGMT/clear-txt" ;;
+esac
+exit 2
+"#,
+        calls = calls.display(),
+        curl = curl.display()
+    );
+    std::fs::write(&hook, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = "exec-hook-secret-0123456789";
+    let (_d, provider) = with_ini(
+        "exec",
+        &format!(
+            "dns_exec_path = {}\ndns_exec_env_MGMT = {}\ndns_exec_env_API_TOKEN = {token}\n",
+            hook.display(),
+            p.challtest_mgmt
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "exec.moat.test").await;
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let actions: Vec<&str> = calls
+        .lines()
+        .map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .map(|l| {
+            if l.starts_with("present") {
+                "present"
+            } else {
+                "cleanup"
+            }
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["present", "present", "cleanup", "cleanup"],
+        "{calls}"
+    );
+    assert!(
+        calls
+            .lines()
+            .all(|l| l.contains(" _acme-challenge.exec.moat.test. ")),
+        "{calls}"
+    );
+    assert!(
+        log.contains("talking to challtestsrv with token ***"),
+        "{log}"
+    );
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}

@@ -159,7 +159,15 @@ impl Stack {
             timeout,
             &format!("a 200 from backend {label} through moat"),
             || match self.get(label, "/probe") {
-                Ok((r, _)) if r.status == 200 && r.json()["name"] == label => Some(r),
+                // Until the conf is loaded the catch-all answers, 200 with
+                // its welcome page (SWAG's try_files), which is not JSON.
+                Ok((r, _))
+                    if r.status == 200
+                        && serde_json::from_str::<serde_json::Value>(&r.body)
+                            .is_ok_and(|j| j["name"] == label) =>
+                {
+                    Some(r)
+                }
                 Ok((r, _)) => {
                     *last.borrow_mut() = format!("{} {}", r.status, r.body);
                     None

@@ -101,22 +101,37 @@ impl AccessRecord {
         self.combined_at("")
     }
 
+    /// One buffer, each field escaped into it (no string per field: this
+    /// runs for every request, for the log and for the jails).
     fn combined_at(&self, time: &str) -> String {
-        let remote = self
-            .remote_addr
-            .map_or_else(|| "-".to_owned(), |a| a.to_string());
-        format!(
-            "{remote} - {} [{}] \"{} {} {}\" {} {} \"{}\" \"{}\"",
-            escape(self.remote_user.as_deref().unwrap_or("-")),
-            time,
-            escape(&self.method),
-            escape(&self.uri),
-            escape(&self.protocol),
-            self.status,
-            self.body_bytes_sent,
-            escape(self.referer.as_deref().unwrap_or("-")),
-            escape(self.user_agent.as_deref().unwrap_or("-")),
-        )
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(
+            128 + self.uri.len()
+                + self.user_agent.as_ref().map_or(0, String::len)
+                + self.referer.as_ref().map_or(0, String::len),
+        );
+        match self.remote_addr {
+            Some(a) => {
+                let _ = write!(out, "{a}");
+            }
+            None => out.push('-'),
+        }
+        out.push_str(" - ");
+        escape_into(&mut out, self.remote_user.as_deref().unwrap_or("-"));
+        out.push_str(" [");
+        out.push_str(time);
+        out.push_str("] \"");
+        escape_into(&mut out, &self.method);
+        out.push(' ');
+        escape_into(&mut out, &self.uri);
+        out.push(' ');
+        escape_into(&mut out, &self.protocol);
+        let _ = write!(out, "\" {} {} \"", self.status, self.body_bytes_sent);
+        escape_into(&mut out, self.referer.as_deref().unwrap_or("-"));
+        out.push_str("\" \"");
+        escape_into(&mut out, self.user_agent.as_deref().unwrap_or("-"));
+        out.push('"');
+        out
     }
 
     /// The line as one JSON object.
@@ -154,16 +169,26 @@ fn time_local(t: OffsetDateTime) -> String {
 
 /// nginx's escaping of logged strings: `"`, `\` and bytes outside printable
 /// ASCII become `\xHH`, so a request cannot forge a log line.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+fn escape_into(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
+    let mut clean = 0;
+    for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            out.push_str(&format!("\\x{b:02X}"));
-        } else {
-            out.push(char::from(b));
+            // Bytes before `i` since the last escape are printable ASCII,
+            // so both ends are character boundaries when the run is not
+            // empty (`clean` may sit inside a character only when `i` is
+            // the next byte of it).
+            if clean < i {
+                out.push_str(&s[clean..i]);
+            }
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push_str("\\x");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+            clean = i + 1;
         }
     }
-    out
+    out.push_str(&s[clean..]);
 }
 
 /// The request side of the access log: cheap to clone, never blocks.
@@ -326,6 +351,18 @@ mod tests {
         r.user_agent = Some("x\n1.2.3.4 - - [fake]".into());
         assert!(!r.combined().contains('\n'));
         assert!(r.combined().contains("x\\x0A1.2.3.4"));
+    }
+
+    #[test]
+    fn escaping_keeps_clean_runs_and_escapes_every_byte_of_a_character() {
+        let mut out = String::new();
+        escape_into(&mut out, "a\"b\\c");
+        escape_into(&mut out, "|\u{e5}|\u{1F600}");
+        escape_into(&mut out, "\u{e5}");
+        assert_eq!(
+            out,
+            "a\\x22b\\x5Cc|\\xC3\\xA5|\\xF0\\x9F\\x98\\x80\\xC3\\xA5"
+        );
     }
 
     #[test]

@@ -348,7 +348,11 @@ fn explain_maps_auth_basic_to_auth_401_and_shows_the_auth_request_step() {
         cfg.path(),
         &["https://sonarr.example.com/authelia/api/authz/auth-request"],
     );
-    assert_eq!(v["status"].as_u64(), Some(404), "{v}");
+    assert_eq!(
+        (v["action"].as_str(), v["status"].as_u64()),
+        (Some("deny"), Some(404)),
+        "{v}"
+    );
 }
 
 /// SWAG's default server passes existing `.php` files to PHP-FPM; moat has

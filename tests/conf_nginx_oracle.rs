@@ -606,6 +606,15 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
         )),
         // No /config/www in the oracle tree: a static answer is nginx's 404.
         "static" => Outcome::Status(status.unwrap_or(404)),
+        // An internal location refusing an external request is `deny`,
+        // never an auth step or something unsupported (issue 18 1c).
+        action @ ("auth" | "unsupported")
+            if oracle::parity_class(p) == Some("internal") && status == Some(404) =>
+        {
+            Outcome::Failed(format!(
+                "explain says {action} 404 where an internal location refuses (expected deny 404)"
+            ))
+        }
         "deny" | "auth" | "unsupported" => Outcome::Status(status.unwrap_or(0)),
         other => Outcome::Failed(format!("unknown action {other:?}")),
     }

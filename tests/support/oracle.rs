@@ -753,6 +753,22 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
             }
         }
         if first && !c.subfolder {
+            // The server's other `listen` ports (synapse's 8448): the same
+            // server answers there, with that port in `$server_port`.
+            for &other in scope
+                .ports
+                .iter()
+                .skip(1)
+                .filter(|&&p| p != 80 && p != port)
+            {
+                out.insert(Probe {
+                    port: other,
+                    tls: true,
+                    ..mk("GET", "/own-port?x=1".into(), vec![])
+                });
+            }
+        }
+        if first && !c.subfolder {
             // Names match case-insensitively.
             out.insert(Probe {
                 host: host.to_ascii_uppercase(),

@@ -112,16 +112,10 @@ fn print_list(json: &serde_json::Value) {
     }
 }
 
-/// Unix seconds as an RFC 3339 UTC time; `null` is `forever`.
+/// Unix seconds as an RFC 3339 UTC time (as `moat certs` prints them);
+/// `null` is `forever`.
 fn when(value: &serde_json::Value) -> String {
-    let Some(secs) = value.as_i64() else {
-        return "forever".to_owned();
-    };
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| secs.to_string())
+    value
+        .as_i64()
+        .map_or_else(|| "forever".to_owned(), super::certs::moat_time::fmt_ts)
 }

@@ -116,7 +116,8 @@ pub(crate) fn config_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-mod moat_time {
+/// Dates as the CLI prints them (also `moat bans`).
+pub(super) mod moat_time {
     /// RFC 3339 UTC for seconds since the epoch.
     pub fn fmt_ts(t: i64) -> String {
         time::OffsetDateTime::from_unix_timestamp(t)

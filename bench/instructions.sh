@@ -17,6 +17,9 @@
 # under callgrind in the same run, so the ratios to nginx come from it.
 #
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
+#   KEEP_CALLGRIND=DIR keeps each run's callgrind file (DIR/cg.<row>.1) for
+#   `callgrind_annotate --inclusive=yes`: the per-function breakdowns that
+#   bench/RESULTS.md quotes come from these.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +42,9 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [[ -n ${KEEP_CALLGRIND:-} ]]; then
+        mkdir -p "$KEEP_CALLGRIND" && cp "$WORK"/cg.*.1 "$KEEP_CALLGRIND"/ 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -52,6 +52,10 @@ pub struct RouteTable {
     /// Set when no configuration could be loaded: every request answers
     /// 503 with this text (which names the broken file and line).
     pub(crate) broken: Option<Arc<str>>,
+    /// The header-name rules when every server has the same ones (no conf
+    /// sets `underscores_in_headers` or `ignore_invalid_headers`, as in
+    /// SWAG's): [`RouteTable::header_rules`] then needs no server pick.
+    pub(crate) uniform_header_rules: Option<super::HeaderRules>,
 }
 
 impl RouteTable {
@@ -96,6 +100,9 @@ impl RouteTable {
     /// clients send `Host` (HTTP/2 `:authority`) first, so the chosen
     /// server's rules are applied to every line.
     pub fn header_rules(&self, port: u16, host: Option<&str>) -> super::HeaderRules {
+        if let Some(rules) = self.uniform_header_rules {
+            return rules;
+        }
         let host = host.map(super::eval::host_name);
         self.ports
             .get(&port)
@@ -187,6 +194,12 @@ impl RouteTable {
                 proxy_protocol,
             })
             .collect();
+        // A request to no server gets the defaults, so they count as one.
+        let uniform_header_rules = servers
+            .iter()
+            .map(|s| s.level.header_rules)
+            .all(|r| r == super::HeaderRules::default())
+            .then(super::HeaderRules::default);
         RouteTable {
             servers,
             ports,
@@ -194,6 +207,7 @@ impl RouteTable {
             maps,
             config_dir: c.config_dir.to_path_buf(),
             broken: None,
+            uniform_header_rules,
         }
     }
 }

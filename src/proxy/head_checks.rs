@@ -81,14 +81,16 @@ pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal>
     if req.headers.get_all(AUTHORIZATION).iter().count() > 1 {
         return Err(bad("client sent duplicate Authorization header"));
     }
-    let host = req.headers.get(HOST).map(|v| v.as_bytes().to_vec());
-    if let Some(host) = &host {
+    let host = req.headers.get(HOST).map(|v| v.as_bytes());
+    if let Some(host) = host {
         valid_host(host).map_err(|why| bad(format!("invalid Host header: {why}")))?;
     }
-    let target = req.raw_path().to_vec();
-    if let Some((authority, origin)) = split_absolute(&target) {
+    let has_host = host.is_some();
+    // Origin-form, the common case, is only read: nothing is copied.
+    let target = req.raw_path();
+    if let Some((authority, origin)) = split_absolute(target) {
         valid_host(authority).map_err(|why| bad(format!("invalid request-target host: {why}")))?;
-        if let Some(host) = &host {
+        if let Some(host) = host {
             if !same_authority(authority, host) {
                 return Err(bad("request-target host does not match Host"));
             }
@@ -102,17 +104,17 @@ pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal>
         };
         req.set_raw_path(&origin)
             .map_err(|_| bad("request-target path is invalid"))?;
-    } else if target.as_slice() == b"*" {
+    } else if target == b"*" {
         if req.method != Method::OPTIONS {
             return Err(bad("`*` request-target without OPTIONS"));
         }
     } else if target.first() != Some(&b'/') {
         return Err(bad("request-target is not origin-form or absolute-form"));
     }
-    if req.version == Version::HTTP_11 && host.is_none() {
+    if req.version == Version::HTTP_11 && !has_host {
         return Err(bad("HTTP/1.1 request without Host header"));
     }
-    if req.version == Version::HTTP_2 && host.is_none() {
+    if req.version == Version::HTTP_2 && !has_host {
         let Some(authority) = req.uri.authority().map(|a| a.as_str().to_owned()) else {
             return Err(bad("HTTP/2 request without :authority or Host"));
         };
@@ -129,21 +131,23 @@ pub fn check(req: &mut RequestHeader, rules: HeaderRules) -> Result<(), Refusal>
 /// `Content-Length` and `Transfer-Encoding`: one of each at most, a plain
 /// number, exactly `chunked`, never both.
 fn check_framing(req: &RequestHeader) -> Result<(), Refusal> {
-    let lengths: Vec<_> = req.headers.get_all(CONTENT_LENGTH).iter().collect();
-    if lengths.len() > 1 {
+    let mut lengths = req.headers.get_all(CONTENT_LENGTH).iter();
+    let length = lengths.next();
+    if lengths.next().is_some() {
         return Err(bad("client sent duplicate Content-Length header"));
     }
-    if let Some(len) = lengths.first() {
+    if let Some(len) = length {
         let v = len.as_bytes();
         if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
             return Err(bad("client sent invalid Content-Length header"));
         }
     }
-    let encodings: Vec<_> = req.headers.get_all(TRANSFER_ENCODING).iter().collect();
-    if encodings.len() > 1 {
+    let mut encodings = req.headers.get_all(TRANSFER_ENCODING).iter();
+    let encoding = encodings.next();
+    if encodings.next().is_some() {
         return Err(bad("client sent duplicate Transfer-Encoding header"));
     }
-    if let Some(te) = encodings.first() {
+    if let Some(te) = encoding {
         if req.version == Version::HTTP_10 {
             return Err(bad("client sent Transfer-Encoding in an HTTP/1.0 request"));
         }
@@ -153,7 +157,7 @@ fn check_framing(req: &RequestHeader) -> Result<(), Refusal> {
                 why: "client sent unknown Transfer-Encoding".into(),
             });
         }
-        if !lengths.is_empty() {
+        if length.is_some() {
             return Err(bad(
                 "client sent Content-Length and Transfer-Encoding together",
             ));

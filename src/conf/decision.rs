@@ -35,6 +35,9 @@ pub struct RequestInfo {
     /// `real_ip_header proxy_protocol`). `None` without a header, or for a
     /// header without addresses (v2 `LOCAL`, v1 `UNKNOWN`).
     pub proxy_protocol: Option<ProxyProtocolAddrs>,
+    /// The certificate chain the client presented in the TLS handshake
+    /// (leaf first), when it sent one.
+    pub client_certs: Option<std::sync::Arc<[rustls_pki_types::CertificateDer<'static>]>>,
 }
 
 /// The source and destination a PROXY protocol header announced.

@@ -36,6 +36,8 @@ pub(crate) struct Server {
     pub listens: Vec<ListenSpec>,
     pub name_matchers: Vec<Name>,
     pub level: Arc<Level>,
+    /// `ssl_verify_client` (not `off`), CA files read.
+    pub client_verify: Option<Arc<crate::conf::client_cert::ClientVerify>>,
     pub script: Vec<Stmt>,
     pub locations: LocationSet,
 }
@@ -52,6 +54,8 @@ pub struct RouteTable {
     /// Set when no configuration could be loaded: every request answers
     /// 503 with this text (which names the broken file and line).
     pub(crate) broken: Option<Arc<str>>,
+    /// Some server verifies client certificates (`ssl_verify_client`).
+    pub(crate) client_verify_any: bool,
 }
 
 impl RouteTable {
@@ -102,6 +106,29 @@ impl RouteTable {
             .and_then(|p| p.pick(host.as_deref()))
             .map(|picked| self.servers[picked.server].level.header_rules)
             .unwrap_or_default()
+    }
+
+    /// Whether any server verifies client certificates: TLS listeners then
+    /// keep what a client-certificate request needs on every handshake.
+    pub fn wants_client_certificates(&self) -> bool {
+        self.client_verify_any
+    }
+
+    /// Whether a TLS handshake on `port` with this SNI asks the client for
+    /// a certificate: the server the SNI picks (else the port's default,
+    /// as nginx) has `ssl_verify_client`.
+    pub fn asks_client_certificate(&self, port: u16, sni: Option<&str>) -> bool {
+        if !self.client_verify_any {
+            return false;
+        }
+        let Some(p) = self.ports.get(&port) else {
+            return false;
+        };
+        let host = sni.map(super::eval::host_name);
+        p.pick(host.as_deref())
+            .map(|picked| picked.server)
+            .or(p.default)
+            .is_some_and(|i| self.servers[i].client_verify.is_some())
     }
 
     /// The config directory the table was loaded from (`/config` maps here).
@@ -187,7 +214,9 @@ impl RouteTable {
                 proxy_protocol,
             })
             .collect();
+        let client_verify_any = servers.iter().any(|s| s.client_verify.is_some());
         RouteTable {
+            client_verify_any,
             servers,
             ports,
             listens,

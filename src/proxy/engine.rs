@@ -172,15 +172,16 @@ impl MoatProxy {
             .and_then(|a| a.as_inet())
             .copied()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let handshake = ssl
+            .as_ref()
+            .and_then(|d| d.extension.get::<super::tls::Handshake>());
         RequestInfo {
             method: req.method.as_str().to_owned(),
             tls: ssl.is_some() || role.is_some_and(|r| r.tls),
             server_port: role.map_or(local_port, |r| r.conf_port),
             host,
-            sni: ssl
-                .as_ref()
-                .and_then(|d| d.extension.get::<super::tls::Sni>())
-                .map(|s| s.0.clone()),
+            sni: handshake.and_then(|h| h.sni.clone()),
+            client_certs: handshake.and_then(|h| h.client_certs.clone()),
             uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
             headers: req
                 .headers

@@ -79,4 +79,4 @@ pub use resolve::{
 pub use routes::RouteSource;
 pub use service::{spawn, BoundAddr, ProxyConfig, ProxyHandle, DEFAULT_GRACE};
 pub use supervised::ProxyService;
-pub use tls::Sni;
+pub use tls::Handshake;

@@ -440,6 +440,30 @@ impl Compiler<'_> {
                 nargs(d, 1, 1)?;
                 level.ssl_certificate_key = Some(map_path(self.config_dir, &a[0].value));
             }
+            "ssl_verify_client" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.mode = typed(
+                    &a[0],
+                    crate::conf::client_cert::VerifyMode::parse(&a[0].value),
+                )?;
+            }
+            "ssl_client_certificate" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.client_certificate =
+                    Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_trusted_certificate" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.trusted_certificate =
+                    Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_verify_depth" => {
+                nargs(d, 1, 1)?;
+                let depth = a[0].value.parse::<u32>().map_err(|_| {
+                    ConfError::at(&a[0].span, format!("invalid value \"{}\"", a[0].value))
+                })?;
+                level.client_verify.depth = Some(depth);
+            }
             "proxy_pass" | "grpc_pass" => {
                 nargs(d, 1, 1)?;
                 let url = self.pass_url(d, loc)?;

@@ -226,6 +226,8 @@ pub(crate) struct Level {
     pub try_files: Option<Arc<TryFiles>>,
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
+    /// `ssl_verify_client` and its CA files (http, server).
+    pub client_verify: crate::conf::client_cert::ClientVerifyConf,
     pub handler: Option<Handler>,
     pub internal: bool,
     /// An access-control directive moat cannot enforce, with its place
@@ -274,6 +276,7 @@ impl Default for Level {
             try_files: None,
             ssl_certificate: None,
             ssl_certificate_key: None,
+            client_verify: Default::default(),
             handler: None,
             internal: false,
             unenforced_guard: None,

@@ -58,6 +58,8 @@ pub(crate) struct Eval<'a> {
     pub searches: usize,
     /// The auth server's answer, when deciding after the subrequest.
     pub auth: Option<&'a AuthOutcome>,
+    /// `$ssl_client_verify` of a server that verifies client certificates.
+    pub client_verdict: Option<crate::conf::client_cert::Verdict>,
     /// The auth response's headers while `auth_request_set` values are
     /// evaluated (`$upstream_http_*`); `None` otherwise.
     pub upstream_headers: Option<&'a [(String, String)]>,
@@ -227,6 +229,18 @@ impl VarSource for Eval<'_> {
                 ServerPort => owned(self.req.server_port.to_string()),
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
                 ServerAddr | Empty | Hostname => Cow::Borrowed(""),
+                SslClientVerify => match (&self.client_verdict, self.req.tls) {
+                    (Some(v), _) => v.text(),
+                    (None, true) => Cow::Borrowed("NONE"),
+                    (None, false) => Cow::Borrowed(""),
+                },
+                SslClientSDn | SslClientIDn => match self.req.client_certs.as_deref() {
+                    Some([leaf, ..]) => owned(crate::conf::client_cert::dn_text(
+                        leaf,
+                        matches!(b, SslClientIDn),
+                    )),
+                    _ => Cow::Borrowed(""),
+                },
                 ServerProtocol => Cow::Borrowed("HTTP/1.1"),
                 RequestMethod => Cow::Borrowed(self.method()),
                 Request => owned(format!("{} {} HTTP/1.1", self.req.method, self.req.uri)),

@@ -178,6 +178,15 @@ server {{ listen LISTEN ssl; server_name plain.test; ssl_certificate {d}/server.
     )
 }
 
+/// (SNI, Host, identity, moat's status, what the upstream sees).
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a Identity>,
+    u16,
+    Option<(&'a str, &'a str)>,
+);
+
 #[test]
 fn client_certificates_are_verified_as_nginx_verifies_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,9 +238,8 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
         (n, SocketAddr::from(([127, 0, 0, 1], port)), up)
     });
 
-    // (SNI, Host, identity, moat's status, what the upstream sees).
     let none: Option<&Identity> = None;
-    let cases: Vec<(&str, &str, Option<&Identity>, u16, Option<(&str, &str)>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("on.test", "on.test", none, 400, None),
         (
             "on.test",

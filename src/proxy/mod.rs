@@ -36,6 +36,7 @@
 
 mod access_log;
 mod auth_request;
+mod body_buffer;
 mod certs;
 mod engine;
 mod error;

@@ -280,6 +280,10 @@ impl Compiler<'_> {
                 nargs(d, 1, 1)?;
                 level.pass_request_body = typed(&a[0], values::flag(&a[0].value))?;
             }
+            "proxy_request_buffering" => {
+                nargs(d, 1, 1)?;
+                level.request_buffering = typed(&a[0], values::flag(&a[0].value))?;
+            }
             "client_max_body_size" => {
                 nargs(d, 1, 1)?;
                 level.max_body = typed(&a[0], values::size(&a[0].value))?;

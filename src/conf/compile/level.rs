@@ -195,6 +195,8 @@ pub(crate) struct Level {
     pub pass_request_headers: bool,
     pub pass_request_body: bool,
     pub max_body: u64,
+    /// `proxy_request_buffering` (default on).
+    pub request_buffering: bool,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub send_timeout: Duration,
@@ -253,6 +255,7 @@ impl Default for Level {
             pass_request_headers: true,
             pass_request_body: true,
             max_body: 1024 * 1024,
+            request_buffering: true,
             connect_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(60),

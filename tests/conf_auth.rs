@@ -485,7 +485,7 @@ fn access_affecting_directives_moat_lacks_fail_closed() {
         "g.subdomain.conf",
         "server { listen 443 ssl; server_name g.*;
     location /link { secure_link $arg_md5,$arg_expires; proxy_pass http://g:1; }
-    location /alias { alias /config/www/; }
+    location /referers { valid_referers none blocked server_names; proxy_pass http://g:1; }
     location /default { satisfy all; proxy_pass http://g:1; }
     location /open { proxy_pass http://g:1; }
 }",
@@ -493,7 +493,7 @@ fn access_affecting_directives_moat_lacks_fail_closed() {
     let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
     for (host, path, guard) in [
         ("g.example.com", "/link", "secure_link"),
-        ("g.example.com", "/alias", "alias"),
+        ("g.example.com", "/referers", "valid_referers"),
     ] {
         let d = t.decide(&https(host, path));
         assert!(

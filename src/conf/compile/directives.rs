@@ -427,6 +427,21 @@ impl Compiler<'_> {
             "root" => {
                 nargs(d, 1, 1)?;
                 level.root = Some(a[0].value.clone());
+                level.alias = None;
+            }
+            "alias" => {
+                nargs(d, 1, 1)?;
+                if loc.prefix.is_none() && !loc.no_uri_part {
+                    return Err(ConfError::at(
+                        &d.span,
+                        "\"alias\" directive is not allowed here",
+                    ));
+                }
+                level.alias = Some(Arc::new(super::level::Alias {
+                    value: tpl(self, &a[0])?,
+                    prefix: loc.prefix.clone(),
+                }));
+                level.root = None;
             }
             "index" => {
                 nargs(d, 1, 64)?;

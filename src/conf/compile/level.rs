@@ -166,6 +166,16 @@ pub(crate) enum TryLast {
     Uri(Template),
 }
 
+/// One `alias`: the file path that replaces the location's part of `$uri`.
+#[derive(Debug, Clone)]
+pub(crate) struct Alias {
+    /// The path, with the regex location's captures where it has them.
+    pub value: Template,
+    /// The prefix (or exact) location it sits in; `None` in a regex
+    /// location, where the alias is the whole path.
+    pub prefix: Option<String>,
+}
+
 /// Upstream `resolver` settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolverConf {
@@ -223,6 +233,8 @@ pub(crate) struct Level {
     /// `satisfy any`.
     pub satisfy_any: bool,
     pub root: Option<String>,
+    /// `alias` (replaces `root` where set; inherited by nested locations).
+    pub alias: Option<Arc<Alias>>,
     pub index: Arc<Vec<String>>,
     /// `try_files` (not inherited by nested locations, as in nginx).
     pub try_files: Option<Arc<TryFiles>>,
@@ -275,6 +287,7 @@ impl Default for Level {
             error_pages: Arc::default(),
             satisfy_any: false,
             root: None,
+            alias: None,
             index: Arc::new(vec!["index.html".to_string()]),
             try_files: None,
             ssl_certificate: None,

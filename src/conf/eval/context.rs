@@ -194,10 +194,22 @@ impl Eval<'_> {
     }
 
     fn document_root(&self) -> String {
+        if let Some(alias) = &self.level.alias {
+            // nginx: the alias itself (without the location's part).
+            return alias.value.render(self as &dyn VarSource);
+        }
         self.level
             .root
             .clone()
             .unwrap_or_else(|| "/usr/share/nginx/html".to_string())
+    }
+
+    /// `$request_filename`: the file the URI maps to.
+    fn request_filename(&self) -> String {
+        match self.file_path(&self.uri, false) {
+            Some((root, path)) => format!("{}{path}", root.trim_end_matches('/')),
+            None => format!("{}{}", self.document_root(), self.uri),
+        }
     }
 }
 
@@ -255,7 +267,7 @@ impl VarSource for Eval<'_> {
                 ProxyHost => Cow::Borrowed(&self.proxy_host),
                 ProxyPort => Cow::Borrowed(&self.proxy_port),
                 DocumentRoot => owned(self.document_root()),
-                RequestFilename => owned(format!("{}{}", self.document_root(), self.uri)),
+                RequestFilename => owned(self.request_filename()),
                 FastcgiScriptName => Cow::Borrowed(&self.uri),
                 RemoteUser => owned(self.remote_user().unwrap_or_default()),
                 ContentType => owned(self.header("content-type").unwrap_or_default().to_string()),

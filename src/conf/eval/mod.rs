@@ -430,7 +430,10 @@ impl Eval<'_> {
             Some(Handler::FastCgi) => Action::Unsupported {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
-            None => match &self.level.root {
+            None => match self
+                .file_path(&self.uri, false)
+                .filter(|_| self.level.root.is_some() || self.level.alias.is_some())
+            {
                 // nginx's static module serves GET, HEAD and POST only.
                 Some(_) if !serves_files(self.method()) => Action::Return {
                     status: 405,
@@ -467,15 +470,15 @@ impl Eval<'_> {
                         body: None,
                     }
                 }
-                Some(root) => {
+                Some((root, path)) => {
                     let mut add_slash = format!("{}/", self.uri);
                     if !self.args.is_empty() {
                         add_slash.push('?');
                         add_slash.push_str(&self.args);
                     }
                     Action::Static {
-                        root: map_path(&self.table.config_dir, root),
-                        path: self.uri.clone(),
+                        root: map_path(&self.table.config_dir, &root),
+                        path,
                         index: self.level.index.to_vec(),
                         add_slash: self.absolute(&add_slash),
                         post: self.method() == "POST",

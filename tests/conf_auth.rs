@@ -485,17 +485,15 @@ fn access_affecting_directives_moat_lacks_fail_closed() {
         "g.subdomain.conf",
         "server { listen 443 ssl; server_name g.*;
     location /link { secure_link $arg_md5,$arg_expires; proxy_pass http://g:1; }
-    location /alias { alias /config/www/; }
+    location /referers { valid_referers none blocked server_names; proxy_pass http://g:1; }
     location /default { satisfy all; proxy_pass http://g:1; }
     location /open { proxy_pass http://g:1; }
-}
-server { listen 443 ssl; server_name h.*; ssl_verify_client on; location / { proxy_pass http://h:1; } }",
+}",
     );
     let (t, report) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
     for (host, path, guard) in [
         ("g.example.com", "/link", "secure_link"),
-        ("g.example.com", "/alias", "alias"),
-        ("h.example.com", "/x", "ssl_verify_client"),
+        ("g.example.com", "/referers", "valid_referers"),
     ] {
         let d = t.decide(&https(host, path));
         assert!(
@@ -545,27 +543,41 @@ fn access_modules_swag_does_not_load_are_unknown_directives() {
 }
 
 #[test]
-fn a_server_requiring_client_certificates_answers_503_before_its_own_return() {
+fn a_server_requiring_client_certificates_answers_400_before_its_own_return() {
     let cfg = swag_layout();
+    let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_string()]).unwrap();
+    std::fs::write(cfg.path().join("ca.pem"), ca.cert.pem()).unwrap();
     write_conf(
         cfg.path(),
         "m.subdomain.conf",
         "server { listen 443 ssl; server_name m.*; ssl_verify_client on; ssl_client_certificate /config/ca.pem;
     return 301 https://elsewhere/;
 }
-server { listen 443 ssl; server_name o.*; ssl_verify_client optional; location / { proxy_pass http://o:1; } }
 server { listen 443 ssl; server_name n.*; ssl_verify_client off; location / { proxy_pass http://n:1; } }",
     );
     let (t, _) = load(cfg.path()).unwrap_or_else(|e| panic!("{e:?}"));
-    for host in ["m.example.com", "o.example.com"] {
-        let d = t.decide(&https(host, "/"));
-        assert!(
-            matches!(&d.action, Action::Unavailable { reason } if reason.contains("ssl_verify_client")),
-            "{host}: {d:?}"
-        );
-    }
+    // No certificate: nginx's 400 ("No required SSL certificate was sent").
+    let d = t.decide(&https("m.example.com", "/"));
+    assert!(
+        matches!(&d.action, Action::Return { status: 400, body: Some(b), .. } if b.contains("No required SSL certificate was sent")),
+        "{d:?}"
+    );
     let d = t.decide(&https("n.example.com", "/"));
     assert!(matches!(d.action, Action::Proxy(_)), "{d:?}");
+    // `on` or `optional` without a CA file is refused at load, as by nginx.
+    write_conf(
+        cfg.path(),
+        "m.subdomain.conf",
+        "server { listen 443 ssl; server_name o.*; ssl_verify_client optional; location / { proxy_pass http://o:1; } }",
+    );
+    let errs = load(cfg.path()).expect_err("no CA file");
+    assert!(
+        errs.iter()
+            .any(|e| e.to_string().contains("m.subdomain.conf:1:")
+                && e.to_string()
+                    .contains("no ssl_client_certificate for ssl_verify_client")),
+        "{errs:?}"
+    );
 }
 
 #[test]

@@ -245,6 +245,7 @@ pub fn request_from_url(
         headers: list,
         remote,
         proxy_protocol: None,
+        client_certs: None,
     })
 }
 

@@ -35,6 +35,9 @@ pub struct RequestInfo {
     /// `real_ip_header proxy_protocol`). `None` without a header, or for a
     /// header without addresses (v2 `LOCAL`, v1 `UNKNOWN`).
     pub proxy_protocol: Option<ProxyProtocolAddrs>,
+    /// The certificate chain the client presented in the TLS handshake
+    /// (leaf first), when it sent one.
+    pub client_certs: Option<std::sync::Arc<[rustls_pki_types::CertificateDer<'static>]>>,
 }
 
 /// The source and destination a PROXY protocol header announced.
@@ -288,6 +291,9 @@ pub struct Decision {
     pub response_headers: Vec<HeaderRule>,
     /// `client_max_body_size` in bytes; `None` means unlimited (`0`).
     pub max_body_size: Option<u64>,
+    /// `proxy_request_buffering` (nginx default on): a streamed body with
+    /// a limit is held until it is whole before any of it goes upstream.
+    pub request_buffering: bool,
     /// The client's address as realip found it (`set_real_ip_from` +
     /// `real_ip_header`), when it differs from the connection's: what the
     /// access log, limits and bans must use as `$remote_addr`.

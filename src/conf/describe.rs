@@ -157,7 +157,7 @@ fn summary(l: &Location) -> LocationSummary {
         {
             ("deny", None)
         }
-        None if level.root.is_some() => ("static", None),
+        None if level.root.is_some() || level.alias.is_some() => ("static", None),
         None => ("none", None),
     };
     let auth = if level.unenforced().is_some() {

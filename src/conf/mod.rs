@@ -15,6 +15,7 @@
 //! caller keeps serving the previous snapshot.
 
 mod ast;
+mod client_cert;
 mod compile;
 mod decision;
 mod describe;

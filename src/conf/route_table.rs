@@ -36,6 +36,8 @@ pub(crate) struct Server {
     pub listens: Vec<ListenSpec>,
     pub name_matchers: Vec<Name>,
     pub level: Arc<Level>,
+    /// `ssl_verify_client` (not `off`), CA files read.
+    pub client_verify: Option<Arc<crate::conf::client_cert::ClientVerify>>,
     pub script: Vec<Stmt>,
     pub locations: LocationSet,
 }
@@ -56,6 +58,8 @@ pub struct RouteTable {
     /// sets `underscores_in_headers` or `ignore_invalid_headers`, as in
     /// SWAG's): [`RouteTable::header_rules`] then needs no server pick.
     pub(crate) uniform_header_rules: Option<super::HeaderRules>,
+    /// Some server verifies client certificates (`ssl_verify_client`).
+    pub(crate) client_verify_any: bool,
 }
 
 impl RouteTable {
@@ -109,6 +113,29 @@ impl RouteTable {
             .and_then(|p| p.pick(host.as_deref()))
             .map(|picked| self.servers[picked.server].level.header_rules)
             .unwrap_or_default()
+    }
+
+    /// Whether any server verifies client certificates: TLS listeners then
+    /// keep what a client-certificate request needs on every handshake.
+    pub fn wants_client_certificates(&self) -> bool {
+        self.client_verify_any
+    }
+
+    /// Whether a TLS handshake on `port` with this SNI asks the client for
+    /// a certificate: the server the SNI picks (else the port's default,
+    /// as nginx) has `ssl_verify_client`.
+    pub fn asks_client_certificate(&self, port: u16, sni: Option<&str>) -> bool {
+        if !self.client_verify_any {
+            return false;
+        }
+        let Some(p) = self.ports.get(&port) else {
+            return false;
+        };
+        let host = sni.map(super::eval::host_name);
+        p.pick(host.as_deref())
+            .map(|picked| picked.server)
+            .or(p.default)
+            .is_some_and(|i| self.servers[i].client_verify.is_some())
     }
 
     /// The config directory the table was loaded from (`/config` maps here).
@@ -200,7 +227,9 @@ impl RouteTable {
             .map(|s| s.level.header_rules)
             .all(|r| r == super::HeaderRules::default())
             .then(super::HeaderRules::default);
+        let client_verify_any = servers.iter().any(|s| s.client_verify.is_some());
         RouteTable {
+            client_verify_any,
             servers,
             ports,
             listens,

@@ -67,6 +67,9 @@ pub(crate) enum Builtin {
     RequestFilename,
     FastcgiScriptName,
     RemoteUser,
+    SslClientVerify,
+    SslClientSDn,
+    SslClientIDn,
 }
 
 fn builtin(name: &str) -> Option<Builtin> {
@@ -103,13 +106,15 @@ fn builtin(name: &str) -> Option<Builtin> {
         "request_filename" => RequestFilename,
         "fastcgi_script_name" => FastcgiScriptName,
         "remote_user" => RemoteUser,
+        "ssl_client_verify" => SslClientVerify,
+        "ssl_client_s_dn" => SslClientSDn,
+        "ssl_client_i_dn" => SslClientIDn,
         // Values moat has no counterpart for while routing: empty, as nginx
         // gives for a connection without them.
         "ssl_early_data"
         | "ssl_server_name"
         | "ssl_protocol"
         | "ssl_cipher"
-        | "ssl_client_verify"
         | "ssl_session_id"
         | "request_id"
         | "http2"

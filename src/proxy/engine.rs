@@ -17,6 +17,7 @@ use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
 use super::auth_request::AuthClient;
+use super::body_buffer;
 use super::error_log::{ErrorLog, ErrorRecord};
 use super::failure_log;
 use super::head_checks::{self, HeaderRules};
@@ -83,6 +84,8 @@ pub struct RequestCtx {
     /// Refused because its client is banned: its lines are not fed back
     /// to the jails.
     banned: bool,
+    /// A streamed body being held until it is whole (`proxy_request_buffering`).
+    held: Option<bytes::BytesMut>,
     _inflight: InflightGuard,
 }
 
@@ -172,15 +175,16 @@ impl MoatProxy {
             .and_then(|a| a.as_inet())
             .copied()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let handshake = ssl
+            .as_ref()
+            .and_then(|d| d.extension.get::<super::tls::Handshake>());
         RequestInfo {
             method: req.method.as_str().to_owned(),
             tls: ssl.is_some() || role.is_some_and(|r| r.tls),
             server_port: role.map_or(local_port, |r| r.conf_port),
             host,
-            sni: ssl
-                .as_ref()
-                .and_then(|d| d.extension.get::<super::tls::Sni>())
-                .map(|s| s.0.clone()),
+            sni: handshake.and_then(|h| h.sni.clone()),
+            client_certs: handshake.and_then(|h| h.client_certs.clone()),
             uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
             headers: req
                 .headers
@@ -468,6 +472,7 @@ impl ProxyHttp for MoatProxy {
             upstream_elapsed: None,
             limit_hold: Default::default(),
             banned: false,
+            held: None,
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -563,7 +568,16 @@ impl ProxyHttp for MoatProxy {
             result?;
             return Ok(true);
         }
+        let buffer_limit = decision
+            .max_body_size
+            .filter(|max| decision.request_buffering && *max <= body_buffer::HELD_MAX);
         ctx.decision = Some(decision);
+        if let Some(max) = buffer_limit {
+            if body_buffer::streamed(session) {
+                ctx.held = Some(bytes::BytesMut::new());
+                Box::pin(body_buffer::read_ahead(session, max)).await?;
+            }
+        }
         Ok(false)
     }
 
@@ -571,19 +585,25 @@ impl ProxyHttp for MoatProxy {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
         }
         match ctx.decision.as_ref().and_then(|d| d.max_body_size) {
-            Some(max) if ctx.body_bytes > max => Err(status::refuse(
-                413,
-                format!("request body exceeds client_max_body_size {max}"),
-            )),
-            _ => Ok(()),
+            Some(max) if ctx.body_bytes > max => {
+                return Err(status::refuse(
+                    413,
+                    format!("request body exceeds client_max_body_size {max}"),
+                ))
+            }
+            _ => {}
         }
+        if let Some(held) = ctx.held.as_mut() {
+            body_buffer::hold(held, body, end_of_stream);
+        }
+        Ok(())
     }
 
     async fn upstream_peer(

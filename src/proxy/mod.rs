@@ -36,6 +36,7 @@
 
 mod access_log;
 mod auth_request;
+mod body_buffer;
 mod certs;
 mod engine;
 mod error;
@@ -79,4 +80,4 @@ pub use resolve::{
 pub use routes::RouteSource;
 pub use service::{spawn, BoundAddr, ProxyConfig, ProxyHandle, DEFAULT_GRACE};
 pub use supervised::ProxyService;
-pub use tls::Sni;
+pub use tls::Handshake;

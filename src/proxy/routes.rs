@@ -39,6 +39,16 @@ pub trait RouteSource: Send + Sync + 'static {
     fn header_rules(&self, _conf_port: u16, _host: Option<&str>) -> HeaderRules {
         HeaderRules::default()
     }
+    /// Whether some server may ask for client certificates (asked when a
+    /// TLS connection starts).
+    fn wants_client_certificates(&self) -> bool {
+        false
+    }
+    /// Whether the handshake on `conf_port` with this SNI asks the client
+    /// for a certificate (`ssl_verify_client` on the server it picks).
+    fn asks_client_certificate(&self, _conf_port: u16, _sni: Option<&str>) -> bool {
+        false
+    }
 }
 
 impl RouteSource for ArcSwap<RouteTable> {
@@ -60,5 +70,13 @@ impl RouteSource for ArcSwap<RouteTable> {
 
     fn header_rules(&self, conf_port: u16, host: Option<&str>) -> HeaderRules {
         self.load().header_rules(conf_port, host)
+    }
+
+    fn wants_client_certificates(&self) -> bool {
+        self.load().wants_client_certificates()
+    }
+
+    fn asks_client_certificate(&self, conf_port: u16, sni: Option<&str>) -> bool {
+        self.load().asks_client_certificate(conf_port, sni)
     }
 }

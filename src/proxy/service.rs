@@ -235,7 +235,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     ));
     let app = MoatProxy {
         proxy_protocol: gate.clone(),
-        routes: config.routes,
+        routes: config.routes.clone(),
         tokens: config.tokens,
         resolver: config.resolver,
         roles,
@@ -269,7 +269,11 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
     for listener in bound {
         let key = listener.addr.to_string();
         if listener.tls {
-            service.add_tls_with_settings(&key, None, tls::settings(&config.certs));
+            service.add_tls_with_settings(
+                &key,
+                None,
+                tls::settings(&config.certs, config.routes.clone(), listener.conf_port),
+            );
         } else {
             service.add_tcp(&key);
         }

@@ -94,6 +94,7 @@ pub fn https(host: &str, uri: &str) -> RequestInfo {
         headers: vec![("Host".into(), host.to_string())],
         remote: "192.0.2.10:40000".parse::<SocketAddr>().expect("addr"),
         proxy_protocol: None,
+        client_certs: None,
     }
 }
 

@@ -1233,6 +1233,7 @@ pub fn request_info(probe: &Probe) -> moat::conf::RequestInfo {
         headers: probe.wire_headers(),
         remote: SocketAddr::from((Ipv4Addr::new(127, 0, 0, probe.client), 50000)),
         proxy_protocol: None,
+        client_certs: None,
     }
 }
 

@@ -506,6 +506,7 @@ pub fn decision(action: Action) -> Decision {
         action,
         response_headers: vec![],
         max_body_size: None,
+        request_buffering: true,
         client_addr: None,
         status_override: None,
         remote_user: None,

@@ -51,6 +51,11 @@ impl Recorder {
         Recorder { addr, heads }
     }
 
+    /// Every head received so far, in order.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+
     /// Whether a `GET path` reached it.
     pub fn saw(&self, path: &str) -> bool {
         let line = format!("GET {path} ");

@@ -269,7 +269,16 @@ impl Compiler<'_> {
                 shown.push(w.clone());
             }
         }
+        let client_verify = match crate::conf::client_cert::ClientVerify::load(&level.client_verify)
+        {
+            Ok(v) => v.map(Arc::new),
+            Err(m) => {
+                self.errors.push(ConfError::at(&d.span, m));
+                None
+            }
+        };
         Server {
+            client_verify,
             at: Arc::new(ServerRef {
                 file: d.span.file.as_ref().clone(),
                 line: d.span.line,

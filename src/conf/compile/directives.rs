@@ -280,6 +280,10 @@ impl Compiler<'_> {
                 nargs(d, 1, 1)?;
                 level.pass_request_body = typed(&a[0], values::flag(&a[0].value))?;
             }
+            "proxy_request_buffering" => {
+                nargs(d, 1, 1)?;
+                level.request_buffering = typed(&a[0], values::flag(&a[0].value))?;
+            }
             "client_max_body_size" => {
                 nargs(d, 1, 1)?;
                 level.max_body = typed(&a[0], values::size(&a[0].value))?;
@@ -423,6 +427,21 @@ impl Compiler<'_> {
             "root" => {
                 nargs(d, 1, 1)?;
                 level.root = Some(a[0].value.clone());
+                level.alias = None;
+            }
+            "alias" => {
+                nargs(d, 1, 1)?;
+                if loc.prefix.is_none() && !loc.no_uri_part {
+                    return Err(ConfError::at(
+                        &d.span,
+                        "\"alias\" directive is not allowed here",
+                    ));
+                }
+                level.alias = Some(Arc::new(super::level::Alias {
+                    value: tpl(self, &a[0])?,
+                    prefix: loc.prefix.clone(),
+                }));
+                level.root = None;
             }
             "index" => {
                 nargs(d, 1, 64)?;
@@ -439,6 +458,30 @@ impl Compiler<'_> {
             "ssl_certificate_key" => {
                 nargs(d, 1, 1)?;
                 level.ssl_certificate_key = Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_verify_client" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.mode = typed(
+                    &a[0],
+                    crate::conf::client_cert::VerifyMode::parse(&a[0].value),
+                )?;
+            }
+            "ssl_client_certificate" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.client_certificate =
+                    Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_trusted_certificate" => {
+                nargs(d, 1, 1)?;
+                level.client_verify.trusted_certificate =
+                    Some(map_path(self.config_dir, &a[0].value));
+            }
+            "ssl_verify_depth" => {
+                nargs(d, 1, 1)?;
+                let depth = a[0].value.parse::<u32>().map_err(|_| {
+                    ConfError::at(&a[0].span, format!("invalid value \"{}\"", a[0].value))
+                })?;
+                level.client_verify.depth = Some(depth);
             }
             "proxy_pass" | "grpc_pass" => {
                 nargs(d, 1, 1)?;

@@ -166,6 +166,16 @@ pub(crate) enum TryLast {
     Uri(Template),
 }
 
+/// One `alias`: the file path that replaces the location's part of `$uri`.
+#[derive(Debug, Clone)]
+pub(crate) struct Alias {
+    /// The path, with the regex location's captures where it has them.
+    pub value: Template,
+    /// The prefix (or exact) location it sits in; `None` in a regex
+    /// location, where the alias is the whole path.
+    pub prefix: Option<String>,
+}
+
 /// Upstream `resolver` settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolverConf {
@@ -195,6 +205,8 @@ pub(crate) struct Level {
     pub pass_request_headers: bool,
     pub pass_request_body: bool,
     pub max_body: u64,
+    /// `proxy_request_buffering` (default on).
+    pub request_buffering: bool,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub send_timeout: Duration,
@@ -221,11 +233,15 @@ pub(crate) struct Level {
     /// `satisfy any`.
     pub satisfy_any: bool,
     pub root: Option<String>,
+    /// `alias` (replaces `root` where set; inherited by nested locations).
+    pub alias: Option<Arc<Alias>>,
     pub index: Arc<Vec<String>>,
     /// `try_files` (not inherited by nested locations, as in nginx).
     pub try_files: Option<Arc<TryFiles>>,
     pub ssl_certificate: Option<PathBuf>,
     pub ssl_certificate_key: Option<PathBuf>,
+    /// `ssl_verify_client` and its CA files (http, server).
+    pub client_verify: crate::conf::client_cert::ClientVerifyConf,
     pub handler: Option<Handler>,
     pub internal: bool,
     /// An access-control directive moat cannot enforce, with its place
@@ -251,6 +267,7 @@ impl Default for Level {
             pass_request_headers: true,
             pass_request_body: true,
             max_body: 1024 * 1024,
+            request_buffering: true,
             connect_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(60),
@@ -270,10 +287,12 @@ impl Default for Level {
             error_pages: Arc::default(),
             satisfy_any: false,
             root: None,
+            alias: None,
             index: Arc::new(vec!["index.html".to_string()]),
             try_files: None,
             ssl_certificate: None,
             ssl_certificate_key: None,
+            client_verify: Default::default(),
             handler: None,
             internal: false,
             unenforced_guard: None,

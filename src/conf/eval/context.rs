@@ -58,6 +58,8 @@ pub(crate) struct Eval<'a> {
     pub searches: usize,
     /// The auth server's answer, when deciding after the subrequest.
     pub auth: Option<&'a AuthOutcome>,
+    /// `$ssl_client_verify` of a server that verifies client certificates.
+    pub client_verdict: Option<crate::conf::client_cert::Verdict>,
     /// The auth response's headers while `auth_request_set` values are
     /// evaluated (`$upstream_http_*`); `None` otherwise.
     pub upstream_headers: Option<&'a [(String, String)]>,
@@ -192,10 +194,22 @@ impl Eval<'_> {
     }
 
     fn document_root(&self) -> String {
+        if let Some(alias) = &self.level.alias {
+            // nginx: the alias itself (without the location's part).
+            return alias.value.render(self as &dyn VarSource);
+        }
         self.level
             .root
             .clone()
             .unwrap_or_else(|| "/usr/share/nginx/html".to_string())
+    }
+
+    /// `$request_filename`: the file the URI maps to.
+    fn request_filename(&self) -> String {
+        match self.file_path(&self.uri, false) {
+            Some((root, path)) => format!("{}{path}", root.trim_end_matches('/')),
+            None => format!("{}{}", self.document_root(), self.uri),
+        }
     }
 }
 
@@ -227,6 +241,18 @@ impl VarSource for Eval<'_> {
                 ServerPort => owned(self.req.server_port.to_string()),
                 ServerName => owned(self.server.at.names.first().cloned().unwrap_or_default()),
                 ServerAddr | Empty | Hostname => Cow::Borrowed(""),
+                SslClientVerify => match (&self.client_verdict, self.req.tls) {
+                    (Some(v), _) => v.text(),
+                    (None, true) => Cow::Borrowed("NONE"),
+                    (None, false) => Cow::Borrowed(""),
+                },
+                SslClientSDn | SslClientIDn => match self.req.client_certs.as_deref() {
+                    Some([leaf, ..]) => owned(crate::conf::client_cert::dn_text(
+                        leaf,
+                        matches!(b, SslClientIDn),
+                    )),
+                    _ => Cow::Borrowed(""),
+                },
                 ServerProtocol => Cow::Borrowed("HTTP/1.1"),
                 RequestMethod => Cow::Borrowed(self.method()),
                 Request => owned(format!("{} {} HTTP/1.1", self.req.method, self.req.uri)),
@@ -241,7 +267,7 @@ impl VarSource for Eval<'_> {
                 ProxyHost => Cow::Borrowed(&self.proxy_host),
                 ProxyPort => Cow::Borrowed(&self.proxy_port),
                 DocumentRoot => owned(self.document_root()),
-                RequestFilename => owned(format!("{}{}", self.document_root(), self.uri)),
+                RequestFilename => owned(self.request_filename()),
                 FastcgiScriptName => Cow::Borrowed(&self.uri),
                 RemoteUser => owned(self.remote_user().unwrap_or_default()),
                 ContentType => owned(self.header("content-type").unwrap_or_default().to_string()),

@@ -117,6 +117,7 @@ server {
                 .collect(),
             remote: format!("{from}:5000").parse().unwrap(),
             proxy_protocol: None,
+            client_certs: None,
         }
     }
 

@@ -129,24 +129,43 @@ impl RouteTable {
             return unrouted(no_server(), Action::NotFound);
         };
         let server = &self.servers[picked.server];
-        // A server meant to require client certificates: nginx refuses the
-        // handshake before any request, so not even the server's `return`
-        // or `rewrite` may answer. moat does not verify them: 503.
-        if let Some(guard) = server
-            .level
-            .unenforced_guard
-            .as_deref()
-            .filter(|g| g.starts_with("ssl_verify_client"))
-        {
-            return unrouted(
-                server.at.clone(),
-                Action::Unavailable {
-                    reason: format!(
-                        "{guard}: client certificates are not verified by moat; refusing rather than serving anyone"
-                    ),
-                },
-            );
-        }
+        // Client certificates, checked as nginx does when the request
+        // head is read: before the server's `return` or `rewrite`.
+        let client_verdict = match &server.client_verify {
+            Some(policy) if req.tls => {
+                if let Some(refusal) = misdirected(req, host.as_deref()) {
+                    return unrouted(server.at.clone(), refusal);
+                }
+                let verdict = policy.verify(req.client_certs.as_deref());
+                if let Err(page) = policy.admits(&verdict) {
+                    let mut d = unrouted(
+                        server.at.clone(),
+                        Action::Return {
+                            status: 400,
+                            location: None,
+                            body: Some(format!("400 Bad Request\n\n{page}\n")),
+                        },
+                    );
+                    d.errors.push(match &verdict {
+                        crate::conf::client_cert::Verdict::Failed(why) => {
+                            format!("client SSL certificate verify error: ({why})")
+                        }
+                        _ => "client sent no required SSL certificate".to_string(),
+                    });
+                    return d;
+                }
+                Some(verdict)
+            }
+            // A certificate the SNI's server asked for, seen by a server
+            // that does not verify: nginx's variables still tell its verdict.
+            _ if req.tls && req.client_certs.is_some() => self
+                .ports
+                .get(&req.server_port)
+                .and_then(|p| p.pick(req.sni.as_deref().map(host_name).as_deref()))
+                .and_then(|p| self.servers[p.server].client_verify.as_ref())
+                .map(|policy| policy.verify(req.client_certs.as_deref())),
+            _ => None,
+        };
         let (path, args) = uri::split(&req.uri);
         let mut ev = Eval {
             table: self,
@@ -186,6 +205,7 @@ impl RouteTable {
             method_get: false,
             errors: Vec::new(),
             found_limits: None,
+            client_verdict,
         };
         // nginx's post-read phase: realip with the server's settings.
         ev.apply_realip();
@@ -343,6 +363,7 @@ fn unrouted(server: Arc<ServerRef>, action: Action) -> Decision {
         action,
         response_headers: vec![],
         max_body_size: None,
+        request_buffering: true,
         client_addr: None,
         status_override: None,
         remote_user: None,
@@ -362,6 +383,19 @@ fn no_server() -> Arc<ServerRef> {
         file: Default::default(),
         line: 0,
         names: vec![],
+    })
+}
+
+/// nginx's 421: a request whose Host is not the name the TLS handshake
+/// negotiated, to a server that verifies client certificates (the
+/// certificate was asked for, and checked, by the SNI's server).
+fn misdirected(req: &RequestInfo, host: Option<&str>) -> Option<Action> {
+    let sni = req.sni.as_deref()?;
+    let host = host.filter(|h| !h.is_empty())?;
+    (!sni.eq_ignore_ascii_case(host)).then_some(Action::Return {
+        status: 421,
+        location: None,
+        body: None,
     })
 }
 
@@ -396,7 +430,10 @@ impl Eval<'_> {
             Some(Handler::FastCgi) => Action::Unsupported {
                 reason: "fastcgi_pass: moat has no FastCGI (PHP) support".to_string(),
             },
-            None => match &self.level.root {
+            None => match self
+                .file_path(&self.uri, false)
+                .filter(|_| self.level.root.is_some() || self.level.alias.is_some())
+            {
                 // nginx's static module serves GET, HEAD and POST only.
                 Some(_) if !serves_files(self.method()) => Action::Return {
                     status: 405,
@@ -433,15 +470,15 @@ impl Eval<'_> {
                         body: None,
                     }
                 }
-                Some(root) => {
+                Some((root, path)) => {
                     let mut add_slash = format!("{}/", self.uri);
                     if !self.args.is_empty() {
                         add_slash.push('?');
                         add_slash.push_str(&self.args);
                     }
                     Action::Static {
-                        root: map_path(&self.table.config_dir, root),
-                        path: self.uri.clone(),
+                        root: map_path(&self.table.config_dir, &root),
+                        path,
                         index: self.level.index.to_vec(),
                         add_slash: self.absolute(&add_slash),
                         post: self.method() == "POST",
@@ -477,6 +514,7 @@ impl Eval<'_> {
             action,
             response_headers,
             max_body_size: (self.level.max_body != 0).then_some(self.level.max_body),
+            request_buffering: self.level.request_buffering,
             client_addr: self.realip,
             status_override,
             remote_user: self.remote_user(),

@@ -38,7 +38,7 @@ impl<'a> Eval<'a> {
             for t in &tf.tries {
                 let name = t.name.render(self as &dyn VarSource);
                 let test = if t.dir { FileTest::Dir } else { FileTest::File };
-                if self.exists(&name, test, probe) {
+                if self.exists_as(&name, test, probe, true) {
                     // nginx's `r->uri = path`: the name as tested, without
                     // the `/` of a directory test; same location.
                     self.uri = name;
@@ -61,7 +61,7 @@ impl<'a> Eval<'a> {
             }
         }
         if self.level.handler.is_none()
-            && self.level.root.is_some()
+            && (self.level.root.is_some() || self.level.alias.is_some())
             && self.uri.ends_with('/')
             && super::serves_files(self.method())
         {
@@ -79,17 +79,77 @@ impl<'a> Eval<'a> {
         Next::Content
     }
 
-    /// `root` + `name` passes `test` (nginx joins them as text).
-    pub(super) fn exists(&self, name: &str, test: FileTest, probe: &dyn FileProbe) -> bool {
-        if name.contains(['\0', '\\']) || name.split('/').any(|s| s == "..") {
+    /// `root` + `name` (or the `alias` mapping of `name`) passes `test`
+    /// (nginx joins them as text); `tried` for a `try_files` name.
+    pub(super) fn exists_as(
+        &self,
+        name: &str,
+        test: FileTest,
+        probe: &dyn FileProbe,
+        tried: bool,
+    ) -> bool {
+        let Some((root, path)) = self.file_path(name, tried) else {
             return false;
-        }
-        let root = match &self.level.root {
-            Some(r) => r.clone(),
-            None => "/usr/share/nginx/html".to_string(),
         };
-        let real = map_path(&self.table.config_dir, &format!("{root}{name}"));
+        let real = map_path(
+            &self.table.config_dir,
+            &format!("{}{path}", root.trim_end_matches('/')),
+        );
         probe.test(std::path::Path::new(&real), test)
+    }
+
+    /// [`Self::exists_as`] for the content handler's names (`$uri`, an index).
+    pub(super) fn exists(&self, name: &str, test: FileTest, probe: &dyn FileProbe) -> bool {
+        self.exists_as(name, test, probe, false)
+    }
+
+    /// Where `name` is on disk, as nginx maps it: the directory nothing may
+    /// leave (`root`, or the directory part of the `alias`) and the path
+    /// under it. `alias` in a prefix location replaces the location's
+    /// prefix; in a regex location it is the whole path (a `try_files` name
+    /// is appended to it, as nginx does). `None` for a name holding NUL, a
+    /// backslash or a `..` segment, which is never looked up.
+    pub(super) fn file_path(&self, name: &str, tried: bool) -> Option<(String, String)> {
+        let bad = |p: &str| p.contains(['\0', '\\']) || p.split('/').any(|s| s == "..");
+        let Some(alias) = &self.level.alias else {
+            if bad(name) {
+                return None;
+            }
+            let root = match &self.level.root {
+                Some(r) => r.clone(),
+                None => "/usr/share/nginx/html".to_string(),
+            };
+            return Some((root, name.to_string()));
+        };
+        let value = alias.value.render(self as &dyn VarSource);
+        let full = match &alias.prefix {
+            Some(prefix) => format!(
+                "{value}{}",
+                name.strip_prefix(prefix.as_str()).unwrap_or(name)
+            ),
+            None if tried => format!("{value}{name}"),
+            None => format!(
+                "{value}{}",
+                name.strip_prefix(self.uri.as_str()).unwrap_or("")
+            ),
+        };
+        // The alias' own directory: its text up to the last `/` before any
+        // variable (a capture may hold anything).
+        let literal: String = alias
+            .value
+            .parts
+            .iter()
+            .map_while(|p| match p {
+                crate::conf::variables::Part::Lit(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .collect();
+        let dir = &literal[..=literal.rfind('/')?];
+        let path = format!("/{}", full.strip_prefix(dir)?);
+        if bad(&path) {
+            return None;
+        }
+        Some((dir.to_string(), path))
     }
 
     /// nginx's `ngx_http_internal_redirect` (or `ngx_http_named_location`

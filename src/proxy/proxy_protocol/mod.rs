@@ -135,6 +135,16 @@ pub struct PreTls(pub Arc<Gate>);
 #[async_trait]
 impl PreTlsProcess for PreTls {
     async fn process(&self, stream: &mut L4Stream) -> pingora::Result<()> {
+        let result = self.before_tls(stream).await;
+        // Pingora creates the TLS session right after this returns, in the
+        // same poll: no earlier handshake's ClientHello may be taken for it.
+        crate::proxy::tls::forget_hello();
+        result
+    }
+}
+
+impl PreTls {
+    async fn before_tls(&self, stream: &mut L4Stream) -> pingora::Result<()> {
         let digest = stream.get_socket_digest();
         let Some(key) = conn_key(digest.as_deref()) else {
             return Ok(());

@@ -15,8 +15,12 @@ mod fake_desec;
 mod fake_dns;
 #[path = "support/fake_gandi.rs"]
 mod fake_gandi;
+#[path = "support/fake_google.rs"]
+mod fake_google;
 #[path = "support/fake_http.rs"]
 mod fake_http;
+#[path = "support/fake_transip.rs"]
+mod fake_transip;
 #[path = "support/fake_vultr.rs"]
 mod fake_vultr;
 #[path = "support/pebble.rs"]
@@ -25,7 +29,7 @@ mod pebble;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dns_ini::with_ini;
+use dns_ini::{with_file, with_ini};
 use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, Renewer};
 use moat::dns::DnsProvider;
 use pebble::{Pebble, PebbleOpts};
@@ -232,4 +236,56 @@ exit 2
         "{log}"
     );
     assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn google_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "google_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake = fake_google::FakeGoogle::start(
+        &[("moat-test", "moat.test", "public")],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let (_d, provider) = with_file("google", "google.json", &fake.key_file());
+    let log = issue(&p, provider.unwrap(), "google.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    let key_line = fake_google::KEY_PEM.lines().nth(1).unwrap();
+    assert!(!log.contains(key_line), "the key was logged:\n{log}");
+    assert!(
+        !log.contains("ya29."),
+        "the access token was logged:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn transip_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "transip_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake =
+        fake_transip::FakeTransip::start("moatuser", &["moat.test"], Some(p.challtest_mgmt)).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("transip-rsa.key");
+    std::fs::write(&key, fake_transip::KEY_PEM).unwrap();
+    let (_d, provider) = with_ini(
+        "transip",
+        &format!(
+            "dns_transip_username = moatuser\ndns_transip_key_file = {}\ndns_transip_endpoint = {}\n",
+            key.display(),
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "transip.moat.test").await;
+    assert!(fake.entries().is_empty(), "{:?}", fake.entries());
+    let key_line = fake_transip::KEY_PEM.lines().nth(1).unwrap();
+    assert!(!log.contains(key_line), "the key was logged:\n{log}");
+    assert!(!log.contains("fake-1"), "the token was logged:\n{log}");
 }

@@ -37,6 +37,7 @@ mod error;
 mod exec;
 mod gandi;
 mod godaddy;
+mod google;
 mod hetzner;
 mod hetzner_cloud;
 mod http;
@@ -53,8 +54,10 @@ mod registry;
 mod resolve;
 mod rfc2136;
 mod route53;
+mod rsa_key;
 mod secret;
 mod sigv4;
+mod transip;
 mod transport;
 mod tsig;
 mod vultr;
@@ -72,6 +75,7 @@ pub use error::DnsError;
 pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use godaddy::{GodaddyConfig, GodaddyProvider};
+pub use google::{GoogleConfig, GoogleProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
 pub use ionos::{IonosConfig, IonosProvider};
@@ -86,6 +90,7 @@ pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
 pub use route53::{CredentialSource, Route53Config, Route53Provider};
 pub use secret::Secret;
 pub use sigv4::AwsCredentials;
+pub use transip::{TransipConfig, TransipProvider};
 pub use tsig::TsigHmac;
 pub use vultr::{VultrConfig, VultrProvider};
 
@@ -112,4 +117,6 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "ionos",
     "hetzner-cloud",
     "netcup",
+    "google",
+    "transip",
 ];

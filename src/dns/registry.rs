@@ -6,8 +6,8 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, vultr, DnsError,
-    DnsProvider,
+    google, hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, transip,
+    vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -39,6 +39,8 @@ const PROVIDERS: &[(&str, Constructor)] = &[
         hetzner_cloud::HetznerCloudProvider::from_ini,
     ),
     ("netcup", netcup::NetcupProvider::from_ini),
+    ("google", google::GoogleProvider::from_ini),
+    ("transip", transip::TransipProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -9,6 +9,8 @@
 mod dns_ini;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/fake_azure.rs"]
+mod fake_azure;
 #[path = "support/fake_desec.rs"]
 mod fake_desec;
 #[path = "support/fake_dns.rs"]
@@ -288,4 +290,26 @@ async fn transip_issues_apex_and_wildcard_from_pebble() {
     let key_line = fake_transip::KEY_PEM.lines().nth(1).unwrap();
     assert!(!log.contains(key_line), "the key was logged:\n{log}");
     assert!(!log.contains("fake-1"), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn azure_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "azure_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake = fake_azure::FakeAzure::start(&[("dns1", "moat.test")], Some(p.challtest_mgmt)).await;
+    let (_d, provider) = with_ini("azure", &fake.sp_ini("moat.test", "dns1"));
+    let log = issue(&p, provider.unwrap(), "azure.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    assert!(
+        !log.contains(fake_azure::SECRET),
+        "the secret was logged:\n{log}"
+    );
+    assert!(
+        !log.contains("azure-fake-1"),
+        "the token was logged:\n{log}"
+    );
 }

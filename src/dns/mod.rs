@@ -28,6 +28,7 @@ mod acmedns;
 mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
+mod azure;
 mod cloudflare;
 mod desec;
 mod digitalocean;
@@ -66,6 +67,7 @@ mod xml;
 pub use acmedns::{AcmeDnsConfig, AcmeDnsProvider, AcmeDnsRegistration};
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
+pub use azure::{AzureConfig, AzureCredential, AzureProvider, ZoneMapping};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
 pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
@@ -119,4 +121,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "netcup",
     "google",
     "transip",
+    "azure",
 ];

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    google, hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, transip,
-    vultr, DnsError, DnsProvider,
+    acmedns, aliyun, azure, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi,
+    godaddy, google, hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53,
+    transip, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -41,6 +41,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("netcup", netcup::NetcupProvider::from_ini),
     ("google", google::GoogleProvider::from_ini),
     ("transip", transip::TransipProvider::from_ini),
+    ("azure", azure::AzureProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

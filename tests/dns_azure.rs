@@ -153,7 +153,7 @@ async fn azure_refuses_the_template_and_names_a_wrong_secret() {
     let ini = "dns_azure_msi_system_assigned = true
 dns_azure_zone1 = example.test
 ";
-    let (_d, p) = with_ini("azure", &ini);
+    let (_d, p) = with_ini("azure", ini);
     let err = p.err().unwrap().to_string();
     assert!(
         err.contains("azure.ini:2: dns_azure_zone1 has no `:`"),

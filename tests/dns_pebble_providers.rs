@@ -21,6 +21,8 @@ mod fake_gandi;
 mod fake_google;
 #[path = "support/fake_http.rs"]
 mod fake_http;
+#[path = "support/fake_namecheap.rs"]
+mod fake_namecheap;
 #[path = "support/fake_transip.rs"]
 mod fake_transip;
 #[path = "support/fake_vultr.rs"]
@@ -312,4 +314,39 @@ async fn azure_issues_apex_and_wildcard_from_pebble() {
         !log.contains("azure-fake-1"),
         "the token was logged:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn namecheap_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "namecheap_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let key = "nc-api-key-secret-0123456789";
+    let fake = fake_namecheap::FakeNamecheap::start(
+        "moatuser",
+        key,
+        "203.0.113.7",
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let before = fake.hosts();
+    let (_d, provider) = with_ini(
+        "namecheap",
+        &format!(
+            "dns_namecheap_username=moatuser\ndns_namecheap_api_key={key}\n\
+             dns_namecheap_client_ip=203.0.113.7\ndns_namecheap_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "namecheap.moat.test").await;
+    assert_eq!(
+        fake.hosts(),
+        before,
+        "only the challenge hosts came and went"
+    );
+    assert!(!log.contains(key), "the key was logged:\n{log}");
 }

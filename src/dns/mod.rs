@@ -45,6 +45,7 @@ mod http;
 pub mod ini;
 mod ionos;
 mod linode;
+mod namecheap;
 mod names;
 mod netcup;
 mod ovh;
@@ -82,6 +83,7 @@ pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
 pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
+pub use namecheap::{NamecheapConfig, NamecheapProvider};
 pub use netcup::{NetcupConfig, NetcupProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
@@ -122,4 +124,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "google",
     "transip",
     "azure",
+    "namecheap",
 ];

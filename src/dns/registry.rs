@@ -6,8 +6,8 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, azure, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi,
-    godaddy, google, hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53,
-    transip, vultr, DnsError, DnsProvider,
+    godaddy, google, hetzner, hetzner_cloud, ionos, linode, namecheap, netcup, ovh, porkbun,
+    rfc2136, route53, transip, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -42,6 +42,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("google", google::GoogleProvider::from_ini),
     ("transip", transip::TransipProvider::from_ini),
     ("azure", azure::AzureProvider::from_ini),
+    ("namecheap", namecheap::NamecheapProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

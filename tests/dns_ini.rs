@@ -48,6 +48,7 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("transip", 28, "dns_transip_username still holds the template's placeholder value: replace it with your TransIP username"),
         ("azure", 5, "dns_azure_sp_client_id still holds the template's placeholder value: replace it with your service principal's application (client) id"),
         ("namecheap", 3, "dns_namecheap_username still holds the template's placeholder value: replace it with your Namecheap user name"),
+        ("inwx", 4, "dns_inwx_username still holds the template's placeholder value: replace it with your INWX user name"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();

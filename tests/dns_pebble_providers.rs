@@ -21,6 +21,8 @@ mod fake_gandi;
 mod fake_google;
 #[path = "support/fake_http.rs"]
 mod fake_http;
+#[path = "support/fake_inwx.rs"]
+mod fake_inwx;
 #[path = "support/fake_namecheap.rs"]
 mod fake_namecheap;
 #[path = "support/fake_transip.rs"]
@@ -349,4 +351,39 @@ async fn namecheap_issues_apex_and_wildcard_from_pebble() {
         "only the challenge hosts came and went"
     );
     assert!(!log.contains(key), "the key was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn inwx_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "inwx_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let pass = "inwx-password-secret-0123456789";
+    let fake = fake_inwx::FakeInwx::start(
+        "moatuser",
+        pass,
+        Some(b"12345678901234567890"),
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let (_d, provider) = with_ini(
+        "inwx",
+        &format!(
+            "dns_inwx_url = {}\ndns_inwx_username = moatuser\ndns_inwx_password = {pass}\n\
+             dns_inwx_shared_secret = GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+            fake.url
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "inwx.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert_eq!(fake.open_sessions(), 0);
+    assert!(!log.contains(pass), "the password was logged:\n{log}");
+    assert!(
+        !log.contains("GEZDGNBV"),
+        "the shared secret was logged:\n{log}"
+    );
 }

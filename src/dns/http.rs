@@ -17,6 +17,8 @@ pub(crate) const DEFAULT_ATTEMPTS: u32 = 3;
 pub(crate) struct HttpReply {
     pub status: u16,
     pub body: String,
+    /// `name=value` of each `Set-Cookie` (session APIs such as INWX's).
+    pub cookies: Vec<String>,
 }
 
 /// reqwest plus the retry policy; one per provider instance.
@@ -79,6 +81,14 @@ impl HttpClient {
             match build().send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let cookies = resp
+                        .headers()
+                        .get_all(reqwest::header::SET_COOKIE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .filter_map(|v| v.split(';').next())
+                        .map(|v| v.trim().to_owned())
+                        .collect();
                     let body = match resp.text().await {
                         Ok(b) => b,
                         Err(e) => {
@@ -97,7 +107,11 @@ impl HttpClient {
                         last = Some(format!("HTTP {status}: {}", snippet(&body)));
                         continue;
                     }
-                    return Ok(HttpReply { status, body });
+                    return Ok(HttpReply {
+                        status,
+                        body,
+                        cookies,
+                    });
                 }
                 Err(e) => {
                     // without_url: a signed URL carries the signature and key id.

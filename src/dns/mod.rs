@@ -43,6 +43,7 @@ mod hetzner;
 mod hetzner_cloud;
 mod http;
 pub mod ini;
+mod inwx;
 mod ionos;
 mod linode;
 mod namecheap;
@@ -59,11 +60,13 @@ mod route53;
 mod rsa_key;
 mod secret;
 mod sigv4;
+mod totp;
 mod transip;
 mod transport;
 mod tsig;
 mod vultr;
 mod xml;
+mod xmlrpc;
 
 pub use acmedns::{AcmeDnsConfig, AcmeDnsProvider, AcmeDnsRegistration};
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
@@ -81,6 +84,7 @@ pub use godaddy::{GodaddyConfig, GodaddyProvider};
 pub use google::{GoogleConfig, GoogleProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
+pub use inwx::{InwxConfig, InwxProvider};
 pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
 pub use namecheap::{NamecheapConfig, NamecheapProvider};
@@ -125,4 +129,5 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "transip",
     "azure",
     "namecheap",
+    "inwx",
 ];

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::ini::{self, IniFile};
 use super::{
     acmedns, aliyun, azure, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi,
-    godaddy, google, hetzner, hetzner_cloud, ionos, linode, namecheap, netcup, ovh, porkbun,
+    godaddy, google, hetzner, hetzner_cloud, inwx, ionos, linode, namecheap, netcup, ovh, porkbun,
     rfc2136, route53, transip, vultr, DnsError, DnsProvider,
 };
 
@@ -43,6 +43,7 @@ const PROVIDERS: &[(&str, Constructor)] = &[
     ("transip", transip::TransipProvider::from_ini),
     ("azure", azure::AzureProvider::from_ini),
     ("namecheap", namecheap::NamecheapProvider::from_ini),
+    ("inwx", inwx::InwxProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

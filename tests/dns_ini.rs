@@ -121,3 +121,37 @@ fn legacy_prefixed_files_load() {
     assert_eq!(p.name(), "aliyun");
     assert_eq!(p.propagation_default().as_secs(), 30);
 }
+
+/// The README's table of SWAG's 45 plugins says `supported` for exactly the
+/// plugins moat has (exec is moat's own and not in SWAG's list).
+#[test]
+fn the_readme_table_matches_the_supported_plugins() {
+    let text = include_str!("../src/dns/README-providers.md");
+    let table = text
+        .split("| SWAG plugin | moat |")
+        .nth(1)
+        .expect("the table");
+    let rows: Vec<(&str, &str)> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`'), cells[2])
+        })
+        .collect();
+    assert_eq!(rows.len(), 45, "SWAG ships 45 plugins");
+    let mut supported: Vec<&str> = rows
+        .iter()
+        .filter(|(_, s)| *s == "supported")
+        .map(|(n, _)| *n)
+        .collect();
+    let mut names: Vec<&str> = PROVIDER_NAMES
+        .iter()
+        .copied()
+        .filter(|n| *n != "exec")
+        .collect();
+    supported.sort();
+    names.sort();
+    assert_eq!(supported, names);
+}

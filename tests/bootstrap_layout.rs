@@ -141,7 +141,14 @@ fn first_start_creates_the_swag_layout() {
         .collect();
     assert!(active.is_empty(), "no sample is activated: {active:?}");
 
-    for ini in ["aliyun.ini", "cloudflare.ini", "duckdns.ini", "rfc2136.ini"] {
+    for ini in [
+        "aliyun.ini",
+        "cloudflare.ini",
+        "duckdns.ini",
+        "rfc2136.ini",
+        "google.json",
+        "inwx.ini",
+    ] {
         let path = dir.join("dns-conf").join(ini);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

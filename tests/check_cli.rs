@@ -223,3 +223,88 @@ fn check_fails_on_a_typo_and_a_duplicate_and_prints_the_no_effect_summary() {
     let want = format!("{}:5: \"secure_link\" restricts access", conf.display());
     assert!(stdout.contains(&want), "{want}: {stdout}");
 }
+
+/// `dns-conf/<file>` in a fresh config dir holding `text`.
+fn with_dns_conf(file: &str, text: &str) -> tempfile::TempDir {
+    let tmp = temp_config();
+    std::fs::create_dir_all(tmp.path().join("dns-conf")).unwrap();
+    std::fs::write(tmp.path().join("dns-conf").join(file), text).unwrap();
+    tmp
+}
+
+#[test]
+fn check_refuses_an_untouched_dns_template_naming_file_and_key() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let rows = [
+        (
+            "cloudflare",
+            "cloudflare.ini",
+            ":4: dns_cloudflare_api_token still holds the template's placeholder value",
+        ),
+        (
+            "google",
+            "google.json",
+            ":3: _comment shows this is still SWAG's template",
+        ),
+        (
+            "azure",
+            "azure.ini",
+            ":5: dns_azure_sp_client_id still holds the template's placeholder value",
+        ),
+        (
+            "route53",
+            "route53.ini",
+            ": missing key aws_access_key_id under [default]",
+        ),
+    ];
+    for (plugin, file, tail) in rows {
+        let template = std::fs::read_to_string(format!("{repo}/dns-conf/{file}")).unwrap();
+        let tmp = with_dns_conf(file, &template);
+        let envs = [
+            ("URL", "example.com"),
+            ("VALIDATION", "dns"),
+            ("DNSPLUGIN", plugin),
+        ];
+        let out = check(tmp.path(), &envs);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{plugin}: {stdout}\n{stderr}");
+        let path = tmp.path().join("dns-conf").join(file);
+        assert!(
+            stdout.contains(&format!("{plugin}: {}{tail}", path.display())),
+            "{plugin}: {stdout}"
+        );
+    }
+    // Filled in, the same file passes (no request is sent).
+    let tmp = with_dns_conf(
+        "cloudflare.ini",
+        "dns_cloudflare_api_token = 0123456789abcdef-real\n",
+    );
+    let envs = [
+        ("URL", "example.com"),
+        ("VALIDATION", "dns"),
+        ("DNSPLUGIN", "cloudflare"),
+    ];
+    let out = check(tmp.path(), &envs);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("0123456789abcdef-real") && !stderr.contains("0123456789abcdef-real"));
+}
+
+#[test]
+fn check_names_the_supported_plugins_and_acmedns_and_exec_for_an_unknown_one() {
+    let tmp = temp_config();
+    let envs = [
+        ("URL", "example.com"),
+        ("VALIDATION", "dns"),
+        ("DNSPLUGIN", "njalla"),
+    ];
+    let out = check(tmp.path(), &envs);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("DNSPLUGIN=\"njalla\": unknown DNS provider; for any other DNS host use DNSPLUGIN=acmedns")
+            && stdout.contains("or DNSPLUGIN=exec (a program of yours)")
+            && stdout.contains(&format!("(allowed: {})", moat::dns::PROVIDER_NAMES.join(", "))),
+        "{stdout}"
+    );
+}

@@ -107,7 +107,9 @@ async fn unknown_plugin_lists_the_supported_ones() {
     assert_eq!(o.status.code(), Some(78));
     assert!(
         out(&o).contains(&format!(
-            "DNSPLUGIN=\"njalla\": unknown DNS provider (allowed: {})",
+            "DNSPLUGIN=\"njalla\": unknown DNS provider; for any other DNS host use \
+             DNSPLUGIN=acmedns (one CNAME to an acme-dns server) or DNSPLUGIN=exec (a program \
+             of yours) (allowed: {})",
             moat::dns::PROVIDER_NAMES.join(", ")
         )),
         "{}",

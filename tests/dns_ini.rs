@@ -4,10 +4,18 @@
 
 use moat::dns::{provider_for, PROVIDER_NAMES};
 
+/// The credentials file of `plugin`: `<plugin>.ini`, or google's `google.json`.
+fn file_of(plugin: &str) -> String {
+    match plugin {
+        "google" => "google.json".to_owned(),
+        _ => format!("{plugin}.ini"),
+    }
+}
+
 fn config_with(plugin: &str, text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
-    std::fs::write(dir.path().join(format!("dns-conf/{plugin}.ini")), text).unwrap();
+    std::fs::write(dir.path().join("dns-conf").join(file_of(plugin)), text).unwrap();
     dir
 }
 
@@ -36,13 +44,19 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         ("ionos", 3, "dns_ionos_prefix still holds the template's placeholder value: replace it with your IONOS API key prefix"),
         ("hetzner-cloud", 3, "dns_hetzner_cloud_api_token still holds the template's placeholder value: replace it with a Hetzner Cloud API token (read/write)"),
         ("netcup", 3, "dns_netcup_customer_id still holds the template's placeholder value: replace it with your netcup customer number"),
+        ("google", 3, "_comment shows this is still SWAG's template: replace the whole file with your service account's JSON key (IAM > Service accounts > Keys)"),
+        ("transip", 28, "dns_transip_username still holds the template's placeholder value: replace it with your TransIP username"),
+        ("azure", 5, "dns_azure_sp_client_id still holds the template's placeholder value: replace it with your service principal's application (client) id"),
+        ("namecheap", 3, "dns_namecheap_username still holds the template's placeholder value: replace it with your Namecheap user name"),
+        ("inwx", 4, "dns_inwx_username still holds the template's placeholder value: replace it with your INWX user name"),
     ];
     assert_eq!(cases.map(|c| c.0), PROVIDER_NAMES);
     let _ = rustls::crypto::ring::default_provider().install_default();
     for (plugin, line, message) in cases {
         let template = std::fs::read_to_string(format!(
-            "{}/dns-conf/{plugin}.ini",
-            env!("CARGO_MANIFEST_DIR")
+            "{}/dns-conf/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            file_of(plugin)
         ))
         .unwrap();
         // route53.ini ships with its keys commented out, as SWAG's does.
@@ -55,8 +69,9 @@ fn every_template_is_refused_until_its_placeholders_are_replaced() {
         assert_eq!(
             err,
             format!(
-                "{plugin}: {}/dns-conf/{plugin}.ini:{line}: {message}",
-                dir.path().display()
+                "{plugin}: {}/dns-conf/{}:{line}: {message}",
+                dir.path().display(),
+                file_of(plugin)
             )
         );
     }
@@ -105,4 +120,38 @@ fn legacy_prefixed_files_load() {
     let p = provider_for("aliyun", dir.path()).unwrap();
     assert_eq!(p.name(), "aliyun");
     assert_eq!(p.propagation_default().as_secs(), 30);
+}
+
+/// The README's table of SWAG's 45 plugins says `supported` for exactly the
+/// plugins moat has (exec is moat's own and not in SWAG's list).
+#[test]
+fn the_readme_table_matches_the_supported_plugins() {
+    let text = include_str!("../src/dns/README-providers.md");
+    let table = text
+        .split("| SWAG plugin | moat |")
+        .nth(1)
+        .expect("the table");
+    let rows: Vec<(&str, &str)> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`'), cells[2])
+        })
+        .collect();
+    assert_eq!(rows.len(), 45, "SWAG ships 45 plugins");
+    let mut supported: Vec<&str> = rows
+        .iter()
+        .filter(|(_, s)| *s == "supported")
+        .map(|(n, _)| *n)
+        .collect();
+    let mut names: Vec<&str> = PROVIDER_NAMES
+        .iter()
+        .copied()
+        .filter(|n| *n != "exec")
+        .collect();
+    supported.sort();
+    names.sort();
+    assert_eq!(supported, names);
 }

@@ -1,22 +1,46 @@
-//! An apex + wildcard certificate from pebble through the Gandi, deSEC and
-//! Vultr providers, each built from its SWAG-style ini and talking to its
-//! fake API, which serves its TXT records through pebble-challtestsrv (the
-//! DNS pebble validates against); and through `exec` with a hook script
-//! that publishes there itself. After each order no challenge record is
-//! left, and the credential never reached the log.
+//! An apex + wildcard certificate from pebble through each HTTP-API
+//! provider (gandi, desec, vultr, google, transip, azure, namecheap, inwx,
+//! ovh, godaddy, dnsimple, ionos, hetzner-cloud, netcup), each built from
+//! its SWAG-style credentials file and talking to its fake API, which
+//! serves its TXT records through pebble-challtestsrv (the DNS pebble
+//! validates against); and through `exec` with a hook script that
+//! publishes there itself. After each order no challenge record is left,
+//! and the credential never reached the log.
 
 #[path = "support/dns_ini.rs"]
 mod dns_ini;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/fake_azure.rs"]
+mod fake_azure;
 #[path = "support/fake_desec.rs"]
 mod fake_desec;
 #[path = "support/fake_dns.rs"]
 mod fake_dns;
+#[path = "support/fake_dnsimple.rs"]
+mod fake_dnsimple;
 #[path = "support/fake_gandi.rs"]
 mod fake_gandi;
+#[path = "support/fake_godaddy.rs"]
+mod fake_godaddy;
+#[path = "support/fake_google.rs"]
+mod fake_google;
+#[path = "support/fake_hetzner_cloud.rs"]
+mod fake_hetzner_cloud;
 #[path = "support/fake_http.rs"]
 mod fake_http;
+#[path = "support/fake_inwx.rs"]
+mod fake_inwx;
+#[path = "support/fake_ionos.rs"]
+mod fake_ionos;
+#[path = "support/fake_namecheap.rs"]
+mod fake_namecheap;
+#[path = "support/fake_netcup.rs"]
+mod fake_netcup;
+#[path = "support/fake_ovh.rs"]
+mod fake_ovh;
+#[path = "support/fake_transip.rs"]
+mod fake_transip;
 #[path = "support/fake_vultr.rs"]
 mod fake_vultr;
 #[path = "support/pebble.rs"]
@@ -25,7 +49,7 @@ mod pebble;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dns_ini::with_ini;
+use dns_ini::{with_file, with_ini};
 use moat::acme::{AcmeConfig, ChallengeSolver, Directory, Outcome, Renewer};
 use moat::dns::DnsProvider;
 use pebble::{Pebble, PebbleOpts};
@@ -232,4 +256,303 @@ exit 2
         "{log}"
     );
     assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn google_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "google_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake = fake_google::FakeGoogle::start(
+        &[("moat-test", "moat.test", "public")],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let (_d, provider) = with_file("google", "google.json", &fake.key_file());
+    let log = issue(&p, provider.unwrap(), "google.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    let key_line = fake_google::KEY_PEM.lines().nth(1).unwrap();
+    assert!(!log.contains(key_line), "the key was logged:\n{log}");
+    assert!(
+        !log.contains("ya29."),
+        "the access token was logged:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn transip_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "transip_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake =
+        fake_transip::FakeTransip::start("moatuser", &["moat.test"], Some(p.challtest_mgmt)).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("transip-rsa.key");
+    std::fs::write(&key, fake_transip::KEY_PEM).unwrap();
+    let (_d, provider) = with_ini(
+        "transip",
+        &format!(
+            "dns_transip_username = moatuser\ndns_transip_key_file = {}\ndns_transip_endpoint = {}\n",
+            key.display(),
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "transip.moat.test").await;
+    assert!(fake.entries().is_empty(), "{:?}", fake.entries());
+    let key_line = fake_transip::KEY_PEM.lines().nth(1).unwrap();
+    assert!(!log.contains(key_line), "the key was logged:\n{log}");
+    assert!(!log.contains("fake-1"), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn azure_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "azure_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let fake = fake_azure::FakeAzure::start(&[("dns1", "moat.test")], Some(p.challtest_mgmt)).await;
+    let (_d, provider) = with_ini("azure", &fake.sp_ini("moat.test", "dns1"));
+    let log = issue(&p, provider.unwrap(), "azure.moat.test").await;
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    assert!(
+        !log.contains(fake_azure::SECRET),
+        "the secret was logged:\n{log}"
+    );
+    assert!(
+        !log.contains("azure-fake-1"),
+        "the token was logged:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn namecheap_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "namecheap_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let key = "nc-api-key-secret-0123456789";
+    let fake = fake_namecheap::FakeNamecheap::start(
+        "moatuser",
+        key,
+        "203.0.113.7",
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let before = fake.hosts();
+    let (_d, provider) = with_ini(
+        "namecheap",
+        &format!(
+            "dns_namecheap_username=moatuser\ndns_namecheap_api_key={key}\n\
+             dns_namecheap_client_ip=203.0.113.7\ndns_namecheap_endpoint={}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "namecheap.moat.test").await;
+    assert_eq!(
+        fake.hosts(),
+        before,
+        "only the challenge hosts came and went"
+    );
+    assert!(!log.contains(key), "the key was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn inwx_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = Pebble::start(
+        "inwx_issues_apex_and_wildcard_from_pebble",
+        PebbleOpts::default(),
+    ) else {
+        return;
+    };
+    let pass = "inwx-password-secret-0123456789";
+    let fake = fake_inwx::FakeInwx::start(
+        "moatuser",
+        pass,
+        Some(b"12345678901234567890"),
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let (_d, provider) = with_ini(
+        "inwx",
+        &format!(
+            "dns_inwx_url = {}\ndns_inwx_username = moatuser\ndns_inwx_password = {pass}\n\
+             dns_inwx_shared_secret = GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+            fake.url
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "inwx.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert_eq!(fake.open_sessions(), 0);
+    assert!(!log.contains(pass), "the password was logged:\n{log}");
+    assert!(
+        !log.contains("GEZDGNBV"),
+        "the shared secret was logged:\n{log}"
+    );
+}
+
+/// Starts pebble for `test`, or `None` (skipped loudly) without it.
+fn pebble(test: &str) -> Option<Pebble> {
+    Pebble::start(test, PebbleOpts::default())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ovh_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("ovh_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let keys = fake_ovh::OvhKeys {
+        application_key: "ovh-app-key-0123".into(),
+        application_secret: "ovh-app-secret-secret-4567".into(),
+        consumer_key: "ovh-consumer-key-secret-89ab".into(),
+    };
+    let fake = fake_ovh::FakeOvh::start(keys.clone(), &["moat.test"], 1000).await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "ovh",
+        &format!(
+            "dns_ovh_endpoint = {}\ndns_ovh_application_key = {}\n\
+             dns_ovh_application_secret = {}\ndns_ovh_consumer_key = {}\n",
+            fake.endpoint, keys.application_key, keys.application_secret, keys.consumer_key
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "ovh.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(
+        !log.contains(&keys.application_secret),
+        "the secret was logged:\n{log}"
+    );
+    assert!(
+        !log.contains(&keys.consumer_key),
+        "the consumer key was logged:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn godaddy_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("godaddy_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let secret = "gd-secret-secret-0123456789";
+    let fake = fake_godaddy::FakeGodaddy::start("gd-key", secret, &["moat.test"]).await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "godaddy",
+        &format!(
+            "dns_godaddy_key = gd-key\ndns_godaddy_secret = {secret}\ndns_godaddy_endpoint = {}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "godaddy.moat.test").await;
+    assert!(
+        fake.names().iter().all(|n| n.records.is_empty()),
+        "{:?}",
+        fake.names()
+    );
+    assert!(!log.contains(secret), "the secret was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dnsimple_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("dnsimple_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let token = "dnsimple-token-secret-0123456789";
+    let fake = fake_dnsimple::FakeDnsimple::start(token, true, &[(1385, "moat.test")]).await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "dnsimple",
+        &format!(
+            "dns_dnsimple_token = {token}\ndns_dnsimple_endpoint = {}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "dnsimple.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ionos_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("ionos_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let secret = "ionos-secret-0123456789";
+    let fake = fake_ionos::FakeIonos::start(
+        &format!("pfx.{secret}"),
+        &[("11af3414-ebba-11e9-8df5-66fbe8a334b4", "moat.test")],
+    )
+    .await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "ionos",
+        &format!(
+            "dns_ionos_prefix = pfx\ndns_ionos_secret = {secret}\ndns_ionos_endpoint = {}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "ionos.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(secret), "the secret was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hetzner_cloud_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("hetzner_cloud_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let token = "hc-token-secret-0123456789";
+    let fake = fake_hetzner_cloud::FakeHetznerCloud::start(token, &["moat.test"]).await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "hetzner-cloud",
+        &format!(
+            "dns_hetzner_cloud_api_token = {token}\ndns_hetzner_cloud_endpoint = {}\n",
+            fake.endpoint
+        ),
+    );
+    let log = issue(&p, provider.unwrap(), "hcloud.moat.test").await;
+    assert!(
+        fake.sets().iter().all(|s| s.values.is_empty()),
+        "{:?}",
+        fake.sets()
+    );
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn netcup_issues_apex_and_wildcard_from_pebble() {
+    let Some(p) = pebble("netcup_issues_apex_and_wildcard_from_pebble") else {
+        return;
+    };
+    let creds = (
+        "12345".to_owned(),
+        "nc-api-key-0123".to_owned(),
+        "nc-api-password-secret-4567".to_owned(),
+    );
+    let fake = fake_netcup::FakeNetcup::start(creds.clone(), &["moat.test"]).await;
+    fake.publisher.publish_to(p.challtest_mgmt);
+    let (_d, provider) = with_ini(
+        "netcup",
+        &format!(
+            "dns_netcup_customer_id = {}\ndns_netcup_api_key = {}\ndns_netcup_api_password = {}\n\
+             dns_netcup_endpoint = {}\n",
+            creds.0, creds.1, creds.2, fake.endpoint
+        ),
+    );
+    // netcup's 900 s default is for its own slow servers; the fake is quick.
+    let log = issue(&p, provider.unwrap(), "netcup.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(&creds.2), "the password was logged:\n{log}");
 }

@@ -115,4 +115,12 @@ pub const DNS_CONF_TEMPLATES: &[(&str, &str)] = &[
     ("ovh.ini", include_str!("../../dns-conf/ovh.ini")),
     ("route53.ini", include_str!("../../dns-conf/route53.ini")),
     ("vultr.ini", include_str!("../../dns-conf/vultr.ini")),
+    ("google.json", include_str!("../../dns-conf/google.json")),
+    ("transip.ini", include_str!("../../dns-conf/transip.ini")),
+    ("azure.ini", include_str!("../../dns-conf/azure.ini")),
+    (
+        "namecheap.ini",
+        include_str!("../../dns-conf/namecheap.ini"),
+    ),
+    ("inwx.ini", include_str!("../../dns-conf/inwx.ini")),
 ];

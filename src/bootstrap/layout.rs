@@ -54,7 +54,7 @@ impl ConfigLayout {
 
     /// `dns-conf/<plugin>.ini`.
     pub fn dns_ini(&self, plugin: &str) -> PathBuf {
-        self.root.join("dns-conf").join(format!("{plugin}.ini"))
+        crate::dns::ini::ini_path(&self.root, plugin)
     }
 
     /// `keys/cert.crt`, the certificate ssl.conf points at.

@@ -76,6 +76,11 @@ fn check_files(settings: &Settings, config_dir: &Path, problems: &mut Vec<String
                 "note: {} does not exist yet: `moat run` writes a template to fill in",
                 ini.display()
             );
+        } else if let Err(e) = crate::dns::provider_for(plugin, config_dir) {
+            // What start would refuse: a missing key, SWAG's untouched
+            // template or a placeholder, naming file, line and key. Reads
+            // files only; no request is sent.
+            problems.push(e.to_string());
         }
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{json_api, json_message, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -261,51 +261,28 @@ impl DesecProvider {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let what = path.split('?').next().unwrap_or(path);
-        let url = self.config.endpoint.join(path).map_err(|e| ApiError {
-            status: 0,
-            error: DnsError::api(PLUGIN, format!("bad API path {what}: {e}")),
-        })?;
-        let reply = self
-            .http
-            .send(what, || {
-                let mut req = self
-                    .http
-                    .inner()
-                    .request(method.clone(), url.clone())
-                    .header(
-                        "authorization",
-                        format!("Token {}", self.config.token.expose()),
-                    );
-                if let Some(b) = &body {
-                    req = req.json(b);
-                }
-                req
-            })
-            .await
-            .map_err(|error| ApiError { status: 0, error })?;
-        if reply.status < 400 {
-            return Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null));
-        }
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let message = json["detail"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| snippet(&reply.body));
-        let hint = match reply.status {
-            401 => format!("; check {KEY_TOKEN} in {PLUGIN}.ini"),
-            403 => format!(
-                "; the token in {PLUGIN}.ini ({KEY_TOKEN}) is not allowed to change this \
-                 domain's TXT records (check its scoped policies)"
-            ),
-            _ => String::new(),
-        };
-        Err(ApiError {
-            status: reply.status,
-            error: DnsError::api(
-                PLUGIN,
-                format!("{method} {what}: HTTP {}: {message}{hint}", reply.status),
-            ),
-        })
+        json_api(
+            &self.http,
+            &self.config.endpoint,
+            JsonCall { method, path, body },
+            &|req, _, _| {
+                req.header(
+                    "authorization",
+                    format!("Token {}", self.config.token.expose()),
+                )
+            },
+            &|status, json| {
+                let hint = match status {
+                    401 => format!("check {KEY_TOKEN} in {PLUGIN}.ini"),
+                    403 => format!(
+                        "the token in {PLUGIN}.ini ({KEY_TOKEN}) is not allowed to change this \
+                         domain's TXT records (check its scoped policies)"
+                    ),
+                    _ => String::new(),
+                };
+                (json_message(json, "detail"), hint)
+            },
+        )
+        .await
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{json_api, json_message, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -282,59 +282,44 @@ impl GandiProvider {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let mut url = self.config.endpoint.join(path).map_err(|e| ApiError {
-            status: 0,
-            error: DnsError::api(PLUGIN, format!("bad API path {path}: {e}")),
-        })?;
-        if let Some(id) = &self.config.sharing_id {
-            url.query_pairs_mut().append_pair("sharing_id", id);
-        }
         let auth = match &self.config.auth {
             GandiAuth::Token(t) => format!("Bearer {}", t.expose()),
             GandiAuth::ApiKey(k) => format!("Apikey {}", k.expose()),
         };
-        let reply = self
-            .http
-            .send(path, || {
-                let mut req = self
-                    .http
-                    .inner()
-                    .request(method.clone(), url.clone())
-                    .header("authorization", &auth);
-                if let Some(b) = &body {
-                    req = req.json(b);
-                }
-                req
-            })
-            .await
-            .map_err(|error| ApiError { status: 0, error })?;
-        if reply.status < 400 {
-            return Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null));
-        }
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let message = json["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| snippet(&reply.body));
         let key = match self.config.auth {
             GandiAuth::Token(_) => KEY_TOKEN,
             GandiAuth::ApiKey(_) => KEY_API_KEY,
         };
-        let hint = match reply.status {
-            401 => format!("; check {key} in {PLUGIN}.ini"),
-            403 => format!(
-                "; the {key} in {PLUGIN}.ini may not manage this domain's DNS records \
-                 (a personal access token needs the \"Manage domain name technical \
-                 configurations\" permission for it)"
+        let path = match &self.config.sharing_id {
+            Some(id) => format!(
+                "{path}{}sharing_id={}",
+                if path.contains('?') { '&' } else { '?' },
+                super::aliyun_sign::percent_encode(id)
             ),
-            _ => String::new(),
+            None => path.to_owned(),
         };
-        Err(ApiError {
-            status: reply.status,
-            error: DnsError::api(
-                PLUGIN,
-                format!("{method} {path}: HTTP {}: {message}{hint}", reply.status),
-            ),
-        })
+        json_api(
+            &self.http,
+            &self.config.endpoint,
+            JsonCall {
+                method,
+                path: &path,
+                body,
+            },
+            &|req, _, _| req.header("authorization", &auth),
+            &|status, json| {
+                let hint = match status {
+                    401 => format!("check {key} in {PLUGIN}.ini"),
+                    403 => format!(
+                        "the {key} in {PLUGIN}.ini may not manage this domain's DNS records \
+                         (a personal access token needs the \"Manage domain name technical \
+                         configurations\" permission for it)"
+                    ),
+                    _ => String::new(),
+                };
+                (json_message(json, "message"), hint)
+            },
+        )
+        .await
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{json_api, json_message, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -238,54 +238,29 @@ impl GodaddyProvider {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let what = path.split('?').next().unwrap_or(path);
-        let url = self.config.endpoint.join(path).map_err(|e| ApiError {
-            status: 0,
-            error: DnsError::api(PLUGIN, format!("bad API path {what}: {e}")),
-        })?;
         let auth = format!(
             "sso-key {}:{}",
             self.config.api_key.expose(),
             self.config.secret.expose()
         );
-        let reply = self
-            .http
-            .send(what, || {
-                let mut req = self
-                    .http
-                    .inner()
-                    .request(method.clone(), url.clone())
-                    .header("authorization", &auth);
-                if let Some(b) = &body {
-                    req = req.json(b);
-                }
-                req
-            })
-            .await
-            .map_err(|error| ApiError { status: 0, error })?;
-        if reply.status < 400 {
-            return Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null));
-        }
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let message = json["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| snippet(&reply.body));
-        let hint = match reply.status {
-            401 => format!("; check {KEY_API_KEY} and {KEY_SECRET} in {PLUGIN}.ini"),
-            403 => format!(
-                "; GoDaddy refused the key in {PLUGIN}.ini ({KEY_API_KEY}): it opens the DNS \
-                 API only to some accounts, and a key from the OTE test environment does not \
-                 work in production"
-            ),
-            _ => String::new(),
-        };
-        Err(ApiError {
-            status: reply.status,
-            error: DnsError::api(
-                PLUGIN,
-                format!("{method} {what}: HTTP {}: {message}{hint}", reply.status),
-            ),
-        })
+        json_api(
+            &self.http,
+            &self.config.endpoint,
+            JsonCall { method, path, body },
+            &|req, _, _| req.header("authorization", &auth),
+            &|status, json| {
+                let hint = match status {
+                    401 => format!("check {KEY_API_KEY} and {KEY_SECRET} in {PLUGIN}.ini"),
+                    403 => format!(
+                        "GoDaddy refused the key in {PLUGIN}.ini ({KEY_API_KEY}): it opens the DNS \
+                         API only to some accounts, and a key from the OTE test environment does not \
+                         work in production"
+                    ),
+                    _ => String::new(),
+                };
+                (json_message(json, "message"), hint)
+            },
+        )
+        .await
     }
 }

@@ -17,6 +17,8 @@ pub(crate) const DEFAULT_ATTEMPTS: u32 = 3;
 pub(crate) struct HttpReply {
     pub status: u16,
     pub body: String,
+    /// `name=value` of each `Set-Cookie` (session APIs such as INWX's).
+    pub cookies: Vec<String>,
 }
 
 /// reqwest plus the retry policy; one per provider instance.
@@ -79,6 +81,14 @@ impl HttpClient {
             match build().send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let cookies = resp
+                        .headers()
+                        .get_all(reqwest::header::SET_COOKIE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .filter_map(|v| v.split(';').next())
+                        .map(|v| v.trim().to_owned())
+                        .collect();
                     let body = match resp.text().await {
                         Ok(b) => b,
                         Err(e) => {
@@ -97,7 +107,11 @@ impl HttpClient {
                         last = Some(format!("HTTP {status}: {}", snippet(&body)));
                         continue;
                     }
-                    return Ok(HttpReply { status, body });
+                    return Ok(HttpReply {
+                        status,
+                        body,
+                        cookies,
+                    });
                 }
                 Err(e) => {
                     // without_url: a signed URL carries the signature and key id.
@@ -140,4 +154,98 @@ impl From<ApiError> for DnsError {
 pub(crate) fn snippet(body: &str) -> String {
     let s: String = body.chars().take(200).collect();
     s.replace('\n', " ")
+}
+
+/// One call to a JSON API: `method` on `path` (joined to the provider's
+/// endpoint, query included) with an optional JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonCall<'a> {
+    pub method: reqwest::Method,
+    pub path: &'a str,
+    pub body: Option<serde_json::Value>,
+}
+
+impl<'a> JsonCall<'a> {
+    /// A call without a body.
+    pub fn new(method: reqwest::Method, path: &'a str) -> Self {
+        JsonCall {
+            method,
+            path,
+            body: None,
+        }
+    }
+
+    /// A call with a JSON body.
+    pub fn with(method: reqwest::Method, path: &'a str, body: serde_json::Value) -> Self {
+        JsonCall {
+            method,
+            path,
+            body: Some(body),
+        }
+    }
+}
+
+/// What a provider says about one of its API's errors: the API's own
+/// message (from its JSON, `None`: the body's start is shown) and a hint
+/// naming the ini key to fix (empty: none).
+pub(crate) type Explain<'e> =
+    &'e (dyn Fn(u16, &serde_json::Value) -> (Option<String>, String) + Sync);
+
+/// The JSON exchange every REST provider does: the call's URL under
+/// `endpoint`, `auth` adding credentials to each try (it sees the URL and
+/// the exact body, for signatures), retries through [`HttpClient::send`],
+/// a 2xx/3xx answer parsed (empty or not JSON: `Null`), and an error status
+/// turned into one line `METHOD path: HTTP n: message; hint` by `explain`,
+/// the status kept for the provider to match on.
+pub(crate) async fn json_api(
+    http: &HttpClient,
+    endpoint: &reqwest::Url,
+    call: JsonCall<'_>,
+    auth: &(dyn Fn(reqwest::RequestBuilder, &reqwest::Url, &str) -> reqwest::RequestBuilder + Sync),
+    explain: Explain<'_>,
+) -> Result<serde_json::Value, ApiError> {
+    let provider = http.provider;
+    let JsonCall { method, path, body } = call;
+    let what = path.split('?').next().unwrap_or(path);
+    let url = endpoint.join(path).map_err(|e| ApiError {
+        status: 0,
+        error: DnsError::api(provider, format!("bad API path {what}: {e}")),
+    })?;
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let reply = http
+        .send(what, || {
+            let mut req = http.inner().request(method.clone(), url.clone());
+            if !payload.is_empty() {
+                req = req
+                    .header("content-type", "application/json")
+                    .body(payload.clone());
+            }
+            auth(req, &url, &payload)
+        })
+        .await
+        .map_err(|error| ApiError { status: 0, error })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
+    if reply.status < 400 {
+        return Ok(json);
+    }
+    let (message, hint) = explain(reply.status, &json);
+    let message = message.unwrap_or_else(|| snippet(&reply.body));
+    let hint = if hint.is_empty() {
+        hint
+    } else {
+        format!("; {hint}")
+    };
+    Err(ApiError {
+        status: reply.status,
+        error: DnsError::api(
+            provider,
+            format!("{method} {what}: HTTP {}: {message}{hint}", reply.status),
+        ),
+    })
+}
+
+/// `json[field]` as a string, for [`Explain`] closures.
+pub(crate) fn json_message(json: &serde_json::Value, field: &str) -> Option<String> {
+    json[field].as_str().map(str::to_owned)
 }

@@ -30,9 +30,19 @@ pub struct IniFile {
     loose_mode: Option<u32>,
 }
 
-/// Where SWAG keeps the credentials of `plugin`: `<config>/dns-conf/<plugin>.ini`.
+/// Plugins whose credentials file is JSON, not ini: certbot-dns-google reads
+/// a service account's key file, which SWAG keeps as `dns-conf/google.json`.
+const JSON_PLUGINS: &[&str] = &["google"];
+
+/// Where SWAG keeps the credentials of `plugin`: `<config>/dns-conf/<plugin>.ini`
+/// (`google.json` for google).
 pub fn ini_path(config_dir: &Path, plugin: &str) -> PathBuf {
-    config_dir.join("dns-conf").join(format!("{plugin}.ini"))
+    let ext = if JSON_PLUGINS.contains(&plugin) {
+        "json"
+    } else {
+        "ini"
+    };
+    config_dir.join("dns-conf").join(format!("{plugin}.{ext}"))
 }
 
 /// Reads `<config>/dns-conf/<provider>.ini`; logs a warning when group or
@@ -51,7 +61,11 @@ pub fn load(provider: &'static str, config_dir: &Path) -> Result<IniFile, DnsErr
             format!("cannot read: {e}")
         },
     })?;
-    let mut ini = parse(provider, &text, &path)?;
+    let mut ini = if JSON_PLUGINS.contains(&provider) {
+        parse_json(provider, &text, &path)?
+    } else {
+        parse(provider, &text, &path)?
+    };
     ini.loose_mode = loose_mode(&path);
     if let Some(mode) = ini.loose_mode {
         tracing::warn!(
@@ -121,6 +135,52 @@ pub fn parse(provider: &'static str, text: &str, path: &Path) -> Result<IniFile,
             value: unquote(value.trim()).to_owned(),
             line,
             section: section.clone(),
+        });
+    }
+    Ok(ini)
+}
+
+/// Parses a JSON credentials file (a service account key): each top-level
+/// field whose value is a string, number or boolean becomes a key, on the
+/// line where its name first appears, so errors name file, line and key as
+/// for an ini file.
+pub fn parse_json(provider: &'static str, text: &str, path: &Path) -> Result<IniFile, DnsError> {
+    let mut ini = IniFile {
+        provider,
+        path: path.to_owned(),
+        entries: Vec::new(),
+        loose_mode: None,
+    };
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ini.error(
+            u32::try_from(e.line()).ok(),
+            format!("not valid JSON ({e}): expected the service account's key file"),
+        )
+    })?;
+    let Some(object) = json.as_object() else {
+        return Err(ini.error(
+            None,
+            "expected a JSON object (a service account's key file)".to_owned(),
+        ));
+    };
+    for (key, value) in object {
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => continue,
+        };
+        let quoted = format!("\"{key}\"");
+        let line = text
+            .find(&quoted)
+            .map(|at| text[..at].matches('\n').count() + 1)
+            .and_then(|l| u32::try_from(l).ok())
+            .unwrap_or(1);
+        ini.entries.push(Entry {
+            key: key.clone(),
+            value,
+            line,
+            section: String::new(),
         });
     }
     Ok(ini)

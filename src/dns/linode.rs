@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{json_api, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -263,52 +263,27 @@ impl LinodeProvider {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let what = path.split('?').next().unwrap_or(path);
-        let url = self.config.endpoint.join(path).map_err(|e| ApiError {
-            status: 0,
-            error: DnsError::api(PLUGIN, format!("bad API path {what}: {e}")),
-        })?;
-        let reply = self
-            .http
-            .send(what, || {
-                let mut req = self
-                    .http
-                    .inner()
-                    .request(method.clone(), url.clone())
-                    .bearer_auth(self.config.token.expose());
-                if let Some(b) = &body {
-                    req = req.json(b);
-                }
-                req
-            })
-            .await
-            .map_err(|error| ApiError { status: 0, error })?;
-        if reply.status < 400 {
-            return Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null));
-        }
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let reasons: Vec<&str> = json["errors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["reason"].as_str())
-            .collect();
-        let message = if reasons.is_empty() {
-            snippet(&reply.body)
-        } else {
-            reasons.join("; ")
-        };
-        let hint = if matches!(reply.status, 401 | 403) {
-            format!("; check {KEY_TOKEN} in {PLUGIN}.ini (it needs Domains: Read/Write)")
-        } else {
-            String::new()
-        };
-        Err(ApiError {
-            status: reply.status,
-            error: DnsError::api(
-                PLUGIN,
-                format!("{method} {what}: HTTP {}: {message}{hint}", reply.status),
-            ),
-        })
+        json_api(
+            &self.http,
+            &self.config.endpoint,
+            JsonCall { method, path, body },
+            &|req, _, _| req.bearer_auth(self.config.token.expose()),
+            &|status, json| {
+                let reasons: Vec<&str> = json["errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["reason"].as_str())
+                    .collect();
+                let message = (!reasons.is_empty()).then(|| reasons.join("; "));
+                let hint = if matches!(status, 401 | 403) {
+                    format!("check {KEY_TOKEN} in {PLUGIN}.ini (it needs Domains: Read/Write)")
+                } else {
+                    String::new()
+                };
+                (message, hint)
+            },
+        )
+        .await
     }
 }

@@ -28,6 +28,7 @@ mod acmedns;
 mod aliyun;
 mod aliyun_api;
 mod aliyun_sign;
+mod azure;
 mod cloudflare;
 mod desec;
 mod digitalocean;
@@ -37,12 +38,15 @@ mod error;
 mod exec;
 mod gandi;
 mod godaddy;
+mod google;
 mod hetzner;
 mod hetzner_cloud;
 mod http;
 pub mod ini;
+mod inwx;
 mod ionos;
 mod linode;
+mod namecheap;
 mod names;
 mod netcup;
 mod ovh;
@@ -53,16 +57,21 @@ mod registry;
 mod resolve;
 mod rfc2136;
 mod route53;
+mod rsa_key;
 mod secret;
 mod sigv4;
+mod totp;
+mod transip;
 mod transport;
 mod tsig;
 mod vultr;
 mod xml;
+mod xmlrpc;
 
 pub use acmedns::{AcmeDnsConfig, AcmeDnsProvider, AcmeDnsRegistration};
 pub use aliyun::{AliyunConfig, AliyunProvider, SignatureVersion};
 pub use aliyun_sign::{canonical_query, percent_encode, v2_signature, V3Request};
+pub use azure::{AzureConfig, AzureCredential, AzureProvider, ZoneMapping};
 pub use cloudflare::{CloudflareAuth, CloudflareConfig, CloudflareProvider};
 pub use desec::{DesecConfig, DesecProvider};
 pub use digitalocean::{DigitalOceanConfig, DigitalOceanProvider};
@@ -72,10 +81,13 @@ pub use error::DnsError;
 pub use exec::{ExecConfig, ExecProvider};
 pub use gandi::{GandiAuth, GandiConfig, GandiProvider};
 pub use godaddy::{GodaddyConfig, GodaddyProvider};
+pub use google::{GoogleConfig, GoogleProvider};
 pub use hetzner::{HetznerConfig, HetznerProvider};
 pub use hetzner_cloud::{HetznerCloudConfig, HetznerCloudProvider};
+pub use inwx::{InwxConfig, InwxProvider};
 pub use ionos::{IonosConfig, IonosProvider};
 pub use linode::{LinodeConfig, LinodeProvider};
+pub use namecheap::{NamecheapConfig, NamecheapProvider};
 pub use netcup::{NetcupConfig, NetcupProvider};
 pub use ovh::{ovh_signature, OvhConfig, OvhProvider};
 pub use porkbun::{PorkbunConfig, PorkbunProvider};
@@ -86,6 +98,7 @@ pub use rfc2136::{Rfc2136Config, Rfc2136Provider};
 pub use route53::{CredentialSource, Route53Config, Route53Provider};
 pub use secret::Secret;
 pub use sigv4::AwsCredentials;
+pub use transip::{TransipConfig, TransipProvider};
 pub use tsig::TsigHmac;
 pub use vultr::{VultrConfig, VultrProvider};
 
@@ -112,4 +125,9 @@ pub const PROVIDER_NAMES: &[&str] = &[
     "ionos",
     "hetzner-cloud",
     "netcup",
+    "google",
+    "transip",
+    "azure",
+    "namecheap",
+    "inwx",
 ];

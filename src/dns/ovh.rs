@@ -16,7 +16,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
-use super::http::{snippet, ApiError, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{
+    json_api, json_message, snippet, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT,
+};
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
@@ -354,74 +356,50 @@ impl OvhProvider {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let what = path.split('?').next().unwrap_or(path);
-        let url = self.config.endpoint.join(path).map_err(|e| ApiError {
-            status: 0,
-            error: DnsError::api(PLUGIN, format!("bad API path {what}: {e}")),
-        })?;
         let offset = self.time_offset().await?;
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        let reply = self
-            .http
-            .send(what, || {
+        let verb = method.clone();
+        json_api(
+            &self.http,
+            &self.config.endpoint,
+            JsonCall { method, path, body },
+            &|req, url, payload| {
                 let ts = time::OffsetDateTime::now_utc().unix_timestamp() + offset;
                 let sig = ovh_signature(
                     &self.config.application_secret,
                     &self.config.consumer_key,
-                    method.as_str(),
+                    verb.as_str(),
                     url.as_str(),
-                    &payload,
+                    payload,
                     ts,
                 );
-                let mut req = self
-                    .http
-                    .inner()
-                    .request(method.clone(), url.clone())
-                    .header("x-ovh-application", self.config.application_key.expose())
+                req.header("x-ovh-application", self.config.application_key.expose())
                     .header("x-ovh-consumer", self.config.consumer_key.expose())
                     .header("x-ovh-timestamp", ts.to_string())
-                    .header("x-ovh-signature", sig);
-                if !payload.is_empty() {
-                    req = req
-                        .header("content-type", "application/json")
-                        .body(payload.clone());
-                }
-                req
-            })
-            .await
-            .map_err(|error| ApiError { status: 0, error })?;
-        if reply.status < 400 {
-            return Ok(serde_json::from_str(&reply.body).unwrap_or(Value::Null));
-        }
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let message = json["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| snippet(&reply.body));
-        let code = json["errorCode"].as_str().unwrap_or_default();
-        let lower = message.to_ascii_lowercase();
-        let hint = if code == "INVALID_SIGNATURE" || lower.contains("invalid signature") {
-            format!("; check {KEY_APPLICATION_SECRET} in {PLUGIN}.ini")
-        } else if code == "INVALID_KEY" || lower.contains("invalid application key") {
-            format!("; check {KEY_APPLICATION_KEY} in {PLUGIN}.ini")
-        } else if code == "INVALID_CREDENTIAL" || lower.contains("credential does not exist") {
-            format!(
-                "; check {KEY_CONSUMER_KEY} in {PLUGIN}.ini (it may have expired or been revoked)"
-            )
-        } else if code == "NOT_GRANTED_CALL" || lower.contains("not been granted") {
-            format!(
-                "; the {KEY_CONSUMER_KEY} in {PLUGIN}.ini needs GET, POST and DELETE on \
-                 /domain/zone/*"
-            )
-        } else {
-            String::new()
-        };
-        Err(ApiError {
-            status: reply.status,
-            error: DnsError::api(
-                PLUGIN,
-                format!("{method} {what}: HTTP {}: {message}{hint}", reply.status),
-            ),
-        })
+                    .header("x-ovh-signature", sig)
+            },
+            &|_, json| {
+                let message = json_message(json, "message");
+                let code = json["errorCode"].as_str().unwrap_or_default();
+                let lower = message.clone().unwrap_or_default().to_ascii_lowercase();
+                let hint = if code == "INVALID_SIGNATURE" || lower.contains("invalid signature") {
+                    format!("check {KEY_APPLICATION_SECRET} in {PLUGIN}.ini")
+                } else if code == "INVALID_KEY" || lower.contains("invalid application key") {
+                    format!("check {KEY_APPLICATION_KEY} in {PLUGIN}.ini")
+                } else if code == "INVALID_CREDENTIAL" || lower.contains("credential does not exist") {
+                    format!(
+                        "check {KEY_CONSUMER_KEY} in {PLUGIN}.ini (it may have expired or been revoked)"
+                    )
+                } else if code == "NOT_GRANTED_CALL" || lower.contains("not been granted") {
+                    format!(
+                        "the {KEY_CONSUMER_KEY} in {PLUGIN}.ini needs GET, POST and DELETE on \
+                         /domain/zone/*"
+                    )
+                } else {
+                    String::new()
+                };
+                (message, hint)
+            },
+        )
+        .await
     }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::ini::{self, IniFile};
 use super::{
-    acmedns, aliyun, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi, godaddy,
-    hetzner, hetzner_cloud, ionos, linode, netcup, ovh, porkbun, rfc2136, route53, vultr, DnsError,
-    DnsProvider,
+    acmedns, aliyun, azure, cloudflare, desec, digitalocean, dnsimple, duckdns, exec, gandi,
+    godaddy, google, hetzner, hetzner_cloud, inwx, ionos, linode, namecheap, netcup, ovh, porkbun,
+    rfc2136, route53, transip, vultr, DnsError, DnsProvider,
 };
 
 type Constructor = fn(&IniFile) -> Result<Box<dyn DnsProvider>, DnsError>;
@@ -39,6 +39,11 @@ const PROVIDERS: &[(&str, Constructor)] = &[
         hetzner_cloud::HetznerCloudProvider::from_ini,
     ),
     ("netcup", netcup::NetcupProvider::from_ini),
+    ("google", google::GoogleProvider::from_ini),
+    ("transip", transip::TransipProvider::from_ini),
+    ("azure", azure::AzureProvider::from_ini),
+    ("namecheap", namecheap::NamecheapProvider::from_ini),
+    ("inwx", inwx::InwxProvider::from_ini),
 ];
 
 /// The provider `plugin` names, with credentials read from

@@ -251,7 +251,8 @@ fn acme(c: &mut Checker, raw: &RawEnv) -> Acme {
                 c.invalid(
                     vars::DNSPLUGIN,
                     &plugin_text,
-                    "unknown DNS provider",
+                    "unknown DNS provider; for any other DNS host use DNSPLUGIN=acmedns \
+                     (one CNAME to an acme-dns server) or DNSPLUGIN=exec (a program of yours)",
                     &providers,
                 );
             }

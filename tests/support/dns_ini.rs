@@ -19,3 +19,18 @@ pub fn with_ini(
     let p = provider_for(plugin, dir.path());
     (dir, p)
 }
+
+/// Like [`with_ini`] for a credentials file with another name
+/// (`google.json`).
+pub fn with_file(
+    plugin: &str,
+    file: &str,
+    text: &str,
+) -> (tempfile::TempDir, Result<Box<dyn DnsProvider>, DnsError>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
+    std::fs::write(dir.path().join("dns-conf").join(file), text).unwrap();
+    let p = provider_for(plugin, dir.path());
+    (dir, p)
+}

@@ -42,6 +42,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeDnsimple {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// Base URL for `dns_dnsimple_endpoint`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -60,12 +62,28 @@ impl FakeDnsimple {
         let st = state.clone();
         let token = token.to_owned();
         let zones: Vec<(u64, String)> = zones.iter().map(|(a, z)| (*a, z.to_string())).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, token, zones) = (st.clone(), token.clone(), zones.clone());
-            async move { handle(&st, &token, account_token, &zones, req) }
+            async move {
+                let resp = handle(&st, &token, account_token, &zones, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.records
+                        .iter()
+                        .filter(|r| r.kind == "TXT")
+                        .map(|r| (fake_http::absolute(&r.name, &r.zone), r.content.clone()))
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeDnsimple {
+            publisher,
             endpoint: format!("http://{addr}/v2"),
             state,
         }

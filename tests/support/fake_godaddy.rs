@@ -35,6 +35,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeGodaddy {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// Base URL for `dns_godaddy_endpoint`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -51,12 +53,35 @@ impl FakeGodaddy {
         let st = state.clone();
         let auth = format!("sso-key {key}:{secret}");
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, auth, domains) = (st.clone(), auth.clone(), domains.clone());
-            async move { handle(&st, &auth, &domains, req) }
+            async move {
+                let resp = handle(&st, &auth, &domains, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.names
+                        .iter()
+                        .filter(|n| n.kind == "TXT")
+                        .flat_map(|n| {
+                            n.records.iter().map(move |(d, _)| {
+                                (
+                                    fake_http::absolute(&n.name, &n.domain),
+                                    d.trim_matches('"').to_owned(),
+                                )
+                            })
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeGodaddy {
+            publisher,
             endpoint: format!("http://{addr}/v1"),
             state,
         }

@@ -42,6 +42,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeHetznerCloud {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// Base URL for `dns_hetzner_cloud_endpoint`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -65,12 +67,35 @@ impl FakeHetznerCloud {
         let st = state.clone();
         let token = token.to_owned();
         let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, token, zones) = (st.clone(), token.clone(), zones.clone());
-            async move { handle(&st, &token, &zones, req) }
+            async move {
+                let resp = handle(&st, &token, &zones, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.sets
+                        .iter()
+                        .filter(|x| x.kind == "TXT")
+                        .flat_map(|x| {
+                            x.values.iter().map(move |v| {
+                                (
+                                    fake_http::absolute(&x.name, &x.zone),
+                                    v.trim_matches('"').to_owned(),
+                                )
+                            })
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeHetznerCloud {
+            publisher,
             endpoint: format!("http://{addr}/v1"),
             state,
         }

@@ -211,3 +211,61 @@ pub async fn challtest_publish(mgmt: SocketAddr, host: &str, values: &[String]) 
             .expect("challtestsrv answers");
     }
 }
+
+/// Keeps pebble-challtestsrv serving what a fake API holds: after each
+/// request the fake hands over every (absolute host with the dot, value)
+/// TXT pair it holds, and each host whose values changed is republished.
+/// Does nothing until [`Publisher::publish_to`] names challtestsrv, so a
+/// fake built for unit tests talks to no DNS server.
+#[derive(Debug, Default)]
+pub struct Publisher {
+    mgmt: std::sync::Mutex<Option<SocketAddr>>,
+    last: std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl Publisher {
+    /// Publishes from now on into the challtestsrv at `mgmt`.
+    pub fn publish_to(&self, mgmt: SocketAddr) {
+        *self.mgmt.lock().unwrap() = Some(mgmt);
+    }
+
+    /// Republishes each host of `txt` (or gone from it) whose values changed.
+    pub async fn sync(&self, txt: Vec<(String, String)>) {
+        let Some(mgmt) = *self.mgmt.lock().unwrap() else {
+            return;
+        };
+        let mut now: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (host, value) in txt {
+            now.entry(host.to_ascii_lowercase())
+                .or_default()
+                .push(value);
+        }
+        let changed: Vec<(String, Vec<String>)> = {
+            let mut last = self.last.lock().unwrap();
+            let hosts: std::collections::BTreeSet<String> =
+                last.keys().chain(now.keys()).cloned().collect();
+            let changed = hosts
+                .into_iter()
+                .filter(|h| last.get(h) != now.get(h))
+                .map(|h| {
+                    let v = now.get(&h).cloned().unwrap_or_default();
+                    (h, v)
+                })
+                .collect();
+            *last = now;
+            changed
+        };
+        for (host, values) in changed {
+            challtest_publish(mgmt, &host, &values).await;
+        }
+    }
+}
+
+/// `name` in `zone` as an absolute host with the dot; `""` and `@` are the apex.
+pub fn absolute(name: &str, zone: &str) -> String {
+    match name {
+        "" | "@" => format!("{zone}."),
+        n if n.ends_with(zone) => format!("{}.", n.trim_end_matches('.')),
+        n => format!("{n}.{zone}."),
+    }
+}

@@ -40,6 +40,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeIonos {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// Host URL for `dns_ionos_endpoint` (the API is under `/dns/v1/`).
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -59,12 +61,33 @@ impl FakeIonos {
             .iter()
             .map(|(i, n)| (i.to_string(), n.to_string()))
             .collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, key, zones) = (st.clone(), key.clone(), zones.clone());
-            async move { handle(&st, &key, &zones, req) }
+            async move {
+                let resp = handle(&st, &key, &zones, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.records
+                        .iter()
+                        .filter(|r| r.kind == "TXT")
+                        .map(|r| {
+                            (
+                                format!("{}.", r.name),
+                                r.content.trim_matches('"').to_owned(),
+                            )
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeIonos {
+            publisher,
             endpoint: format!("http://{addr}"),
             state,
         }

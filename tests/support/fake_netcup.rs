@@ -41,6 +41,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeNetcup {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// URL for `dns_netcup_endpoint`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -68,12 +70,33 @@ impl FakeNetcup {
         let st = state.clone();
         let creds = Arc::new(creds);
         let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, creds, zones) = (st.clone(), creds.clone(), zones.clone());
-            async move { handle(&st, &creds, &zones, req) }
+            async move {
+                let resp = handle(&st, &creds, &zones, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.records
+                        .iter()
+                        .filter(|r| r.kind == "TXT")
+                        .map(|r| {
+                            (
+                                fake_http::absolute(&r.hostname, &r.zone),
+                                r.destination.trim_matches('"').to_owned(),
+                            )
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeNetcup {
+            publisher,
             endpoint: format!("http://{addr}/run/webservice/servers/endpoint.php?JSON"),
             state,
         }

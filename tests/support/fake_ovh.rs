@@ -57,6 +57,8 @@ struct State {
 
 /// A running fake.
 pub struct FakeOvh {
+    /// Serves the fake's TXT records through challtestsrv once told where.
+    pub publisher: Arc<fake_http::Publisher>,
     /// Base URL for `dns_ovh_endpoint`.
     pub endpoint: String,
     state: Arc<Mutex<State>>,
@@ -76,12 +78,33 @@ impl FakeOvh {
         let st = state.clone();
         let keys = Arc::new(keys);
         let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        let pubr = publisher.clone();
         let addr = fake_http::serve(move |req| {
+            let publisher = pubr.clone();
             let (st, keys, zones) = (st.clone(), keys.clone(), zones.clone());
-            async move { handle(&st, &keys, &zones, skew, req) }
+            async move {
+                let resp = handle(&st, &keys, &zones, skew, req);
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.records
+                        .iter()
+                        .filter(|r| r.field_type == "TXT")
+                        .map(|r| {
+                            (
+                                fake_http::absolute(&r.sub_domain, &r.zone),
+                                r.target.trim_matches('"').to_owned(),
+                            )
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
+                resp
+            }
         })
         .await;
         FakeOvh {
+            publisher,
             endpoint: format!("http://{addr}/1.0"),
             state,
         }

@@ -42,6 +42,19 @@
 //! ["parity.example.test"]`, and `/acl-deny/y from 127.0.0.4`: nginx
 //! proxied, moat 403.
 //!
+//! The class `fallback` (same conf): `error_page` into an `internal` or a
+//! named location (`=`, `=code`, without `=`, after `deny`) and
+//! `try_files` falling back to a named or `internal` location, with `GET`
+//! and `POST`. Over the wire moat agreed at once; the in-process and
+//! explain comparisons did not, e.g. `GET
+//! https://parity.example.test/ep-code/` / `nginx: status 202` / `moat:
+//! proxy GET http://parity-app:8080/hidden/with-code`, and `POST
+//! /ep-ret/x`: nginx proxied `GET` (an `error_page` redirect makes a
+//! `POST` a `GET`), moat's decision said `POST`: the oracle read the
+//! decision's method and `status_override` wrongly, and `moat explain`
+//! printed neither (it now reports the status an `error_page` imposes and
+//! `upstream_method`).
+//!
 //! The wire class `body` sends `POST` bodies (Content-Length, or chunked
 //! in two chunks) and compares the framing headers and the body (length
 //! and SHA-256, which `moat-echo` now reports as `body_sha256`) each
@@ -663,6 +676,8 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
     };
     let status = v["status"].as_u64().map(|s| s as u16);
     match v["action"].as_str().unwrap_or_default() {
+        // An `error_page` status imposed on the upstream's answer.
+        "proxy" | "grpc" if status.is_some() => Outcome::Status(status.unwrap_or_default()),
         "proxy" | "grpc" => {
             let url = v["upstream"].as_str().unwrap_or_default();
             let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
@@ -678,7 +693,9 @@ fn explain_outcome(config: &std::path::Path, p: &Probe, ports: &BTreeMap<u16, u1
                 app,
                 port,
                 tls,
-                method: p.method.clone(),
+                method: v["upstream_method"]
+                    .as_str()
+                    .map_or_else(|| p.method.clone(), str::to_string),
                 target: if target.is_empty() {
                     "/".into()
                 } else {
@@ -728,15 +745,18 @@ fn moat_explain_binary_answers_like_nginx() {
     // engine answers all of them in-process in
     // moat_routes_every_probe_like_nginx; this proves the CLI users run
     // prints those answers, over at least the 200 requests and 50 files.
-    // Plus every probe of the oracle's `internal` class: the CLI must call
-    // an internal location reached from outside `deny` 404.
+    // Plus every probe of the oracle's `internal` class (the CLI must call
+    // an internal location reached from outside `deny` 404) and of its
+    // `fallback` class (an `error_page` status and method over a proxy).
     let picked = run
         .probes
         .iter()
         .zip(&run.nginx)
         .enumerate()
         .filter(|(_, (p, _))| oracle::wire_class(p).is_none())
-        .filter(|(i, (p, _))| i % 20 == 0 || oracle::parity_class(p) == Some("internal"))
+        .filter(|(i, (p, _))| {
+            i % 20 == 0 || matches!(oracle::parity_class(p), Some("internal" | "fallback"))
+        })
         .map(|(_, pw)| pw);
     for (p, want) in picked {
         if matches!(want, Outcome::Failed(_)) {

@@ -1283,11 +1283,16 @@ pub fn moat_outcome(
     use moat::conf::Action;
     let d = table.decide(&request_info(probe));
     match d.action {
+        // An `error_page ... =code` (or without `=`) answers the upstream's
+        // response with its own status.
+        Action::Proxy(_) | Action::Grpc(_) if d.status_override.is_some() => {
+            Outcome::Status(d.status_override.unwrap_or_default())
+        }
         Action::Proxy(t) | Action::Grpc(t) => Outcome::Proxied {
             app: t.host.clone(),
             port: t.port,
             tls: t.scheme == "https" || t.scheme == "grpcs",
-            method: probe.method.clone(),
+            method: t.method.clone().unwrap_or_else(|| probe.method.clone()),
             target: t.path_and_query.clone(),
             host: t
                 .headers
@@ -1448,6 +1453,43 @@ server {
     location = /last-self {
         rewrite ^ /last-self last;
     }
+    location /ep-ret/ {
+        error_page 404 = /hidden/from-error-page;
+        return 404;
+    }
+    location /ep-code/ {
+        error_page 404 =202 /hidden/with-code;
+        return 404;
+    }
+    location /ep-deny/ {
+        deny all;
+        error_page 403 = /secret;
+    }
+    location /ep-named/ {
+        error_page 418 = @parity_named;
+        return 418;
+    }
+    location /ep-plain/ {
+        error_page 410 /hidden/plain;
+        return 410;
+    }
+    location @parity_named {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /tf-named/ {
+        try_files $uri @parity_named;
+    }
+    location /tf-int/ {
+        try_files $uri /secret;
+    }
+    location /tf-hidden/ {
+        try_files $uri $uri/ /hidden/tf$uri?via=tf;
+    }
+    location /tf-rx/ {
+        try_files /nothing-here /rx-hidden/tf$uri;
+    }
 }
 "#;
 
@@ -1472,6 +1514,7 @@ pub const PARITY_CLASSES: &[(&str, usize)] = &[
     ("bytes", 8),
     ("access", 60),
     ("last", 80),
+    ("fallback", 30),
 ];
 
 /// Probe classes only the wire comparison checks, with their floors: what
@@ -1548,6 +1591,8 @@ pub fn parity_class(p: &Probe) -> Option<&'static str> {
         Some("access")
     } else if t.starts_with("/last-") {
         Some("last")
+    } else if t.starts_with("/ep-") || t.starts_with("/tf-") {
+        Some("fallback")
     } else if bytes.iter().any(|b| t.contains(b)) {
         Some("bytes")
     } else if ["/brk", "/to-hidden/a%"].iter().any(|s| t.starts_with(s)) {
@@ -1629,8 +1674,45 @@ pub fn parity_probes() -> Vec<Probe> {
     ]
     .into_iter()
     .map(mk)
+    .chain(fallback_probes(mk))
     .chain(class_probes(mk))
     .collect()
+}
+
+/// The `fallback` probes: `error_page` into an `internal` location (with
+/// `=`, `=code`, without, into a named location, after `deny`) and
+/// `try_files` falling back to a named or an `internal` location, with
+/// `GET` and `POST` (an `error_page` redirect makes a `POST` a `GET`).
+fn fallback_probes(mk: impl Fn(&str) -> Probe) -> Vec<Probe> {
+    let targets = [
+        "/ep-ret/x",
+        "/ep-ret/x?q=1",
+        "/ep-code/y",
+        "/ep-deny/z",
+        "/ep-deny/z?k=v",
+        "/ep-named/n",
+        "/ep-named/n?a=b",
+        "/ep-plain/p",
+        "/tf-named/a",
+        "/tf-named/a?b=c",
+        "/tf-int/i",
+        "/tf-hidden/h",
+        "/tf-hidden/h?orig=1",
+        "/tf-hidden/",
+        "/tf-rx/r",
+        "/tf-rx/r%20s",
+        "/tf-named/%FF",
+    ];
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let mut p = mk(t);
+        p.client = 1 + (i % 9) as u8;
+        out.push(p.clone());
+        p.method = "POST".into();
+        p.body = format!("fallback {t}").into_bytes();
+        out.push(p);
+    }
+    out
 }
 
 /// The `access` probes (`allow`/`deny` seen from clients 127.0.0.1..=9)

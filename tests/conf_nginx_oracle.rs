@@ -99,7 +99,18 @@
 //! `websocket:actual-server.subdomain.conf.sample: upgrade GET
 //! https://ACTUAL-SERVER.EXAMPLE.TEST/Upper/Case?Q=1 from 127.0.0.3` /
 //! `nginx sent: ["connection: upgrade", "upgrade: websocket"]` / `moat
-//! sent: ["upgrade: websocket", "connection: upgrade"]`.
+//! sent: ["upgrade: websocket", "connection: upgrade"]`. A deliberately
+//! broken build that skips that reordering (2026-12-04,
+//! `order_as_target` returning at once) made both classes fail, 156 h2
+//! and 726 upgrade lines among 1,526 differing probes, e.g.
+//! `adminmongo.subdomain.conf.sample: h2 GET
+//! https://adminmongo.example.test/ [X-Dup: one] [x-dup: two] ...` /
+//! `order differs: nginx sent: ["host: adminmongo.example.test",
+//! "x-forwarded-for: 10.9.9.9, 127.0.0.7", ...]` / `moat sent: ["x-dup:
+//! one", "x-dup: two", "host: adminmongo.example.test", "accept-encoding:
+//! gzip", ...]`, and `websocket:actual-server.subdomain.conf.sample:
+//! upgrade GET ...` / `moat sent: ["sec-websocket-version: 13",
+//! "sec-websocket-key: ...", "host: actual-server.example.test", ...]`.
 
 #[path = "support/echo.rs"]
 mod echo;

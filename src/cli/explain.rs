@@ -8,7 +8,8 @@
 //!
 //! With `--json` the output is one object:
 //! `{"server": {"file","line","names"}, "location": {"file","line","match"} | null,
-//!   "action", "status", "upstream", "location_header", "upstream_headers", "response_headers"}`.
+//!   "action", "status", "upstream", "upstream_method"?, "location_header", "upstream_headers",
+//!   "response_headers"}` (`upstream_method` only when it is not the client's).
 //! Actions map as follows: `proxy_pass` → `"proxy"`, `grpc_pass` → `"grpc"`,
 //! `return`/`rewrite ... redirect` → `"return"` with its status,
 //! `allow`/`deny`/`internal` → `"deny"` (403 or 404), the default server's
@@ -63,10 +64,16 @@ pub struct Explained {
     pub location: Option<LocationRef>,
     /// `proxy`, `grpc`, `return`, `deny`, `static`, `auth` or `unsupported`.
     pub action: &'static str,
-    /// The status moat answers with itself, `null` when the request is forwarded.
+    /// The status moat answers with itself; for a forwarded request `null`,
+    /// or the status an `error_page` (`=code`, or the original error
+    /// without `=`) imposes on the upstream's answer.
     pub status: Option<u16>,
     /// The full upstream URL for `proxy`/`grpc`.
     pub upstream: Option<String>,
+    /// The method sent upstream when it is not the client's (an
+    /// `error_page` redirect makes a `POST` a `GET`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_method: Option<String>,
     /// `Location` of a redirect.
     pub location_header: Option<String>,
     /// Headers sent upstream, in order.
@@ -147,8 +154,20 @@ impl Explained {
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect();
         let (action, status, upstream, location_header, upstream_headers) = match &d.action {
-            Action::Proxy(t) => ("proxy", None, Some(t.url.clone()), None, t.headers.clone()),
-            Action::Grpc(t) => ("grpc", None, Some(t.url.clone()), None, t.headers.clone()),
+            Action::Proxy(t) => (
+                "proxy",
+                d.status_override,
+                Some(t.url.clone()),
+                None,
+                t.headers.clone(),
+            ),
+            Action::Grpc(t) => (
+                "grpc",
+                d.status_override,
+                Some(t.url.clone()),
+                None,
+                t.headers.clone(),
+            ),
             Action::Return {
                 status, location, ..
             } => ("return", Some(*status), None, location.clone(), vec![]),
@@ -175,6 +194,10 @@ impl Explained {
             status,
             upstream,
             location_header,
+            upstream_method: match &d.action {
+                Action::Proxy(t) | Action::Grpc(t) => t.method.clone(),
+                _ => None,
+            },
             upstream_headers,
             response_headers,
             auth: None,

@@ -11,7 +11,7 @@
 //! connections stay in the keep-alive pool, and sends `Connection: upgrade`
 //! only with an `Upgrade` header.
 
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::{Error, ErrorType, OrErr, Result};
 
 use crate::conf::{HeaderRule, ProxyTarget};
@@ -40,8 +40,8 @@ const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 30
 /// proxy.conf passes the client's headers through) stays as Pingora parsed
 /// it, with the client's spelling; only the rest is removed, and only
 /// what is new is appended. Per name, the values and their order are
-/// exactly the target's; the order between different names is not kept,
-/// which HTTP gives no meaning to.
+/// exactly the target's, and the names go out in the target's order (see
+/// [`order_as_target`]), as nginx sends them.
 pub fn upstream_request(
     req: &mut RequestHeader,
     target: &ProxyTarget,
@@ -131,6 +131,70 @@ pub fn upstream_request(
         if !req.headers.contains_key("host") {
             append(req, "Host", &format!("{}:{}", target.host, target.port))?;
         }
+    }
+    order_as_target(req, target, host)
+}
+
+/// Puts the headers in the order nginx sends them: the target's, which is
+/// the conf's `proxy_set_header` order followed by the client's headers
+/// passed through (the edits above keep a passed-through header where the
+/// client put it, append the rest, and a removal moves the last name into
+/// the removed one's place). Names the target does not list (body framing,
+/// the h2 additions) come first. Each name's values stay together, in
+/// their order (a header map cannot interleave names; nginx would send
+/// `A: 1`, `B: 2`, `A: 3` as listed). Moves nothing when the order is
+/// already right; the client's spelling of a name is kept.
+fn order_as_target(
+    req: &mut RequestHeader,
+    target: &ProxyTarget,
+    host: Option<usize>,
+) -> Result<()> {
+    let mut order: Vec<&str> = Vec::with_capacity(target.headers.len());
+    for (i, (name, _)) in target.headers.iter().enumerate() {
+        let skipped = name.eq_ignore_ascii_case("host") && Some(i) != host;
+        if !skipped
+            && req.headers.contains_key(name.as_str())
+            && !order.iter().any(|o| o.eq_ignore_ascii_case(name))
+        {
+            order.push(name);
+        }
+    }
+    let names = req.headers.keys_len();
+    let unlisted = names - order.len();
+    let in_order = req
+        .headers
+        .keys()
+        .enumerate()
+        .all(|(i, k)| match i.checked_sub(unlisted) {
+            None => !order.iter().any(|o| k.as_str().eq_ignore_ascii_case(o)),
+            Some(j) => k.as_str().eq_ignore_ascii_case(order[j]),
+        });
+    if in_order {
+        return Ok(());
+    }
+    // All out first, then all back: a removal moves the map's last name
+    // into the hole, which would undo a name already put back.
+    let mut moved = Vec::with_capacity(names);
+    for name in order {
+        if req.has_case() {
+            moved.extend(
+                req.case_header_iter()
+                    .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_bytes()))
+                    .map(|(n, v)| (n.clone(), v.clone())),
+            );
+        } else {
+            moved.extend(
+                req.headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| (name.to_owned().into_case_header_name(), v.clone())),
+            );
+        }
+        req.remove_header(name);
+    }
+    for (n, v) in moved {
+        req.append_header(n, v)
+            .or_err(ErrorType::InternalError, "reordering headers")?;
     }
     Ok(())
 }

@@ -440,7 +440,7 @@ fn listen_port(line: &str) -> Option<u16> {
     first.rsplit(':').next()?.parse().ok()
 }
 
-/// `listen 443 ssl` → `listen 127.0.0.1:P ssl`; `[::]:443` lines are dropped
+/// `listen 443 ssl` → `listen 127.0.0.1:P http2 ssl`; `[::]:443` lines are dropped
 /// (kept as a comment so line numbers stay the same in both trees).
 fn adapt_listen(line: &str, ports: &BTreeMap<u16, u16>) -> String {
     let Some(port) = listen_port(line) else {
@@ -455,7 +455,13 @@ fn adapt_listen(line: &str, ports: &BTreeMap<u16, u16>) -> String {
     let to = ports[&port];
     let rest = t["listen".len()..].trim_start()[first.len()..].to_string();
     let semi = if first.ends_with(';') { ";" } else { "" };
-    format!("{indent}listen 127.0.0.1:{to}{semi}{rest}")
+    // nginx 1.22 enables HTTP/2 per listen (SWAG's `http2 on` is 1.25's).
+    let h2 = if rest.split([' ', ';']).any(|w| w == "ssl") {
+        " http2"
+    } else {
+        ""
+    };
+    format!("{indent}listen 127.0.0.1:{to}{h2}{semi}{rest}")
 }
 
 /// SWAG's nginx.conf adapted for the oracle: nginx 1.22 (Debian) lacks
@@ -1046,12 +1052,39 @@ pub fn ask_nginx(
             )
         }
     };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    classify(status, &headers, &body, probe, ports, apps_by_ip)
+}
+
+/// An answer (status, response headers, body without framing) in the
+/// oracle's terms: a redirect, the echo's record of a proxied request (its
+/// JSON body, or for a WebSocket upgrade its `X-Echo-Request` header), or a
+/// local status. For a proxied request, also the header list the upstream
+/// received, with [`BODY_LEN`] last.
+pub fn classify(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    probe: &Probe,
+    ports: &BTreeMap<u16, u16>,
+    apps_by_ip: &BTreeMap<Ipv4Addr, String>,
+) -> (Outcome, Vec<(String, String)>) {
     let header = |name: &str| {
-        head.lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     };
     if (300..400).contains(&status) {
         if let Some(loc) = header("location") {
@@ -1064,58 +1097,61 @@ pub fn ask_nginx(
             );
         }
     }
-    if status == 200 && header("x-echo-name").is_some() {
-        let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-            dechunk(body)
-        } else {
-            body.to_vec()
-        };
-        let v: serde_json::Value = match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => {
-                return (
-                    Outcome::Failed(format!("echo body is not JSON: {e}")),
-                    vec![],
-                )
+    let record = match (status, header("x-echo-request")) {
+        (101, Some(b64)) => {
+            use base64::Engine as _;
+            match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+                Ok(json) => json,
+                Err(e) => return (Outcome::Failed(format!("X-Echo-Request: {e}")), vec![]),
             }
-        };
-        let local: SocketAddr = v["local_addr"].as_str().unwrap_or("").parse().unwrap();
-        let app = match local.ip() {
-            std::net::IpAddr::V4(ip) => apps_by_ip.get(&ip).cloned(),
-            _ => None,
         }
-        .unwrap_or_else(|| format!("?{}", local.ip()));
-        let mut headers: Vec<(String, String)> = v["headers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap_or("").to_string(),
-                    h[1].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        // What the upstream counted, as a pseudo header (see BODY_LEN).
-        headers.push((
-            BODY_LEN.into(),
-            format!(
-                "{} sha256 {}",
-                v["body_len"],
-                v["body_sha256"].as_str().unwrap_or("?")
-            ),
-        ));
-        let outcome = Outcome::Proxied {
-            app,
-            port: local.port(),
-            tls: v["tls"].as_bool().unwrap_or(false),
-            method: v["method"].as_str().unwrap_or("").to_string(),
-            target: v["target"].as_str().unwrap_or("").to_string(),
-            host: host_values(&v["headers"]),
-        };
-        return (outcome, headers);
+        (200, _) if header("x-echo-name").is_some() => body.to_vec(),
+        _ => return (Outcome::Status(status), vec![]),
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&record) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                Outcome::Failed(format!("echo record is not JSON: {e}")),
+                vec![],
+            )
+        }
+    };
+    let local: SocketAddr = v["local_addr"].as_str().unwrap_or("").parse().unwrap();
+    let app = match local.ip() {
+        std::net::IpAddr::V4(ip) => apps_by_ip.get(&ip).cloned(),
+        _ => None,
     }
-    (Outcome::Status(status), vec![])
+    .unwrap_or_else(|| format!("?{}", local.ip()));
+    let mut headers: Vec<(String, String)> = v["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap_or("").to_string(),
+                h[1].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    // What the upstream counted, as a pseudo header (see BODY_LEN).
+    headers.push((
+        BODY_LEN.into(),
+        format!(
+            "{} sha256 {}",
+            v["body_len"],
+            v["body_sha256"].as_str().unwrap_or("?")
+        ),
+    ));
+    let outcome = Outcome::Proxied {
+        app,
+        port: local.port(),
+        tls: v["tls"].as_bool().unwrap_or(false),
+        method: v["method"].as_str().unwrap_or("").to_string(),
+        target: v["target"].as_str().unwrap_or("").to_string(),
+        host: host_values(&v["headers"]),
+    };
+    (outcome, headers)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -1145,7 +1181,7 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 /// port is picked at connect time (`IP_BIND_ADDRESS_NO_PORT`), as for an
 /// unbound client, so a bound client never holds a port another test's
 /// listener was just given by `free_port`.
-fn connect_from(client: u8, port: u16) -> std::io::Result<TcpStream> {
+pub fn connect_from(client: u8, port: u16) -> std::io::Result<TcpStream> {
     use std::os::fd::AsRawFd;
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     let one: libc::c_int = 1;
@@ -1248,11 +1284,16 @@ pub fn moat_outcome(
     use moat::conf::Action;
     let d = table.decide(&request_info(probe));
     match d.action {
+        // An `error_page ... =code` (or without `=`) answers the upstream's
+        // response with its own status.
+        Action::Proxy(_) | Action::Grpc(_) if d.status_override.is_some() => {
+            Outcome::Status(d.status_override.unwrap_or_default())
+        }
         Action::Proxy(t) | Action::Grpc(t) => Outcome::Proxied {
             app: t.host.clone(),
             port: t.port,
             tls: t.scheme == "https" || t.scheme == "grpcs",
-            method: probe.method.clone(),
+            method: t.method.clone().unwrap_or_else(|| probe.method.clone()),
             target: t.path_and_query.clone(),
             host: t
                 .headers
@@ -1413,6 +1454,43 @@ server {
     location = /last-self {
         rewrite ^ /last-self last;
     }
+    location /ep-ret/ {
+        error_page 404 = /hidden/from-error-page;
+        return 404;
+    }
+    location /ep-code/ {
+        error_page 404 =202 /hidden/with-code;
+        return 404;
+    }
+    location /ep-deny/ {
+        deny all;
+        error_page 403 = /secret;
+    }
+    location /ep-named/ {
+        error_page 418 = @parity_named;
+        return 418;
+    }
+    location /ep-plain/ {
+        error_page 410 /hidden/plain;
+        return 410;
+    }
+    location @parity_named {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        proxy_pass $upstream_proto://$upstream_app:$upstream_port;
+    }
+    location /tf-named/ {
+        try_files $uri @parity_named;
+    }
+    location /tf-int/ {
+        try_files $uri /secret;
+    }
+    location /tf-hidden/ {
+        try_files $uri $uri/ /hidden/tf$uri?via=tf;
+    }
+    location /tf-rx/ {
+        try_files /nothing-here /rx-hidden/tf$uri;
+    }
 }
 "#;
 
@@ -1437,6 +1515,7 @@ pub const PARITY_CLASSES: &[(&str, usize)] = &[
     ("bytes", 8),
     ("access", 60),
     ("last", 80),
+    ("fallback", 30),
 ];
 
 /// Probe classes only the wire comparison checks, with their floors: what
@@ -1513,6 +1592,8 @@ pub fn parity_class(p: &Probe) -> Option<&'static str> {
         Some("access")
     } else if t.starts_with("/last-") {
         Some("last")
+    } else if t.starts_with("/ep-") || t.starts_with("/tf-") {
+        Some("fallback")
     } else if bytes.iter().any(|b| t.contains(b)) {
         Some("bytes")
     } else if ["/brk", "/to-hidden/a%"].iter().any(|s| t.starts_with(s)) {
@@ -1594,8 +1675,45 @@ pub fn parity_probes() -> Vec<Probe> {
     ]
     .into_iter()
     .map(mk)
+    .chain(fallback_probes(mk))
     .chain(class_probes(mk))
     .collect()
+}
+
+/// The `fallback` probes: `error_page` into an `internal` location (with
+/// `=`, `=code`, without, into a named location, after `deny`) and
+/// `try_files` falling back to a named or an `internal` location, with
+/// `GET` and `POST` (an `error_page` redirect makes a `POST` a `GET`).
+fn fallback_probes(mk: impl Fn(&str) -> Probe) -> Vec<Probe> {
+    let targets = [
+        "/ep-ret/x",
+        "/ep-ret/x?q=1",
+        "/ep-code/y",
+        "/ep-deny/z",
+        "/ep-deny/z?k=v",
+        "/ep-named/n",
+        "/ep-named/n?a=b",
+        "/ep-plain/p",
+        "/tf-named/a",
+        "/tf-named/a?b=c",
+        "/tf-int/i",
+        "/tf-hidden/h",
+        "/tf-hidden/h?orig=1",
+        "/tf-hidden/",
+        "/tf-rx/r",
+        "/tf-rx/r%20s",
+        "/tf-named/%FF",
+    ];
+    let mut out = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let mut p = mk(t);
+        p.client = 1 + (i % 9) as u8;
+        out.push(p.clone());
+        p.method = "POST".into();
+        p.body = format!("fallback {t}").into_bytes();
+        out.push(p);
+    }
+    out
 }
 
 /// The `access` probes (`allow`/`deny` seen from clients 127.0.0.1..=9)

@@ -90,7 +90,11 @@ where
                 .map(str::trim)
                 .next()
                 .map(str::to_string);
-            return websocket::run(wire, key, protocol.as_deref()).await;
+            // What the upgrade request looked like, for a client behind a
+            // proxy to compare (the echo answers it with frames, not JSON).
+            let empty = hex::encode(sha2::Digest::finalize(sha2::Sha256::default()));
+            let json = echo_json(&head, meta, shared, 0, &empty);
+            return websocket::run(wire, key, protocol.as_deref(), json.trim_end()).await;
         }
         if head.has_token("expect", "100-continue") {
             wire.send(b"HTTP/1.1 100 Continue\r\n\r\n").await?;

@@ -38,14 +38,23 @@ struct Frame {
     payload: Vec<u8>,
 }
 
-/// Completes the handshake and echoes frames until a close or EOF.
-pub async fn run<S>(mut wire: Wire<S>, key: &str, protocol: Option<&str>) -> io::Result<()>
+/// Completes the handshake and echoes frames until a close or EOF. The
+/// 101 carries `X-Echo-Request`: `request` (the echo's JSON record of the
+/// upgrade request) in base64, so a client behind a proxy can see what
+/// reached the upstream.
+pub async fn run<S>(
+    mut wire: Wire<S>,
+    key: &str,
+    protocol: Option<&str>,
+    request: &str,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut resp = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-        accept_key(key)
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nX-Echo-Request: {}\r\n",
+        accept_key(key),
+        base64::engine::general_purpose::STANDARD.encode(request)
     );
     if let Some(p) = protocol {
         resp.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));

@@ -172,3 +172,55 @@ fn passes_unchanged_client_headers_through_and_replaces_changed_ones() {
         "{text}"
     );
 }
+
+/// The names go out in the target's order (the conf's `proxy_set_header`
+/// lines, then the client's headers passed through), as nginx sends them,
+/// whatever order the client used; a passed-through name keeps the
+/// client's spelling, body framing comes first.
+#[test]
+fn sends_names_in_the_targets_order() {
+    let mut req = RequestHeader::build("POST", b"/x?y=1", Some(8)).unwrap();
+    for (n, v) in [
+        ("Host", "a.example"),
+        ("X-Custom-ID", "7"),
+        ("Upgrade", "websocket"),
+        ("Accept", "a"),
+        ("Content-Length", "3"),
+        ("Accept", "b"),
+        ("Cookie", "c=1"),
+    ] {
+        req.append_header(n.to_owned(), v).unwrap();
+    }
+    let t = target(&[
+        ("Connection", "upgrade"),
+        ("Host", "a.example"),
+        ("Upgrade", "websocket"),
+        ("X-Forwarded-For", "127.0.0.1"),
+        ("X-Real-IP", "127.0.0.1"),
+        ("X-Custom-ID", "7"),
+        ("Accept", "a"),
+        ("Accept", "b"),
+        ("Cookie", "c=1"),
+    ]);
+    upstream_request(&mut req, &t, true, false).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    req.header_to_h1_wire(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines,
+        [
+            "Content-Length: 3",
+            "Connection: upgrade",
+            "Host: a.example",
+            "Upgrade: websocket",
+            "X-Forwarded-For: 127.0.0.1",
+            "X-Real-IP: 127.0.0.1",
+            "X-Custom-ID: 7",
+            "Accept: a",
+            "Accept: b",
+            "Cookie: c=1",
+        ],
+        "{text}"
+    );
+}

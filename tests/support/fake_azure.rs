@@ -50,7 +50,6 @@ pub struct AzSet {
 struct State {
     sets: Vec<AzSet>,
     tokens: Vec<String>,
-    publish: Vec<(String, Vec<String>)>,
     log: Vec<(String, String)>,
 }
 
@@ -86,17 +85,28 @@ impl FakeAzure {
             .collect();
         let base = Arc::new(Mutex::new(String::new()));
         let base2 = base.clone();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        if let Some(mgmt) = challtest {
+            publisher.publish_to(mgmt);
+        }
         let addr = fake_http::serve(move |req| {
+            let publisher = publisher.clone();
             let (st, zones) = (st.clone(), zones.clone());
             let base = base2.lock().unwrap().clone();
             async move {
                 let resp = handle(&st, &zones, &base, req);
-                let pending = std::mem::take(&mut st.lock().unwrap().publish);
-                if let Some(mgmt) = challtest {
-                    for (host, values) in pending {
-                        fake_http::challtest_publish(mgmt, &host, &values).await;
-                    }
-                }
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.sets
+                        .iter()
+                        .flat_map(|x| {
+                            x.values
+                                .iter()
+                                .map(move |v| (fake_http::absolute(&x.name, &x.zone), v.clone()))
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
                 resp
             }
         })
@@ -346,7 +356,6 @@ fn handle(st: &Mutex<State>, zones: &[(String, String)], base: &str, req: Reques
                     201
                 }
             };
-            s.publish.push((host, values));
             Response::json(
                 status,
                 &json!({"name": name, "properties": body["properties"]}),
@@ -355,7 +364,6 @@ fn handle(st: &Mutex<State>, zones: &[(String, String)], base: &str, req: Reques
         "DELETE" => {
             if let Some(i) = at {
                 s.sets.remove(i);
-                s.publish.push((host, Vec::new()));
                 Response::text(200, "")
             } else {
                 Response::text(204, "")

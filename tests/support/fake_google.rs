@@ -49,7 +49,6 @@ struct State {
     sets: Vec<GcSet>,
     tokens: Vec<String>,
     changes: u64,
-    publish: Vec<(String, Vec<String>)>,
     log: Vec<(String, String)>,
 }
 
@@ -90,17 +89,28 @@ impl FakeGoogle {
         let public = pair.public_key().as_ref().to_vec();
         let addr = Arc::new(Mutex::new(None::<String>));
         let addr2 = addr.clone();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        if let Some(mgmt) = challtest {
+            publisher.publish_to(mgmt);
+        }
         let bound = fake_http::serve(move |req| {
+            let publisher = publisher.clone();
             let (st, zones, public) = (st.clone(), zones.clone(), public.clone());
             let base = addr2.lock().unwrap().clone().unwrap_or_default();
             async move {
                 let resp = handle(&st, &zones, &public, &base, req);
-                let pending = std::mem::take(&mut st.lock().unwrap().publish);
-                if let Some(mgmt) = challtest {
-                    for (host, values) in pending {
-                        fake_http::challtest_publish(mgmt, &host, &values).await;
-                    }
-                }
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.sets
+                        .iter()
+                        .flat_map(|x| {
+                            x.rrdatas
+                                .iter()
+                                .map(move |r| (x.name.clone(), r.trim_matches('"').to_owned()))
+                        })
+                        .collect()
+                };
+                publisher.sync(txt).await;
                 resp
             }
         })
@@ -348,20 +358,6 @@ fn handle(
                 sets.push(a.clone());
             }
             s.sets = sets;
-            for name in dels
-                .iter()
-                .chain(&adds)
-                .map(|x| x.name.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-            {
-                let values = s
-                    .sets
-                    .iter()
-                    .filter(|x| x.name == name)
-                    .flat_map(|x| x.rrdatas.iter().map(|r| r.trim_matches('"').to_owned()))
-                    .collect();
-                s.publish.push((name, values));
-            }
             s.changes += 1;
             Response::json(
                 200,

@@ -44,7 +44,6 @@ struct State {
     /// (session id, unlocked).
     sessions: Vec<(String, bool)>,
     next: u64,
-    publish: Vec<(String, Vec<String>)>,
     log: Vec<String>,
 }
 
@@ -154,7 +153,12 @@ impl FakeInwx {
         let (user, pass) = (user.to_owned(), pass.to_owned());
         let secret = secret.map(<[u8]>::to_vec);
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        if let Some(mgmt) = challtest {
+            publisher.publish_to(mgmt);
+        }
         let addr = fake_http::serve(move |req| {
+            let publisher = publisher.clone();
             let (st, user, pass, secret, domains) = (
                 st.clone(),
                 user.clone(),
@@ -164,12 +168,15 @@ impl FakeInwx {
             );
             async move {
                 let resp = handle(&st, &user, &pass, secret.as_deref(), &domains, req);
-                let pending = std::mem::take(&mut st.lock().unwrap().publish);
-                if let Some(mgmt) = challtest {
-                    for (host, values) in pending {
-                        fake_http::challtest_publish(mgmt, &host, &values).await;
-                    }
-                }
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.records
+                        .iter()
+                        .filter(|r| r.kind == "TXT")
+                        .map(|r| (format!("{}.", r.name), r.content.clone()))
+                        .collect()
+                };
+                publisher.sync(txt).await;
                 resp
             }
         })
@@ -210,16 +217,6 @@ impl FakeInwx {
         });
         id
     }
-}
-
-fn publish(s: &mut State, name: &str) {
-    let values = s
-        .records
-        .iter()
-        .filter(|r| r.name == name && r.kind == "TXT")
-        .map(|r| r.content.clone())
-        .collect();
-    s.publish.push((format!("{name}."), values));
 }
 
 fn handle(
@@ -334,7 +331,6 @@ fn handle(
                 content: get("content").unwrap_or_default().into(),
                 ttl,
             });
-            publish(&mut s, &name);
             answer(
                 1000,
                 "Command completed successfully",
@@ -345,8 +341,7 @@ fn handle(
             let id: u64 = get("id").and_then(|t| t.parse().ok()).unwrap_or(0);
             match s.records.iter().position(|r| r.id == id) {
                 Some(i) => {
-                    let gone = s.records.remove(i);
-                    publish(&mut s, &gone.name);
+                    s.records.remove(i);
                     answer(1000, "Command completed successfully", None)
                 }
                 None => answer(2303, "Object does not exist", None),

@@ -36,7 +36,6 @@ pub struct NcHost {
 struct State {
     hosts: Vec<NcHost>,
     email: Vec<(String, String)>,
-    publish: Vec<(String, Vec<String>)>,
     log: Vec<String>,
 }
 
@@ -107,16 +106,24 @@ impl FakeNamecheap {
         let state = Arc::new(Mutex::new(state));
         let st = state.clone();
         let (user, key, ip) = (user.to_owned(), key.to_owned(), ip.to_owned());
+        let publisher = Arc::new(fake_http::Publisher::default());
+        if let Some(mgmt) = challtest {
+            publisher.publish_to(mgmt);
+        }
         let addr = fake_http::serve(move |req| {
+            let publisher = publisher.clone();
             let (st, user, key, ip) = (st.clone(), user.clone(), key.clone(), ip.clone());
             async move {
                 let resp = handle(&st, &user, &key, &ip, req);
-                let pending = std::mem::take(&mut st.lock().unwrap().publish);
-                if let Some(mgmt) = challtest {
-                    for (host, values) in pending {
-                        fake_http::challtest_publish(mgmt, &host, &values).await;
-                    }
-                }
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.hosts
+                        .iter()
+                        .filter(|h| h.kind == "TXT")
+                        .map(|h| (fake_http::absolute(&h.name, &h.domain), h.address.clone()))
+                        .collect()
+                };
+                publisher.sync(txt).await;
                 resp
             }
         })
@@ -284,31 +291,8 @@ fn handle(st: &Mutex<State>, user: &str, key: &str, ip: &str, req: Request) -> R
             if let Some(e) = s.email.iter_mut().find(|(d, _)| *d == domain) {
                 e.1 = email;
             }
-            let mut names: Vec<String> = s
-                .hosts
-                .iter()
-                .chain(&new)
-                .filter(|h| h.domain == domain && h.kind == "TXT")
-                .map(|h| h.name.clone())
-                .collect();
-            names.sort();
-            names.dedup();
             s.hosts.retain(|h| h.domain != domain);
             s.hosts.extend(new);
-            for name in names {
-                let values = s
-                    .hosts
-                    .iter()
-                    .filter(|h| h.domain == domain && h.kind == "TXT" && h.name == name)
-                    .map(|h| h.address.clone())
-                    .collect();
-                let host = if name == "@" {
-                    format!("{domain}.")
-                } else {
-                    format!("{name}.{domain}.")
-                };
-                s.publish.push((host, values));
-            }
             ok(
                 &command,
                 &format!("<DomainDNSSetHostsResult Domain=\"{domain}\" IsSuccess=\"true\"><Warnings /></DomainDNSSetHostsResult>"),

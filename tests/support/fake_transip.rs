@@ -46,7 +46,6 @@ struct State {
     entries: Vec<TiEntry>,
     nonces: Vec<String>,
     tokens: Vec<String>,
-    publish: Vec<(String, Vec<String>)>,
     log: Vec<(String, String)>,
 }
 
@@ -81,17 +80,25 @@ impl FakeTransip {
             .public_key()
             .as_ref()
             .to_vec();
+        let publisher = Arc::new(fake_http::Publisher::default());
+        if let Some(mgmt) = challtest {
+            publisher.publish_to(mgmt);
+        }
         let addr = fake_http::serve(move |req| {
+            let publisher = publisher.clone();
             let (st, login, domains, public) =
                 (st.clone(), login.clone(), domains.clone(), public.clone());
             async move {
                 let resp = handle(&st, &login, &domains, &public, req);
-                let pending = std::mem::take(&mut st.lock().unwrap().publish);
-                if let Some(mgmt) = challtest {
-                    for (host, values) in pending {
-                        fake_http::challtest_publish(mgmt, &host, &values).await;
-                    }
-                }
+                let txt = {
+                    let s = st.lock().unwrap();
+                    s.entries
+                        .iter()
+                        .filter(|e| e.kind == "TXT")
+                        .map(|e| (fake_http::absolute(&e.name, &e.domain), e.content.clone()))
+                        .collect()
+                };
+                publisher.sync(txt).await;
                 resp
             }
         })
@@ -122,21 +129,6 @@ impl FakeTransip {
             content: content.into(),
         });
     }
-}
-
-fn queue_publish(s: &mut State, domain: &str, name: &str) {
-    let host = if name == "@" {
-        format!("{domain}.")
-    } else {
-        format!("{name}.{domain}.")
-    };
-    let values = s
-        .entries
-        .iter()
-        .filter(|e| e.domain == domain && e.name == name && e.kind == "TXT")
-        .map(|e| e.content.clone())
-        .collect();
-    s.publish.push((host, values));
 }
 
 fn handle(
@@ -230,7 +222,6 @@ fn handle(
                     None => return fail(404, "Dns entry not found"),
                 }
             }
-            queue_publish(&mut s, d, &entry.name);
             Response::text(if m == "POST" { 201 } else { 204 }, "")
         }
         _ => fail(404, "Not found"),

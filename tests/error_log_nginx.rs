@@ -213,11 +213,8 @@ fn error_log_matches_nginx_and_fail2ban_reads_it() {
     }
 
     // fail2ban reads moat's files as it reads nginx's.
-    let swag_filters = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|p| p.join("shared/corpus/swag-defaults/fail2ban/filter.d"))
-        .find(|p| p.is_dir())
-        .expect("the corpus's fail2ban filters");
+    let swag_filters =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/swag-defaults/fail2ban/filter.d");
     let auth_lines = moat_events
         .iter()
         .filter(|e| e.contains("password mismatch") || e.contains("was not found"))

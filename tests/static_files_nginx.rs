@@ -235,10 +235,7 @@ fn swag_default_server() -> String {
 
 fn default_conf() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|p| p.join("shared/corpus/swag-defaults/nginx/site-confs/default.conf.sample"))
-        .find(|p| p.is_file())
-        .expect("the corpus's default.conf.sample")
+        .join("tests/corpus/swag-defaults/nginx/site-confs/default.conf.sample")
 }
 
 /// The `location ... { deny all; }` blocks of SWAG's default site conf.

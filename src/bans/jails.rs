@@ -400,11 +400,7 @@ mod tests {
     }
 
     fn swag_volume() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|p| p.join("shared/corpus/swag-defaults/fail2ban"))
-            .find(|p| p.join("jail.local").is_file())
-            .expect("the corpus's fail2ban folder (SWAG's jail.local)")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/swag-defaults/fail2ban")
     }
 
     #[test]

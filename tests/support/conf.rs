@@ -8,17 +8,14 @@ use std::path::{Path, PathBuf};
 
 use moat::conf::RequestInfo;
 
-/// The shared corpus: `$MOAT_CORPUS`, else `<manifest>/../shared/corpus`,
-/// else `/work/shared/corpus`.
+/// The corpus: `$MOAT_CORPUS`, else the copy in the repository,
+/// `tests/corpus/` (SWAG's files verbatim; see its SOURCE.txt files), so
+/// that a clean clone on a fresh machine has what the tests read.
 pub fn corpus_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("MOAT_CORPUS") {
-        return PathBuf::from(p);
+    match std::env::var_os("MOAT_CORPUS") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/corpus")
 }
 
 /// Every `*.conf.sample` in the reverse-proxy-confs corpus, sorted.

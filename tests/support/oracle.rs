@@ -26,18 +26,14 @@ use std::time::{Duration, Instant};
 
 use crate::oracle_conf::{self, Scope, UpstreamUse};
 
-/// Where the corpus lives: `MOAT_CORPUS`, else the first `shared/corpus`
-/// found walking up from the crate (`../shared` from a main checkout,
-/// `../../shared` from a worktree under `wt/`).
+/// Where the corpus lives: `MOAT_CORPUS`, else the copy in the repository
+/// (`tests/corpus/`); `None` only when that folder has been removed.
 pub fn corpus_dir() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("MOAT_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus"))
-        .chain([PathBuf::from("/work/shared/corpus")])
-        .find(|p| p.join("reverse-proxy-confs").is_dir())
+    let dir = match std::env::var_os("MOAT_CORPUS") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus"),
+    };
+    dir.join("reverse-proxy-confs").is_dir().then_some(dir)
 }
 
 /// The host name every request uses for subfolder files (the default server).

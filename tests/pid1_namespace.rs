@@ -29,6 +29,23 @@ fn start_pid1(test: &str, envs: &[(&str, &str)]) -> Option<Pid1> {
     }
     let unshare = env::require_program(test, "unshare")?;
     env::require_program(test, "nsenter")?;
+    // Root is not enough inside a container: Docker's default seccomp
+    // profile and dropped CAP_SYS_ADMIN refuse new namespaces (the
+    // fresh-machine replay runs the suite in one).
+    let probe = std::process::Command::new(&unshare)
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .output();
+    let (ok, why) = match probe {
+        Ok(out) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    let why = format!("cannot create a PID namespace here ({why})");
+    if !env::require(test, ok, &why) {
+        return None;
+    }
     let config = temp_config();
     let mut cmd = moat_command(unshare.to_str().unwrap(), config.path(), envs);
     cmd.args(["--pid", "--fork", "--mount-proc", moat_bin(), "run"]);

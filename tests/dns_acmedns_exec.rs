@@ -8,6 +8,8 @@
 //! `present|cleanup <fqdn.> <value>` arguments, its variables from exec.ini,
 //! failures and the timeout reported with the output redacted.
 
+#[path = "support/dns_ini.rs"]
+mod dns_ini;
 #[path = "support/fake_acmedns.rs"]
 mod fake_acmedns;
 #[path = "support/fake_exec.rs"]
@@ -15,28 +17,13 @@ mod fake_exec;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 
+use dns_ini::with_files;
 use fake_acmedns::FakeAcmeDns;
 use fake_exec::FakeHook;
-use moat::dns::{provider_for, DnsError, DnsProvider};
 
 const APEX_VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
 const WILDCARD_VALUE: &str = "9ihDbjxAjEuX0LoqXcYV8q5ONbJQxbmR7SCTNo3tiAX";
 const SUB: &str = "d420c923-bbd7-4056-ab64-c3ca54c9b3cf";
-
-/// A /config with `dns-conf/<name>` files, and the provider built from it.
-fn config_with(
-    plugin: &str,
-    files: &[(&str, &str)],
-) -> (tempfile::TempDir, Result<Box<dyn DnsProvider>, DnsError>) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join("dns-conf").join(name), text).unwrap();
-    }
-    let p = provider_for(plugin, dir.path());
-    (dir, p)
-}
 
 fn acmedns_ini(url: &str) -> String {
     // SWAG's path: found under moat's config directory.
@@ -64,7 +51,7 @@ fn registration(password: &str) -> String {
 async fn acmedns_updates_the_registration_subdomain_and_keeps_both_values() {
     let password = "pbAXVjlIOE01xbut7YnAbkhMQIkcwoHO0ek2j4Q0";
     let fake = FakeAcmeDns::start(&[("eabcdb41-d89f-4580-826f-3e62e9755ef2", password, SUB)]).await;
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "acmedns",
         &[
             ("acmedns.ini", &acmedns_ini(&fake.endpoint)),
@@ -126,7 +113,7 @@ async fn acmedns_updates_the_registration_subdomain_and_keeps_both_values() {
 #[tokio::test]
 async fn acmedns_wrong_password_and_templates_are_named() {
     let fake = FakeAcmeDns::start(&[("eabcdb41-d89f-4580-826f-3e62e9755ef2", "right", SUB)]).await;
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "acmedns",
         &[
             ("acmedns.ini", &acmedns_ini(&fake.endpoint)),
@@ -161,7 +148,7 @@ async fn acmedns_wrong_password_and_templates_are_named() {
       "allowfrom":[]
     }
   }"#;
-    let (dir, p) = config_with(
+    let (dir, p) = with_files(
         "acmedns",
         &[
             ("acmedns.ini", &acmedns_ini(&fake.endpoint)),
@@ -178,7 +165,7 @@ async fn acmedns_wrong_password_and_templates_are_named() {
             dir.path().display()
         )
     );
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "acmedns",
         &[
             ("acmedns.ini", &acmedns_ini(&fake.endpoint)),
@@ -191,7 +178,7 @@ async fn acmedns_wrong_password_and_templates_are_named() {
         "{err}"
     );
     // The registration file missing: the ini's line is named.
-    let (_d, p) = config_with("acmedns", &[("acmedns.ini", &acmedns_ini(&fake.endpoint))]);
+    let (_d, p) = with_files("acmedns", &[("acmedns.ini", &acmedns_ini(&fake.endpoint))]);
     let err = p.err().unwrap().to_string();
     assert!(
         err.contains("acmedns.ini:2: dns_acmedns_registration_file: cannot read"),
@@ -210,7 +197,7 @@ fn exec_ini(hook: &FakeHook, extra: &str) -> String {
 async fn exec_runs_the_hook_with_lego_arguments_and_redacts_its_output() {
     let bin = tempfile::tempdir().unwrap();
     let hook = FakeHook::write(bin.path(), "hook", 0, 0);
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "exec",
         &[("exec.ini", &exec_ini(&hook, "dns_exec_propagation = 7\n"))],
     );
@@ -252,7 +239,7 @@ async fn exec_runs_the_hook_with_lego_arguments_and_redacts_its_output() {
 async fn exec_failures_and_timeouts_are_errors_without_secrets() {
     let bin = tempfile::tempdir().unwrap();
     let failing = FakeHook::write(bin.path(), "failing", 3, 0);
-    let (_d, p) = config_with("exec", &[("exec.ini", &exec_ini(&failing, ""))]);
+    let (_d, p) = with_files("exec", &[("exec.ini", &exec_ini(&failing, ""))]);
     let err = p
         .unwrap()
         .present("_acme-challenge.example.test", APEX_VALUE)
@@ -269,7 +256,7 @@ async fn exec_failures_and_timeouts_are_errors_without_secrets() {
     assert!(!text.contains("hook-secret-token"), "{text}");
 
     let slow = FakeHook::write(bin.path(), "slow", 0, 5);
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "exec",
         &[("exec.ini", &exec_ini(&slow, "dns_exec_timeout = 1\n"))],
     );
@@ -291,7 +278,7 @@ async fn exec_failures_and_timeouts_are_errors_without_secrets() {
     // A program that is not executable, or missing, is named at load.
     let plain = bin.path().join("plain");
     std::fs::write(&plain, "#!/bin/sh\n").unwrap();
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "exec",
         &[(
             "exec.ini",
@@ -304,7 +291,7 @@ async fn exec_failures_and_timeouts_are_errors_without_secrets() {
             && err.contains("is not executable: run chmod +x on it"),
         "{err}"
     );
-    let (_d, p) = config_with(
+    let (_d, p) = with_files(
         "exec",
         &[("exec.ini", &exec_ini(&failing, "dns_exec_timeout = soon\n"))],
     );

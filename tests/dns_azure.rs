@@ -4,7 +4,11 @@
 //! share one record set next to the owner's, cleanup takes out exactly its
 //! value and deletes the set when it held the last; the longest
 //! `dns_azure_zoneN` wins; SWAG's template, a wrong secret, an unmapped
-//! name and a missing zone are named with the ini file and key.
+//! name and a missing zone are named with the ini file and key. A service
+//! principal's certificate signs in with a client assertion the fake
+//! verifies (thumbprint, signature, audience, time, a fresh `jti`); a
+//! certificate not registered, or a file without one, is named with its
+//! key.
 
 #[path = "support/dns_ini.rs"]
 mod dns_ini;
@@ -13,7 +17,7 @@ mod fake_azure;
 #[path = "support/fake_http.rs"]
 mod fake_http;
 
-use dns_ini::with_ini;
+use dns_ini::{with_files, with_ini};
 use fake_azure::{FakeAzure, SUBSCRIPTION};
 
 const APEX_VALUE: &str = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
@@ -157,6 +161,69 @@ dns_azure_zone1 = example.test
     let err = p.err().unwrap().to_string();
     assert!(
         err.contains("azure.ini:2: dns_azure_zone1 has no `:`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn azure_service_principal_signs_in_with_its_certificate() {
+    let fake = FakeAzure::start(&[("dns1", "example.test")], None).await;
+    let pem = fake_azure::certificate_file(fake_azure::CERT_KEY_PEM);
+    let ini = fake.cert_ini("azure-app.pem", "example.test", "dns1");
+    let (_d, p) = with_files("azure", &[("azure.ini", &ini), ("azure-app.pem", &pem)]);
+    let p = p.unwrap();
+    let line = p.preflight(&["example.test".into()]).await.unwrap();
+    assert_eq!(
+        line,
+        "azure: service principal 5d2e0c11-0000-4000-8000-00000000bbbb (certificate) accepted; \
+         example.test in zone example.test"
+    );
+    let h = p
+        .present("_acme-challenge.example.test", APEX_VALUE)
+        .await
+        .unwrap();
+    assert_eq!(fake.sets()[0].values, [APEX_VALUE]);
+    p.cleanup(&h).await.unwrap();
+    assert!(fake.sets().is_empty(), "{:?}", fake.sets());
+    // One sign-in, reused by every call after it.
+    assert_eq!(fake.assertions().len(), 1, "{:?}", fake.requests());
+
+    // A certificate the application does not have: the key to fix is named.
+    let other = fake_azure::certificate_file(fake_azure::OTHER_KEY_PEM);
+    let (_d, p) = with_files("azure", &[("azure.ini", &ini), ("azure-app.pem", &other)]);
+    let err = p.unwrap().preflight(&[]).await.unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "AADSTS700027: The certificate with identifier used to sign the client \
+                      assertion is not registered on application."
+        ) && err.contains("check dns_azure_sp_certificate_path"),
+        "{err}"
+    );
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
+    assert_eq!(fake.assertions().len(), 1);
+
+    // A file with the key but no certificate, and a path that is not there.
+    let (d, p) = with_files(
+        "azure",
+        &[
+            ("azure.ini", &ini),
+            ("azure-app.pem", fake_azure::CERT_KEY_PEM),
+        ],
+    );
+    let err = p.err().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "azure.ini:2: dns_azure_sp_certificate_path: {}/dns-conf/azure-app.pem: no \
+             -----BEGIN CERTIFICATE----- in it",
+            d.path().display()
+        )),
+        "{err}"
+    );
+    let (_d, p) = with_ini("azure", &ini);
+    let err = p.err().unwrap().to_string();
+    assert!(
+        err.contains("azure.ini:2: dns_azure_sp_certificate_path: cannot read ")
+            && err.contains("azure-app.pem"),
         "{err}"
     );
 }

@@ -1,20 +1,28 @@
 //! An apex + wildcard certificate from pebble through each HTTP-API
 //! provider (gandi, desec, vultr, google, transip, azure, namecheap, inwx,
-//! ovh, godaddy, dnsimple, ionos, hetzner-cloud, netcup), each built from
+//! ovh, godaddy, dnsimple, ionos, hetzner-cloud, netcup, digitalocean,
+//! hetzner, porkbun, linode), each built from
 //! its SWAG-style credentials file and talking to its fake API, which
 //! serves its TXT records through pebble-challtestsrv (the DNS pebble
 //! validates against); and through `exec` with a hook script that
 //! publishes there itself. After each order no challenge record is left,
-//! and the credential never reached the log.
+//! and the credential never reached the log. And through `acmedns`, with
+//! `_acme-challenge.<domain>` a CNAME into the fake acme-dns server's zone
+//! (as its users set it up): pebble follows it to the values the update
+//! calls left there.
 
 #[path = "support/dns_ini.rs"]
 mod dns_ini;
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/fake_acmedns.rs"]
+mod fake_acmedns;
 #[path = "support/fake_azure.rs"]
 mod fake_azure;
 #[path = "support/fake_desec.rs"]
 mod fake_desec;
+#[path = "support/fake_digitalocean.rs"]
+mod fake_digitalocean;
 #[path = "support/fake_dns.rs"]
 mod fake_dns;
 #[path = "support/fake_dnsimple.rs"]
@@ -25,6 +33,8 @@ mod fake_gandi;
 mod fake_godaddy;
 #[path = "support/fake_google.rs"]
 mod fake_google;
+#[path = "support/fake_hetzner.rs"]
+mod fake_hetzner;
 #[path = "support/fake_hetzner_cloud.rs"]
 mod fake_hetzner_cloud;
 #[path = "support/fake_http.rs"]
@@ -33,12 +43,16 @@ mod fake_http;
 mod fake_inwx;
 #[path = "support/fake_ionos.rs"]
 mod fake_ionos;
+#[path = "support/fake_linode.rs"]
+mod fake_linode;
 #[path = "support/fake_namecheap.rs"]
 mod fake_namecheap;
 #[path = "support/fake_netcup.rs"]
 mod fake_netcup;
 #[path = "support/fake_ovh.rs"]
 mod fake_ovh;
+#[path = "support/fake_porkbun.rs"]
+mod fake_porkbun;
 #[path = "support/fake_transip.rs"]
 mod fake_transip;
 #[path = "support/fake_vultr.rs"]
@@ -76,8 +90,17 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
 }
 
 /// Orders `base` and `*.base` from pebble through `provider`; returns the
-/// log. Panics with the log when no certificate comes.
+/// log. Panics with the log when no certificate comes, or when a challenge
+/// record is left after the order.
 async fn issue(p: &Pebble, provider: Box<dyn DnsProvider>, base: &str) -> String {
+    let log = order(p, provider, base).await;
+    assert!(p.dns_txt(&format!("_acme-challenge.{base}")).is_empty());
+    log
+}
+
+/// [`issue`] without the check that no record is left (acme-dns keeps its
+/// two latest values: it has no delete).
+async fn order(p: &Pebble, provider: Box<dyn DnsProvider>, base: &str) -> String {
     let logs = LogBuf::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
@@ -110,7 +133,6 @@ async fn issue(p: &Pebble, provider: Box<dyn DnsProvider>, base: &str) -> String
         panic!("expected a new certificate")
     };
     assert!(stored.info.covers(&cfg.domains), "{:?}", stored.info.names);
-    assert!(p.dns_txt(&format!("_acme-challenge.{base}")).is_empty());
     log
 }
 
@@ -555,4 +577,159 @@ async fn netcup_issues_apex_and_wildcard_from_pebble() {
     let log = issue(&p, provider.unwrap(), "netcup.moat.test").await;
     assert!(fake.records().is_empty(), "{:?}", fake.records());
     assert!(!log.contains(&creds.2), "the password was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn digitalocean_issues_apex_and_wildcard_from_pebble() {
+    let test = "digitalocean_issues_apex_and_wildcard_from_pebble";
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    let token = "dop_v1_secret-0123456789abcdef";
+    let fake = fake_digitalocean::FakeDigitalOcean::start_publishing(
+        token,
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let ini = format!(
+        "dns_digitalocean_token = {token}\ndns_digitalocean_endpoint = {}\n",
+        fake.endpoint
+    );
+    let (_d, provider) = with_ini("digitalocean", &ini);
+    let log = issue(&p, provider.unwrap(), "do.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hetzner_issues_apex_and_wildcard_from_pebble() {
+    let test = "hetzner_issues_apex_and_wildcard_from_pebble";
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    let token = "hetzner-dns-secret-0123456789";
+    let fake = fake_hetzner::FakeHetzner::start_publishing(
+        token,
+        &[("zone-7", "moat.test")],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let ini = format!(
+        "dns_hetzner_api_token = {token}\ndns_hetzner_endpoint = {}\n",
+        fake.endpoint
+    );
+    let (_d, provider) = with_ini("hetzner", &ini);
+    let log = issue(&p, provider.unwrap(), "hetzner.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn porkbun_issues_apex_and_wildcard_from_pebble() {
+    let test = "porkbun_issues_apex_and_wildcard_from_pebble";
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    let (key, secret) = ("pk1_key-0123456789", "sk1_secret-0123456789");
+    let fake = fake_porkbun::FakePorkbun::start_publishing(
+        key,
+        secret,
+        &["moat.test"],
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let ini = format!(
+        "dns_porkbun_key = {key}\ndns_porkbun_secret = {secret}\ndns_porkbun_endpoint = {}\n",
+        fake.endpoint
+    );
+    let (_d, provider) = with_ini("porkbun", &ini);
+    let log = issue(&p, provider.unwrap(), "porkbun.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(secret), "the secret was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn linode_issues_apex_and_wildcard_from_pebble() {
+    let test = "linode_issues_apex_and_wildcard_from_pebble";
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    let token = "linode-token-secret-0123456789";
+    let fake = fake_linode::FakeLinode::start_publishing(
+        token,
+        &[(42, "moat.test")],
+        500,
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    let ini = format!(
+        "dns_linode_key = {token}\ndns_linode_version = 4\ndns_linode_endpoint = {}\n",
+        fake.endpoint
+    );
+    let (_d, provider) = with_ini("linode", &ini);
+    let log = issue(&p, provider.unwrap(), "linode.moat.test").await;
+    assert!(fake.records().is_empty(), "{:?}", fake.records());
+    assert!(!log.contains(token), "the token was logged:\n{log}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn acmedns_issues_apex_and_wildcard_from_pebble_through_the_cname() {
+    let test = "acmedns_issues_apex_and_wildcard_from_pebble_through_the_cname";
+    let Some(p) = Pebble::start(test, PebbleOpts::default()) else {
+        return;
+    };
+    let (user, password) = (
+        "eabcdb41-d89f-4580-826f-3e62e9755ef2",
+        "pbAXVjlIOE01xbut7YnAbkhMQIkcwoHO0ek2j4Q0",
+    );
+    let sub = "d420c923-bbd7-4056-ab64-c3ca54c9b3cf";
+    let zone = "auth.acme-dns.test";
+    let fake = fake_acmedns::FakeAcmeDns::start_publishing(
+        &[(user, password, sub)],
+        zone,
+        Some(p.challtest_mgmt),
+    )
+    .await;
+    // The user's one-time setup: the challenge name delegated by CNAME.
+    let base = "acmedns.moat.test";
+    let fulldomain = format!("{sub}.{zone}");
+    fake_http::challtest_cname(
+        p.challtest_mgmt,
+        &format!("_acme-challenge.{base}."),
+        &format!("{fulldomain}."),
+    )
+    .await;
+    let registration = serde_json::json!({
+        base: {
+            "username": user,
+            "password": password,
+            "fulldomain": fulldomain,
+            "subdomain": sub,
+            "allowfrom": [],
+        }
+    })
+    .to_string();
+    let ini = format!(
+        "dns_acmedns_api_url = {}\n\
+         dns_acmedns_registration_file = /config/dns-conf/acmedns-registration.json\n",
+        fake.endpoint
+    );
+    let (_d, provider) = dns_ini::with_files(
+        "acmedns",
+        &[
+            ("acmedns.ini", &ini),
+            ("acmedns-registration.json", &registration),
+        ],
+    );
+    let log = order(&p, provider.unwrap(), base).await;
+    // Both values went to the registration's subdomain, the only place
+    // they were published: pebble reached them through the CNAME.
+    assert_eq!(fake.values(sub).len(), 2, "{:?}", fake.requests());
+    assert_eq!(
+        p.dns_txt(&format!("{fulldomain}.")).len(),
+        2,
+        "the values are served in acme-dns's zone"
+    );
+    assert!(!log.contains(password), "the password was logged:\n{log}");
 }

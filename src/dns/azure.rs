@@ -2,7 +2,10 @@
 //! `azure.ini`). Credentials are a service principal's client secret
 //! (`dns_azure_sp_client_id`, `dns_azure_sp_client_secret`,
 //! `dns_azure_tenant_id`), exchanged at the Microsoft identity platform's
-//! token endpoint (client credentials grant), or a managed identity
+//! token endpoint (client credentials grant), a service principal's
+//! certificate (`dns_azure_sp_certificate_path`: a client assertion JWT
+//! signed with its key, the certificate named by its thumbprint), or a
+//! managed identity
 //! (`dns_azure_msi_client_id`, or `dns_azure_msi_system_assigned = true`)
 //! whose token comes from the instance metadata service. `dns_azure_environment`
 //! picks the cloud's login and management hosts.
@@ -15,21 +18,30 @@
 //! and PUTs it back with the value added, `cleanup` without it (or DELETEs
 //! it when it was the last), serialised.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 
 use serde_json::{json, Value};
 
-use super::http::{json_api, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
+use super::http::{form_body, json_api, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
+use super::jwt;
 use super::names::{challenge_bases, relative_name};
+use super::rsa_key::RsaKey;
+use super::token_cache::{oauth_answer, TokenCache};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `azure.ini`: the service principal's application (client) id.
 pub const KEY_SP_CLIENT_ID: &str = "dns_azure_sp_client_id";
 /// `azure.ini`: the service principal's client secret.
 pub const KEY_SP_CLIENT_SECRET: &str = "dns_azure_sp_client_secret";
-/// `azure.ini`: a service principal certificate (not supported by moat).
+/// `azure.ini`: a PEM file with the service principal's certificate and its
+/// RSA private key (certbot-dns-azure's certificate sign-in).
 pub const KEY_SP_CERTIFICATE_PATH: &str = "dns_azure_sp_certificate_path";
 /// `azure.ini`: the directory (tenant) id.
 pub const KEY_TENANT_ID: &str = "dns_azure_tenant_id";
@@ -96,6 +108,19 @@ pub enum AzureCredential {
         client_id: String,
         /// The secret.
         secret: Secret,
+    },
+    /// Service principal with a certificate: moat signs a client assertion
+    /// (RFC 7523) with the certificate's key; Microsoft's identity platform
+    /// finds the certificate by the SHA-1 thumbprint in the JWT's `x5t`.
+    Certificate {
+        /// The tenant.
+        tenant: String,
+        /// The application id.
+        client_id: String,
+        /// The certificate's private key.
+        key: Arc<RsaKey>,
+        /// base64url of the certificate's SHA-1 thumbprint.
+        thumbprint: String,
     },
     /// A managed identity: user-assigned (its client id) or system-assigned.
     ManagedIdentity {
@@ -174,44 +199,28 @@ impl AzureConfig {
             }
         } else if system {
             AzureCredential::ManagedIdentity { client_id: None }
-        } else if let (Some((_, line)), None) = (
+        } else if let (Some((path, line)), None) = (
             ini.optional(KEY_SP_CERTIFICATE_PATH),
             ini.optional(KEY_SP_CLIENT_SECRET),
         ) {
-            return Err(ini.error(
-                Some(line),
-                format!(
-                    "{KEY_SP_CERTIFICATE_PATH}: moat does not sign in with a certificate yet; \
-                     give the service principal a client secret ({KEY_SP_CLIENT_SECRET}) or use \
-                     a managed identity"
-                ),
-            ));
-        } else {
-            let (client_id, line) =
-                ini.required(KEY_SP_CLIENT_ID, "the application (client) id")?;
-            ini.refuse_placeholder(
-                KEY_SP_CLIENT_ID,
+            let (client_id, tenant) = service_principal(ini)?;
+            let (key, thumbprint) = certificate_credential(ini, path, line)?;
+            AzureCredential::Certificate {
+                tenant,
                 client_id,
-                line,
-                PLACEHOLDER_CLIENT_ID,
-                "your service principal's application (client) id",
-            )?;
+                key: Arc::new(key),
+                thumbprint,
+            }
+        } else {
+            let (client_id, tenant) = service_principal(ini)?;
             let (secret, _) = ini.required_secret(
                 KEY_SP_CLIENT_SECRET,
                 "the service principal's client secret",
                 PLACEHOLDER_SECRET,
             )?;
-            let (tenant, line) = ini.required(KEY_TENANT_ID, "the directory (tenant) id")?;
-            ini.refuse_placeholder(
-                KEY_TENANT_ID,
-                tenant,
-                line,
-                PLACEHOLDER_TENANT,
-                "your directory (tenant) id",
-            )?;
             AzureCredential::ClientSecret {
-                tenant: tenant.to_owned(),
-                client_id: client_id.to_owned(),
+                tenant,
+                client_id,
                 secret,
             }
         };
@@ -245,6 +254,54 @@ impl AzureConfig {
             timeout: DEFAULT_TIMEOUT,
         })
     }
+}
+
+/// The service principal's application (client) id and tenant.
+fn service_principal(ini: &IniFile) -> Result<(String, String), DnsError> {
+    let (client_id, line) = ini.required(KEY_SP_CLIENT_ID, "the application (client) id")?;
+    ini.refuse_placeholder(
+        KEY_SP_CLIENT_ID,
+        client_id,
+        line,
+        PLACEHOLDER_CLIENT_ID,
+        "your service principal's application (client) id",
+    )?;
+    let (tenant, line) = ini.required(KEY_TENANT_ID, "the directory (tenant) id")?;
+    ini.refuse_placeholder(
+        KEY_TENANT_ID,
+        tenant,
+        line,
+        PLACEHOLDER_TENANT,
+        "your directory (tenant) id",
+    )?;
+    Ok((client_id.to_owned(), tenant.to_owned()))
+}
+
+/// The key and thumbprint from the PEM file `dns_azure_sp_certificate_path`
+/// names: its first certificate (the one uploaded to the app registration)
+/// and its RSA private key.
+fn certificate_credential(
+    ini: &IniFile,
+    path: &str,
+    line: u32,
+) -> Result<(RsaKey, String), DnsError> {
+    let (path, pem) = ini.read_file(
+        KEY_SP_CERTIFICATE_PATH,
+        path,
+        line,
+        "put the PEM file with the certificate and its private key there",
+    )?;
+    let bad = |what: &str| {
+        ini.error(
+            Some(line),
+            format!("{KEY_SP_CERTIFICATE_PATH}: {}: {what}", path.display()),
+        )
+    };
+    let cert = CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| bad("no -----BEGIN CERTIFICATE----- in it (the file holds the certificate and its private key)"))?;
+    let key = RsaKey::from_pem(&pem).map_err(|e| bad(&e))?;
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, cert.as_ref());
+    Ok((key, URL_SAFE_NO_PAD.encode(digest.as_ref())))
 }
 
 /// `example.com:/subscriptions/<id>/resourceGroups/<rg>[/providers/Microsoft.Network/dnszones/<zone>]`.
@@ -302,7 +359,7 @@ fn parse_zone(ini: &IniFile, key: &str, value: &str, line: u32) -> Result<ZoneMa
 pub struct AzureProvider {
     config: AzureConfig,
     http: HttpClient,
-    token: Mutex<Option<(Secret, Instant)>>,
+    token: TokenCache,
     write: tokio::sync::Mutex<()>,
 }
 
@@ -312,7 +369,7 @@ impl AzureProvider {
         Ok(AzureProvider {
             http: HttpClient::new(PLUGIN, config.timeout)?,
             config,
-            token: Mutex::new(None),
+            token: TokenCache::default(),
             write: tokio::sync::Mutex::new(()),
         })
     }
@@ -422,12 +479,32 @@ fn zone_path(m: &ZoneMapping, fqdn: Option<&str>) -> String {
     }
 }
 
-/// A token endpoint's form body.
-fn form(pairs: &[(&str, &str)]) -> String {
-    reqwest::Url::parse_with_params("x:", pairs)
-        .ok()
-        .and_then(|u| u.query().map(str::to_owned))
-        .unwrap_or_default()
+/// The client assertion a certificate credential signs in with: issued by
+/// and about the application, for the token endpoint, valid ten minutes.
+fn client_assertion(
+    token_url: &reqwest::Url,
+    client_id: &str,
+    key: &RsaKey,
+    thumbprint: &str,
+) -> Result<Secret, DnsError> {
+    use rand::Rng as _;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let jti: String = {
+        let mut rng = rand::rng();
+        (0..32)
+            .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+            .collect()
+    };
+    let claims = json!({
+        "aud": token_url.as_str(),
+        "iss": client_id,
+        "sub": client_id,
+        "jti": jti,
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    });
+    jwt::rs256(json!({ "x5t": thumbprint }), &claims, key).map_err(|e| DnsError::api(PLUGIN, e))
 }
 
 impl AzureProvider {
@@ -456,6 +533,9 @@ impl AzureProvider {
             AzureCredential::ClientSecret { client_id, .. } => {
                 format!("service principal {client_id}")
             }
+            AzureCredential::Certificate { client_id, .. } => {
+                format!("service principal {client_id} (certificate)")
+            }
             AzureCredential::ManagedIdentity {
                 client_id: Some(id),
             } => {
@@ -483,39 +563,47 @@ impl AzureProvider {
 
     /// A token for Resource Manager: cached, or a new one.
     async fn access_token(&self) -> Result<Secret, DnsError> {
-        if let Some((t, until)) = self.lock_token().as_ref() {
-            if Instant::now() < *until {
-                return Ok(t.clone());
-            }
-        }
+        self.token.get(|| self.sign_in()).await
+    }
+
+    /// A new token for Resource Manager and its lifetime.
+    async fn sign_in(&self) -> Result<(Secret, Duration), DnsError> {
         let resource = self.config.endpoint.as_str();
+        let scope = format!("{resource}.default");
         let reply = match &self.config.credential {
             AzureCredential::ClientSecret {
                 tenant,
                 client_id,
                 secret,
             } => {
-                let url = self
-                    .config
-                    .login
-                    .join(&format!("{tenant}/oauth2/v2.0/token"))
-                    .map_err(|e| DnsError::api(PLUGIN, format!("bad tenant id: {e}")))?;
-                let scope = format!("{resource}.default");
-                let body = form(&[
+                let url = self.token_url(tenant)?;
+                let body = form_body(&[
                     ("grant_type", "client_credentials"),
                     ("client_id", client_id),
                     ("client_secret", secret.expose()),
                     ("scope", &scope),
                 ]);
-                self.http
-                    .send("the Microsoft identity platform's token endpoint", || {
-                        self.http
-                            .inner()
-                            .post(url.clone())
-                            .header("content-type", "application/x-www-form-urlencoded")
-                            .body(body.clone())
-                    })
-                    .await?
+                self.post_token(url, body).await?
+            }
+            AzureCredential::Certificate {
+                tenant,
+                client_id,
+                key,
+                thumbprint,
+            } => {
+                let url = self.token_url(tenant)?;
+                let assertion = client_assertion(&url, client_id, key, thumbprint)?;
+                let body = form_body(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.expose()),
+                    ("scope", &scope),
+                ]);
+                self.post_token(url, body).await?
             }
             AzureCredential::ManagedIdentity { client_id } => {
                 let mut url = self.config.msi.clone();
@@ -535,50 +623,69 @@ impl AzureProvider {
                     .await?
             }
         };
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let Some(token) = json["access_token"].as_str().filter(|_| reply.status < 400) else {
-            let what = json["error_description"]
-                .as_str()
-                .or(json["error"].as_str())
-                .unwrap_or("no access_token in the answer");
-            // AADSTS codes say which key is wrong.
-            let hint = if what.contains("AADSTS7000215") || what.contains("AADSTS7000222") {
-                format!("check {KEY_SP_CLIENT_SECRET} (it may have expired)")
-            } else if what.contains("AADSTS700016") {
-                format!("check {KEY_SP_CLIENT_ID} and {KEY_TENANT_ID}")
-            } else if what.contains("AADSTS90002") || what.contains("AADSTS900023") {
-                format!("check {KEY_TENANT_ID}")
-            } else {
-                match &self.config.credential {
-                    AzureCredential::ClientSecret { .. } => format!(
-                        "check {KEY_SP_CLIENT_ID}, {KEY_SP_CLIENT_SECRET} and {KEY_TENANT_ID}"
-                    ),
-                    AzureCredential::ManagedIdentity { .. } => format!(
-                        "check the identity is assigned to this machine ({KEY_MSI_CLIENT_ID})"
-                    ),
-                }
-            };
-            return Err(DnsError::api(
+        oauth_answer(&reply).map_err(|what| {
+            DnsError::api(
                 PLUGIN,
                 format!(
-                    "no token for the {} (HTTP {}: {what}); {hint} in {PLUGIN}.ini",
+                    "no token for the {} (HTTP {}: {what}); {} in {PLUGIN}.ini",
                     self.who(),
-                    reply.status
+                    reply.status,
+                    self.sign_in_hint(&what)
                 ),
-            ));
-        };
-        // expires_in is a number from the identity platform, a string from IMDS.
-        let lifetime = json["expires_in"]
-            .as_u64()
-            .or_else(|| json["expires_in"].as_str().and_then(|s| s.parse().ok()))
-            .unwrap_or(3600)
-            .max(120);
-        let token = Secret::new(token);
-        *self.lock_token() = Some((
-            token.clone(),
-            Instant::now() + Duration::from_secs(lifetime - 60),
-        ));
-        Ok(token)
+            )
+        })
+    }
+
+    /// The Microsoft identity platform's token endpoint for `tenant`.
+    fn token_url(&self, tenant: &str) -> Result<reqwest::Url, DnsError> {
+        self.config
+            .login
+            .join(&format!("{tenant}/oauth2/v2.0/token"))
+            .map_err(|e| DnsError::api(PLUGIN, format!("bad tenant id: {e}")))
+    }
+
+    async fn post_token(
+        &self,
+        url: reqwest::Url,
+        body: String,
+    ) -> Result<super::http::HttpReply, DnsError> {
+        self.http
+            .post_form(
+                "the Microsoft identity platform's token endpoint",
+                &url,
+                &body,
+            )
+            .await
+    }
+
+    /// Which key to check for a refused sign-in: AADSTS codes say which is
+    /// wrong.
+    fn sign_in_hint(&self, what: &str) -> String {
+        let code = |codes: &[&str]| codes.iter().any(|c| what.contains(c));
+        if code(&["AADSTS7000215", "AADSTS7000222"]) {
+            format!("check {KEY_SP_CLIENT_SECRET} (it may have expired)")
+        } else if code(&["AADSTS700027", "AADSTS700024", "AADSTS700023"]) {
+            format!(
+                "check {KEY_SP_CERTIFICATE_PATH} (its certificate must be the one uploaded to the \
+                 app registration, and this machine's clock right)"
+            )
+        } else if code(&["AADSTS700016"]) {
+            format!("check {KEY_SP_CLIENT_ID} and {KEY_TENANT_ID}")
+        } else if code(&["AADSTS90002", "AADSTS900023"]) {
+            format!("check {KEY_TENANT_ID}")
+        } else {
+            match &self.config.credential {
+                AzureCredential::ClientSecret { .. } => {
+                    format!("check {KEY_SP_CLIENT_ID}, {KEY_SP_CLIENT_SECRET} and {KEY_TENANT_ID}")
+                }
+                AzureCredential::Certificate { .. } => format!(
+                    "check {KEY_SP_CLIENT_ID}, {KEY_SP_CERTIFICATE_PATH} and {KEY_TENANT_ID}"
+                ),
+                AzureCredential::ManagedIdentity { .. } => {
+                    format!("check the identity is assigned to this machine ({KEY_MSI_CLIENT_ID})")
+                }
+            }
+        }
     }
 
     /// The record set's TTL and values, or `None` (404).
@@ -626,10 +733,6 @@ impl AzureProvider {
             .await
             .map_err(|e| e.error)?;
         Ok(())
-    }
-
-    fn lock_token(&self) -> std::sync::MutexGuard<'_, Option<(Secret, Instant)>> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn call(&self, call: JsonCall<'_>) -> Result<Value, ApiError> {

@@ -12,17 +12,18 @@
 //! deletes it when it was the last), serialised, each change followed until
 //! its status is `done`.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::http::{json_api, json_message, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT};
+use super::http::{
+    form_body, json_api, json_message, ApiError, HttpClient, JsonCall, DEFAULT_TIMEOUT,
+};
 use super::ini::IniFile;
+use super::jwt;
 use super::names::{challenge_bases, zone_candidates};
-use super::rsa_key::{Digest, RsaKey};
+use super::rsa_key::RsaKey;
+use super::token_cache::{oauth_answer, TokenCache};
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `google.json`: the service account's e-mail address (the JWT's issuer).
@@ -140,7 +141,7 @@ impl GoogleConfig {
 pub struct GoogleProvider {
     config: GoogleConfig,
     http: HttpClient,
-    token: Mutex<Option<(Secret, Instant)>>,
+    token: TokenCache,
     write: tokio::sync::Mutex<()>,
 }
 
@@ -150,7 +151,7 @@ impl GoogleProvider {
         Ok(GoogleProvider {
             http: HttpClient::new(PLUGIN, config.timeout)?,
             config,
-            token: Mutex::new(None),
+            token: TokenCache::default(),
             write: tokio::sync::Mutex::new(()),
         })
     }
@@ -258,38 +259,23 @@ fn unquote(v: &str) -> String {
 impl GoogleProvider {
     /// A valid access token: the cached one, or a new one for a fresh JWT.
     async fn access_token(&self) -> Result<Secret, DnsError> {
-        if let Some((t, until)) = self.lock_token().as_ref() {
-            if Instant::now() < *until {
-                return Ok(t.clone());
-            }
-        }
+        self.token.get(|| self.sign_in()).await
+    }
+
+    /// Exchanges a fresh JWT for an access token and its lifetime.
+    async fn sign_in(&self) -> Result<(Secret, Duration), DnsError> {
         let assertion = self.jwt()?;
         let form = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion.expose()),
         ];
-        let body = reqwest::Url::parse_with_params("x:", form)
-            .ok()
-            .and_then(|u| u.query().map(str::to_owned))
-            .unwrap_or_default();
-        let uri = &self.config.token_uri;
+        let body = form_body(&form);
         let reply = self
             .http
-            .send("the OAuth token endpoint", || {
-                self.http
-                    .inner()
-                    .post(uri.clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body.clone())
-            })
+            .post_form("the OAuth token endpoint", &self.config.token_uri, &body)
             .await?;
-        let json: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
-        let Some(token) = json["access_token"].as_str().filter(|_| reply.status < 400) else {
-            let what = json["error_description"]
-                .as_str()
-                .or(json["error"].as_str())
-                .unwrap_or("no access_token in the answer");
-            return Err(DnsError::api(
+        oauth_answer(&reply).map_err(|what| {
+            DnsError::api(
                 PLUGIN,
                 format!(
                     "the OAuth token endpoint refused the service account {} (HTTP {}: {what}); \
@@ -297,21 +283,14 @@ impl GoogleProvider {
                      have been deleted), and this machine's clock",
                     self.config.client_email, reply.status
                 ),
-            ));
-        };
-        let lifetime = json["expires_in"].as_u64().unwrap_or(3600).max(120);
-        let token = Secret::new(token);
-        *self.lock_token() = Some((
-            token.clone(),
-            Instant::now() + Duration::from_secs(lifetime - 60),
-        ));
-        Ok(token)
+            )
+        })
     }
 
     /// The signed JWT Google's service-account flow exchanges for a token.
     fn jwt(&self) -> Result<Secret, DnsError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut header = json!({"alg": "RS256", "typ": "JWT"});
+        let mut header = json!({});
         if let Some(kid) = &self.config.private_key_id {
             header["kid"] = json!(kid);
         }
@@ -322,20 +301,7 @@ impl GoogleProvider {
             "iat": now,
             "exp": now + 3600,
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let sig = self
-            .config
-            .key
-            .sign(Digest::Sha256, signing_input.as_bytes())
-            .map_err(|e| DnsError::api(PLUGIN, e))?;
-        Ok(Secret::new(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(sig)
-        )))
+        jwt::rs256(header, &claims, &self.config.key).map_err(|e| DnsError::api(PLUGIN, e))
     }
 
     /// The public managed zone (name, dnsName) holding `name`.
@@ -438,10 +404,6 @@ impl GoogleProvider {
             status = r["status"].as_str().unwrap_or_default().to_owned();
         }
         Ok(())
-    }
-
-    fn lock_token(&self) -> std::sync::MutexGuard<'_, Option<(Secret, Instant)>> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn api(&self, call: JsonCall<'_>) -> Result<Value, DnsError> {

@@ -21,6 +21,15 @@ pub(crate) struct HttpReply {
     pub cookies: Vec<String>,
 }
 
+/// An `application/x-www-form-urlencoded` body of `pairs`.
+pub(crate) fn form_body<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let pairs = pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
+    reqwest::Url::parse_with_params("x:", pairs)
+        .ok()
+        .and_then(|u| u.query().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// reqwest plus the retry policy; one per provider instance.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
@@ -64,6 +73,23 @@ impl HttpClient {
     /// The underlying client, to start a request.
     pub fn inner(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// [`HttpClient::send`] of an `application/x-www-form-urlencoded` POST
+    /// (OAuth token endpoints, Namecheap's API) of `body` to `url`.
+    pub async fn post_form(
+        &self,
+        what: &str,
+        url: &reqwest::Url,
+        body: &str,
+    ) -> Result<HttpReply, DnsError> {
+        self.send(what, || {
+            self.client
+                .post(url.clone())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned())
+        })
+        .await
     }
 
     /// Sends the request `build` makes, retrying transient failures with a

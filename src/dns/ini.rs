@@ -222,6 +222,31 @@ impl IniFile {
         &self.path
     }
 
+    /// The text of the file a key names (a relative path is taken from this
+    /// file's folder, as the plugins' docs put key files next to the ini),
+    /// or an error naming the key, its line, the path and `how` to fix it.
+    pub fn read_file(
+        &self,
+        key: &str,
+        value: &str,
+        line: u32,
+        how: &str,
+    ) -> Result<(PathBuf, String), DnsError> {
+        let path = Path::new(value);
+        let path = if path.is_relative() {
+            self.path.parent().unwrap_or(Path::new(".")).join(path)
+        } else {
+            path.to_owned()
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(e) => Err(self.error(
+                Some(line),
+                format!("{key}: cannot read {}: {e} ({how})", path.display()),
+            )),
+        }
+    }
+
     /// The provider whose keys this file holds.
     pub fn provider(&self) -> &'static str {
         self.provider

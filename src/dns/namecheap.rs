@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::http::{snippet, HttpClient, DEFAULT_TIMEOUT};
+use super::http::{form_body, snippet, HttpClient, DEFAULT_TIMEOUT};
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::xml;
@@ -432,19 +432,9 @@ impl NamecheapProvider {
             ("Command", command),
         ];
         form.extend_from_slice(params);
-        let body = reqwest::Url::parse_with_params("x:", &form)
-            .ok()
-            .and_then(|u| u.query().map(str::to_owned))
-            .unwrap_or_default();
         let reply = self
             .http
-            .send(command, || {
-                self.http
-                    .inner()
-                    .post(url.clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body.clone())
-            })
+            .post_form(command, &url, &form_body(&form))
             .await
             .map_err(wrap)?;
         let status = tags(&reply.body, "ApiResponse")

@@ -7,8 +7,9 @@ use ring::signature::{RsaEncoding, RsaKeyPair, RSA_PKCS1_SHA256, RSA_PKCS1_SHA51
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivateKeyDer;
 
-/// A loaded RSA key; `Debug` never shows it.
-pub(crate) struct RsaKey(RsaKeyPair);
+/// A loaded RSA key (TransIP's API key, Google's service account, an Azure
+/// certificate's key); `Debug` never shows it.
+pub struct RsaKey(RsaKeyPair);
 
 impl std::fmt::Debug for RsaKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,7 +27,7 @@ pub(crate) enum Digest {
 impl RsaKey {
     /// Parses the first private key in `pem`; the error says what is wrong
     /// without any of the key.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
+    pub(crate) fn from_pem(pem: &str) -> Result<Self, String> {
         let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| {
             "no PEM private key in it (expected -----BEGIN PRIVATE KEY----- or \
              -----BEGIN RSA PRIVATE KEY-----)"
@@ -41,8 +42,14 @@ impl RsaKey {
         Ok(RsaKey(pair))
     }
 
+    /// The public half as a PKCS#1 `RSAPublicKey` DER, to verify in tests.
+    #[cfg(test)]
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.0.public().as_ref().to_vec()
+    }
+
     /// The PKCS#1 v1.5 signature of `message`.
-    pub fn sign(&self, digest: Digest, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn sign(&self, digest: Digest, message: &[u8]) -> Result<Vec<u8>, String> {
         let alg: &'static dyn RsaEncoding = match digest {
             Digest::Sha256 => &RSA_PKCS1_SHA256,
             Digest::Sha512 => &RSA_PKCS1_SHA512,

@@ -10,8 +10,7 @@
 //! `DELETE domains/<zone>/dns`, both naming the exact entry (name relative
 //! to the zone, type, expire, content), so no sibling value is touched.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -21,6 +20,7 @@ use super::http::{json_api, json_message, ApiError, HttpClient, JsonCall, DEFAUL
 use super::ini::IniFile;
 use super::names::{challenge_bases, relative_name, zone_candidates};
 use super::rsa_key::{Digest, RsaKey};
+use super::token_cache::TokenCache;
 use super::{DnsError, DnsProvider, RecordHandle, Secret};
 
 /// `transip.ini`: the TransIP account name.
@@ -35,7 +35,7 @@ pub const DEFAULT_ENDPOINT: &str = "https://api.transip.nl/v6/";
 pub const RECORD_TTL: u32 = 60;
 /// How long a token is asked for (and reused a little less).
 const TOKEN_LIFETIME: &str = "30 minutes";
-const TOKEN_REUSE: Duration = Duration::from_secs(25 * 60);
+const TOKEN_LIFETIME_SECS: Duration = Duration::from_secs(30 * 60);
 const PLUGIN: &str = "transip";
 
 /// Settings from `transip.ini`.
@@ -58,25 +58,12 @@ impl TransipConfig {
         let (username, line) = ini.required(KEY_USERNAME, "your TransIP username")?;
         ini.refuse_placeholder(KEY_USERNAME, username, line, "", "your TransIP username")?;
         let (path, line) = ini.required(KEY_KEY_FILE, "the path of your API private key")?;
-        let path = std::path::Path::new(path);
-        let path = if path.is_relative() {
-            ini.path()
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join(path)
-        } else {
-            path.to_owned()
-        };
-        let pem = std::fs::read_to_string(&path).map_err(|e| {
-            ini.error(
-                Some(line),
-                format!(
-                    "{KEY_KEY_FILE}: cannot read {}: {e} (save the key pair's private key \
-                     from TransIP's control panel there)",
-                    path.display()
-                ),
-            )
-        })?;
+        let (path, pem) = ini.read_file(
+            KEY_KEY_FILE,
+            path,
+            line,
+            "save the key pair's private key from TransIP's control panel there",
+        )?;
         let key = RsaKey::from_pem(&pem).map_err(|e| {
             ini.error(
                 Some(line),
@@ -97,7 +84,7 @@ impl TransipConfig {
 pub struct TransipProvider {
     config: TransipConfig,
     http: HttpClient,
-    token: Mutex<Option<(Secret, Instant)>>,
+    token: TokenCache,
 }
 
 impl TransipProvider {
@@ -106,7 +93,7 @@ impl TransipProvider {
         Ok(TransipProvider {
             http: HttpClient::new(PLUGIN, config.timeout)?,
             config,
-            token: Mutex::new(None),
+            token: TokenCache::default(),
         })
     }
 
@@ -222,11 +209,11 @@ fn nonce() -> String {
 impl TransipProvider {
     /// A token: the cached one, or a new one from a signed `POST auth`.
     async fn token(&self) -> Result<Secret, DnsError> {
-        if let Some((t, until)) = self.lock_token().as_ref() {
-            if Instant::now() < *until {
-                return Ok(t.clone());
-            }
-        }
+        self.token.get(|| self.sign_in()).await
+    }
+
+    /// A signed `POST auth`: a token for [`TOKEN_LIFETIME`].
+    async fn sign_in(&self) -> Result<(Secret, Duration), DnsError> {
         let nonce = nonce();
         let body = json!({
             "login": self.config.username,
@@ -272,9 +259,7 @@ impl TransipProvider {
         let Some(token) = r["token"].as_str() else {
             return Err(DnsError::api(PLUGIN, "POST auth answered no token"));
         };
-        let token = Secret::new(token);
-        *self.lock_token() = Some((token.clone(), Instant::now() + TOKEN_REUSE));
-        Ok(token)
+        Ok((Secret::new(token), TOKEN_LIFETIME_SECS))
     }
 
     /// The account's domain holding `name`, longest suffix first.
@@ -302,10 +287,6 @@ impl TransipProvider {
                 self.config.username
             ),
         ))
-    }
-
-    fn lock_token(&self) -> std::sync::MutexGuard<'_, Option<(Secret, Instant)>> {
-        self.token.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn api(&self, call: JsonCall<'_>) -> Result<Value, DnsError> {

@@ -34,3 +34,19 @@ pub fn with_file(
     let p = provider_for(plugin, dir.path());
     (dir, p)
 }
+
+/// Writes `files` (name, text) into `dns-conf/` (the plugin's ini among
+/// them, with the key files it names) and builds the provider.
+pub fn with_files(
+    plugin: &str,
+    files: &[(&str, &str)],
+) -> (tempfile::TempDir, Result<Box<dyn DnsProvider>, DnsError>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dns-conf")).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join("dns-conf").join(name), text).unwrap();
+    }
+    let p = provider_for(plugin, dir.path());
+    (dir, p)
+}

@@ -30,16 +30,38 @@ pub struct FakeAcmeDns {
 impl FakeAcmeDns {
     /// Starts the fake with accounts (username, password, subdomain).
     pub async fn start(accounts: &[(&str, &str, &str)]) -> FakeAcmeDns {
+        Self::start_publishing(accounts, "", None).await
+    }
+
+    /// [`FakeAcmeDns::start`], also serving each subdomain's values as
+    /// `<subdomain>.<zone>` through the challtestsrv whose management address
+    /// is `challtest` (acme-dns is the authoritative server of its zone).
+    pub async fn start_publishing(
+        accounts: &[(&str, &str, &str)],
+        zone: &str,
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeAcmeDns {
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let (st, st2) = (state.clone(), state.clone());
         let accounts: Vec<(String, String, String)> = accounts
             .iter()
             .map(|(u, p, s)| (u.to_string(), p.to_string(), s.to_string()))
             .collect();
-        let addr = fake_http::serve(move |req| {
-            let (st, accounts) = (st.clone(), accounts.clone());
-            async move { handle(&st, &accounts, req) }
-        })
+        let zone = zone.trim_end_matches('.').to_owned();
+        let addr = fake_http::serve_publishing(
+            challtest,
+            move |req| handle(&st, &accounts, req),
+            move || {
+                let s = st2.lock().unwrap();
+                s.values
+                    .iter()
+                    .flat_map(|(sub, values)| {
+                        let host = format!("{sub}.{zone}.");
+                        values.iter().map(move |v| (host.clone(), v.clone()))
+                    })
+                    .collect()
+            },
+        )
         .await;
         FakeAcmeDns {
             endpoint: format!("http://{addr}/"),

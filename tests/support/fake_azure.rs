@@ -2,7 +2,11 @@
 //! Resource Manager (DNS) on loopback, from Microsoft's documentation:
 //! `POST /login/<tenant>/oauth2/v2.0/token` with the client credentials
 //! grant (form `grant_type`, `client_id`, `client_secret`,
-//! `scope=<resource>/.default`; AADSTS errors); `GET /msi/token` with
+//! `scope=<resource>/.default`; AADSTS errors), or with a certificate's
+//! client assertion instead of the secret (`client_assertion_type`
+//! jwt-bearer, an RS256 JWT whose `x5t` is the SHA-1 thumbprint of the
+//! certificate registered for the application, `aud` the token URL, `iss`
+//! and `sub` the application id, `exp` within ten minutes, a `jti`); `GET /msi/token` with
 //! `Metadata: true`, `api-version`, `resource` and optional `client_id`
 //! (`expires_in` as a string, as IMDS sends it); and Resource Manager under
 //! `/arm/` with `Authorization: Bearer`: `GET` a zone
@@ -16,6 +20,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::signature::{KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::PrivateKeyDer;
 use serde_json::{json, Value};
 
 use super::fake_http::{self, Request, Response};
@@ -26,6 +35,35 @@ pub const TENANT: &str = "8a3f2b1c-0000-4000-8000-00000000aaaa";
 pub const CLIENT_ID: &str = "5d2e0c11-0000-4000-8000-00000000bbbb";
 /// Its client secret.
 pub const SECRET: &str = "az-secret~0123456789abcdefghij";
+/// The key of the certificate registered for the application.
+pub const CERT_KEY_PEM: &str = include_str!("keys/test-rsa-pkcs8.pem");
+/// A key whose certificate is not registered.
+pub const OTHER_KEY_PEM: &str = include_str!("keys/other-rsa.pem");
+
+/// A self-signed certificate for `key_pem` followed by the key: the PEM
+/// file `dns_azure_sp_certificate_path` names.
+pub fn certificate_file(key_pem: &str) -> String {
+    let key = rcgen::KeyPair::from_pem(key_pem).expect("an RSA test key");
+    let params = rcgen::CertificateParams::new(vec!["moat-test-app".to_owned()]).unwrap();
+    let cert = params
+        .self_signed(&key)
+        .expect("rcgen signs with the RSA key");
+    format!("{}{key_pem}", cert.pem())
+}
+
+/// base64url of the SHA-1 of the first certificate in `pem`.
+fn thumbprint(pem: &str) -> String {
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der.as_ref());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// The registered certificate's thumbprint and public key.
+struct Registered {
+    thumbprint: String,
+    public: Vec<u8>,
+}
+
 /// The user-assigned managed identity's client id.
 pub const MSI_CLIENT_ID: &str = "77aa0c11-0000-4000-8000-00000000cccc";
 /// The subscription.
@@ -48,6 +86,8 @@ pub struct AzSet {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Each client assertion's `jti`, so a replay is refused.
+    assertions: Vec<String>,
     sets: Vec<AzSet>,
     tokens: Vec<String>,
     log: Vec<(String, String)>,
@@ -85,16 +125,17 @@ impl FakeAzure {
             .collect();
         let base = Arc::new(Mutex::new(String::new()));
         let base2 = base.clone();
+        let registered = Arc::new(registered());
         let publisher = Arc::new(fake_http::Publisher::default());
         if let Some(mgmt) = challtest {
             publisher.publish_to(mgmt);
         }
         let addr = fake_http::serve(move |req| {
             let publisher = publisher.clone();
-            let (st, zones) = (st.clone(), zones.clone());
+            let (st, zones, registered) = (st.clone(), zones.clone(), registered.clone());
             let base = base2.lock().unwrap().clone();
             async move {
-                let resp = handle(&st, &zones, &base, req);
+                let resp = handle(&st, &zones, &registered, &base, req);
                 let txt = {
                     let s = st.lock().unwrap();
                     s.sets
@@ -129,6 +170,23 @@ impl FakeAzure {
              dns_azure_endpoint = {}\ndns_azure_login_endpoint = {}\n",
             self.endpoint, self.login
         )
+    }
+
+    /// An azure.ini with the service principal's certificate at `path`
+    /// instead of the secret, mapping `domain` to `group`.
+    pub fn cert_ini(&self, path: &str, domain: &str, group: &str) -> String {
+        format!(
+            "dns_azure_sp_client_id = {CLIENT_ID}\ndns_azure_sp_certificate_path = {path}\n\
+             dns_azure_tenant_id = {TENANT}\ndns_azure_environment = \"AzurePublicCloud\"\n\
+             dns_azure_zone1 = {domain}:/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}\n\
+             dns_azure_endpoint = {}\ndns_azure_login_endpoint = {}\n",
+            self.endpoint, self.login
+        )
+    }
+
+    /// The `jti` of every client assertion accepted.
+    pub fn assertions(&self) -> Vec<String> {
+        self.state.lock().unwrap().assertions.clone()
     }
 
     /// Record sets held now.
@@ -179,7 +237,78 @@ fn issue(st: &Mutex<State>, expires_in: Value) -> Response {
     )
 }
 
-fn handle(st: &Mutex<State>, zones: &[(String, String)], base: &str, req: Request) -> Response {
+fn registered() -> Registered {
+    let der = PrivateKeyDer::from_pem_slice(CERT_KEY_PEM.as_bytes()).unwrap();
+    let PrivateKeyDer::Pkcs8(der) = der else {
+        panic!("the test key is PKCS#8")
+    };
+    let pair = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
+    Registered {
+        thumbprint: thumbprint(&certificate_file(CERT_KEY_PEM)),
+        public: pair.public_key().as_ref().to_vec(),
+    }
+}
+
+/// Checks a client assertion as Microsoft documents it; `Err` is the
+/// AADSTS answer.
+fn verify_assertion(
+    st: &Mutex<State>,
+    jwt: &str,
+    registered: &Registered,
+    aud: &str,
+) -> Result<(), &'static str> {
+    const BAD_SIGNATURE: &str = "AADSTS700027: Client assertion contains an invalid signature.";
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, s] = parts[..] else {
+        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    };
+    let decode = |p: &str| -> Option<Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
+    };
+    let (Some(header), Some(claims)) = (decode(h), decode(c)) else {
+        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    };
+    if header["alg"] != "RS256" || header["x5t"] != registered.thumbprint.as_str() {
+        return Err(
+            "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.",
+        );
+    }
+    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| BAD_SIGNATURE)?;
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &registered.public)
+        .verify(format!("{h}.{c}").as_bytes(), &sig)
+        .map_err(|_| BAD_SIGNATURE)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (nbf, exp) = (
+        claims["nbf"].as_i64().unwrap_or(i64::MAX),
+        claims["exp"].as_i64().unwrap_or(0),
+    );
+    if nbf > now + 60 || exp <= now || exp - now > 3600 {
+        return Err("AADSTS700024: Client assertion is not within its valid time range.");
+    }
+    if claims["aud"] != aud || claims["iss"] != CLIENT_ID || claims["sub"] != CLIENT_ID {
+        return Err("AADSTS700023: Client assertion audience claim does not match.");
+    }
+    let Some(jti) = claims["jti"].as_str().filter(|j| !j.is_empty()) else {
+        return Err("AADSTS50027: JWT token is invalid or malformed.");
+    };
+    let mut s = st.lock().unwrap();
+    if s.assertions.iter().any(|j| j == jti) {
+        return Err("AADSTS700025: Client assertion has already been used.");
+    }
+    s.assertions.push(jti.to_owned());
+    Ok(())
+}
+
+fn handle(
+    st: &Mutex<State>,
+    zones: &[(String, String)],
+    registered: &Registered,
+    base: &str,
+    req: Request,
+) -> Response {
     let logged = if req.raw_query.is_empty() {
         req.path.clone()
     } else {
@@ -210,6 +339,25 @@ fn handle(st: &Mutex<State>, zones: &[(String, String)], base: &str, req: Reques
                 400,
                 &json!({"error": "unauthorized_client", "error_description": "AADSTS700016: Application not found in the directory."}),
             );
+        }
+        if let Some(assertion) = get("client_assertion") {
+            if get("client_assertion_type")
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                || get("client_secret").is_some()
+            {
+                return Response::json(
+                    400,
+                    &json!({"error": "invalid_request", "error_description": "AADSTS900144: bad client_assertion_type"}),
+                );
+            }
+            let aud = format!("{base}/login/{TENANT}/oauth2/v2.0/token");
+            if let Err(why) = verify_assertion(st, assertion, registered, &aud) {
+                return Response::json(
+                    401,
+                    &json!({"error": "invalid_client", "error_description": why}),
+                );
+            }
+            return issue(st, json!(3599));
         }
         if get("client_secret") != Some(SECRET) {
             return Response::json(

@@ -46,14 +46,31 @@ fn fail(status: u16, id: &str, message: &str) -> Response {
 impl FakeDigitalOcean {
     /// Starts the fake: `token` is valid, `domains` are the account's.
     pub async fn start(token: &str, domains: &[&str]) -> FakeDigitalOcean {
+        Self::start_publishing(token, domains, None).await
+    }
+
+    /// [`FakeDigitalOcean::start`], also serving its TXT records through
+    /// the challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        token: &str,
+        domains: &[&str],
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeDigitalOcean {
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let (st, st2) = (state.clone(), state.clone());
         let token = token.to_owned();
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
-        let addr = fake_http::serve(move |req| {
-            let (st, token, domains) = (st.clone(), token.clone(), domains.clone());
-            async move { handle(&st, &token, &domains, req) }
-        })
+        let addr = fake_http::serve_publishing(
+            challtest,
+            move |req| handle(&st, &token, &domains, req),
+            move || {
+                let s = st2.lock().unwrap();
+                s.records
+                    .iter()
+                    .map(|r| (fake_http::absolute(&r.name, &r.domain), r.data.clone()))
+                    .collect()
+            },
+        )
         .await;
         FakeDigitalOcean {
             endpoint: format!("http://{addr}/v2/"),

@@ -49,17 +49,41 @@ fn fail(status: u16, message: &str) -> Response {
 impl FakeHetzner {
     /// Starts the fake: `token` is valid, `zones` are (id, name).
     pub async fn start(token: &str, zones: &[(&str, &str)]) -> FakeHetzner {
+        Self::start_publishing(token, zones, None).await
+    }
+
+    /// [`FakeHetzner::start`], also serving its TXT records through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        token: &str,
+        zones: &[(&str, &str)],
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeHetzner {
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let (st, st2) = (state.clone(), state.clone());
         let token = token.to_owned();
         let zones: Vec<(String, String)> = zones
             .iter()
             .map(|(i, n)| (i.to_string(), n.to_string()))
             .collect();
-        let addr = fake_http::serve(move |req| {
-            let (st, token, zones) = (st.clone(), token.clone(), zones.clone());
-            async move { handle(&st, &token, &zones, req) }
-        })
+        let names = zones.clone();
+        let addr = fake_http::serve_publishing(
+            challtest,
+            move |req| handle(&st, &token, &zones, req),
+            move || {
+                let s = st2.lock().unwrap();
+                s.records
+                    .iter()
+                    .filter_map(|r| {
+                        let zone = &names.iter().find(|(id, _)| *id == r.zone_id)?.1;
+                        Some((
+                            fake_http::absolute(&r.name, zone),
+                            r.value.trim_matches('"').to_owned(),
+                        ))
+                    })
+                    .collect()
+            },
+        )
         .await;
         FakeHetzner {
             endpoint: format!("http://{addr}/api/v1/"),

@@ -115,6 +115,31 @@ where
     serve_at(std::net::Ipv4Addr::LOCALHOST.into(), handler).await
 }
 
+/// [`serve`] for a fake whose records pebble validates against: after each
+/// request, the TXT pairs `txt` lists (absolute host with the dot, value)
+/// are synced into the challtestsrv whose management address is
+/// `challtest`, when one is given.
+pub async fn serve_publishing<F, T>(challtest: Option<SocketAddr>, handler: F, txt: T) -> SocketAddr
+where
+    F: Fn(Request) -> Response + Send + Sync + 'static,
+    T: Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+{
+    let publisher = Arc::new(Publisher::default());
+    if let Some(mgmt) = challtest {
+        publisher.publish_to(mgmt);
+    }
+    let (handler, txt) = (Arc::new(handler), Arc::new(txt));
+    serve(move |req| {
+        let (publisher, handler, txt) = (publisher.clone(), handler.clone(), txt.clone());
+        async move {
+            let resp = handler(req);
+            publisher.sync(txt()).await;
+            resp
+        }
+    })
+    .await
+}
+
 /// [`serve`] on `ip` (a test-created Docker network's gateway, so that
 /// containers on that network reach the fake); returns the address.
 pub async fn serve_at<F, Fut>(ip: std::net::IpAddr, handler: F) -> SocketAddr
@@ -192,10 +217,26 @@ async fn read_request<R: AsyncBufReadExt + AsyncReadExt + Unpin>(
     })
 }
 
+/// Makes pebble-challtestsrv (management address `mgmt`) answer `host` with
+/// a CNAME to `target` (both absolute, with the dot), followed in its
+/// answers: a challenge name delegated to another zone, as acme-dns users
+/// set it up.
+pub async fn challtest_cname(mgmt: SocketAddr, host: &str, target: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+        .post(format!("http://{mgmt}/set-cname"))
+        .json(&serde_json::json!({ "host": host, "target": target }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("challtestsrv sets the CNAME");
+}
+
 /// Makes pebble-challtestsrv (management address `mgmt`) serve exactly
 /// `values` at `host` (absolute, with the trailing dot): how a fake provider
 /// API makes its TXT records visible to pebble.
 pub async fn challtest_publish(mgmt: SocketAddr, host: &str, values: &[String]) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("http://{mgmt}/{path}"))

@@ -72,15 +72,38 @@ fn page(req: &Request, items: Vec<Value>, max_page: usize) -> Response {
 impl FakeLinode {
     /// Starts the fake: `token` is valid, `domains` are (id, name).
     pub async fn start(token: &str, domains: &[(u64, &str)], max_page: usize) -> FakeLinode {
+        Self::start_publishing(token, domains, max_page, None).await
+    }
+
+    /// [`FakeLinode::start`], also serving its TXT records through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        token: &str,
+        domains: &[(u64, &str)],
+        max_page: usize,
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakeLinode {
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let (st, st2) = (state.clone(), state.clone());
         let token = token.to_owned();
         let domains: Vec<(u64, String)> =
             domains.iter().map(|(i, d)| (*i, d.to_string())).collect();
-        let addr = fake_http::serve(move |req| {
-            let (st, token, domains) = (st.clone(), token.clone(), domains.clone());
-            async move { handle(&st, &token, &domains, max_page, req) }
-        })
+        let names = domains.clone();
+        let addr = fake_http::serve_publishing(
+            challtest,
+            move |req| handle(&st, &token, &domains, max_page, req),
+            move || {
+                let s = st2.lock().unwrap();
+                s.records
+                    .iter()
+                    .filter(|r| r.kind == "TXT")
+                    .filter_map(|r| {
+                        let domain = &names.iter().find(|(id, _)| *id == r.domain_id)?.1;
+                        Some((fake_http::absolute(&r.name, domain), r.target.clone()))
+                    })
+                    .collect()
+            },
+        )
         .await;
         FakeLinode {
             endpoint: format!("http://{addr}/v4"),

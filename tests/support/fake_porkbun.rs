@@ -51,14 +51,33 @@ fn fail(message: &str) -> Response {
 impl FakePorkbun {
     /// Starts the fake: `key`/`secret` are valid, `domains` are the account's.
     pub async fn start(key: &str, secret: &str, domains: &[&str]) -> FakePorkbun {
+        Self::start_publishing(key, secret, domains, None).await
+    }
+
+    /// [`FakePorkbun::start`], also serving its TXT records through the
+    /// challtestsrv whose management address is `challtest`.
+    pub async fn start_publishing(
+        key: &str,
+        secret: &str,
+        domains: &[&str],
+        challtest: Option<std::net::SocketAddr>,
+    ) -> FakePorkbun {
         let state = Arc::new(Mutex::new(State::default()));
-        let st = state.clone();
+        let (st, st2) = (state.clone(), state.clone());
         let creds = (key.to_owned(), secret.to_owned());
         let domains: Vec<String> = domains.iter().map(|d| d.to_string()).collect();
-        let addr = fake_http::serve(move |req| {
-            let (st, creds, domains) = (st.clone(), creds.clone(), domains.clone());
-            async move { handle(&st, &creds, &domains, req) }
-        })
+        let addr = fake_http::serve_publishing(
+            challtest,
+            move |req| handle(&st, &creds, &domains, req),
+            move || {
+                let s = st2.lock().unwrap();
+                s.records
+                    .iter()
+                    .filter(|r| r.kind == "TXT")
+                    .map(|r| (fake_http::absolute(&r.name, &r.domain), r.content.clone()))
+                    .collect()
+            },
+        )
         .await;
         FakePorkbun {
             endpoint: format!("http://{addr}/api/json/v3"),

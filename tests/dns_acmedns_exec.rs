@@ -255,7 +255,7 @@ async fn exec_failures_and_timeouts_are_errors_without_secrets() {
     );
     assert!(!text.contains("hook-secret-token"), "{text}");
 
-    let slow = FakeHook::write(bin.path(), "slow", 0, 5);
+    let slow = FakeHook::write(bin.path(), "slow", 0, 30);
     let (_d, p) = with_files(
         "exec",
         &[("exec.ini", &exec_ini(&slow, "dns_exec_timeout = 1\n"))],
@@ -267,6 +267,29 @@ async fn exec_failures_and_timeouts_are_errors_without_secrets() {
         .await
         .unwrap_err();
     assert!(start.elapsed().as_secs() < 4, "killed at the timeout");
+    // What the hook started went with it (its whole process group).
+    let sleeps = slow.sleeps();
+    assert_eq!(sleeps.len(), 1, "the hook recorded its sleep");
+    let gone = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(sleeps[0]) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        gone(sleeps[0]),
+        "the hook's sleep {} outlived the timeout",
+        sleeps[0]
+    );
     assert!(err.retryable());
     assert!(
         err.to_string().contains(

@@ -8,7 +8,8 @@
 //!
 //! The script runs through the supervisor's [`run_command`] (as PID 1 moat
 //! reaps every child, and that is how a child's status survives it), with
-//! stdin closed and a timeout after which it is killed. Its output is logged
+//! stdin closed and a timeout after which it is killed with everything it
+//! started (its process group). Its output is logged
 //! at debug level, or in the error when it fails, with every
 //! `dns_exec_env_*` value replaced by `***`, at most a few lines.
 //!

@@ -73,9 +73,14 @@ pub fn reap_zombies() -> usize {
 }
 
 /// Runs `cmd` to completion with stdin closed and stdout/stderr captured,
-/// killing it after `timeout`. Blocking: call it from `spawn_blocking`.
-/// Safe alongside the reaper, with or without a signal listener installed.
+/// killing it after `timeout`: the command and everything it started, as
+/// it leads a process group of its own (a hook script's `curl` or `sleep`
+/// must not outlive the timeout and keep its pipes open). Blocking: call it
+/// from `spawn_blocking`. Safe alongside the reaper, with or without a
+/// signal listener installed.
 pub fn run_command(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
+    use std::os::unix::process::CommandExt as _;
+    cmd.process_group(0);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -138,7 +143,9 @@ pub fn run_command(cmd: &mut Command, timeout: Duration) -> std::io::Result<Outp
                 }
             }
             if !killed && Instant::now() >= deadline {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                // The whole group: the leader is not reaped yet, so its
+                // id still names this group alone.
+                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
                 killed = true;
             }
             guard = EXITED

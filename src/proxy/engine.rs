@@ -24,6 +24,7 @@ use super::head_checks::{self, HeaderRules};
 use super::header_deadline;
 use super::http01;
 use super::limits::{declared_length, oversized_head};
+use super::linger;
 use super::metrics::{server_label, ProxyMetrics, NO_SERVER};
 use super::proxy_protocol::Gate;
 use super::resolve::UpstreamResolver;
@@ -714,6 +715,10 @@ impl ProxyHttp for MoatProxy {
             }
             if let Err(write) = respond::send(session, reply, rules).await {
                 tracing::debug!(error = %write, "client gone before the error page");
+            } else if code == 413 {
+                // The client may still be sending: let it finish, so it
+                // reads the 413 instead of a reset.
+                linger::drain_refused_body(session).await;
             }
         }
         failure_log::record(code, e, ctx.decision.as_ref());

@@ -47,6 +47,7 @@ mod header_deadline;
 mod headers;
 mod http01;
 mod limits;
+mod linger;
 mod listeners;
 mod log_file;
 mod metrics;

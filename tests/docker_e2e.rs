@@ -432,7 +432,7 @@ fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
     let Some(run) = Run::new(test) else {
         return;
     };
-    let Some(images) = run.pebble_images(test) else {
+    let Some(stage) = run.dns_stage(test) else {
         return;
     };
     let moat_image = run.moat_image();
@@ -441,56 +441,18 @@ fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
         .enable_all()
         .build()
         .unwrap();
-
-    let challtestsrv = run.start(
-        &Container::new("challtestsrv", &images.challtestsrv)
-            .alias("challtestsrv")
-            .publish(8055),
-    );
-    run.wait_running(&challtestsrv);
-    let management = run.port(&challtestsrv, 8055);
-    let dns_ip = run.ip(&challtestsrv);
-    let gateway: std::net::IpAddr = docker::docker(&[
-        "network",
-        "inspect",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-        &run.network,
-    ])
-    .trim()
-    .parse()
-    .expect("the test network's gateway address");
     let fake = rt.block_on(async {
-        let srv = challtestsrv::ChallTestSrv::attach(management, management);
-        fake_alidns::FakeAlidns::start_at(srv, fake_alidns::FakeAlidnsOptions::default(), gateway)
-            .await
+        let srv = challtestsrv::ChallTestSrv::attach(stage.management, stage.management);
+        fake_alidns::FakeAlidns::start_at(
+            srv,
+            fake_alidns::FakeAlidnsOptions::default(),
+            stage.gateway,
+        )
+        .await
     });
-
-    let pebble = run.start(
-        &Container::new("pebble", &images.pebble)
-            .alias("pebble")
-            .publish(15000)
-            .cmd(&["-dnsserver", &format!("{dns_ip}:8053")]),
-    );
-    run.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
-
     let config = run.temp_dir();
-    let ca_dir = listener_ca_dir(&run, &images.listener_ca_pem);
     fake.write_ini(&config, Some("not-the-secret"), None);
-    let moat = run.start(
-        &Container::new("moat", &moat_image)
-            .volume(&config, "/config")
-            .volume(&ca_dir, "/ca:ro")
-            .env("URL", DOMAIN)
-            .env("SUBDOMAINS", "wildcard")
-            .env("VALIDATION", "dns")
-            .env("DNSPLUGIN", "aliyun")
-            .env("PROPAGATION_NAMESERVERS", &format!("{dns_ip}:8053"))
-            .env("ACME_SERVER", "https://pebble:14000/dir")
-            .env("ACME_CA_ROOT", "/ca/pebble-listener-ca.pem")
-            .env("LOG_FORMAT", "text")
-            .publish(443),
-    );
+    let moat = run.start(&stage.moat(&moat_image, &config, DOMAIN, "aliyun"));
     let logs = run.wait_log(&moat, "certificate order failed", Duration::from_secs(60));
     let line = logs
         .lines()
@@ -525,33 +487,20 @@ fn dns_conf_fixed_and_restarted_issues_the_wildcard() {
         Duration::from_secs(90),
         "the wildcard certificate in live/",
         || live.is_file().then_some(()),
-        || format!("moat:\n{}\npebble:\n{}", run.logs(&moat), run.logs(&pebble)),
+        || {
+            format!(
+                "moat:\n{}\npebble:\n{}",
+                run.logs(&moat),
+                run.logs(&stage.pebble)
+            )
+        },
     );
     assert!(
         fake.accepted().iter().any(|a| a == "AddDomainRecord"),
         "the fixed key created the TXT records: {:?}",
         fake.accepted()
     );
-    let root = pebble_root(&run, &pebble, &images.listener_ca_pem);
-    let tls = docker::tls_config(&root);
-    let https = run.port(&moat, 443);
-    let chain = docker::wait_for(
-        Duration::from_secs(30),
-        "the wildcard certificate served",
-        || {
-            docker::https_get(https, "app.example.test", "/", &tls)
-                .ok()
-                .map(|(_, chain)| chain)
-                .filter(|chain| {
-                    docker::cert_names(&chain[0])
-                        .iter()
-                        .any(|n| n == "*.example.test")
-                })
-        },
-        || run.logs(&moat),
-    );
-    let names = docker::cert_names(&chain[0]);
-    assert!(names.iter().any(|n| n == DOMAIN), "{names:?}");
+    stage.wait_for_wildcard(&run, &moat, DOMAIN);
     // The TXT records are gone once the order is done.
     docker::wait_for(
         Duration::from_secs(30),

@@ -517,6 +517,125 @@ pub struct PebbleImages {
     pub listener_ca_pem: String,
 }
 
+/// DNS-01 for a moat container: pebble-challtestsrv and pebble as containers
+/// on the run's network (pebble resolving through challtestsrv), and the
+/// addresses a fake provider API in the test needs: it listens on the
+/// network's gateway (which containers on the network reach) and publishes
+/// its TXT records through challtestsrv's management port.
+pub struct DnsStage {
+    /// The images.
+    pub images: PebbleImages,
+    /// The challtestsrv container.
+    pub challtestsrv: String,
+    /// The pebble container.
+    pub pebble: String,
+    /// challtestsrv's management API, published on loopback.
+    pub management: SocketAddr,
+    /// challtestsrv's address on the network (DNS on :8053).
+    pub dns_ip: String,
+    /// The network's gateway: where the test's fakes listen.
+    pub gateway: std::net::IpAddr,
+    /// A directory holding pebble's listener CA as `pebble-listener-ca.pem`.
+    pub ca_dir: PathBuf,
+}
+
+impl Run {
+    /// Starts the [`DnsStage`], or `None` (skipped loudly) without pebble.
+    pub fn dns_stage(&self, test: &str) -> Option<DnsStage> {
+        let images = self.pebble_images(test)?;
+        let challtestsrv = self.start(
+            &Container::new("challtestsrv", &images.challtestsrv)
+                .alias("challtestsrv")
+                .publish(8055),
+        );
+        self.wait_running(&challtestsrv);
+        let management = self.port(&challtestsrv, 8055);
+        let dns_ip = self.ip(&challtestsrv);
+        let gateway = docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            &self.network,
+        ])
+        .trim()
+        .parse()
+        .expect("the test network's gateway address");
+        let pebble = self.start(
+            &Container::new("pebble", &images.pebble)
+                .alias("pebble")
+                .publish(15000)
+                .cmd(&["-dnsserver", &format!("{dns_ip}:8053")]),
+        );
+        self.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
+        let ca_dir = self.temp_dir();
+        std::fs::write(
+            ca_dir.join("pebble-listener-ca.pem"),
+            &images.listener_ca_pem,
+        )
+        .unwrap();
+        Some(DnsStage {
+            images,
+            challtestsrv,
+            pebble,
+            management,
+            dns_ip,
+            gateway,
+            ca_dir,
+        })
+    }
+}
+
+impl DnsStage {
+    /// A moat container for `URL=domain SUBDOMAINS=wildcard VALIDATION=dns
+    /// DNSPLUGIN=plugin` on `config`, ordering from pebble and checking
+    /// propagation at challtestsrv; publishes 443.
+    pub fn moat(&self, image: &str, config: &Path, domain: &str, plugin: &str) -> Container {
+        Container::new("moat", image)
+            .volume(config, "/config")
+            .volume(&self.ca_dir, "/ca:ro")
+            .env("URL", domain)
+            .env("SUBDOMAINS", "wildcard")
+            .env("VALIDATION", "dns")
+            .env("DNSPLUGIN", plugin)
+            .env("PROPAGATION_NAMESERVERS", &format!("{}:8053", self.dns_ip))
+            .env("ACME_SERVER", "https://pebble:14000/dir")
+            .env("ACME_CA_ROOT", "/ca/pebble-listener-ca.pem")
+            .env("LOG_FORMAT", "text")
+            .publish(443)
+    }
+
+    /// PEM of pebble's root, which issued what moat serves.
+    pub fn root(&self, run: &Run) -> String {
+        let mgmt = run.port(&self.pebble, 15000);
+        let cfg = tls_config(&self.images.listener_ca_pem);
+        let (resp, _) = https_get(mgmt, "pebble", "/roots/0", &cfg).expect("pebble roots");
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.body
+    }
+
+    /// Waits until `moat` serves `*.domain` (issued by pebble) for
+    /// `app.domain` and asserts the certificate also names `domain`.
+    pub fn wait_for_wildcard(&self, run: &Run, moat: &str, domain: &str) {
+        let tls = tls_config(&self.root(run));
+        let https = run.port(moat, 443);
+        let wildcard = format!("*.{domain}");
+        let chain = wait_for(
+            Duration::from_secs(30),
+            "the wildcard certificate served",
+            || {
+                https_get(https, &format!("app.{domain}"), "/", &tls)
+                    .ok()
+                    .map(|(_, chain)| chain)
+                    .filter(|chain| cert_names(&chain[0]).contains(&wildcard))
+            },
+            || run.logs(moat),
+        );
+        let names = cert_names(&chain[0]);
+        assert!(names.iter().any(|n| n == domain), "{names:?}");
+    }
+}
+
 /// Copies `binary` to `root/<inside>` with the loader and every library
 /// `ldd` lists, each at its own absolute path under `root`.
 pub fn copy_with_libraries(binary: &Path, root: &Path, inside: &str) {

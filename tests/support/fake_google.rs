@@ -75,6 +75,16 @@ impl FakeGoogle {
         zones: &[(&str, &str, &str)],
         challtest: Option<std::net::SocketAddr>,
     ) -> FakeGoogle {
+        Self::start_at(zones, challtest, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`FakeGoogle::start`] listening on `ip` (a test-created Docker
+    /// network's gateway, for moat in a container).
+    pub async fn start_at(
+        zones: &[(&str, &str, &str)],
+        challtest: Option<std::net::SocketAddr>,
+        ip: std::net::IpAddr,
+    ) -> FakeGoogle {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let zones: Vec<(String, String, String)> = zones
@@ -93,7 +103,7 @@ impl FakeGoogle {
         if let Some(mgmt) = challtest {
             publisher.publish_to(mgmt);
         }
-        let bound = fake_http::serve(move |req| {
+        let bound = fake_http::serve_at(ip, move |req| {
             let publisher = publisher.clone();
             let (st, zones, public) = (st.clone(), zones.clone(), public.clone());
             let base = addr2.lock().unwrap().clone().unwrap_or_default();

@@ -74,13 +74,24 @@ fn fail(status: u16, code: &str, message: &str) -> Response {
 impl FakeOvh {
     /// Starts the fake with `keys`, `zones`, and a clock `skew` seconds ahead.
     pub async fn start(keys: OvhKeys, zones: &[&str], skew: i64) -> FakeOvh {
+        Self::start_at(keys, zones, skew, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`FakeOvh::start`] listening on `ip` (a test-created Docker
+    /// network's gateway, for moat in a container).
+    pub async fn start_at(
+        keys: OvhKeys,
+        zones: &[&str],
+        skew: i64,
+        ip: std::net::IpAddr,
+    ) -> FakeOvh {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let keys = Arc::new(keys);
         let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
         let publisher = Arc::new(fake_http::Publisher::default());
         let pubr = publisher.clone();
-        let addr = fake_http::serve(move |req| {
+        let addr = fake_http::serve_at(ip, move |req| {
             let publisher = pubr.clone();
             let (st, keys, zones) = (st.clone(), keys.clone(), zones.clone());
             async move {

@@ -80,10 +80,20 @@ impl FakeRoute53 {
         account: R53Account,
         challtest: Option<std::net::SocketAddr>,
     ) -> FakeRoute53 {
+        Self::start_publishing_at(account, challtest, std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// [`FakeRoute53::start_publishing`] listening on `ip` (a test-created
+    /// Docker network's gateway, for moat in a container).
+    pub async fn start_publishing_at(
+        account: R53Account,
+        challtest: Option<std::net::SocketAddr>,
+        ip: std::net::IpAddr,
+    ) -> FakeRoute53 {
         let state = Arc::new(Mutex::new(State::default()));
         let st = state.clone();
         let account = Arc::new(account);
-        let addr = fake_http::serve(move |req| {
+        let addr = fake_http::serve_at(ip, move |req| {
             let (st, account) = (st.clone(), account.clone());
             async move {
                 let resp = handle(&st, &account, req);

@@ -34,6 +34,8 @@ mod env;
 mod foundation;
 #[path = "support/nginx_wire.rs"]
 mod nginx_wire;
+#[path = "support/static_paths.rs"]
+mod static_paths;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +44,7 @@ use std::time::Duration;
 
 use foundation::{free_port, moat_bin, moat_command, temp_config, Running};
 use nginx_wire::{ask_method_raw, ask_raw, moat_http_port, nginx_conf, start_nginx};
+use static_paths::variants;
 
 /// (path under the root, contents, protected by a `deny` location).
 const FILES: &[(&str, &str, bool)] = &[
@@ -253,62 +256,6 @@ fn swag_denials() -> String {
         "default.conf.sample's `location ~ /\\.ht` deny: {out}"
     );
     out
-}
-
-/// Every spelling of `base`'s path the generator makes, its query kept.
-fn variants(base: &str) -> Vec<String> {
-    let (path, query) = match base.split_once('?') {
-        Some((p, q)) => (p, format!("?{q}")),
-        None => (base, String::new()),
-    };
-    path_variants(path)
-        .into_iter()
-        .map(|p| format!("{p}{query}"))
-        .collect()
-}
-
-fn path_variants(base: &str) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    out.insert(base.to_string());
-    let trimmed = base.trim_end_matches('/');
-    for tail in ["/", "//", "/.", "/./", "%2f", "%2F", "%2e", "."] {
-        out.insert(format!("{trimmed}{tail}"));
-    }
-    out.insert(format!("/{base}"));
-    out.insert(format!("/.{base}"));
-    out.insert(format!("/sub/..{base}"));
-    out.insert(base.replacen('/', "//", 1));
-    out.insert(base.to_ascii_uppercase());
-    // Case of the first letter flipped.
-    if let Some(i) = base.find(|c: char| c.is_ascii_alphabetic()) {
-        let mut s = base.to_string();
-        let c = s.as_bytes()[i] as char;
-        let flipped = if c.is_ascii_lowercase() {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        };
-        s.replace_range(i..=i, &flipped.to_string());
-        out.insert(s);
-        // The letter percent-encoded.
-        let mut e = base.to_string();
-        e.replace_range(i..=i, &format!("%{:02x}", c as u8));
-        out.insert(e);
-    }
-    // Each dot, and each inner slash, encoded (both cases).
-    for (i, c) in base.char_indices() {
-        let code = match c {
-            '.' => "2e",
-            '/' if i > 0 => "2f",
-            _ => continue,
-        };
-        for code in [code.to_string(), code.to_ascii_uppercase()] {
-            let mut s = base.to_string();
-            s.replace_range(i..i + 1, &format!("%{code}"));
-            out.insert(s);
-        }
-    }
-    out.into_iter().collect()
 }
 
 fn status(raw: &str) -> u16 {

@@ -64,6 +64,13 @@ pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> 
     session.write_response_header(Box::new(resp), empty).await?;
     if !empty {
         session.write_response_body(Some(reply.body), true).await?;
+    } else if session.as_downstream().is_http2() {
+        // Pingora writes an h2 response header without END_STREAM whatever
+        // `empty` says; a stream left open is reset (CANCEL) when the
+        // request ends, so a HEAD or empty answer on a refused request
+        // reached h2 clients as a stream error (found by the oracle's
+        // `static` class: `HEAD /s/.htpasswd` over h2).
+        session.as_downstream_mut().finish_body().await?;
     }
     Ok(())
 }

@@ -15,6 +15,9 @@
 //! `oracle_conf.rs`, `echo.rs` and `env.rs`.
 #![allow(dead_code)]
 
+#[path = "static_paths.rs"]
+mod static_paths;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -376,6 +379,9 @@ pub fn write_trees(
             PathBuf::from("nginx/proxy-confs").join(c.active_name()),
             c.text.clone(),
         );
+    }
+    for (rel, _) in STATIC_FILES {
+        files.insert(PathBuf::from("www").join(rel), static_body(rel));
     }
     files.insert("keys/cert.crt".into(), cert_pem.to_string());
     files.insert("keys/cert.key".into(), key_pem.to_string());
@@ -866,8 +872,9 @@ fn scope_probes(c: &Chosen, scope: &Scope, host: &str, first: bool, out: &mut BT
 }
 
 /// Requests for default.conf's own locations (no corpus file): the static
-/// `location /` (no `/config/www` in the test tree: `try_files` ends in the
-/// PHP location's `return 404`), the PHP regex, and `~ /\.ht` (`deny all`).
+/// `location /` (no `/config/www/index.html` in the test tree, so a
+/// missing file's `try_files` ends in the PHP location's `return 404`), the
+/// PHP regex, and `~ /\.ht` (`deny all`).
 pub fn default_server_probes() -> Vec<Probe> {
     let mk = |target: &str| Probe {
         file: "site-confs/default.conf".into(),
@@ -918,6 +925,9 @@ pub enum Outcome {
     },
     /// Answered locally with this status.
     Status(u16),
+    /// A 200 whose body is one of [`STATIC_FILES`]: the file the static
+    /// handler served, by its contents.
+    File(String),
     /// The harness failed to get an answer.
     Failed(String),
 }
@@ -941,6 +951,7 @@ impl std::fmt::Display for Outcome {
             }
             Outcome::Redirect { status, location } => write!(f, "{status} -> {location}"),
             Outcome::Status(s) => write!(f, "status {s}"),
+            Outcome::File(c) => write!(f, "file {c:?}"),
             Outcome::Failed(e) => write!(f, "FAILED: {e}"),
         }
     }
@@ -1102,6 +1113,10 @@ pub fn classify(
             }
         }
         (200, _) if header("x-echo-name").is_some() => body.to_vec(),
+        (200, None) if body.starts_with(STATIC_MARK.as_bytes()) => {
+            let file = String::from_utf8_lossy(body).trim().to_string();
+            return (Outcome::File(file), vec![]);
+        }
         _ => return (Outcome::Status(status), vec![]),
     };
     let v: serde_json::Value = match serde_json::from_slice(&record) {
@@ -1269,9 +1284,10 @@ pub fn request_info(probe: &Probe) -> moat::conf::RequestInfo {
     }
 }
 
-/// moat's decision in the oracle's terms. `Static` counts as 404: the test
-/// tree has no `/config/www`, so nginx's `try_files` ends in the PHP
-/// location's `return 404`.
+/// moat's decision in the oracle's terms. `Static` counts as 404: the
+/// probes compared in process never name a file the test tree's `www/`
+/// holds (those are the wire-only `static` class), so nginx's `try_files`
+/// ends in the PHP location's `return 404`.
 pub fn moat_outcome(
     table: &moat::conf::RouteTable,
     probe: &Probe,
@@ -1520,13 +1536,88 @@ pub const PARITY_CLASSES: &[(&str, usize)] = &[
 /// names with `_`, which nginx ignores; `absolute`: absolute-form request
 /// targets; `malformed`: a header line nginx refuses with 400; `body`:
 /// `POST` bodies with `Content-Length` or chunked (the framing headers and
-/// body length the upstream got are compared).
+/// body length the upstream got are compared); `static`: SWAG's default
+/// server serving [`STATIC_FILES`] under every spelling of their paths
+/// (see [`static_probes`]).
 pub const WIRE_CLASSES: &[(&str, usize)] = &[
     ("underscore", 20),
     ("absolute", 20),
     ("malformed", 5),
     ("body", 30),
+    ("static", 250),
 ];
+
+/// How every [`STATIC_FILES`] body starts, so [`classify`] can tell a
+/// served file from any other 200.
+pub const STATIC_MARK: &str = "oracle-static-file:";
+
+/// Files under both trees' `www/` for the `static` class: `(path under
+/// www, base request paths that reach or circle it)`. All sit under `s/`,
+/// so default.conf's `location /` finds no `index.html` at the root and a
+/// missing file still ends in the PHP location's 404 (which
+/// [`default_server_probes`] and the in-process comparisons rely on).
+/// `.ht*` files are what SWAG's `location ~ /\.ht { deny all; }` keeps
+/// from being served; `noindex/` is a directory without an index (403);
+/// `a%2Fb` has a percent sign in its name. No `.php` file: where one
+/// exists, default.conf's PHP location passes it to FastCGI (nginx 502
+/// without php-fpm), which moat refuses with 503 by design.
+pub const STATIC_FILES: &[(&str, &[&str])] = &[
+    ("s/index.html", &["/s/", "/s/index.html", "/s"]),
+    ("s/file.txt", &["/s/file.txt", "/s/file.txt?x=1&y=%2F"]),
+    ("s/.htpasswd", &["/s/.htpasswd"]),
+    ("s/.htaccess", &["/s/.htaccess"]),
+    ("s/sub/index.html", &["/s/sub/", "/s/sub"]),
+    ("s/sub/f.txt", &["/s/sub/f.txt"]),
+    ("s/noindex/f.txt", &["/s/noindex/", "/s/noindex/f.txt"]),
+    ("s/a%2Fb", &["/s/a%2Fb", "/s/a%252Fb"]),
+    ("s/.hidden/x.txt", &["/s/.hidden/x.txt"]),
+];
+
+/// The contents of the static file at `rel` under `www/`.
+pub fn static_body(rel: &str) -> String {
+    format!("{STATIC_MARK} {rel}\n")
+}
+
+/// (Re)writes [`STATIC_FILES`] under `config`'s `www/`, as `write_trees`
+/// did; for a tree whose `www/` moat replaced at its first start.
+pub fn write_static_www(config: &Path) {
+    for (rel, _) in STATIC_FILES {
+        write(&config.join("www").join(rel), &static_body(rel));
+    }
+}
+
+/// The `static` class: every spelling [`static_paths::variants`] makes of
+/// every base path in [`STATIC_FILES`], to the default server, with `GET`
+/// (and `HEAD` and `POST` on the bases themselves: nginx's static module
+/// answers `POST` to a file with 405), from clients 127.0.0.1..=4.
+pub fn static_probes() -> Vec<Probe> {
+    let mk = |method: &str, target: String, client: u8| Probe {
+        file: "static:site-confs/default.conf".into(),
+        tls: true,
+        port: 443,
+        host: DEFAULT_HOST.into(),
+        method: method.into(),
+        target,
+        headers: vec![],
+        client,
+        body: vec![],
+        chunked: false,
+    };
+    let mut targets = BTreeSet::new();
+    let mut out = Vec::new();
+    for (_, bases) in STATIC_FILES {
+        for base in *bases {
+            for method in ["HEAD", "POST"] {
+                out.push(mk(method, base.to_string(), 1));
+            }
+            targets.extend(static_paths::variants(base));
+        }
+    }
+    for (i, t) in targets.into_iter().enumerate() {
+        out.push(mk("GET", t, 1 + (i % 4) as u8));
+    }
+    out
+}
 
 /// The wire-only class of a probe (its `file` is `<class>:<sample>`).
 pub fn wire_class(p: &Probe) -> Option<&'static str> {
@@ -1538,7 +1629,7 @@ pub fn wire_class(p: &Probe) -> Option<&'static str> {
 }
 
 /// [`WIRE_CLASSES`] probes made from the first plain HTTPS `GET` of up to
-/// 40 files in `base`.
+/// 40 files in `base`, and the `static` class ([`static_probes`]).
 pub fn wire_probes(base: &[Probe]) -> Vec<Probe> {
     let mut files = BTreeSet::new();
     let picked: Vec<&Probe> = base
@@ -1574,6 +1665,7 @@ pub fn wire_probes(base: &[Probe]) -> Vec<Probe> {
             out.push(bad);
         }
     }
+    out.extend(static_probes());
     out
 }
 

@@ -52,6 +52,28 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A TCP port on 127.0.0.1 below the kernel's ephemeral range, free now.
+/// For a port that moat binds again and again over a test's life (pebble's
+/// HTTP-01 port: every `moat renew` listens on it): a port from the
+/// ephemeral range can meanwhile become the local end of some outgoing
+/// connection (curl to moat, moat to pebble), and the next bind then fails
+/// with "Address already in use" (acme_crash failed CI on this). No
+/// connect() is ever given a port below the range.
+pub fn stable_tcp_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let floor = 10000.min(low.saturating_sub(1000));
+    for _ in 0..1000 {
+        let port = rand::random_range(floor..low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_tcp_port()
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1.
 pub fn free_udp_tcp_port() -> u16 {
     loop {
@@ -107,7 +129,7 @@ impl Pebble {
         let challtest_mgmt_port = free_tcp_port();
         let listen_port = free_tcp_port();
         let mgmt_port = free_tcp_port();
-        let http_port = free_tcp_port();
+        let http_port = stable_tcp_port();
         let tls_port = free_tcp_port();
         let config = serde_json::json!({
             "pebble": {

@@ -13,12 +13,10 @@ use certbot_layout::{make_cert, now, write_lineage};
 const DAY: i64 = 86_400;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    stable_tcp_port()
 }
+
+include!("support/ports.rs");
 
 fn renew_against_nowhere(config: &Path) -> std::process::Output {
     // Port 9 on loopback: nothing listens, so any ACME request would fail.

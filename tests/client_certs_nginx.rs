@@ -178,6 +178,37 @@ server {{ listen LISTEN ssl; server_name plain.test; ssl_certificate {d}/server.
     )
 }
 
+/// moat, in process, serving `blocks` on its port 443, and its upstream.
+fn start_moat(dir: &Path, blocks: &str) -> (support::Moat, Recorder) {
+    support::init();
+    let up = Recorder::start();
+    let text = format!(
+        "events {{}}\nhttp {{\n{}}}\n",
+        blocks
+            .replace("LISTEN", "443")
+            .replace("UP", &up.addr.to_string())
+    );
+    let (table, _) = moat::conf::load_str(dir, &dir.join("nginx.conf"), &text)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let moat = support::start_moat(Arc::new(ArcSwap::from_pointee(table)), None);
+    (moat, up)
+}
+
+/// Debian's nginx serving `blocks` on a port of its own, its address and
+/// its upstream; `None` (said loudly) where nginx is not installed.
+fn start_nginx(dir: &Path, blocks: &str) -> Option<(oracle::Nginx, SocketAddr, Recorder)> {
+    env::require_program("client_certs_nginx", "nginx").map(|bin| {
+        let up = Recorder::start();
+        let (n, addr) = oracle::Nginx::serve_http(&bin, dir, |port| {
+            blocks
+                .replace("LISTEN", &format!("127.0.0.1:{port}"))
+                .replace("UP", &up.addr.to_string())
+        })
+        .expect("nginx starts");
+        (n, addr, up)
+    })
+}
+
 /// (SNI, Host, identity, moat's status, what the upstream sees).
 type Case<'a> = (
     &'a str,
@@ -206,37 +237,8 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
     let chained = client(&mid, &[&mid], "bob");
     let blocks = servers(dir.path());
 
-    // moat, in process, from the same server blocks on its port 443.
-    support::init();
-    let moat_up = Recorder::start();
-    let moat_text = format!(
-        "events {{}}\nhttp {{\n{}}}\n",
-        blocks
-            .replace("LISTEN", "443")
-            .replace("UP", &moat_up.addr.to_string())
-    );
-    let (table, _) = moat::conf::load_str(dir.path(), &dir.path().join("nginx.conf"), &moat_text)
-        .unwrap_or_else(|e| panic!("{e:?}"));
-    let moat = support::start_moat(Arc::new(ArcSwap::from_pointee(table)), None);
-
-    let nginx = env::require_program("client_certs_nginx", "nginx").map(|bin| {
-        let up = Recorder::start();
-        let port = oracle::free_port();
-        let tree = dir.path().join("nginx-tree");
-        std::fs::create_dir_all(tree.join("nginx")).unwrap();
-        std::fs::create_dir_all(tree.join("log/nginx")).unwrap();
-        std::fs::create_dir_all(tree.join("tmp")).unwrap();
-        let t = tree.display();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log {t}/log/nginx/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {t}/tmp/body;\n proxy_temp_path {t}/tmp/proxy;\n fastcgi_temp_path {t}/tmp/fastcgi;\n uwsgi_temp_path {t}/tmp/uwsgi;\n scgi_temp_path {t}/tmp/scgi;\n{}}}\n",
-            blocks
-                .replace("LISTEN", &format!("127.0.0.1:{port}"))
-                .replace("UP", &up.addr.to_string())
-        );
-        std::fs::write(tree.join("nginx/nginx.conf"), conf).unwrap();
-        let n = oracle::Nginx::start(&bin, &tree, port).expect("nginx starts");
-        (n, SocketAddr::from(([127, 0, 0, 1], port)), up)
-    });
+    let (moat, moat_up) = start_moat(dir.path(), &blocks);
+    let nginx = start_nginx(dir.path(), &blocks);
 
     let none: Option<&Identity> = None;
     let cases: Vec<Case<'_>> = vec![
@@ -332,4 +334,138 @@ fn client_certificates_are_verified_as_nginx_verifies_them() {
             assert_eq!(nginx_seen, moat_seen, "{name}: upstreams differ");
         }
     }
+}
+
+/// A client certificate chooser that keeps the CA names of each
+/// certificate request and offers no certificate.
+#[derive(Debug, Default)]
+struct NamesSeen(std::sync::Mutex<Vec<Vec<Vec<u8>>>>);
+
+impl rustls::client::ResolvesClientCert for NamesSeen {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let names = root_hint_subjects.iter().map(|n| n.to_vec()).collect();
+        self.0.lock().unwrap().push(names);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// The CA names of the certificate request a TLS 1.2 or 1.3 handshake
+/// with `sni` got (`None`: the server asked for no certificate).
+fn request_names(addr: SocketAddr, sni: &str, tls12: bool) -> Option<Vec<Vec<u8>>> {
+    let seen = Arc::new(NamesSeen::default());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12 {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13]
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(support::NoVerify))
+        .with_client_cert_resolver(seen.clone());
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let name = rustls_pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .unwrap_or_else(|e| panic!("handshake with {addr} for {sni}: {e}"));
+    }
+    let mut requests = seen.0.lock().unwrap().clone();
+    assert!(
+        requests.len() <= 1,
+        "{sni}: {} certificate requests",
+        requests.len()
+    );
+    requests.pop()
+}
+
+/// Whether the DER name `der` holds the text `cn` (rcgen writes a common
+/// name as a UTF8String, its bytes as they are).
+fn names_cn(der: &[u8], cn: &str) -> bool {
+    der.windows(cn.len()).any(|w| w == cn.as_bytes())
+}
+
+#[test]
+fn certificate_requests_name_the_sni_servers_cas_as_nginx_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca("Moat Test Root");
+    let other = ca("Some Other Root");
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), root.cert.pem()).unwrap();
+    std::fs::write(d.join("other.pem"), other.cert.pem()).unwrap();
+    std::fs::write(
+        d.join("both.pem"),
+        format!("{}{}", root.cert.pem(), other.cert.pem()),
+    )
+    .unwrap();
+    let server = rcgen::generate_simple_self_signed(vec!["one.test".to_string()]).unwrap();
+    std::fs::write(d.join("server.pem"), server.cert.pem()).unwrap();
+    std::fs::write(d.join("server.key"), server.signing_key.serialize_pem()).unwrap();
+    let dd = d.display();
+    // nginx 1.22's default ssl_protocols stop at TLS 1.2.
+    let tls = format!(
+        "ssl_certificate {dd}/server.pem; ssl_certificate_key {dd}/server.key; ssl_protocols TLSv1.2 TLSv1.3;"
+    );
+    let location = "location / { proxy_pass http://UP; }";
+    let blocks = format!(
+        "server {{ listen LISTEN ssl default_server; server_name one.test; {tls}
+    ssl_verify_client on; ssl_client_certificate {dd}/root.pem; {location} }}
+server {{ listen LISTEN ssl; server_name two.test; {tls}
+    ssl_verify_client optional; ssl_client_certificate {dd}/both.pem; {location} }}
+server {{ listen LISTEN ssl; server_name trusted.test; {tls}
+    ssl_verify_client optional; ssl_client_certificate {dd}/other.pem; ssl_trusted_certificate {dd}/root.pem; {location} }}
+server {{ listen LISTEN ssl; server_name plain.test; {tls} {location} }}
+"
+    );
+    let (moat, moat_up) = start_moat(d, &blocks);
+    let nginx = start_nginx(d, &blocks);
+
+    // SNI, the common names the request must carry (None: no request).
+    let cases: [(&str, Option<&[&str]>); 5] = [
+        ("one.test", Some(&["Moat Test Root"])),
+        ("two.test", Some(&["Moat Test Root", "Some Other Root"])),
+        // ssl_trusted_certificate's CAs verify but are not named.
+        ("trusted.test", Some(&["Some Other Root"])),
+        ("plain.test", None),
+        // An SNI no server names goes to the default server, which asks.
+        ("elsewhere.test", Some(&["Moat Test Root"])),
+    ];
+    for tls12 in [false, true] {
+        for (sni, want) in cases {
+            let what = format!("{sni} over TLS 1.{}", if tls12 { 2 } else { 3 });
+            let got = request_names(moat.https, sni, tls12);
+            match (want, &got) {
+                (None, None) => {}
+                (Some(cns), Some(names)) => {
+                    assert_eq!(names.len(), cns.len(), "{what}: moat named {names:?}");
+                    for (name, cn) in names.iter().zip(cns) {
+                        assert!(names_cn(name, cn), "{what}: {cn} not in {name:?}");
+                    }
+                }
+                _ => panic!("{what}: moat's certificate request {got:?}, want {want:?}"),
+            }
+            if let Some((_, addr, _)) = &nginx {
+                let nginx_names = request_names(*addr, sni, tls12);
+                assert_eq!(
+                    got, nginx_names,
+                    "{what}: moat's CA names differ from nginx's"
+                );
+            }
+        }
+    }
+    assert!(
+        moat_up.heads().is_empty(),
+        "no request was sent, none reached the app"
+    );
 }

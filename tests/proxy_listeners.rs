@@ -11,12 +11,10 @@ use moat::conf::{Action, Listen};
 use support::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    stable_tcp_port()
 }
+
+include!("support/ports.rs");
 
 #[tokio::test]
 async fn extra_conf_listen_port_terminates_tls_and_reports_its_port() {

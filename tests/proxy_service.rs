@@ -17,12 +17,10 @@ use moat::supervisor::{Service, ServiceContext, Shutdown};
 use support::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    stable_tcp_port()
 }
+
+include!("support/ports.rs");
 
 #[tokio::test]
 async fn supervised_proxy_serves_keys_cert_then_acme_lineage_and_stops_on_shutdown() {

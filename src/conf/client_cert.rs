@@ -13,6 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Mutex;
+
+use rustls::DistinguishedName;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 
@@ -53,6 +56,11 @@ pub(crate) struct ClientVerify {
     /// `ssl_verify_depth` (nginx default 1: one intermediate CA at most,
     /// as OpenSSL counts).
     depth: u32,
+    /// The subjects of `ssl_client_certificate` (not of
+    /// `ssl_trusted_certificate`, as nginx), sent in the handshake's
+    /// certificate request so that a client picks a certificate those CAs
+    /// issued.
+    pub ca_names: &'static [DistinguishedName],
 }
 
 impl std::fmt::Debug for ClientVerify {
@@ -103,6 +111,27 @@ const UNKNOWN_LEAF_ISSUER: &str = "unable to verify the first certificate";
 const SELF_SIGNED: &str = "self-signed certificate";
 const SELF_SIGNED_IN_CHAIN: &str = "self-signed certificate in certificate chain";
 
+/// `names` as a list that lives as long as moat: the TLS verifier hands
+/// rustls a borrowed list while route tables come and go. Each distinct
+/// list is kept once (a few hundred bytes per set of CAs a conf ever
+/// named), so reloads do not grow memory.
+fn intern(names: Vec<DistinguishedName>) -> &'static [DistinguishedName] {
+    static KEPT: Mutex<Vec<&'static [DistinguishedName]>> = Mutex::new(Vec::new());
+    if names.is_empty() {
+        return &[];
+    }
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let same = |k: &&'static [DistinguishedName]| {
+        k.len() == names.len() && k.iter().zip(&names).all(|(a, b)| a.as_ref() == b.as_ref())
+    };
+    if let Some(k) = kept.iter().find(|k| same(k)) {
+        return k;
+    }
+    let leaked: &'static [DistinguishedName] = Box::leak(names.into_boxed_slice());
+    kept.push(leaked);
+    leaked
+}
+
 fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
@@ -131,11 +160,16 @@ impl ClientVerify {
             return Err("no ssl_client_certificate for ssl_verify_client".to_string());
         }
         let mut anchors = Vec::new();
+        let mut names = Vec::new();
         for path in files {
+            let named = Some(path) == conf.client_certificate.as_ref();
             for cert in read_pem(path)? {
                 let anchor = webpki::anchor_from_trusted_cert(&cert)
                     .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?
                     .to_owned();
+                if named {
+                    names.push(DistinguishedName::in_sequence(&anchor.subject));
+                }
                 anchors.push(anchor);
             }
         }
@@ -143,6 +177,7 @@ impl ClientVerify {
             mode,
             anchors,
             depth: conf.depth.unwrap_or(1),
+            ca_names: intern(names),
         }))
     }
 
@@ -355,6 +390,7 @@ mod tests {
         let ca = ClientVerify {
             mode: VerifyMode::On,
             anchors: Vec::new(),
+            ca_names: &[],
             depth: 1,
         };
         let chain = [cert.der().clone()];

@@ -122,20 +122,27 @@ impl RouteTable {
     }
 
     /// Whether a TLS handshake on `port` with this SNI asks the client for
-    /// a certificate: the server the SNI picks (else the port's default,
-    /// as nginx) has `ssl_verify_client`.
-    pub fn asks_client_certificate(&self, port: u16, sni: Option<&str>) -> bool {
+    /// a certificate, and naming which CAs: the server the SNI picks (else
+    /// the port's default, as nginx) has `ssl_verify_client`; its
+    /// `ssl_client_certificate` subjects are the names.
+    pub fn client_certificate_request(
+        &self,
+        port: u16,
+        sni: Option<&str>,
+    ) -> Option<&'static [rustls::DistinguishedName]> {
         if !self.client_verify_any {
-            return false;
+            return None;
         }
-        let Some(p) = self.ports.get(&port) else {
-            return false;
-        };
+        let p = self.ports.get(&port)?;
         let host = sni.map(super::eval::host_name);
-        p.pick(host.as_deref())
+        let server = p
+            .pick(host.as_deref())
             .map(|picked| picked.server)
-            .or(p.default)
-            .is_some_and(|i| self.servers[i].client_verify.is_some())
+            .or(p.default)?;
+        self.servers[server]
+            .client_verify
+            .as_ref()
+            .map(|v| v.ca_names)
     }
 
     /// The config directory the table was loaded from (`/config` maps here).

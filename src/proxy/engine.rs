@@ -85,8 +85,6 @@ pub struct RequestCtx {
     /// Refused because its client is banned: its lines are not fed back
     /// to the jails.
     banned: bool,
-    /// A streamed body being held until it is whole (`proxy_request_buffering`).
-    held: Option<bytes::BytesMut>,
     _inflight: InflightGuard,
 }
 
@@ -473,7 +471,6 @@ impl ProxyHttp for MoatProxy {
             upstream_elapsed: None,
             limit_hold: Default::default(),
             banned: false,
-            held: None,
             _inflight: InflightGuard(self.inflight.clone()),
         }
     }
@@ -571,12 +568,11 @@ impl ProxyHttp for MoatProxy {
         }
         let buffer_limit = decision
             .max_body_size
-            .filter(|max| decision.request_buffering && *max <= body_buffer::HELD_MAX);
+            .filter(|_| decision.request_buffering);
         ctx.decision = Some(decision);
         if let Some(max) = buffer_limit {
             if body_buffer::streamed(session) {
-                ctx.held = Some(bytes::BytesMut::new());
-                Box::pin(body_buffer::read_ahead(session, max)).await?;
+                Box::pin(body_buffer::read_whole(session, max)).await?;
             }
         }
         Ok(false)
@@ -586,7 +582,7 @@ impl ProxyHttp for MoatProxy {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        end_of_stream: bool,
+        _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(chunk) = body {
@@ -600,9 +596,6 @@ impl ProxyHttp for MoatProxy {
                 ))
             }
             _ => {}
-        }
-        if let Some(held) = ctx.held.as_mut() {
-            body_buffer::hold(held, body, end_of_stream);
         }
         Ok(())
     }
@@ -620,6 +613,10 @@ impl ProxyHttp for MoatProxy {
         };
         let addr = self.resolve(target).await?;
         let peer = Box::new(peer(addr, target, grpc));
+        // Asked again when Pingora retries (a reused upstream connection
+        // that closed): it then replays the body read so far from its
+        // start, which must not count twice against client_max_body_size.
+        ctx.body_bytes = 0;
         ctx.upstream_started = Some(Instant::now());
         Ok(peer)
     }

@@ -45,9 +45,14 @@ pub trait RouteSource: Send + Sync + 'static {
         false
     }
     /// Whether the handshake on `conf_port` with this SNI asks the client
-    /// for a certificate (`ssl_verify_client` on the server it picks).
-    fn asks_client_certificate(&self, _conf_port: u16, _sni: Option<&str>) -> bool {
-        false
+    /// for a certificate (`ssl_verify_client` on the server it picks), and
+    /// the CA names the request carries.
+    fn client_certificate_request(
+        &self,
+        _conf_port: u16,
+        _sni: Option<&str>,
+    ) -> Option<&'static [rustls::DistinguishedName]> {
+        None
     }
 }
 
@@ -76,7 +81,11 @@ impl RouteSource for ArcSwap<RouteTable> {
         self.load().wants_client_certificates()
     }
 
-    fn asks_client_certificate(&self, conf_port: u16, sni: Option<&str>) -> bool {
-        self.load().asks_client_certificate(conf_port, sni)
+    fn client_certificate_request(
+        &self,
+        conf_port: u16,
+        sni: Option<&str>,
+    ) -> Option<&'static [rustls::DistinguishedName]> {
+        self.load().client_certificate_request(conf_port, sni)
     }
 }

@@ -18,7 +18,7 @@
 //! thread, just before) leaves the SNI in a thread-local for it.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -70,6 +70,10 @@ thread_local! {
     /// The SNI of the ClientHello this thread is answering right now:
     /// `Some(sni)` from the resolver until the verifier reads it.
     static HELLO_SNI: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+    /// The CA names of the certificate request this thread is writing:
+    /// set by `offer_client_auth`, read by `root_hint_subjects` right
+    /// after it (rustls asks both while writing one flight).
+    static REQUEST_NAMES: Cell<&'static [DistinguishedName]> = const { Cell::new(&[]) };
 }
 
 /// Forgets a ClientHello's SNI that no certificate request read (a resumed
@@ -126,22 +130,29 @@ impl ClientCertVerifier for ClientCerts {
     /// handshake must keep what a certificate request needs) and again
     /// when the server's flight is written (the SNI just resolved).
     fn offer_client_auth(&self) -> bool {
-        match HELLO_SNI.with(|s| s.borrow_mut().take()) {
-            Some(sni) => self
+        let (asks, names) = match HELLO_SNI.with(|s| s.borrow_mut().take()) {
+            Some(sni) => match self
                 .routes
-                .asks_client_certificate(self.conf_port, sni.as_deref()),
-            None => self.routes.wants_client_certificates(),
-        }
+                .client_certificate_request(self.conf_port, sni.as_deref())
+            {
+                Some(names) => (true, names),
+                None => (false, &[][..]),
+            },
+            None => (self.routes.wants_client_certificates(), &[][..]),
+        };
+        REQUEST_NAMES.with(|n| n.set(names));
+        asks
     }
 
     fn client_auth_mandatory(&self) -> bool {
         false
     }
 
-    /// No CA names are sent: they belong to the SNI's server, which this
-    /// borrowed list cannot follow; clients then offer any certificate.
+    /// The SNI's server's `ssl_client_certificate` subjects, as nginx
+    /// sends them (none for a handshake whose SNI was not noted: a client
+    /// then offers any certificate, and the request decides).
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
+        REQUEST_NAMES.with(Cell::get)
     }
 
     fn verify_client_cert(

@@ -24,11 +24,10 @@ pub struct Bind {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    stable_tcp_port()
 }
+
+include!("ports.rs");
 
 impl Bind {
     /// Starts `named` (at `program`) and waits until it answers SOA.

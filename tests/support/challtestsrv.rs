@@ -28,11 +28,10 @@ pub struct ChallTestSrv {
 fn free_port() -> u16 {
     // A port free for TCP is almost always free for UDP too; the start-up
     // check below catches the rare clash.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    stable_tcp_port()
 }
+
+include!("ports.rs");
 
 impl ChallTestSrv {
     /// Starts one at `program` (`/usr/bin/pebble-challtestsrv`) and waits

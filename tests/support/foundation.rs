@@ -16,13 +16,12 @@ pub fn moat_bin() -> &'static str {
     env!("CARGO_BIN_EXE_moat")
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago (below the ephemeral range).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    stable_tcp_port()
 }
+
+include!("ports.rs");
 
 /// A `moat` command with only PATH inherited, CONFIG_DIR set and free ports
 /// (the metrics endpoint's too, so parallel tests never share one), and

@@ -20,7 +20,7 @@ mod static_paths;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -237,13 +237,12 @@ pub fn app_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 66, (i / 200) as u8, (i % 200 + 10) as u8)
 }
 
-/// A port nobody listens on right now (bound then released).
+/// A port nobody listens on right now (below the ephemeral range).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port on 127.0.0.1")
+    stable_tcp_port()
 }
+
+include!("ports.rs");
 
 /// A UDP DNS responder: A queries for known names get their address,
 /// anything else NXDOMAIN (AAAA for a known name: no answers).
@@ -506,6 +505,30 @@ pub struct Nginx {
 }
 
 impl Nginx {
+    /// nginx serving `http` (the body of an `http {}` block, made for the
+    /// port it is given) from a tree of its own under `dir`, on
+    /// 127.0.0.1 at that port: a test's server blocks, without SWAG's tree.
+    #[allow(dead_code)]
+    pub fn serve_http(
+        nginx_bin: &Path,
+        dir: &Path,
+        http: impl FnOnce(u16) -> String,
+    ) -> Result<(Nginx, std::net::SocketAddr), String> {
+        let port = free_port();
+        let tree = dir.join(format!("nginx-tree-{port}"));
+        for sub in ["nginx", "log/nginx", "tmp"] {
+            std::fs::create_dir_all(tree.join(sub)).map_err(|e| e.to_string())?;
+        }
+        let t = tree.display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log {t}/log/nginx/error.log info;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {t}/tmp/body;\n proxy_temp_path {t}/tmp/proxy;\n fastcgi_temp_path {t}/tmp/fastcgi;\n uwsgi_temp_path {t}/tmp/uwsgi;\n scgi_temp_path {t}/tmp/scgi;\n{}}}\n",
+            http(port)
+        );
+        std::fs::write(tree.join("nginx/nginx.conf"), conf).map_err(|e| e.to_string())?;
+        let n = Nginx::start(nginx_bin, &tree, port)?;
+        Ok((n, std::net::SocketAddr::from(([127, 0, 0, 1], port))))
+    }
+
     /// `nginx -t`, then runs it and waits until `port` accepts connections.
     pub fn start(nginx_bin: &Path, tree: &Path, port: u16) -> Result<Nginx, String> {
         let conf = tree.join("nginx/nginx.conf");

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -45,41 +45,16 @@ pub struct Pebble {
 
 /// A free TCP port on 127.0.0.1 (released before return).
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    stable_tcp_port()
 }
 
-/// A TCP port on 127.0.0.1 below the kernel's ephemeral range, free now.
-/// For a port that moat binds again and again over a test's life (pebble's
-/// HTTP-01 port: every `moat renew` listens on it): a port from the
-/// ephemeral range can meanwhile become the local end of some outgoing
-/// connection (curl to moat, moat to pebble), and the next bind then fails
-/// with "Address already in use" (acme_crash failed CI on this). No
-/// connect() is ever given a port below the range.
-pub fn stable_tcp_port() -> u16 {
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let floor = 10000.min(low.saturating_sub(1000));
-    for _ in 0..1000 {
-        let port = rand::random_range(floor..low);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    free_tcp_port()
-}
+include!("ports.rs");
 
 /// A port free for both UDP and TCP on 127.0.0.1.
 pub fn free_udp_tcp_port() -> u16 {
     loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let port = stable_tcp_port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }

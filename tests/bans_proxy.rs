@@ -507,6 +507,51 @@ fn disable_f2b_turns_the_jails_off() {
     assert!(out.contains("DISABLE_F2B"), "{out}");
 }
 
+fn health(metrics: &str) -> String {
+    let mut tcp = TcpStream::connect(metrics).unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// A jail.local moat cannot read leaves the sites served without bans (as
+/// SWAG's nginx goes on when its fail2ban cannot start), and says so where
+/// a monitor looks: `/health` is degraded (still 200) and names the file.
+#[test]
+fn a_broken_jail_file_serves_without_bans_and_health_says_degraded() {
+    let up = Recorder::start();
+    let tmp = temp_config();
+    let root = tmp.path();
+    let pp = free_port();
+    write_volume(root, up.addr, pp);
+    std::fs::write(
+        root.join("fail2ban/jail.local"),
+        "maxretry = 3\n[nginx-http-auth]\nenabled = true\n",
+    )
+    .unwrap();
+    let i = start(root, pp, &[]);
+    assert!(
+        i.moat.log().contains("fail2ban: the jails cannot be read"),
+        "{}",
+        i.moat.log()
+    );
+    let answer = health(&i.metrics);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("degraded: fail2ban: the jails cannot be read")
+            && answer.contains("jail.local:1"),
+        "{answer}"
+    );
+    let client = ip(26);
+    for _ in 0..6 {
+        assert_eq!(once(client, i.https, "/private", ""), Some(401));
+    }
+    assert_eq!(once(client, i.https, "/still-served", ""), Some(200));
+    assert!(up.saw("/still-served"));
+}
+
 #[test]
 fn auth_failures_bad_bots_and_bot_searches_are_banned_by_their_jails() {
     use base64::Engine;

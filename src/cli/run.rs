@@ -263,7 +263,7 @@ fn add_services(
         owner: owner_of(settings).0,
         zone: settings.local_zone(),
     });
-    let bans = start_bans(settings, layout);
+    let bans = start_bans(settings, layout, &health);
     proxy.bans = bans.clone();
     supervisor.add(proxy);
     if settings.wants_acme() {
@@ -290,7 +290,7 @@ fn add_services(
 /// SWAG's defaults) and filters. Off with `DISABLE_F2B=true`. A jail file
 /// moat cannot read is an error in the log and moat serves without bans,
 /// as SWAG's nginx goes on serving when its fail2ban cannot start.
-fn start_bans(settings: &Settings, layout: &ConfigLayout) -> Option<BanHandle> {
+fn start_bans(settings: &Settings, layout: &ConfigLayout, health: &Health) -> Option<BanHandle> {
     if settings.disable_f2b {
         tracing::info!("fail2ban: off (DISABLE_F2B=true)");
         return None;
@@ -300,6 +300,9 @@ fn start_bans(settings: &Settings, layout: &ConfigLayout) -> Option<BanHandle> {
         Ok(bans) => bans,
         Err(e) => {
             tracing::error!(error = %e, "fail2ban: the jails cannot be read; serving without bans until they are fixed and moat restarts");
+            health.add_lapse(format!(
+                "fail2ban: the jails cannot be read ({e}); serving without bans"
+            ));
             return None;
         }
     };
@@ -315,6 +318,9 @@ fn start_bans(settings: &Settings, layout: &ConfigLayout) -> Option<BanHandle> {
         }
         Err(e) => {
             tracing::error!(error = %e, "fail2ban: cannot start the filter thread; serving without bans");
+            health.add_lapse(format!(
+                "fail2ban: the filter thread cannot start ({e}); serving without bans"
+            ));
             None
         }
     }

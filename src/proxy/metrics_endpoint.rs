@@ -55,6 +55,9 @@ pub enum ConfigHealth {
 pub struct Health {
     serving: Arc<AtomicBool>,
     config: Arc<std::sync::Mutex<ConfigHealth>>,
+    /// Protections that are off although configured (a jail file moat
+    /// cannot read): the proxy serves, so health is degraded, not down.
+    lapses: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Health {
@@ -84,6 +87,46 @@ impl Health {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Records a protection that is configured but not running, in words
+    /// (shown by `/health` as `degraded` until moat restarts).
+    pub fn add_lapse(&self, what: String) {
+        self.lapses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(what);
+    }
+
+    /// The protections configured but not running.
+    pub fn lapses(&self) -> Vec<String> {
+        self.lapses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// `/health`'s answer while the proxy serves.
+fn health_answer(health: &Health) -> (&'static str, String) {
+    let lapses: String = health
+        .lapses()
+        .iter()
+        .map(|l| format!("degraded: {l}\n"))
+        .collect();
+    match health.config() {
+        ConfigHealth::Current if lapses.is_empty() => ("200 OK", "ok: proxy serving\n".to_owned()),
+        ConfigHealth::Current => ("200 OK", lapses),
+        ConfigHealth::LastGood { saved_at, problem } => (
+            "200 OK",
+            format!(
+                "degraded: serving the last good configuration from {saved_at}; the current one is broken: {problem}\n{lapses}"
+            ),
+        ),
+        ConfigHealth::Broken { problem } => (
+            "503 Service Unavailable",
+            format!("unhealthy: no configuration loads: {problem}\n{lapses}"),
+        ),
     }
 }
 
@@ -149,37 +192,26 @@ async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
         (status, "application/json", body)
     } else {
         match (method, path) {
-        ("GET" | "HEAD", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(),
-        ),
-        ("GET" | "HEAD", "/health") if health.serving() => match health.config() {
-            ConfigHealth::Current => ("200 OK", "text/plain", "ok: proxy serving\n".to_owned()),
-            ConfigHealth::LastGood { saved_at, problem } => (
+            ("GET" | "HEAD", "/metrics") => (
                 "200 OK",
-                "text/plain",
-                format!(
-                    "degraded: serving the last good configuration from {saved_at}; the current one is broken: {problem}\n"
-                ),
+                "text/plain; version=0.0.4; charset=utf-8",
+                render(),
             ),
-            ConfigHealth::Broken { problem } => (
+            ("GET" | "HEAD", "/health") if health.serving() => {
+                let (status, body) = health_answer(health);
+                (status, "text/plain", body)
+            }
+            ("GET" | "HEAD", "/health") => (
                 "503 Service Unavailable",
                 "text/plain",
-                format!("unhealthy: no configuration loads: {problem}\n"),
+                "proxy not serving\n".to_owned(),
             ),
-        },
-        ("GET" | "HEAD", "/health") => (
-            "503 Service Unavailable",
-            "text/plain",
-            "proxy not serving\n".to_owned(),
-        ),
-        ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n".to_owned(),
-        ),
+            ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+            _ => (
+                "405 Method Not Allowed",
+                "text/plain",
+                "GET only\n".to_owned(),
+            ),
         }
     };
     let mut response = format!(

@@ -30,4 +30,5 @@ pub mod dns;
 pub mod limits;
 pub mod proxy;
 pub mod settings;
+pub mod status;
 pub mod supervisor;

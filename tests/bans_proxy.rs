@@ -33,7 +33,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use foundation::{
-    free_port, moat_bin, moat_command, stop_gracefully, temp_config, wait_until, Running,
+    command_env, free_port, moat_bin, moat_command, stop_gracefully, temp_config, wait_until,
+    Running,
 };
 use recorder::Recorder;
 
@@ -122,13 +123,7 @@ fn start(root: &Path, pp: u16, envs: &[(&str, &str)]) -> Instance {
     let mut all = vec![("DISABLE_F2B", "false")];
     all.extend_from_slice(envs);
     let cmd = moat_command(moat_bin(), root, &all);
-    let env = |name: &str| {
-        cmd.get_envs()
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v)
-            .map(|v| v.to_string_lossy().into_owned())
-            .unwrap()
-    };
+    let env = |name: &str| command_env(&cmd, name);
     let (http, https, metrics) = (
         env("HTTP_PORT").parse().unwrap(),
         env("HTTPS_PORT").parse().unwrap(),

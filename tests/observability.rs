@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, temp_config, wait_until, Running};
+use foundation::{command_env, moat_bin, moat_command, temp_config, wait_until, Running};
 
 /// A running moat and the addresses it was given.
 struct Instance {
@@ -25,13 +25,7 @@ struct Instance {
 
 fn start(dir: &Path, envs: &[(&str, &str)]) -> Instance {
     let cmd = moat_command(moat_bin(), dir, envs);
-    let env = |name: &str| {
-        cmd.get_envs()
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v)
-            .map(|v| v.to_string_lossy().into_owned())
-            .expect("moat_command sets it")
-    };
+    let env = |name: &str| command_env(&cmd, name);
     let (http_port, metrics) = (env("HTTP_PORT").parse().unwrap(), env("METRICS_ADDR"));
     let moat = Running::spawn(cmd);
     moat.wait_for(&["metrics endpoint listening"], Duration::from_secs(20));

@@ -9,7 +9,7 @@ mod foundation;
 
 use std::time::Duration;
 
-use foundation::{moat_bin, moat_command, stop_gracefully, temp_config, Running};
+use foundation::{command_env, moat_bin, moat_command, stop_gracefully, temp_config, Running};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/startup.log");
 
@@ -19,13 +19,7 @@ fn default_start_up_log_matches_the_snapshot_and_has_no_warnings() {
     let dir = tmp.path().join("config");
     // fail2ban as a user gets it (the test support turns it off).
     let cmd = moat_command(moat_bin(), &dir, &[("DISABLE_F2B", "false")]);
-    let env = |name: &str| {
-        cmd.get_envs()
-            .find(|(k, _)| *k == name)
-            .and_then(|(_, v)| v)
-            .map(|v| v.to_string_lossy().into_owned())
-            .unwrap()
-    };
+    let env = |name: &str| command_env(&cmd, name);
     let (http, https, metrics) = (env("HTTP_PORT"), env("HTTPS_PORT"), env("METRICS_ADDR"));
     let mut moat = Running::spawn(cmd);
     moat.wait_for_lines(&["proxy listening"], 4, Duration::from_secs(20));

@@ -98,6 +98,21 @@ pub struct ServerCertificate {
     pub key: PathBuf,
 }
 
+/// One certificate in service, as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServedCertificate {
+    /// The SNI names (or `_default`) the store answers with it.
+    pub served_for: Vec<String>,
+    /// Its subject alternative names.
+    pub names: Vec<String>,
+    /// Its issuer's distinguished name.
+    pub issuer: String,
+    /// Valid from, seconds since the epoch.
+    pub not_before: i64,
+    /// Valid until, seconds since the epoch.
+    pub not_after: i64,
+}
+
 /// Certificates served per SNI, shared by every TLS listener. Cheap to clone;
 /// all clones see the same certificates.
 #[derive(Clone, Default)]
@@ -252,39 +267,74 @@ impl CertStore {
     /// for a wildcard), server overrides by their `server_name`, and the
     /// default certificate as `_default`. For the metrics endpoint.
     pub fn not_after_by_name(&self) -> Vec<(String, i64)> {
-        let map = self.map.load();
-        let not_after = |key: &Arc<CertifiedKey>| {
-            key.end_entity_cert()
-                .ok()
-                .and_then(|der| crate::acme::parse_der(der).ok())
-                .map(|info| info.not_after)
-        };
-        let mut out: Vec<(String, i64)> = Vec::new();
-        let mut push = |name: String, key: &Arc<CertifiedKey>| {
-            if let Some(t) = not_after(key) {
-                out.push((name, t));
-            }
-        };
-        for (name, key) in &map.exact {
-            push(name.clone(), key);
-        }
-        for (parent, key) in &map.wildcard {
-            push(format!("*.{parent}"), key);
-        }
-        for (name, key) in &map.overrides.exact {
-            push(name.clone(), key);
-        }
-        for (parent, key) in &map.overrides.leading {
-            push(format!("*.{parent}"), key);
-        }
-        for (prefix, key) in &map.overrides.trailing {
-            push(format!("{prefix}*"), key);
-        }
-        if let Some(key) = &map.default {
-            push("_default".to_owned(), key);
-        }
+        let mut out: Vec<(String, i64)> = self
+            .served()
+            .into_iter()
+            .flat_map(|c| {
+                let t = c.not_after;
+                c.served_for.into_iter().map(move |name| (name, t))
+            })
+            .collect();
         out.sort();
         out.dedup_by(|a, b| a.0 == b.0);
+        out
+    }
+
+    /// Every distinct certificate in service with the names it answers
+    /// for (as [`CertStore::not_after_by_name`] spells them), its subject
+    /// names, issuer and validity; ordered by expiry. For the status page.
+    pub fn served(&self) -> Vec<ServedCertificate> {
+        let map = self.map.load();
+        let entries = map
+            .exact
+            .iter()
+            .map(|(n, k)| (n.clone(), k))
+            .chain(map.wildcard.iter().map(|(p, k)| (format!("*.{p}"), k)))
+            .chain(map.overrides.exact.iter().map(|(n, k)| (n.clone(), k)))
+            .chain(
+                map.overrides
+                    .leading
+                    .iter()
+                    .map(|(p, k)| (format!("*.{p}"), k)),
+            )
+            .chain(
+                map.overrides
+                    .trailing
+                    .iter()
+                    .map(|(p, k)| (format!("{p}*"), k)),
+            )
+            .chain(map.default.iter().map(|k| ("_default".to_owned(), k)));
+        let mut by_key: Vec<(*const CertifiedKey, ServedCertificate)> = Vec::new();
+        for (name, key) in entries {
+            let ptr = Arc::as_ptr(key);
+            if let Some((_, c)) = by_key.iter_mut().find(|(p, _)| *p == ptr) {
+                c.served_for.push(name);
+                continue;
+            }
+            let Some(info) = key
+                .end_entity_cert()
+                .ok()
+                .and_then(|der| crate::acme::parse_der(der).ok())
+            else {
+                continue;
+            };
+            by_key.push((
+                ptr,
+                ServedCertificate {
+                    served_for: vec![name],
+                    names: info.names,
+                    issuer: info.issuer,
+                    not_before: info.not_before,
+                    not_after: info.not_after,
+                },
+            ));
+        }
+        let mut out: Vec<ServedCertificate> = by_key.into_iter().map(|(_, c)| c).collect();
+        for c in &mut out {
+            c.served_for.sort();
+            c.served_for.dedup();
+        }
+        out.sort_by(|a, b| (a.not_after, &a.served_for).cmp(&(b.not_after, &b.served_for)));
         out
     }
 

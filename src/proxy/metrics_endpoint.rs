@@ -28,6 +28,33 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// Builds the `/metrics` body on each scrape.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Builds the status page (`/`, HTML) or its data (`/api/status`, JSON)
+/// on each request, given the request's `Authorization` header (checked
+/// against STATUS_PAGE_AUTH); see [`crate::status`].
+pub type StatusRender = Arc<dyn Fn(StatusView, Option<&str>) -> StatusAnswer + Send + Sync>;
+
+/// What the status page answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusAnswer {
+    /// Status line text (`200 OK`).
+    pub status: &'static str,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+    /// Ask for Basic credentials (`WWW-Authenticate`), on a 401.
+    pub challenge: bool,
+}
+
+/// Which form of the status a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusView {
+    /// The page, `/`.
+    Html,
+    /// The data, `/api/status`.
+    Json,
+}
+
 /// Which configuration is in service, for `/health` and the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ConfigHealth {
@@ -134,6 +161,7 @@ fn health_answer(health: &Health) -> (&'static str, String) {
 pub async fn serve_metrics(
     listener: TcpListener,
     render: MetricsRender,
+    status: StatusRender,
     health: Health,
     bans: Option<BanHandle>,
     stop: impl Future<Output = ()>,
@@ -144,11 +172,11 @@ pub async fn serve_metrics(
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let (render, health) = (render.clone(), health.clone());
+                    let (render, status, health) = (render.clone(), status.clone(), health.clone());
                     let bans = bans.clone();
                     let from_loopback = peer.ip().to_canonical().is_loopback();
                     tokio::spawn(async move {
-                        let ask = Ask { render: &render, health: &health, bans: bans.as_ref(), from_loopback };
+                        let ask = Ask { render: &render, status: &status, health: &health, bans: bans.as_ref(), from_loopback };
                         if let Err(e) = answer(stream, ask).await {
                             tracing::debug!(error = %e, "metrics endpoint: connection failed");
                         }
@@ -166,6 +194,7 @@ pub async fn serve_metrics(
 /// What one connection may be answered from.
 struct Ask<'a> {
     render: &'a MetricsRender,
+    status: &'a StatusRender,
     health: &'a Health,
     bans: Option<&'a BanHandle>,
     from_loopback: bool,
@@ -174,6 +203,7 @@ struct Ask<'a> {
 async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
     let Ask {
         render,
+        status: status_page,
         health,
         bans,
         from_loopback,
@@ -186,6 +216,18 @@ async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
     let mut parts = request_line.split_ascii_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let authorization = head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("authorization")
+            .then(|| value.trim())
+    });
+    let mut challenge = false;
+    let mut page = |view| {
+        let answer = status_page(view, authorization);
+        challenge = answer.challenge;
+        (answer.status, answer.content_type, answer.body)
+    };
     let (status, content_type, body) = if let Some((status, body)) =
         crate::bans::control::answer(bans, method, path, query, from_loopback)
     {
@@ -206,6 +248,8 @@ async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
                 "text/plain",
                 "proxy not serving\n".to_owned(),
             ),
+            ("GET" | "HEAD", "/") => page(StatusView::Html),
+            ("GET" | "HEAD", "/api/status") => page(StatusView::Json),
             ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
             _ => (
                 "405 Method Not Allowed",
@@ -214,8 +258,13 @@ async fn answer(mut stream: TcpStream, ask: Ask<'_>) -> std::io::Result<()> {
             ),
         }
     };
+    let challenge = if challenge {
+        "WWW-Authenticate: Basic realm=\"moat status\", charset=\"UTF-8\"\r\n"
+    } else {
+        ""
+    };
     let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{challenge}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();

@@ -66,14 +66,15 @@ mod upstream;
 mod websocket;
 
 pub use access_log::{AccessLog, AccessLogConfig, AccessLogFormat, AccessRecord};
-pub use certs::{CertStore, ServerCertificate};
+pub use certs::{CertStore, ServedCertificate, ServerCertificate};
 pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use error_log::{ErrorLog, ErrorLogConfig, ErrorRecord};
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
 pub use metrics::{escape_label, server_label, ProxyMetrics, LATENCY_BUCKETS, NO_SERVER};
 pub use metrics_endpoint::{
-    serve_metrics, ConfigHealth, Health, MetricsRender, HEAD_TIMEOUT, MAX_HEAD,
+    serve_metrics, ConfigHealth, Health, MetricsRender, StatusAnswer, StatusRender, StatusView,
+    HEAD_TIMEOUT, MAX_HEAD,
 };
 pub use resolve::{
     ResolveError, UpstreamResolver, MAX_POSITIVE_TTL, NEGATIVE_TTL, RESOLVE_DEADLINE,

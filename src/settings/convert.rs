@@ -83,6 +83,7 @@ impl TryFrom<RawEnv> for Settings {
             disable_f2b: run.disable_f2b,
             metrics_addr: observe.metrics_addr,
             access_log: observe.access_log,
+            status_page_auth: observe.status_page_auth,
             swag_values,
             notes: c.notes,
         })

@@ -117,6 +117,8 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// ACCESS_LOG.
     pub access_log: AccessLogTargets,
+    /// STATUS_PAGE_AUTH: the htpasswd file guarding the status page.
+    pub status_page_auth: Option<std::path::PathBuf>,
     /// SWAG's own variables as SWAG records them in `.donoteditthisfile.conf`
     /// (normalised text, in SWAG's order); a change means a new certificate.
     pub swag_values: Vec<(&'static str, String)>,

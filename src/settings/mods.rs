@@ -16,7 +16,7 @@ const REPLACEMENTS: &[(&str, &str)] = &[
     ),
     (
         "dashboard",
-        "not available yet (a status page is planned, issue 16); moat serves /health and /metrics on METRICS_ADDR",
+        "built in: the status page on METRICS_ADDR (`/`, and `/api/status` as JSON): routes, certificates with an expiry time-line, renewals, bans",
     ),
     (
         "maxmind",
@@ -77,8 +77,8 @@ mod tests {
             n,
             "DOCKER_MODS is ignored: moat is one binary and runs no mods; \
              linuxserver/mods:swag-auto-reload: built in: confs are reloaded on every change; \
-             linuxserver/mods:swag-dashboard: not available yet (a status page is planned, issue 16); \
-             moat serves /health and /metrics on METRICS_ADDR; \
+             linuxserver/mods:swag-dashboard: built in: the status page on METRICS_ADDR \
+             (`/`, and `/api/status` as JSON): routes, certificates with an expiry time-line, renewals, bans; \
              ghcr.io/x/y:z: not available: moat runs no mods"
         );
         assert_eq!(note(Some("  ")), None);

@@ -1,4 +1,5 @@
-//! METRICS_ADDR and ACCESS_LOG: where moat reports what it serves.
+//! METRICS_ADDR, ACCESS_LOG and STATUS_PAGE_AUTH: where moat reports what
+//! it serves, and who may read the status page.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,7 @@ use super::vars;
 pub(super) struct Observability {
     pub(super) metrics_addr: Option<SocketAddr>,
     pub(super) access_log: AccessLogTargets,
+    pub(super) status_page_auth: Option<std::path::PathBuf>,
 }
 
 pub(super) fn observability(c: &mut Checker, raw: &RawEnv) -> Observability {
@@ -46,8 +48,23 @@ pub(super) fn observability(c: &mut Checker, raw: &RawEnv) -> Observability {
             AccessLogTargets::from_name("on").expect("`on` is a known value")
         })
     };
+    let auth_text = moat_normalise(raw.status_page_auth.as_deref());
+    let status_page_auth = if auth_text.is_empty() {
+        None
+    } else if !auth_text.starts_with('/') {
+        c.invalid(
+            vars::STATUS_PAGE_AUTH,
+            &auth_text,
+            "not an absolute path",
+            "the path of an htpasswd file such as /config/nginx/.htpasswd",
+        );
+        None
+    } else {
+        Some(std::path::PathBuf::from(auth_text))
+    };
     Observability {
         metrics_addr,
         access_log,
+        status_page_auth,
     }
 }

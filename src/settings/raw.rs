@@ -41,6 +41,7 @@ pub struct RawEnv {
     pub revoke_replaced: Option<String>,
     pub metrics_addr: Option<String>,
     pub access_log: Option<String>,
+    pub status_page_auth: Option<String>,
 }
 
 impl RawEnv {
@@ -90,6 +91,7 @@ impl RawEnv {
             "REVOKE_REPLACED" => &self.revoke_replaced,
             "METRICS_ADDR" => &self.metrics_addr,
             "ACCESS_LOG" => &self.access_log,
+            "STATUS_PAGE_AUTH" => &self.status_page_auth,
             _ => return None,
         };
         v.as_deref()

@@ -96,6 +96,11 @@ pub const METRICS_ADDR: &str = "METRICS_ADDR";
 /// nginx's `combined` format, or JSON objects with `LOG_FORMAT=json`.
 /// Default: `on`.
 pub const ACCESS_LOG: &str = "ACCESS_LOG";
+/// moat. An htpasswd file (SWAG's `/config/nginx/.htpasswd` format) whose
+/// users may open the status page (`/` and `/api/status` of
+/// METRICS_ADDR), for those who publish that endpoint through a conf.
+/// Default: unset (no password; the endpoint is on loopback).
+pub const STATUS_PAGE_AUTH: &str = "STATUS_PAGE_AUTH";
 
 /// Every name above, for tests and documentation.
 pub const ALL: &[&str] = &[
@@ -131,6 +136,7 @@ pub const ALL: &[&str] = &[
     REVOKE_REPLACED,
     METRICS_ADDR,
     ACCESS_LOG,
+    STATUS_PAGE_AUTH,
 ];
 
 /// Let's Encrypt's production directory.

@@ -1,7 +1,7 @@
 //! The metrics endpoint as a supervised service: binds METRICS_ADDR and
 //! serves `/metrics` (the proxy's counters, the served certificates'
 //! expiry, the renewal state, the bans) and `/health` until shutdown, and
-//! `/bans` for `moat bans`.
+//! `/bans` for `moat bans`, and the status page (`/`, `/api/status`).
 //!
 //! A port that cannot be bound is a warning, not a failure: metrics are an
 //! aid, and moat keeps serving traffic without them.
@@ -15,7 +15,9 @@ use crate::acme::{LetsencryptPaths, RenewalState};
 use crate::bans::BanHandle;
 use crate::proxy::{
     escape_label, serve_metrics, CertStore, ConfigHealth, Health, MetricsRender, ProxyMetrics,
+    StatusAnswer, StatusRender, StatusView,
 };
+use crate::status;
 
 /// Serves `/metrics` and `/health` on METRICS_ADDR.
 pub struct MetricsService {
@@ -61,7 +63,7 @@ impl Service for MetricsService {
                 return Ok(());
             }
         };
-        tracing::info!(%addr, "metrics endpoint listening (/metrics, /health, /bans)");
+        tracing::info!(%addr, "metrics endpoint listening (/ status page, /api/status, /metrics, /health, /bans)");
         let state_file = LetsencryptPaths::new(ctx.layout.root()).state_file();
         let (metrics, certs) = (self.metrics.clone(), self.certs.clone());
         let health = self.health.clone();
@@ -80,16 +82,90 @@ impl Service for MetricsService {
             }
             out
         });
+        let sources = status::Sources {
+            routes: ctx.routes.clone(),
+            certs: self.certs.clone(),
+            health: self.health.clone(),
+            bans: self.bans.clone(),
+            renewal_state: LetsencryptPaths::new(ctx.layout.root()).state_file(),
+            zone: ctx.settings.local_zone(),
+        };
+        let auth = ctx.settings.status_page_auth.clone();
+        let status: StatusRender = Arc::new(move |view, authorization| {
+            if let Some(refused) = status_page_refusal(auth.as_deref(), authorization) {
+                return refused;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let status = status::collect(&sources, now);
+            let (content_type, body) = match view {
+                StatusView::Html => ("text/html; charset=utf-8", status::html(&status)),
+                StatusView::Json => (
+                    "application/json",
+                    serde_json::to_string_pretty(&status).unwrap_or_default(),
+                ),
+            };
+            StatusAnswer {
+                status: "200 OK",
+                content_type,
+                body,
+                challenge: false,
+            }
+        });
         let shutdown = ctx.shutdown.clone();
         serve_metrics(
             listener,
             render,
+            status,
             self.health.clone(),
             self.bans.clone(),
             async move { shutdown.requested().await },
         )
         .await;
         Ok(())
+    }
+}
+
+/// With STATUS_PAGE_AUTH set, the answer for a request whose credentials
+/// the file does not grant: 401 asking for them, or 503 when the file
+/// cannot be read (fail closed: never the page without its password).
+/// The file is read on each request, so an edit needs no restart.
+fn status_page_refusal(
+    file: Option<&std::path::Path>,
+    authorization: Option<&str>,
+) -> Option<StatusAnswer> {
+    let file = file?;
+    let refusal = |status, body: String, challenge| StatusAnswer {
+        status,
+        content_type: "text/plain",
+        body,
+        challenge,
+    };
+    match std::fs::read_to_string(file) {
+        Err(e) => {
+            let why = format!(
+                "status page: STATUS_PAGE_AUTH file {} cannot be read: {e}",
+                file.display()
+            );
+            tracing::warn!("{why}");
+            Some(refusal(
+                "503 Service Unavailable",
+                format!("{why}\n"),
+                false,
+            ))
+        }
+        Ok(text) => {
+            let (users, _) = crate::conf::Htpasswd::parse(&text);
+            match authorization {
+                Some(value) if users.verify_header(value) => None,
+                _ => Some(refusal(
+                    "401 Unauthorized",
+                    "credentials from STATUS_PAGE_AUTH needed\n".to_owned(),
+                    true,
+                )),
+            }
+        }
     }
 }
 

@@ -43,6 +43,15 @@ pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> 
     cmd
 }
 
+/// The value `cmd` sets for `name` (the ports [`moat_command`] picked).
+pub fn command_env(cmd: &Command, name: &str) -> String {
+    cmd.get_envs()
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| panic!("{name} is not set for the command"))
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

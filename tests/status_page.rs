@@ -5,6 +5,8 @@
 //!   upstreams, every certificate in service with its validity, the
 //!   configuration state; a conf dropped in later shows up after the
 //!   reload;
+//! - per server block, the requests, 5xx and latest upstream time, and the
+//!   latest failed requests with their conf file:line, upstream and cause;
 //! - the public listeners never answer it: `/api/status` and `/` over HTTPS
 //!   reach the app (the recorder shows it), not moat's page;
 //! - the page renders in headless Chromium (Debian's `chromium`): the DOM
@@ -39,8 +41,19 @@ server {
     location ^~ /admin/ {
         deny all;
     }
+    location /down/ {
+        proxy_pass http://DOWN;
+    }
 }
 ";
+
+/// A loopback address nothing listens on (bound, then closed).
+fn closed_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
 
 struct Instance {
     moat: Running,
@@ -56,7 +69,8 @@ fn start_with(root: &Path, upstream: SocketAddr, envs: &[(&str, &str)]) -> Insta
     std::fs::create_dir_all(root.join("nginx/proxy-confs")).unwrap();
     std::fs::write(
         root.join("nginx/proxy-confs/app.subdomain.conf"),
-        CONF.replace("UPSTREAM", &upstream.to_string()),
+        CONF.replace("UPSTREAM", &upstream.to_string())
+            .replace("DOWN", &closed_addr().to_string()),
     )
     .unwrap();
     let cmd = moat_command(moat_bin(), root, envs);
@@ -361,4 +375,54 @@ fn a_relative_status_page_auth_path_stops_moat_at_start() {
         text.contains("STATUS_PAGE_AUTH") && text.contains("not an absolute path"),
         "{text}"
     );
+}
+
+/// Traffic per server block and the latest failures: a request the app
+/// answers and one whose upstream refuses the connection (502) show up
+/// with the conf line that routed the failure and its cause in words.
+#[test]
+fn traffic_and_recent_errors_name_the_conf_line_and_the_cause() {
+    let up = Recorder::start();
+    let tmp = temp_config();
+    let i = start(tmp.path(), up.addr);
+    let status = api_status(&i);
+    assert!(
+        status["recent_errors"].as_array().unwrap().is_empty(),
+        "{status:#}"
+    );
+    assert_eq!(public_get(&i, "/ok").0, "200");
+    assert!(up.saw("/ok"));
+    assert_eq!(public_get(&i, "/down/x").0, "502");
+    let status = api_status(&i);
+    let traffic = status["traffic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["server"] == "app.test")
+        .unwrap_or_else(|| panic!("{status:#}"));
+    assert_eq!(traffic["requests"], 2, "{traffic:#}");
+    assert_eq!(traffic["failed"], 1, "{traffic:#}");
+    assert_eq!(traffic["last_status"], 502, "{traffic:#}");
+    assert!(
+        traffic["mean_upstream_ms"].as_f64().unwrap() >= 0.0,
+        "{traffic:#}"
+    );
+    let errors = status["recent_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{status:#}");
+    let e = &errors[0];
+    assert_eq!(e["status"], 502, "{e:#}");
+    assert_eq!(
+        e["conf"], "nginx/proxy-confs/app.subdomain.conf:12",
+        "{e:#}"
+    );
+    assert!(
+        e["upstream"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{e:#}"
+    );
+    assert!(e["cause"].as_str().unwrap().contains("refused"), "{e:#}");
+    let (_, page) = get(&i.metrics, "/");
+    assert!(page.contains("class=\"recent-error\""), "{page}");
 }

@@ -718,7 +718,9 @@ impl ProxyHttp for MoatProxy {
                 linger::drain_refused_body(session).await;
             }
         }
-        failure_log::record(code, e, ctx.decision.as_ref());
+        if let Some(failure) = failure_log::record(code, e, ctx.decision.as_ref()) {
+            self.metrics.record_failure(failure);
+        }
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,

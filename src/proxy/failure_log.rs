@@ -9,13 +9,16 @@
 
 use pingora::{Error, ErrorType};
 
+use super::metrics::Failure;
 use crate::conf::{Action, Decision};
 
-/// Logs the outcome `code` (as sent; `0` = nothing sent) of failure `e`.
-pub fn record(code: u16, e: &Error, decision: Option<&Decision>) {
+/// Logs the outcome `code` (as sent; `0` = nothing sent) of failure `e`;
+/// a failure of moat or the upstream (5xx) is also
+/// returned for the status page.
+pub fn record(code: u16, e: &Error, decision: Option<&Decision>) -> Option<Failure> {
     if code < 500 {
         tracing::debug!(status = code, reason = %reason(e), "request refused");
-        return;
+        return None;
     }
     let conf = decision.map(where_routed).unwrap_or_else(|| "-".into());
     let upstream = decision
@@ -24,7 +27,17 @@ pub fn record(code: u16, e: &Error, decision: Option<&Decision>) {
             _ => None,
         })
         .unwrap_or("-");
-    tracing::warn!(status = code, conf = %conf, upstream = %upstream, cause = %reason(e), "request failed");
+    let cause = reason(e);
+    tracing::warn!(status = code, conf = %conf, upstream = %upstream, cause = %cause, "request failed");
+    Some(Failure {
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        status: code,
+        conf,
+        upstream: upstream.to_owned(),
+        cause,
+    })
 }
 
 /// `file:line` of the location (else the server block) that decided.

@@ -58,7 +58,44 @@ struct ServerCounters {
     by_status: BTreeMap<u16, u64>,
     /// Upstream response time, once the block has forwarded a request.
     upstream: Option<Histogram>,
+    /// The status of the latest request, and its upstream time.
+    last: (u16, Option<Duration>),
 }
+
+/// One server block's traffic as the status page shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServerHealth {
+    /// The server label (first `server_name`, or `file:line`).
+    pub server: String,
+    /// Requests answered.
+    pub requests: u64,
+    /// Of those, answered 5xx.
+    pub failed: u64,
+    /// The latest request's status.
+    pub last_status: u16,
+    /// The latest forwarded request's upstream time, in milliseconds.
+    pub last_upstream_ms: Option<f64>,
+    /// Mean upstream time over every forwarded request, in milliseconds.
+    pub mean_upstream_ms: Option<f64>,
+}
+
+/// One request moat or its upstream failed (5xx), as logged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    /// When, seconds since the epoch.
+    pub at: i64,
+    /// The status sent (0: nothing could be sent).
+    pub status: u16,
+    /// The conf `file:line` that routed it, or `-`.
+    pub conf: String,
+    /// The upstream URL, or `-`.
+    pub upstream: String,
+    /// The cause in words.
+    pub cause: String,
+}
+
+/// How many failures the status page keeps.
+pub const RECENT_FAILURES: usize = 20;
 
 /// The proxy's counters. Cheap to clone; all clones count into the same maps.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +104,8 @@ pub struct ProxyMetrics {
     servers: Arc<Mutex<BTreeMap<String, ServerCounters>>>,
     /// Access log lines dropped because the writer fell behind.
     access_log_dropped: Arc<AtomicU64>,
+    /// The latest failures, newest last, at most [`RECENT_FAILURES`].
+    failures: Arc<Mutex<std::collections::VecDeque<Failure>>>,
 }
 
 impl ProxyMetrics {
@@ -85,12 +124,49 @@ impl ProxyMetrics {
             None => servers.entry(server.to_owned()).or_default(),
         };
         *counters.by_status.entry(status).or_insert(0) += 1;
+        counters.last = (status, upstream);
         if let Some(elapsed) = upstream {
             counters
                 .upstream
                 .get_or_insert_with(Histogram::default)
                 .observe(elapsed.as_secs_f64());
         }
+    }
+
+    /// Keeps `failure` among the recent ones (only 5xx come here: off the
+    /// path of requests that succeed).
+    pub fn record_failure(&self, failure: Failure) {
+        let mut failures = self.failures.lock();
+        if failures.len() == RECENT_FAILURES {
+            failures.pop_front();
+        }
+        failures.push_back(failure);
+    }
+
+    /// The latest failures, newest first.
+    pub fn recent_failures(&self) -> Vec<Failure> {
+        self.failures.lock().iter().rev().cloned().collect()
+    }
+
+    /// Every server block's traffic so far, by label.
+    pub fn server_health(&self) -> Vec<ServerHealth> {
+        let servers = self.servers.lock().clone();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        servers
+            .into_iter()
+            .map(|(server, c)| ServerHealth {
+                requests: c.by_status.values().sum(),
+                failed: c.by_status.range(500..).map(|(_, n)| n).sum(),
+                last_status: c.last.0,
+                last_upstream_ms: c.last.1.map(ms),
+                mean_upstream_ms: c
+                    .upstream
+                    .as_ref()
+                    .filter(|h| h.count > 0)
+                    .map(|h| h.sum * 1000.0 / h.count as f64),
+                server,
+            })
+            .collect()
     }
 
     /// Counts one access log line that could not be queued.

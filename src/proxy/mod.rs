@@ -71,7 +71,10 @@ pub use engine::RequestCtx;
 pub use error::ProxyError;
 pub use error_log::{ErrorLog, ErrorLogConfig, ErrorRecord};
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
-pub use metrics::{escape_label, server_label, ProxyMetrics, LATENCY_BUCKETS, NO_SERVER};
+pub use metrics::{
+    escape_label, server_label, Failure, ProxyMetrics, ServerHealth, LATENCY_BUCKETS, NO_SERVER,
+    RECENT_FAILURES,
+};
 pub use metrics_endpoint::{
     serve_metrics, ConfigHealth, Health, MetricsRender, StatusAnswer, StatusRender, StatusView,
     HEAD_TIMEOUT, MAX_HEAD,

@@ -10,7 +10,7 @@ use crate::acme::RenewalState;
 use crate::bans::BanHandle;
 use crate::clock::LocalZone;
 use crate::conf::{LocationSummary, RouteTable};
-use crate::proxy::{CertStore, ConfigHealth, Health};
+use crate::proxy::{CertStore, ConfigHealth, Health, ProxyMetrics, ServerHealth};
 
 /// Where the status is read from: the same shared snapshots the proxy,
 /// ACME and the jails use, read once per page.
@@ -24,6 +24,8 @@ pub struct Sources {
     pub health: Health,
     /// The fail2ban jails, when on.
     pub bans: Option<BanHandle>,
+    /// The proxy's counters and its latest failures.
+    pub metrics: ProxyMetrics,
     /// `etc/letsencrypt/moat-renewal-state.json`.
     pub renewal_state: PathBuf,
     /// `TZ`, for the times shown.
@@ -49,6 +51,26 @@ pub struct Status {
     pub renewals: Vec<Renewal>,
     /// The fail2ban jails; `None` when they are off or cannot be read.
     pub bans: Option<BansSummary>,
+    /// Each server block's traffic since start: requests, 5xx, the latest
+    /// status and upstream time.
+    pub traffic: Vec<ServerHealth>,
+    /// The latest requests moat or an upstream failed (5xx), newest first.
+    pub recent_errors: Vec<RecentError>,
+}
+
+/// One failed request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentError {
+    /// When (RFC 3339 in `TZ`).
+    pub at: String,
+    /// The status sent.
+    pub status: u16,
+    /// The conf `file:line` that routed it.
+    pub conf: String,
+    /// The upstream URL, or `-`.
+    pub upstream: String,
+    /// The cause in words.
+    pub cause: String,
 }
 
 /// The configuration in service.
@@ -265,6 +287,19 @@ pub fn collect(sources: &Sources, now: i64) -> Status {
         certificates,
         renewals,
         bans,
+        traffic: sources.metrics.server_health(),
+        recent_errors: sources
+            .metrics
+            .recent_failures()
+            .into_iter()
+            .map(|f| RecentError {
+                at: when(f.at),
+                status: f.status,
+                conf: relative(&root, std::path::Path::new(&f.conf)),
+                upstream: f.upstream,
+                cause: f.cause,
+            })
+            .collect(),
     }
 }
 

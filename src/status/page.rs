@@ -19,6 +19,7 @@ pub fn html(status: &Status) -> String {
     config_section(status, &mut out);
     routes_section(status, &mut out);
     certificates_section(status, &mut out);
+    traffic_section(status, &mut out);
     bans_section(status, &mut out);
     out.push_str("</body></html>\n");
     out
@@ -177,6 +178,59 @@ fn certificates_section(status: &Status, out: &mut String) {
                 esc(r.last_success.as_deref().unwrap_or("-")),
                 esc(r.next_attempt.as_deref().unwrap_or("-")),
                 r.failures,
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>");
+}
+
+fn traffic_section(status: &Status, out: &mut String) {
+    out.push_str("<section id=\"traffic\"><h2>Traffic and upstreams</h2>");
+    if status.traffic.is_empty() {
+        out.push_str("<p class=\"meta\">no request yet</p>");
+    } else {
+        out.push_str(
+            "<table><thead><tr><th>server</th><th>requests</th><th>5xx</th><th>latest status</th>\
+             <th>latest upstream time</th><th>mean upstream time</th></tr></thead><tbody>",
+        );
+        let ms = |v: Option<f64>| {
+            v.map(|v| format!("{v:.1} ms"))
+                .unwrap_or_else(|| "-".into())
+        };
+        for t in &status.traffic {
+            let class = if t.last_status >= 500 { "bad" } else { "ok" };
+            let _ = write!(
+                out,
+                "<tr class=\"traffic\"><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.server),
+                t.requests,
+                t.failed,
+                t.last_status,
+                ms(t.last_upstream_ms),
+                ms(t.mean_upstream_ms)
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        out,
+        "<h3>Recent errors ({})</h3>",
+        status.recent_errors.len()
+    );
+    if !status.recent_errors.is_empty() {
+        out.push_str(
+            "<table><thead><tr><th>when</th><th>status</th><th>conf</th><th>upstream</th><th>cause</th></tr></thead><tbody>",
+        );
+        for e in &status.recent_errors {
+            let _ = write!(
+                out,
+                "<tr class=\"recent-error\"><td>{}</td><td class=\"bad\">{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&e.at),
+                e.status,
+                esc(&e.conf),
+                esc(&e.upstream),
+                esc(&e.cause)
             );
         }
         out.push_str("</tbody></table>");
@@ -411,6 +465,8 @@ mod tests {
             }],
             renewals: vec![],
             bans: None,
+            traffic: vec![],
+            recent_errors: vec![],
         }
     }
 

@@ -87,6 +87,7 @@ impl Service for MetricsService {
             certs: self.certs.clone(),
             health: self.health.clone(),
             bans: self.bans.clone(),
+            metrics: self.metrics.clone(),
             renewal_state: LetsencryptPaths::new(ctx.layout.root()).state_file(),
             zone: ctx.settings.local_zone(),
         };

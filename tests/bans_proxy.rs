@@ -261,10 +261,14 @@ fn moat_bans(metrics: &str, args: &[&str]) -> (i32, String) {
     )
 }
 
-fn scrape(metrics: &str) -> String {
+/// The whole answer (head and body) to `GET path` on the metrics endpoint.
+fn metrics_get(metrics: &str, path: &str) -> String {
     let mut tcp = TcpStream::connect(metrics).unwrap();
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).unwrap();
     out
@@ -392,7 +396,7 @@ fn swag_jails_ban_peers_and_realip_clients_and_nothing_reaches_the_app() {
         ) == Some(200)),
         "the ban never expired"
     );
-    let metrics = scrape(&i.metrics);
+    let metrics = metrics_get(&i.metrics, "/metrics");
     assert!(
         metrics.contains("moat_bans_issued_total{jail=\"nginx-unauthorized\"} 3"),
         "{metrics}"
@@ -460,7 +464,7 @@ fn bans_survive_a_restart_and_moat_bans_changes_them() {
     assert!(!listed.contains("127.0.0.22"), "{listed}");
     let (code, out) = moat_bans(&i.metrics, &["ban", "not-an-address"]);
     assert_ne!(code, 0, "{out}");
-    let metrics = scrape(&i.metrics);
+    let metrics = metrics_get(&i.metrics, "/metrics");
     assert!(
         metrics.contains("moat_bans_active{jail=\"manual\"} 1"),
         "{metrics}"
@@ -502,15 +506,6 @@ fn disable_f2b_turns_the_jails_off() {
     assert!(out.contains("DISABLE_F2B"), "{out}");
 }
 
-fn health(metrics: &str) -> String {
-    let mut tcp = TcpStream::connect(metrics).unwrap();
-    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// A jail.local moat cannot read leaves the sites served without bans (as
 /// SWAG's nginx goes on when its fail2ban cannot start), and says so where
 /// a monitor looks: `/health` is degraded (still 200) and names the file.
@@ -532,7 +527,7 @@ fn a_broken_jail_file_serves_without_bans_and_health_says_degraded() {
         "{}",
         i.moat.log()
     );
-    let answer = health(&i.metrics);
+    let answer = metrics_get(&i.metrics, "/health");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         answer.contains("degraded: fail2ban: the jails cannot be read")

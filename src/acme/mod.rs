@@ -39,7 +39,8 @@ mod zerossl;
 
 pub use account::{install_crypto_provider, load_or_create as load_or_create_account};
 pub use certinfo::{
-    days_left as certinfo_days_left, key_matches, parse_der, parse_leaf, split_pem_certs, CertInfo,
+    days_left as certinfo_days_left, key_matches, now_unix, parse_der, parse_leaf, split_pem_certs,
+    CertInfo,
 };
 pub use challenges::Http01Tokens;
 pub use config::{

@@ -30,9 +30,7 @@ pub fn record(code: u16, e: &Error, decision: Option<&Decision>) -> Option<Failu
     let cause = reason(e);
     tracing::warn!(status = code, conf = %conf, upstream = %upstream, cause = %cause, "request failed");
     Some(Failure {
-        at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
+        at: crate::acme::now_unix(),
         status: code,
         conf,
         upstream: upstream.to_owned(),

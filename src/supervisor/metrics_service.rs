@@ -96,10 +96,7 @@ impl Service for MetricsService {
             if let Some(refused) = status_page_refusal(auth.as_deref(), authorization) {
                 return refused;
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let status = status::collect(&sources, now);
+            let status = status::collect(&sources, crate::acme::now_unix());
             let (content_type, body) = match view {
                 StatusView::Html => ("text/html; charset=utf-8", status::html(&status)),
                 StatusView::Json => (

@@ -26,6 +26,7 @@ pub mod cidr;
 pub mod cli;
 pub mod clock;
 pub mod conf;
+pub mod discovery;
 pub mod dns;
 pub mod limits;
 pub mod proxy;

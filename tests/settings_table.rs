@@ -470,7 +470,7 @@ fn every_documented_variable_is_read() {
     for var in moat::settings::vars::ALL {
         let bogus = match *var {
             "SWAG_AUTORELOAD" | "STAGING" | "ONLY_SUBDOMAINS" | "REVOKE_REPLACED"
-            | "DISABLE_F2B" => "true",
+            | "DISABLE_F2B" | "AUTO_PROXY_CERTS" => "true",
             "EMAIL" => "x@y.z",
             "TZ" => "Europe/Paris",
             "CONFIG_DIR" | "ACME_CA_ROOT" => "/somewhere",
@@ -533,5 +533,35 @@ fn raw_get_knows_every_variable() {
     for var in moat::settings::vars::ALL {
         let raw = moat::settings::RawEnv::from_vars([(var.to_string(), "x".to_string())]);
         assert_eq!(raw.get(var), Some("x"), "{var}");
+    }
+}
+
+#[test]
+fn docker_host_names_the_socket_or_a_socket_proxy() {
+    use moat::settings::DockerHost;
+    let host = |v: &str| settings(&[("DOCKER_HOST", v)]).map(|s| s.docker_host);
+    assert_eq!(settings(&[]).unwrap().docker_host, DockerHost::Auto);
+    assert_eq!(
+        host("unix:///run/docker.sock").unwrap(),
+        DockerHost::Unix("/run/docker.sock".into())
+    );
+    assert_eq!(
+        host("tcp://socket-proxy:2375").unwrap(),
+        DockerHost::Tcp("socket-proxy:2375".into())
+    );
+    assert_eq!(host("off").unwrap(), DockerHost::Off);
+    assert_eq!(DockerHost::Off.resolve(), None);
+    for bad in [
+        "unix://relative.sock",
+        "tcp://noport",
+        "ssh://host",
+        "tcp://h:99999",
+    ] {
+        let errors = host(bad).unwrap_err();
+        assert_eq!(errors.0[0].var(), "DOCKER_HOST", "{bad}");
+        assert!(
+            errors.to_string().contains("tcp://socket-proxy:2375"),
+            "{errors}"
+        );
     }
 }

@@ -17,8 +17,10 @@ const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/startup.
 fn default_start_up_log_matches_the_snapshot_and_has_no_warnings() {
     let tmp = temp_config();
     let dir = tmp.path().join("config");
-    // fail2ban as a user gets it (the test support turns it off).
-    let cmd = moat_command(moat_bin(), &dir, &[("DISABLE_F2B", "false")]);
+    // fail2ban and Docker discovery as a user gets them (the test support
+    // turns both off; not being PID 1, this moat does not read Docker).
+    let mut cmd = moat_command(moat_bin(), &dir, &[("DISABLE_F2B", "false")]);
+    cmd.env_remove("DOCKER_HOST");
     let env = |name: &str| command_env(&cmd, name);
     let (http, https, metrics) = (env("HTTP_PORT"), env("HTTPS_PORT"), env("METRICS_ADDR"));
     let mut moat = Running::spawn(cmd);

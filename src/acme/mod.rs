@@ -18,6 +18,7 @@ mod challenges;
 mod config;
 mod control;
 mod error;
+mod extra_names;
 mod from_settings;
 mod fsio;
 mod hooks;
@@ -49,6 +50,7 @@ pub use config::{
 };
 pub use control::{request_renewal, RenewRequest};
 pub use error::AcmeError;
+pub use extra_names::{covered, ExtraNames};
 pub use from_settings::{config_from_settings, propagation_check, solver_from_settings};
 pub use hooks::run_deploy_hooks;
 pub use http01_server::serve_http01;

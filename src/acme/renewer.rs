@@ -12,6 +12,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use super::certinfo::now_unix;
+use super::extra_names::ExtraNames;
 use super::lock::OrderLock;
 use super::order::{self, ChallengeSolver};
 use super::params::{changed_keys, read_params, write_params};
@@ -51,6 +52,7 @@ pub struct Renewer {
     store: CertStore,
     account: tokio::sync::Mutex<Option<Account>>,
     preflight_done: AtomicBool,
+    extra: Option<Arc<ExtraNames>>,
 }
 
 impl Renewer {
@@ -65,6 +67,23 @@ impl Renewer {
             store,
             account: tokio::sync::Mutex::new(None),
             preflight_done: AtomicBool::new(false),
+            extra: None,
+        }
+    }
+
+    /// Also puts `extra`'s names in the certificate (AUTO_PROXY_CERTS), and
+    /// checks again whenever they change.
+    pub fn with_extra_names(mut self, extra: Arc<ExtraNames>) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    /// The names the certificate must hold now: the configured ones, then
+    /// any extra ones they do not cover.
+    pub fn domains(&self) -> Vec<String> {
+        match &self.extra {
+            Some(extra) => extra.effective(&self.cfg.domains),
+            None => self.cfg.domains.clone(),
         }
     }
 
@@ -121,10 +140,27 @@ impl Renewer {
     ) -> (Result<Outcome, AcmeError>, Duration) {
         let state_path = self.store.paths().state_file();
         let now = now_unix();
+        let domains = self.domains();
         let result = self.ensure(force, cancel).await;
+        if let (Err(e), Some(extra)) = (&result, &self.extra) {
+            let added: Vec<String> = domains
+                .iter()
+                .filter(|d| !self.cfg.domains.contains(d))
+                .cloned()
+                .collect();
+            if !added.is_empty() && !matches!(e, AcmeError::Cancelled) {
+                tracing::error!(
+                    lineage = %self.cfg.lineage,
+                    names = ?added,
+                    error = %e,
+                    "names published from container labels are left out of the certificate after this failed order (AUTO_PROXY_CERTS); the current certificate keeps serving"
+                );
+                extra.refuse(&added);
+            }
+        }
         let mut failures = 0;
         let _ = RenewalState::update(&state_path, &self.cfg.lineage, |s| {
-            s.domains = self.cfg.domains.clone();
+            s.domains = domains.clone();
             match &result {
                 Ok(Outcome::Issued(_)) => {
                     s.last_attempt = Some(now);
@@ -191,7 +227,17 @@ impl Renewer {
         force: bool,
         cancel: Option<watch::Receiver<bool>>,
     ) -> Result<Outcome, AcmeError> {
-        let cfg = &self.cfg;
+        let domains = self.domains();
+        let widened;
+        let cfg = if domains == self.cfg.domains {
+            &self.cfg
+        } else {
+            widened = AcmeConfig {
+                domains,
+                ..self.cfg.clone()
+            };
+            &widened
+        };
         let paths = self.store.paths().clone();
         let existing = match self.store.load(&cfg.lineage) {
             Ok(c) => c,
@@ -244,7 +290,10 @@ impl Renewer {
         };
         tracing::info!(lineage = %cfg.lineage, domains = ?cfg.domains, reason, "ordering a certificate");
 
-        self.preflight().await?;
+        self.preflight(&cfg.domains).await?;
+        if let (Some(extra), true) = (&self.extra, cfg.domains != self.cfg.domains) {
+            extra.ordered();
+        }
         let _lock = OrderLock::acquire(&paths.order_lock())?;
         let account = self.account().await?;
         let issued = order::issue(&account, cfg, &self.solver, cancel).await?;
@@ -335,17 +384,17 @@ impl Renewer {
         Ok(a)
     }
 
-    async fn preflight(&self) -> Result<(), AcmeError> {
+    async fn preflight(&self, domains: &[String]) -> Result<(), AcmeError> {
         if self.preflight_done.load(Ordering::Relaxed) {
             return Ok(());
         }
         match &self.solver {
             ChallengeSolver::Dns01 { provider, .. } => {
-                let msg = provider.preflight(&self.cfg.domains).await?;
+                let msg = provider.preflight(domains).await?;
                 tracing::info!(provider = provider.name(), "{msg}");
             }
             ChallengeSolver::Http01(_) => {
-                for name in self.cfg.domains.iter().filter(|d| !d.starts_with("*.")) {
+                for name in domains.iter().filter(|d| !d.starts_with("*.")) {
                     if let Err(m) = resolves(name).await {
                         tracing::warn!(
                             name,
@@ -386,6 +435,9 @@ impl Renewer {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.wait_for(|s| *s) => break,
+                _ = next_names(self.extra.as_deref()) => {
+                    tracing::info!(names = ?self.domains(), "published names changed; checking the certificate (AUTO_PROXY_CERTS)");
+                }
                 req = next_request(listener.as_ref()) => {
                     if let Some(r) = req {
                         tracing::info!(force = r.force, "renewal requested by `moat renew`");
@@ -397,6 +449,13 @@ impl Renewer {
         if listener.is_some() {
             let _ = std::fs::remove_file(&socket);
         }
+    }
+}
+
+async fn next_names(extra: Option<&ExtraNames>) {
+    match extra {
+        Some(extra) => extra.next_change().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -284,6 +284,7 @@ fn add_services(
         supervisor.add(AcmeService::new(tokens, sink).after_proxy(health.clone()));
     }
     supervisor.add(MetricsService::new(metrics, certs, health).with_bans(bans));
+    supervisor.add(crate::discovery::DiscoveryService::new(owner_of(settings)));
 }
 
 /// SWAG's fail2ban jails, in-process: `/config/fail2ban`'s jail.local (or

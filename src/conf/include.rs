@@ -53,9 +53,24 @@ pub(crate) struct Assembled {
 /// `/config/...` and relative include paths mapped onto `conf_root`
 /// (normally the config directory; a saved copy of its confs otherwise).
 pub(crate) fn assemble(conf_root: &Path) -> Result<Assembled, Vec<ConfError>> {
+    assemble_over(conf_root, &Overlay::new())
+}
+
+/// Files that stand in for what is on disk during one load: `Some(text)`
+/// is read instead of the file at that path (and is listed by a glob over
+/// its folder even when absent from disk), `None` as if it did not exist.
+/// Lets a writer (Docker discovery) check a tree before changing it.
+pub type Overlay = std::collections::BTreeMap<PathBuf, Option<String>>;
+
+/// Like [`assemble`], with `overlay` standing in for the files it names.
+pub(crate) fn assemble_over(
+    conf_root: &Path,
+    overlay: &Overlay,
+) -> Result<Assembled, Vec<ConfError>> {
     let root = conf_root.join("nginx").join("nginx.conf");
     let mut st = State {
         config_dir: conf_root,
+        overlay,
         parsed: HashMap::new(),
         stack: Vec::new(),
         files: Vec::new(),
@@ -84,8 +99,10 @@ pub(crate) fn assemble_text(
     origin: &Path,
     src: &str,
 ) -> Result<Assembled, Vec<ConfError>> {
+    let none = Overlay::new();
     let mut st = State {
         config_dir,
+        overlay: &none,
         parsed: HashMap::new(),
         stack: Vec::new(),
         files: Vec::new(),
@@ -104,6 +121,7 @@ pub(crate) fn assemble_text(
 
 struct State<'a> {
     config_dir: &'a Path,
+    overlay: &'a Overlay,
     /// Parsed files by path: SWAG includes proxy.conf and resolver.conf
     /// hundreds of times, so each is read and tokenized once per load.
     parsed: HashMap<PathBuf, Result<Vec<Directive>, ConfError>>,
@@ -180,7 +198,7 @@ impl State<'_> {
         }
         let target = map_path(self.config_dir, written);
         let paths = if has_glob(written) {
-            match glob(&target) {
+            match glob(&target, self.overlay) {
                 Ok(p) => p,
                 Err(msg) => {
                     self.errors.push(ConfError::at(&d.args[0].span, msg));
@@ -208,7 +226,12 @@ impl State<'_> {
                 out.extend(self.expand_file(&path, parsed));
                 continue;
             }
-            match std::fs::read_to_string(&path) {
+            let read = match self.overlay.get(&path) {
+                Some(Some(text)) => Ok(text.clone()),
+                Some(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+                None => std::fs::read_to_string(&path),
+            };
+            match read {
                 Ok(src) => out.extend(self.file(&path, &src)),
                 Err(e) => self.errors.push(ConfError::at(
                     &d.span,
@@ -225,7 +248,7 @@ fn has_glob(s: &str) -> bool {
 }
 
 /// Expands a pattern whose wildcards are in the last path component.
-fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
+fn glob(pattern: &Path, overlay: &Overlay) -> Result<Vec<PathBuf>, String> {
     let dir = pattern.parent().unwrap_or(Path::new("/"));
     let name = pattern
         .file_name()
@@ -237,18 +260,28 @@ fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
             pattern.display()
         ));
     }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    let on_disk: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().map(|t| !t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
     };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().map(|t| !t.is_dir()).unwrap_or(false))
-        .filter_map(|e| e.file_name().into_string().ok())
+    let mut names: Vec<String> = on_disk
+        .into_iter()
+        .filter(|n| overlay.get(&dir.join(n)) != Some(&None))
+        .chain(
+            overlay
+                .iter()
+                .filter(|(p, text)| text.is_some() && p.parent() == Some(dir))
+                .filter_map(|(p, _)| Some(p.file_name()?.to_str()?.to_owned())),
+        )
         .filter(|n| !n.starts_with('.') && wildcard_match(name.as_bytes(), n.as_bytes()))
         .collect();
     names.sort();
+    names.dedup();
     Ok(names.into_iter().map(|n| dir.join(n)).collect())
 }
 

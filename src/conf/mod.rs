@@ -46,6 +46,7 @@ pub use describe::{LocationSummary, ServerSummary, TlsCertificate};
 pub use error::ConfError;
 pub use eval::{DiskProbe, FileProbe};
 pub use htpasswd::Htpasswd;
+pub use include::Overlay;
 pub use no_effect::{summary as no_effect_summary, NoEffect};
 pub use parser::parse;
-pub use route_table::{load, load_copy, load_str, LoadReport, RouteTable};
+pub use route_table::{load, load_copy, load_over, load_str, LoadReport, RouteTable};

@@ -296,6 +296,17 @@ pub fn load(config_dir: &Path) -> Result<(RouteTable, LoadReport), Vec<ConfError
     finish(config_dir, assembled)
 }
 
+/// Like [`load`], with `overlay` standing in for the files it names (new
+/// text, or absent): what the tree would load as after a change that has
+/// not been written yet.
+pub fn load_over(
+    config_dir: &Path,
+    overlay: &super::include::Overlay,
+) -> Result<(RouteTable, LoadReport), Vec<ConfError>> {
+    let assembled = super::include::assemble_over(config_dir, overlay)?;
+    finish(config_dir, assembled)
+}
+
 /// Like [`load`], but the confs (`nginx/nginx.conf` and every file it
 /// includes under `/config`) are read from `conf_root`, a copy of an
 /// earlier tree laid out like the config directory; everything else

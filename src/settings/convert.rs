@@ -24,6 +24,8 @@ impl TryFrom<RawEnv> for Settings {
         let acme = acme(&mut c, &raw);
         let run = runtime(&mut c, &raw);
         let observe = observability(&mut c, &raw);
+        let docker_host = super::discovery::docker_host(&mut c, &raw);
+        let auto_proxy_certs = super::discovery::auto_proxy_certs(&mut c, &raw);
         let mut domains = names.domains;
         if let (Validation::Dns(plugin), Some(url)) = (&acme.validation, &names.url) {
             if plugin == "duckdns" {
@@ -84,6 +86,8 @@ impl TryFrom<RawEnv> for Settings {
             metrics_addr: observe.metrics_addr,
             access_log: observe.access_log,
             status_page_auth: observe.status_page_auth,
+            docker_host,
+            auto_proxy_certs,
             swag_values,
             notes: c.notes,
         })

@@ -16,6 +16,7 @@
 
 mod checker;
 mod convert;
+mod discovery;
 mod domain;
 mod duckdns;
 mod error;
@@ -27,6 +28,7 @@ mod raw;
 mod secret_files;
 pub mod vars;
 
+pub use discovery::{AutoProxyCerts, DockerHost, DEFAULT_DOCKER_SOCKET};
 pub use domain::{certificate_names, split_list, DomainName};
 pub use error::{SettingsError, SettingsErrors};
 pub use kinds::{AccessLogTargets, CertProvider, KeyType, LogFormat, Validation};

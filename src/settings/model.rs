@@ -119,6 +119,10 @@ pub struct Settings {
     pub access_log: AccessLogTargets,
     /// STATUS_PAGE_AUTH: the htpasswd file guarding the status page.
     pub status_page_auth: Option<std::path::PathBuf>,
+    /// DOCKER_HOST: where Docker discovery reads labelled containers.
+    pub docker_host: super::discovery::DockerHost,
+    /// AUTO_PROXY_CERTS and AUTO_PROXY_CERTS_INTERVAL.
+    pub auto_proxy_certs: super::discovery::AutoProxyCerts,
     /// SWAG's own variables as SWAG records them in `.donoteditthisfile.conf`
     /// (normalised text, in SWAG's order); a change means a new certificate.
     pub swag_values: Vec<(&'static str, String)>,

@@ -12,7 +12,7 @@ const REPLACEMENTS: &[(&str, &str)] = &[
     ),
     (
         "auto-proxy",
-        "not available yet (routes from container labels are planned, issue 16): write a proxy-conf per container",
+        "built in: Docker discovery publishes containers labelled swag=enable with the same labels; mount /var/run/docker.sock read-only or set DOCKER_HOST",
     ),
     (
         "dashboard",

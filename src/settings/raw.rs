@@ -42,6 +42,9 @@ pub struct RawEnv {
     pub metrics_addr: Option<String>,
     pub access_log: Option<String>,
     pub status_page_auth: Option<String>,
+    pub docker_host: Option<String>,
+    pub auto_proxy_certs: Option<String>,
+    pub auto_proxy_certs_interval: Option<String>,
 }
 
 impl RawEnv {
@@ -92,6 +95,9 @@ impl RawEnv {
             "METRICS_ADDR" => &self.metrics_addr,
             "ACCESS_LOG" => &self.access_log,
             "STATUS_PAGE_AUTH" => &self.status_page_auth,
+            "DOCKER_HOST" => &self.docker_host,
+            "AUTO_PROXY_CERTS" => &self.auto_proxy_certs,
+            "AUTO_PROXY_CERTS_INTERVAL" => &self.auto_proxy_certs_interval,
             _ => return None,
         };
         v.as_deref()

@@ -102,6 +102,22 @@ pub const ACCESS_LOG: &str = "ACCESS_LOG";
 /// Default: unset (no password; the endpoint is on loopback).
 pub const STATUS_PAGE_AUTH: &str = "STATUS_PAGE_AUTH";
 
+/// Docker's. Where Docker discovery reads containers with the `swag=enable`
+/// label: `unix:///path`, `tcp://host:port` (a read-only socket proxy), or
+/// `off`. Default: `/var/run/docker.sock` when it is mounted and moat is
+/// PID 1 (its own container), else off.
+pub const DOCKER_HOST: &str = "DOCKER_HOST";
+
+/// moat. `true` adds each name Docker discovery publishes (`swag_url`, or
+/// `<name>.URL` for the default `<name>.*`) and the certificate does not
+/// cover to the certificate, by a new order while the current certificate
+/// keeps serving. Only names under URL. Default: false.
+pub const AUTO_PROXY_CERTS: &str = "AUTO_PROXY_CERTS";
+/// moat. The least time between two orders AUTO_PROXY_CERTS makes for new
+/// names; changes in between wait and go in one order. Seconds, or with
+/// an `s`/`ms` suffix. Default: 3600.
+pub const AUTO_PROXY_CERTS_INTERVAL: &str = "AUTO_PROXY_CERTS_INTERVAL";
+
 /// Every name above, for tests and documentation.
 pub const ALL: &[&str] = &[
     URL,
@@ -137,6 +153,9 @@ pub const ALL: &[&str] = &[
     METRICS_ADDR,
     ACCESS_LOG,
     STATUS_PAGE_AUTH,
+    DOCKER_HOST,
+    AUTO_PROXY_CERTS,
+    AUTO_PROXY_CERTS_INTERVAL,
 ];
 
 /// Let's Encrypt's production directory.

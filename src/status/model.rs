@@ -97,7 +97,8 @@ pub struct Route {
     pub listens: Vec<String>,
     /// Ports on which it is the default server.
     pub default_for: Vec<u16>,
-    /// `file` (a conf in /config); discovered routes will say `docker`.
+    /// `docker` for a conf Docker discovery generated from a container's
+    /// labels, `file` for every other conf in /config.
     pub source: &'static str,
     /// Its locations, nested ones after their parent with a larger depth.
     pub locations: Vec<RouteLocation>,
@@ -226,7 +227,11 @@ pub fn collect(sources: &Sources, now: i64) -> Status {
                 line: s.line,
                 listens: s.listens.iter().map(listen_text).collect(),
                 default_for: s.default_for,
-                source: "file",
+                source: if crate::discovery::is_generated(&s.file) {
+                    "docker"
+                } else {
+                    "file"
+                },
                 locations,
             }
         })

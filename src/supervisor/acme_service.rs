@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::error::ServiceError;
 use super::service::{Service, ServiceContext};
 use crate::acme::{
-    propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, Http01Tokens, Renewer,
+    propagation_check, AcmeConfig, AcmeError, CertSink, ChallengeSolver, ExtraNames, Http01Tokens,
+    Renewer,
 };
 use crate::proxy::Health;
 use crate::settings::{Settings, Validation};
@@ -90,12 +91,51 @@ impl Service for AcmeService {
                 tracing::warn!(waited = ?PROXY_READY_WAIT, "the proxy is not serving yet; ACME starts anyway");
             }
         }
-        let renewer = Arc::new(Renewer::new(cfg, solver, self.sink.clone()));
+        let mut renewer = Renewer::new(cfg, solver, self.sink.clone());
+        let auto = ctx.settings.auto_proxy_certs;
+        let follow = match (&ctx.settings.url, auto.on) {
+            (Some(url), true) => {
+                let extra = Arc::new(ExtraNames::new(auto.interval));
+                renewer = renewer.with_extra_names(extra.clone());
+                tracing::info!(
+                    interval_secs = auto.interval.as_secs(),
+                    "AUTO_PROXY_CERTS: names published from container labels under {url} join the certificate"
+                );
+                Some(tokio::spawn(follow_published_names(
+                    ctx.clone(),
+                    url.to_string(),
+                    extra,
+                )))
+            }
+            _ => None,
+        };
+        let renewer = Arc::new(renewer);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(renewer.run(stop_rx));
         ctx.shutdown.requested().await;
         let _ = stop_tx.send(true);
         let _ = tokio::time::timeout(ctx.grace, task).await;
+        if let Some(follow) = follow {
+            follow.abort();
+        }
         Ok(())
+    }
+}
+
+/// Tells `extra` the names the generated confs serve under `apex`, now and
+/// after every reload of the route table.
+async fn follow_published_names(ctx: ServiceContext, apex: String, extra: Arc<ExtraNames>) {
+    let mut updates = ctx.route_updates.clone();
+    loop {
+        let table = ctx.routes.load_full();
+        let apex = apex.clone();
+        let names =
+            tokio::task::spawn_blocking(move || crate::discovery::published_names(&table, &apex))
+                .await
+                .unwrap_or_default();
+        extra.set(names);
+        if updates.changed().await.is_err() {
+            return;
+        }
     }
 }

@@ -27,7 +27,9 @@ include!("ports.rs");
 /// (the metrics endpoint's too, so parallel tests never share one), and
 /// the fail2ban jails off: tests send failures from 127.0.0.x clients on
 /// purpose and must not be banned for it. Tests of the jails pass
-/// `("DISABLE_F2B", "false")`.
+/// `("DISABLE_F2B", "false")`. Docker discovery is off (`DOCKER_HOST=off`):
+/// a moat that is PID 1 of a namespace would otherwise read this
+/// machine's Docker and publish other tests' labelled containers.
 pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
@@ -36,7 +38,8 @@ pub fn moat_command(program: &str, config_dir: &Path, envs: &[(&str, &str)]) -> 
         .env("HTTP_PORT", free_port().to_string())
         .env("HTTPS_PORT", free_port().to_string())
         .env("METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("DISABLE_F2B", "true");
+        .env("DISABLE_F2B", "true")
+        .env("DOCKER_HOST", "off");
     for (k, v) in envs {
         cmd.env(k, v);
     }

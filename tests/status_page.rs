@@ -423,6 +423,38 @@ fn traffic_and_recent_errors_name_the_conf_line_and_the_cause() {
         "{e:#}"
     );
     assert!(e["cause"].as_str().unwrap().contains("refused"), "{e:#}");
+    // Health per upstream address: the app answered, the closed port refused.
+    let upstreams = status["upstreams"].as_array().unwrap();
+    let by_address = |addr: &str| {
+        upstreams
+            .iter()
+            .find(|u| u["address"] == addr)
+            .unwrap_or_else(|| panic!("no upstream {addr}: {status:#}"))
+    };
+    let app = by_address(&up.addr.to_string());
+    assert_eq!(app["name"], up.addr.to_string(), "{app:#}");
+    assert_eq!(
+        (app["requests"].as_u64(), app["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{app:#}"
+    );
+    assert_eq!(app["last_status"], 200, "{app:#}");
+    assert!(app["last_upstream_ms"].as_f64().is_some(), "{app:#}");
+    let down = e["upstream"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://");
+    let down = down.split('/').next().unwrap();
+    let refused = by_address(down);
+    assert_eq!(
+        (refused["requests"].as_u64(), refused["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{refused:#}"
+    );
+    assert_eq!(refused["last_status"], 502, "{refused:#}");
+    assert!(refused["last_upstream_ms"].is_null(), "{refused:#}");
+    assert_eq!(upstreams.len(), 2, "{status:#}");
     let (_, page) = get(&i.metrics, "/");
     assert!(page.contains("class=\"recent-error\""), "{page}");
+    assert_eq!(page.matches("<tr class=\"upstream\">").count(), 2, "{page}");
 }

@@ -80,6 +80,8 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// `$upstream_response_time`: upstream chosen → response header.
     upstream_elapsed: Option<Duration>,
+    /// The upstream address connected to (the latest, after retries).
+    upstream_addr: Option<std::net::SocketAddr>,
     /// `limit_conn` places held until the request ends.
     limit_hold: crate::limits::ConnHold,
     /// Refused because its client is banned: its lines are not fed back
@@ -226,6 +228,7 @@ impl MoatProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let addr = self.resolve(target).await?;
+        ctx.upstream_addr = Some(addr);
         let relayed = websocket::relay(
             &self.connector,
             session.as_downstream_mut(),
@@ -326,7 +329,15 @@ impl MoatProxy {
             .map_or(std::borrow::Cow::Borrowed(NO_SERVER), |d| {
                 server_label(&d.server)
             });
-        self.metrics.record(&server, status, ctx.upstream_elapsed);
+        let upstream = ctx.upstream_addr.zip(ctx.target()).map(|(addr, (t, _))| {
+            super::metrics::UpstreamPeer {
+                addr,
+                host: &t.host,
+                port: t.port,
+            }
+        });
+        self.metrics
+            .record(&server, status, ctx.upstream_elapsed, upstream);
         // The jails read the same lines as the logs, so they are built
         // when either wants them.
         let bans = self.bans.as_ref().filter(|_| !ctx.banned);
@@ -469,6 +480,7 @@ impl ProxyHttp for MoatProxy {
             started: Instant::now(),
             upstream_started: None,
             upstream_elapsed: None,
+            upstream_addr: None,
             limit_hold: Default::default(),
             banned: false,
             _inflight: InflightGuard(self.inflight.clone()),
@@ -613,6 +625,7 @@ impl ProxyHttp for MoatProxy {
         };
         let addr = self.resolve(target).await?;
         let peer = Box::new(peer(addr, target, grpc));
+        ctx.upstream_addr = Some(addr);
         // Asked again when Pingora retries (a reused upstream connection
         // that closed): it then replays the body read so far from its
         // start, which must not count twice against client_max_body_size.

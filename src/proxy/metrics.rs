@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,60 @@ struct ServerCounters {
     last: (u16, Option<Duration>),
 }
 
+/// One upstream address's answers (the status page's upstream health).
+#[derive(Debug, Clone, Default)]
+struct UpstreamCounters {
+    /// `host:port` as the conf names it (the first name seen for the address).
+    name: String,
+    requests: u64,
+    failed: u64,
+    /// The status of the latest request, and its upstream time.
+    last: (u16, Option<Duration>),
+    /// Sum and count of upstream times, for the mean.
+    sum: Duration,
+    timed: u64,
+}
+
+/// Everything the proxy counts per request, under one lock.
+#[derive(Debug, Clone, Default)]
+struct Counters {
+    /// Server label → its counters; sorted, as the text format is rendered.
+    servers: BTreeMap<String, ServerCounters>,
+    /// Upstream address → its counters.
+    upstreams: BTreeMap<SocketAddr, UpstreamCounters>,
+}
+
+/// Where a forwarded request went: the address connected to and the
+/// upstream as the conf names it.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamPeer<'a> {
+    /// The resolved address.
+    pub addr: SocketAddr,
+    /// The host as written (a container name, or an IP literal).
+    pub host: &'a str,
+    /// The port.
+    pub port: u16,
+}
+
+/// One upstream address's health as the status page shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UpstreamHealth {
+    /// The address connected to (`172.20.0.5:80`).
+    pub address: String,
+    /// The upstream as the conf names it (`radarr:7878`).
+    pub name: String,
+    /// Requests forwarded there.
+    pub requests: u64,
+    /// Of those, answered 5xx (including connections it refused).
+    pub failed: u64,
+    /// The latest request's status.
+    pub last_status: u16,
+    /// The latest request's upstream time (none when it did not answer).
+    pub last_upstream_ms: Option<f64>,
+    /// Mean upstream time over the requests it answered.
+    pub mean_upstream_ms: Option<f64>,
+}
+
 /// One server block's traffic as the status page shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ServerHealth {
@@ -100,8 +155,8 @@ pub const RECENT_FAILURES: usize = 20;
 /// The proxy's counters. Cheap to clone; all clones count into the same maps.
 #[derive(Debug, Clone, Default)]
 pub struct ProxyMetrics {
-    /// Server label → its counters; sorted, as the text format is rendered.
-    servers: Arc<Mutex<BTreeMap<String, ServerCounters>>>,
+    /// Per server block and per upstream address.
+    counters: Arc<Mutex<Counters>>,
     /// Access log lines dropped because the writer fell behind.
     access_log_dropped: Arc<AtomicU64>,
     /// The latest failures, newest last, at most [`RECENT_FAILURES`].
@@ -115,9 +170,34 @@ impl ProxyMetrics {
     }
 
     /// Counts one answered request; `upstream` is the time from choosing
-    /// the upstream to its response header, when the request was forwarded.
-    pub fn record(&self, server: &str, status: u16, upstream: Option<Duration>) {
-        let mut servers = self.servers.lock();
+    /// the upstream to its response header, when the request was forwarded,
+    /// and `peer` where it was forwarded to.
+    pub fn record(
+        &self,
+        server: &str,
+        status: u16,
+        upstream: Option<Duration>,
+        peer: Option<UpstreamPeer<'_>>,
+    ) {
+        let mut all = self.counters.lock();
+        if let Some(peer) = peer {
+            // Allocates only the first time an address is seen.
+            let u = all
+                .upstreams
+                .entry(peer.addr)
+                .or_insert_with(|| UpstreamCounters {
+                    name: format!("{}:{}", peer.host, peer.port),
+                    ..UpstreamCounters::default()
+                });
+            u.requests += 1;
+            u.failed += u64::from(status >= 500);
+            u.last = (status, upstream);
+            if let Some(elapsed) = upstream {
+                u.sum += elapsed;
+                u.timed += 1;
+            }
+        }
+        let servers = &mut all.servers;
         // Allocates only the first time a server block is seen.
         let counters = match servers.get_mut(server) {
             Some(c) => c,
@@ -148,9 +228,27 @@ impl ProxyMetrics {
         self.failures.lock().iter().rev().cloned().collect()
     }
 
+    /// Every upstream address forwarded to so far, by address.
+    pub fn upstream_health(&self) -> Vec<UpstreamHealth> {
+        let upstreams = self.counters.lock().upstreams.clone();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        upstreams
+            .into_iter()
+            .map(|(addr, u)| UpstreamHealth {
+                address: addr.to_string(),
+                name: u.name,
+                requests: u.requests,
+                failed: u.failed,
+                last_status: u.last.0,
+                last_upstream_ms: u.last.1.map(ms),
+                mean_upstream_ms: (u.timed > 0).then(|| ms(u.sum) / u.timed as f64),
+            })
+            .collect()
+    }
+
     /// Every server block's traffic so far, by label.
     pub fn server_health(&self) -> Vec<ServerHealth> {
-        let servers = self.servers.lock().clone();
+        let servers = self.counters.lock().servers.clone();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         servers
             .into_iter()
@@ -176,8 +274,8 @@ impl ProxyMetrics {
 
     /// Requests counted for `server` with `status` (for tests and `moat` tools).
     pub fn requests(&self, server: &str, status: u16) -> u64 {
-        let servers = self.servers.lock();
-        servers
+        let all = self.counters.lock();
+        all.servers
             .get(server)
             .and_then(|c| c.by_status.get(&status))
             .copied()
@@ -187,7 +285,7 @@ impl ProxyMetrics {
     /// Appends the proxy's families in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         // Copy under the lock, format outside it.
-        let servers = self.servers.lock().clone();
+        let servers = self.counters.lock().servers.clone();
 
         out.push_str(
             "# HELP moat_http_requests_total Requests answered, by server block and status.\n",
@@ -280,12 +378,29 @@ mod tests {
     #[test]
     fn requests_are_counted_by_server_and_status() {
         let m = ProxyMetrics::new();
-        m.record("app.*", 200, Some(Duration::from_millis(3)));
-        m.record("app.*", 200, Some(Duration::from_millis(700)));
-        m.record("app.*", 404, None);
-        m.record("default.conf:1", 301, None);
+        let app = Some(UpstreamPeer {
+            addr: "172.20.0.5:8080".parse().unwrap(),
+            host: "app",
+            port: 8080,
+        });
+        m.record("app.*", 200, Some(Duration::from_millis(3)), app);
+        m.record("app.*", 200, Some(Duration::from_millis(700)), app);
+        m.record("app.*", 502, None, app);
+        m.record("app.*", 404, None, None);
+        m.record("default.conf:1", 301, None, None);
         assert_eq!(m.requests("app.*", 200), 2);
+        let upstreams = m.upstream_health();
+        assert_eq!(upstreams.len(), 1, "{upstreams:?}");
+        let u = &upstreams[0];
+        assert_eq!(
+            (u.address.as_str(), u.name.as_str()),
+            ("172.20.0.5:8080", "app:8080")
+        );
+        assert_eq!((u.requests, u.failed, u.last_status), (3, 1, 502));
+        assert_eq!(u.last_upstream_ms, None);
+        assert!((u.mean_upstream_ms.unwrap() - 351.5).abs() < 1e-6, "{u:?}");
         assert_eq!(m.requests("app.*", 404), 1);
+        assert_eq!(m.requests("app.*", 502), 1);
         let mut text = String::new();
         m.render(&mut text);
         assert!(text.contains("moat_http_requests_total{server=\"app.*\",status=\"200\"} 2\n"));

@@ -72,8 +72,8 @@ pub use error::ProxyError;
 pub use error_log::{ErrorLog, ErrorLogConfig, ErrorRecord};
 pub use header_deadline::DEFAULT_HEADER_TIMEOUT;
 pub use metrics::{
-    escape_label, server_label, Failure, ProxyMetrics, ServerHealth, LATENCY_BUCKETS, NO_SERVER,
-    RECENT_FAILURES,
+    escape_label, server_label, Failure, ProxyMetrics, ServerHealth, UpstreamHealth, UpstreamPeer,
+    LATENCY_BUCKETS, NO_SERVER, RECENT_FAILURES,
 };
 pub use metrics_endpoint::{
     serve_metrics, ConfigHealth, Health, MetricsRender, StatusAnswer, StatusRender, StatusView,

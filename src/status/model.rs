@@ -10,7 +10,7 @@ use crate::acme::RenewalState;
 use crate::bans::BanHandle;
 use crate::clock::LocalZone;
 use crate::conf::{LocationSummary, RouteTable};
-use crate::proxy::{CertStore, ConfigHealth, Health, ProxyMetrics, ServerHealth};
+use crate::proxy::{CertStore, ConfigHealth, Health, ProxyMetrics, ServerHealth, UpstreamHealth};
 
 /// Where the status is read from: the same shared snapshots the proxy,
 /// ACME and the jails use, read once per page.
@@ -54,6 +54,9 @@ pub struct Status {
     /// Each server block's traffic since start: requests, 5xx, the latest
     /// status and upstream time.
     pub traffic: Vec<ServerHealth>,
+    /// Each upstream address forwarded to since start: requests, 5xx
+    /// (refused connections included), the latest status and upstream time.
+    pub upstreams: Vec<UpstreamHealth>,
     /// The latest requests moat or an upstream failed (5xx), newest first.
     pub recent_errors: Vec<RecentError>,
 }
@@ -293,6 +296,7 @@ pub fn collect(sources: &Sources, now: i64) -> Status {
         renewals,
         bans,
         traffic: sources.metrics.server_health(),
+        upstreams: sources.metrics.upstream_health(),
         recent_errors: sources
             .metrics
             .recent_failures()

@@ -185,6 +185,37 @@ fn certificates_section(status: &Status, out: &mut String) {
     out.push_str("</section>");
 }
 
+/// Health per upstream address: what each answered, latest first.
+fn upstreams_table(status: &Status, out: &mut String) {
+    if status.upstreams.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Upstreams</h3><table><thead><tr><th>upstream</th><th>address</th><th>requests</th><th>5xx</th>\
+         <th>latest status</th><th>latest upstream time</th><th>mean upstream time</th></tr></thead><tbody>",
+    );
+    for u in &status.upstreams {
+        let class = if u.last_status >= 500 { "bad" } else { "ok" };
+        let _ = write!(
+            out,
+            "<tr class=\"upstream\"><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&u.name),
+            esc(&u.address),
+            u.requests,
+            u.failed,
+            u.last_status,
+            millis(u.last_upstream_ms),
+            millis(u.mean_upstream_ms)
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+fn millis(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1} ms"))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn traffic_section(status: &Status, out: &mut String) {
     out.push_str("<section id=\"traffic\"><h2>Traffic and upstreams</h2>");
     if status.traffic.is_empty() {
@@ -194,10 +225,7 @@ fn traffic_section(status: &Status, out: &mut String) {
             "<table><thead><tr><th>server</th><th>requests</th><th>5xx</th><th>latest status</th>\
              <th>latest upstream time</th><th>mean upstream time</th></tr></thead><tbody>",
         );
-        let ms = |v: Option<f64>| {
-            v.map(|v| format!("{v:.1} ms"))
-                .unwrap_or_else(|| "-".into())
-        };
+        let ms = millis;
         for t in &status.traffic {
             let class = if t.last_status >= 500 { "bad" } else { "ok" };
             let _ = write!(
@@ -213,6 +241,7 @@ fn traffic_section(status: &Status, out: &mut String) {
         }
         out.push_str("</tbody></table>");
     }
+    upstreams_table(status, out);
     let _ = write!(
         out,
         "<h3>Recent errors ({})</h3>",
@@ -466,6 +495,7 @@ mod tests {
             renewals: vec![],
             bans: None,
             traffic: vec![],
+            upstreams: vec![],
             recent_errors: vec![],
         }
     }

@@ -78,7 +78,7 @@ impl Stack {
         let echo_image = run.echo_image();
 
         let config = run.temp_dir();
-        let ca_dir = listener_ca_dir(&run, &images.listener_ca_pem);
+        let ca_dir = images.listener_ca_dir(&run);
         let confs = config.join("nginx/proxy-confs");
         std::fs::create_dir_all(&confs).unwrap();
         for name in backends {
@@ -90,12 +90,7 @@ impl Stack {
             .unwrap();
         }
 
-        let pebble = run.start(
-            &Container::new("pebble", &images.pebble)
-                .alias("pebble")
-                .publish(15000),
-        );
-        run.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
+        let pebble = images.start_pebble(&run, &[]);
 
         let mut spec = Container::new("moat", &moat_image)
             .alias(DOMAIN)
@@ -127,7 +122,7 @@ impl Stack {
             || fullchain.is_file().then_some(()),
             || format!("moat:\n{}\npebble:\n{}", run.logs(&moat), run.logs(&pebble)),
         );
-        let root_pem = pebble_root(&run, &pebble, &images.listener_ca_pem);
+        let root_pem = images.root(&run, &pebble);
         let tls = docker::tls_config(&root_pem);
         let stack = Stack {
             run,
@@ -154,48 +149,20 @@ impl Stack {
 
     /// Waits until `label` answers 200 from the backend named `label`.
     fn wait_answer(&self, label: &str, timeout: Duration) -> docker::Response {
-        let last = std::cell::RefCell::new(String::new());
-        docker::wait_for(
+        docker::wait_answer(
             timeout,
             &format!("a 200 from backend {label} through moat"),
-            || match self.get(label, "/probe") {
-                // Until the conf is loaded the catch-all answers, 200 with
-                // its welcome page (SWAG's try_files), which is not JSON.
-                Ok((r, _))
-                    if r.status == 200
-                        && serde_json::from_str::<serde_json::Value>(&r.body)
-                            .is_ok_and(|j| j["name"] == label) =>
-                {
-                    Some(r)
-                }
-                Ok((r, _)) => {
-                    *last.borrow_mut() = format!("{} {}", r.status, r.body);
-                    None
-                }
-                Err(e) => {
-                    *last.borrow_mut() = e.to_string();
-                    None
-                }
+            || self.get(label, "/probe").map(|(r, _)| r),
+            // Until the conf is loaded the catch-all answers, 200 with
+            // its welcome page (SWAG's try_files), which is not JSON.
+            |r| {
+                r.status == 200
+                    && serde_json::from_str::<serde_json::Value>(&r.body)
+                        .is_ok_and(|j| j["name"] == label)
             },
-            || {
-                format!(
-                    "last answer: {}\nmoat logs:\n{}",
-                    last.borrow(),
-                    self.run.logs(&self.moat)
-                )
-            },
+            || format!("moat logs:\n{}", self.run.logs(&self.moat)),
         )
     }
-}
-
-/// pebble's issuing root, fetched over its management API (verified
-/// against the listener CA made for the image).
-fn pebble_root(run: &Run, pebble: &str, listener_ca: &str) -> String {
-    let mgmt = run.port(pebble, 15000);
-    let cfg = docker::tls_config(listener_ca);
-    let (resp, _) = docker::https_get(mgmt, "pebble", "/roots/0", &cfg).expect("pebble roots");
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    resp.body
 }
 
 /// Header `name` as moat-echo saw it.
@@ -655,12 +622,4 @@ fn swag_config_volume_is_adopted_as_is() {
             path.display()
         );
     }
-}
-
-/// A directory holding pebble's listener CA as `pebble-listener-ca.pem`,
-/// mounted at /ca in the moat container so it trusts the ACME endpoint.
-fn listener_ca_dir(run: &Run, pem: impl AsRef<[u8]>) -> std::path::PathBuf {
-    let dir = run.temp_dir();
-    std::fs::write(dir.join("pebble-listener-ca.pem"), pem).unwrap();
-    dir
 }

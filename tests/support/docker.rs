@@ -106,6 +106,35 @@ pub fn wait_for<T>(
     }
 }
 
+/// Asks `get` every 100 ms until `accept` takes its answer; panics after
+/// `timeout` naming `what`, the last answer (status and body) or error,
+/// and `state()` (the logs, the files involved).
+pub fn wait_answer(
+    timeout: Duration,
+    what: &str,
+    get: impl Fn() -> std::io::Result<Response>,
+    accept: impl Fn(&Response) -> bool,
+    state: impl Fn() -> String,
+) -> Response {
+    let last = Mutex::new(String::new());
+    wait_for(
+        timeout,
+        what,
+        || match get() {
+            Ok(r) if accept(&r) => Some(r),
+            Ok(r) => {
+                *last.lock().unwrap() = format!("{} {}", r.status, r.body);
+                None
+            }
+            Err(e) => {
+                *last.lock().unwrap() = e.to_string();
+                None
+            }
+        },
+        || format!("last answer: {}\n{}", last.lock().unwrap(), state()),
+    )
+}
+
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Everything one test created in Docker; removed on drop.
@@ -517,6 +546,40 @@ pub struct PebbleImages {
     pub listener_ca_pem: String,
 }
 
+impl PebbleImages {
+    /// A directory of the run holding the listener CA as
+    /// `pebble-listener-ca.pem`: mounted at /ca, moat trusts the ACME endpoint
+    /// with `ACME_CA_ROOT=/ca/pebble-listener-ca.pem`.
+    pub fn listener_ca_dir(&self, run: &Run) -> PathBuf {
+        let dir = run.temp_dir();
+        std::fs::write(dir.join("pebble-listener-ca.pem"), &self.listener_ca_pem).unwrap();
+        dir
+    }
+
+    /// Starts pebble (alias `pebble`, management published) with `args`
+    /// and waits for its directory; returns the container name.
+    pub fn start_pebble(&self, run: &Run, args: &[&str]) -> String {
+        let pebble = run.start(
+            &Container::new("pebble", &self.pebble)
+                .alias("pebble")
+                .publish(15000)
+                .cmd(args),
+        );
+        run.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
+        pebble
+    }
+
+    /// PEM of the root the `pebble` container issues under now, over its
+    /// management API (verified against the listener CA).
+    pub fn root(&self, run: &Run, pebble: &str) -> String {
+        let mgmt = run.port(pebble, 15000);
+        let cfg = tls_config(&self.listener_ca_pem);
+        let (resp, _) = https_get(mgmt, "pebble", "/roots/0", &cfg).expect("pebble roots");
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.body
+    }
+}
+
 /// DNS-01 for a moat container: pebble-challtestsrv and pebble as containers
 /// on the run's network (pebble resolving through challtestsrv), and the
 /// addresses a fake provider API in the test needs: it listens on the
@@ -561,19 +624,8 @@ impl Run {
         .trim()
         .parse()
         .expect("the test network's gateway address");
-        let pebble = self.start(
-            &Container::new("pebble", &images.pebble)
-                .alias("pebble")
-                .publish(15000)
-                .cmd(&["-dnsserver", &format!("{dns_ip}:8053")]),
-        );
-        self.wait_log(&pebble, "ACME directory available", Duration::from_secs(20));
-        let ca_dir = self.temp_dir();
-        std::fs::write(
-            ca_dir.join("pebble-listener-ca.pem"),
-            &images.listener_ca_pem,
-        )
-        .unwrap();
+        let pebble = images.start_pebble(self, &["-dnsserver", &format!("{dns_ip}:8053")]);
+        let ca_dir = images.listener_ca_dir(self);
         Some(DnsStage {
             images,
             challtestsrv,
@@ -607,11 +659,7 @@ impl DnsStage {
 
     /// PEM of pebble's root, which issued what moat serves.
     pub fn root(&self, run: &Run) -> String {
-        let mgmt = run.port(&self.pebble, 15000);
-        let cfg = tls_config(&self.images.listener_ca_pem);
-        let (resp, _) = https_get(mgmt, "pebble", "/roots/0", &cfg).expect("pebble roots");
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        resp.body
+        self.images.root(run, &self.pebble)
     }
 
     /// Waits until `moat` serves `*.domain` (issued by pebble) for

@@ -16,9 +16,18 @@ use crate::settings::DockerHost;
 /// Seconds a request (not the events stream) may take.
 const REQUEST_TIMEOUT_S: u64 = 30;
 
-/// Container events after which the published set may differ.
+/// Container and network events after which the published set may
+/// differ (a container moved onto moat's network, or moat onto its).
 const EVENTS: &[&str] = &[
-    "start", "die", "stop", "destroy", "rename", "pause", "unpause",
+    "start",
+    "die",
+    "stop",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "connect",
+    "disconnect",
 ];
 
 /// A connection to one Docker daemon.
@@ -129,13 +138,13 @@ impl DockerApi {
         Some(nets)
     }
 
-    /// Container events that may change what is published, from `since`
-    /// (Unix seconds) on, so a change between a listing and this call is
-    /// still seen.
+    /// Container and network events that may change what is published,
+    /// from `since` (Unix seconds) on, so a change between a listing and
+    /// this call is still seen. Not filtered by label: a network event's
+    /// labels are the network's, and Docker ANDs filters.
     pub fn events(&self, since: i64) -> impl Stream<Item = Result<(), DiscoveryError>> + '_ {
         let filters = HashMap::from([
-            ("type", vec!["container"]),
-            ("label", vec!["swag=enable"]),
+            ("type", vec!["container", "network"]),
             ("event", EVENTS.to_vec()),
         ]);
         let options = EventsOptionsBuilder::new()

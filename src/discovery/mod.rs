@@ -11,7 +11,7 @@
 //! anything is written.
 //!
 //! Docker is read, never written ([`docker`]): one listing at start, then
-//! the events stream (no polling). The socket is root-equivalent; the
+//! the events stream of containers and networks (no polling). The socket is root-equivalent; the
 //! README shows a read-only socket proxy for `DOCKER_HOST=tcp://...`.
 
 mod address;
@@ -22,7 +22,10 @@ mod names;
 mod reconcile;
 mod render;
 
+use std::task::Poll;
 use std::time::Duration;
+
+use futures_core::Stream as _;
 
 pub use error::{DiscoveryError, LabelError};
 pub use labels::{Auth, ContainerFacts, Publication, LABELS};
@@ -88,47 +91,58 @@ impl Service for DiscoveryService {
             self.owner,
         )));
         let since = crate::acme::now_unix();
-        sync(&api, &reconciler, own.as_deref())
-            .await
-            .map_err(failed)?;
+        sync(&api, &reconciler).await.map_err(failed)?;
         let mut events = std::pin::pin!(api.events(since));
         loop {
             let next = tokio::select! {
                 _ = ctx.shutdown.requested() => return Ok(()),
-                next = std::future::poll_fn(|cx| futures_core::Stream::poll_next(events.as_mut(), cx)) => next,
+                next = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)) => next,
             };
-            match next {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(failed(e)),
-                None => {
-                    return Err(failed(DiscoveryError::EventsEnded {
-                        host: api.host().to_owned(),
-                    }))
-                }
-            }
-            // Let the burst finish; events that came meanwhile are covered
-            // by the listing that follows.
+            ended(next, &api).map_err(failed)?;
+            // Let the burst finish, then drop the events it queued: the
+            // listing that follows covers them.
             tokio::select! {
                 _ = ctx.shutdown.requested() => return Ok(()),
                 _ = tokio::time::sleep(SETTLE) => {}
             }
-            sync(&api, &reconciler, own.as_deref())
-                .await
-                .map_err(failed)?;
+            let queued = std::future::poll_fn(|cx| loop {
+                match events.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(()))) => continue,
+                    Poll::Ready(other) => return Poll::Ready(other),
+                    Poll::Pending => return Poll::Ready(Some(Ok(()))),
+                }
+            })
+            .await;
+            ended(queued, &api).map_err(failed)?;
+            sync(&api, &reconciler).await.map_err(failed)?;
         }
     }
 }
 
-/// Lists the labelled containers and reconciles the files on a blocking
-/// thread (file I/O and trial conf loads).
+/// `Err` when the events stream failed or ended (the service restarts and
+/// lists again).
+fn ended(
+    next: Option<Result<(), DiscoveryError>>,
+    api: &docker::DockerApi,
+) -> Result<(), DiscoveryError> {
+    match next {
+        Some(result) => result,
+        None => Err(DiscoveryError::EventsEnded {
+            host: api.host().to_owned(),
+        }),
+    }
+}
+
+/// Lists the labelled containers and moat's own networks (either may have
+/// changed), then reconciles the files on a blocking thread (file I/O and
+/// trial conf loads).
 async fn sync(
     api: &docker::DockerApi,
     reconciler: &std::sync::Arc<std::sync::Mutex<Reconciler>>,
-    own: Option<&[String]>,
 ) -> Result<Changes, DiscoveryError> {
     let containers = api.labelled().await?;
+    let own = api.own_networks().await;
     let reconciler = reconciler.clone();
-    let own = own.map(|o| o.to_vec());
     let changes = tokio::task::spawn_blocking(move || {
         reconciler
             .lock()

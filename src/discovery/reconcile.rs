@@ -90,7 +90,8 @@ impl Reconciler {
         named.sort_by(|a, b| a.name.cmp(&b.name));
         for facts in named {
             let path = conf_path(&dir, &facts.name);
-            match self.conf_for(facts, own, &dir, &path) {
+            let generated = existing.contains_key(&path);
+            match self.conf_for(facts, own, &dir, &path, generated) {
                 Ok(Some(text)) => {
                     desired.insert(path, (facts.name.clone(), text));
                 }
@@ -128,6 +129,7 @@ impl Reconciler {
         own: Option<&[String]>,
         dir: &Path,
         path: &Path,
+        generated: bool,
     ) -> Result<Option<String>, String> {
         let Some(address) = upstream_address(facts, own) else {
             let networks: Vec<&str> = facts.networks.iter().map(|(n, _)| n.as_str()).collect();
@@ -144,7 +146,8 @@ impl Reconciler {
         let publication = Publication::from_labels(facts, address)
             .map_err(|e| format!("docker discovery: labels refused: {e}"))?;
         let own_file = dir.join(format!("{}.subdomain.conf", facts.name));
-        let user_file = if path.exists() && !is_generated(path) {
+        // `generated`: the pass's listing already read the file's header.
+        let user_file = if !generated && path.exists() {
             Some(path.to_path_buf())
         } else if own_file.exists() {
             Some(own_file)

@@ -185,7 +185,7 @@ fn certificates_section(status: &Status, out: &mut String) {
     out.push_str("</section>");
 }
 
-/// Health per upstream address: what each answered, latest first.
+/// Health per upstream address: what each answered, by address.
 fn upstreams_table(status: &Status, out: &mut String) {
     if status.upstreams.is_empty() {
         return;
@@ -225,7 +225,6 @@ fn traffic_section(status: &Status, out: &mut String) {
             "<table><thead><tr><th>server</th><th>requests</th><th>5xx</th><th>latest status</th>\
              <th>latest upstream time</th><th>mean upstream time</th></tr></thead><tbody>",
         );
-        let ms = millis;
         for t in &status.traffic {
             let class = if t.last_status >= 500 { "bad" } else { "ok" };
             let _ = write!(
@@ -235,8 +234,8 @@ fn traffic_section(status: &Status, out: &mut String) {
                 t.requests,
                 t.failed,
                 t.last_status,
-                ms(t.last_upstream_ms),
-                ms(t.mean_upstream_ms)
+                millis(t.last_upstream_ms),
+                millis(t.mean_upstream_ms)
             );
         }
         out.push_str("</tbody></table>");

@@ -4,6 +4,18 @@
 
 # bench_cert DIR: an ECDSA P-256 certificate for bench.test that also covers
 # IP 127.0.0.1 (wrk and curl send the address as SNI): DIR/cert.pem, DIR/key.pem.
+# The GLIBC_TUNABLES value moat gives itself (src/supervisor/allocator.rs):
+# a larger per-thread allocator cache. moat sets it by executing itself
+# again; under valgrind that exec would run uninstrumented, so
+# bench/instructions.sh starts moat's binaries with it already set, and the
+# Pingora-alone row too, so that both rows count the same allocator.
+moat_tunables() {
+    local count
+    count=$(sed -n 's/^pub const TCACHE_COUNT: u32 = \([0-9]*\);/\1/p' "$ROOT/src/supervisor/allocator.rs")
+    [[ -n $count ]] || { echo "bench: TCACHE_COUNT not found in src/supervisor/allocator.rs" >&2; exit 1; }
+    echo "glibc.malloc.tcache_count=$count"
+}
+
 bench_cert() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
         -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test,IP:127.0.0.1" \

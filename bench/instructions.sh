@@ -85,6 +85,7 @@ measure() { # name port command... -> instructions per request of command under 
 }
 
 count() { # name binary port [auth|guard] -> instructions per request of moat's bench binaries
+    GLIBC_TUNABLES=$(moat_tunables) \
     MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) \
     MOAT_BENCH_GUARD=$([[ ${4:-} == guard ]] && echo 1 || echo 0) \
         measure "$1" "$3" "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1

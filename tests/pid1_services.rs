@@ -98,3 +98,54 @@ fn a_port_that_cannot_be_bound_stops_moat_with_the_reason() {
         "the reason names the port:\n{log}"
     );
 }
+
+/// `moat run` executes itself again, in the same process, with glibc's
+/// per-thread cache enlarged (src/supervisor/allocator.rs); a
+/// GLIBC_TUNABLES the user set for the cache is left as it is, and other
+/// tunables they set are kept beside moat's. glibc parses the variable in
+/// place, so `/proc/<pid>/environ` shows its first entry only; moat logs
+/// the whole value it runs with.
+#[test]
+fn moat_runs_with_the_larger_allocator_cache_in_the_same_process() {
+    let cases = [
+        (None, "glibc.malloc.tcache_count=128"),
+        (
+            Some("glibc.malloc.tcache_count=9"),
+            "glibc.malloc.tcache_count=9",
+        ),
+        (
+            Some("glibc.malloc.arena_max=2"),
+            "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=128",
+        ),
+    ];
+    for (set, expected) in cases {
+        let tmp = temp_config();
+        let mut cmd = moat_command(moat_bin(), tmp.path(), &[]);
+        if let Some(value) = set {
+            cmd.env("GLIBC_TUNABLES", value);
+        }
+        let mut moat = Running::spawn(cmd);
+        moat.wait_for(&["proxy listening", "tls=true"], Duration::from_secs(20));
+        let line = format!("glibc_tunables={expected}");
+        assert_eq!(
+            moat.count_lines(&["allocator: glibc malloc", &line]),
+            1,
+            "set {set:?}; log:\n{}",
+            moat.log()
+        );
+        // The PID the test spawned is the one serving: the exec kept it,
+        // and it is still moat's binary.
+        let pid = moat.child.id();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_eq!(
+            exe.canonicalize().unwrap(),
+            std::path::Path::new(moat_bin()).canonicalize().unwrap()
+        );
+        assert!(
+            !moat.log().contains("could not execute itself again"),
+            "{}",
+            moat.log()
+        );
+        stop_gracefully(&mut moat);
+    }
+}

@@ -37,6 +37,10 @@ pub fn run(args: ConfigArg) -> anyhow::Result<i32> {
     };
     supervisor::init_logging(&settings)?;
     log_settings(&settings);
+    tracing::info!(
+        glibc_tunables = %supervisor::tunables_in_effect(),
+        "allocator: glibc malloc with a larger per-thread cache, fastbins off"
+    );
 
     // PID 1 duties start before anything else can leave zombies or miss a signal.
     let events = supervisor::event_channel();

@@ -35,25 +35,32 @@ const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 30
 /// the target says to send. `upgrade` keeps `Upgrade`/`Connection: upgrade`
 /// (WebSockets); `h2` prepares the list for an HTTP/2 (gRPC) upstream.
 ///
-/// Runs once per proxied request, so it edits rather than rebuilds: a
-/// client header the target sends with the same values (most of them:
-/// proxy.conf passes the client's headers through) stays as Pingora parsed
-/// it, with the client's spelling; only the rest is removed, and only
-/// what is new is appended. Per name, the values and their order are
-/// exactly the target's, and the names go out in the target's order (see
-/// [`place_in_order`]), as nginx sends them.
+/// Runs once per proxied request. The header list is written once, into a
+/// new header in nginx's order, instead of edited in place: each edit of
+/// Pingora's case-preserving map (a find, a removal, an append) costs
+/// hundreds to thousands of instructions, and reordering in place needed
+/// removals and appends both (bench/RESULTS.md, 2026-12-07). A client
+/// header the target sends with the same values (most of them: proxy.conf
+/// passes the client's headers through) is copied with the client's
+/// spelling and its parsed value; only the rest is built from the target.
+/// Per name, the values and their order are exactly the target's, and the
+/// names go out in the target's order, as nginx sends them: the client's
+/// body framing first, then what the edits add that the target does not
+/// list (the h2 `te` and `Host`, `Connection: upgrade`), then the target's
+/// names. Each name's values stay together (a header map cannot
+/// interleave names; nginx would send `A: 1`, `B: 2`, `A: 3` as listed).
 pub fn upstream_request(
     req: &mut RequestHeader,
     target: &ProxyTarget,
     upgrade: bool,
     h2: bool,
 ) -> Result<()> {
-    if let Some(method) = &target.method {
-        let method = method
+    let method = match &target.method {
+        Some(method) => method
             .parse::<http::Method>()
-            .or_err(ErrorType::InternalError, "invalid upstream method")?;
-        req.set_method(method);
-    }
+            .or_err(ErrorType::InternalError, "invalid upstream method")?,
+        None => req.method.clone(),
+    };
     // nginx forwards whatever a rewrite made of the URI, `x` as well as
     // `/x`; a request target without its leading slash is not HTTP, and
     // Pingora would read it as an authority. moat refuses it (500) rather
@@ -67,7 +74,17 @@ pub fn upstream_request(
             ),
         ));
     }
-    if req.raw_path() != target.path_and_query.as_bytes() {
+    let hint = Some(target.headers.len() + 2);
+    let build = |path: &[u8]| {
+        if req.has_case() {
+            RequestHeader::build(method.clone(), path, hint)
+        } else {
+            RequestHeader::build_no_case(method.clone(), path, hint)
+        }
+    };
+    let mut out = if req.raw_path() == target.path_and_query.as_bytes() {
+        build(req.raw_path())?
+    } else {
         let uri = target.path_and_query.parse::<http::Uri>().or_err_with(
             ErrorType::InternalError,
             || {
@@ -77,28 +94,30 @@ pub fn upstream_request(
                 )
             },
         )?;
-        req.set_uri(uri);
+        let mut out = build(b"/")?;
+        out.set_uri(uri);
+        out
+    };
+    out.set_version(req.version);
+    if let Some(end) = req.send_end_stream() {
+        out.set_send_end_stream(end);
     }
-    let stale: Vec<http::HeaderName> = req
+    *out.extensions_mut() = std::mem::take(req.extensions_mut());
+
+    let host = last_host(target);
+    // The client's names that go up untouched, in the client's order.
+    let kept: Vec<&http::HeaderName> = req
         .headers
         .keys()
-        .filter(|name| !kept_as_is(req, name, target))
-        .cloned()
+        .filter(|name| kept_as_is(req, name, target))
         .collect();
-    for name in &stale {
-        req.remove_header(name);
-    }
-    // What the target adds to the client's kept headers, decided before
-    // anything is appended (a name the client already sends with the
-    // target's values is complete) and appended by `place_in_order`, which
-    // puts each name where nginx sends it.
+    let is_kept = |name: &str| kept.iter().any(|k| k.as_str().eq_ignore_ascii_case(name));
+    // What the target adds to the client's kept headers (a name the client
+    // already sends with the target's values is complete).
     let h2_host;
-    let host = last_host(target);
     let mut added: Vec<(&str, &str)> = Vec::with_capacity(target.headers.len() + 2);
     for (i, (name, value)) in target.headers.iter().enumerate() {
-        if (name.eq_ignore_ascii_case("host") && Some(i) != host)
-            || req.headers.contains_key(name.as_str())
-        {
+        if (name.eq_ignore_ascii_case("host") && Some(i) != host) || is_kept(name) {
             continue;
         }
         if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
@@ -109,65 +128,55 @@ pub fn upstream_request(
             added.push((name, value));
         }
     }
-    let has = |req: &RequestHeader, added: &[(&str, &str)], name: &str| {
-        req.headers.contains_key(name) || added.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    let has = |added: &[(&str, &str)], name: &str| {
+        is_kept(name) || added.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
-    if upgrade && !h2 && has(req, &added, "upgrade") {
-        req.remove_header("connection");
+    if upgrade && !h2 && has(&added, "upgrade") {
         added.push(("Connection", "upgrade"));
     }
     if h2 {
-        if !has(req, &added, "te") {
+        if !has(&added, "te") {
             added.push(("te", "trailers"));
         }
-        if !has(req, &added, "host") {
+        if !has(&added, "host") {
             h2_host = format!("{}:{}", target.host, target.port);
             added.push(("Host", &h2_host));
         }
     }
-    place_in_order(req, target, host, &added)
+    for name in send_order(target, host, &kept, &added) {
+        if is_kept(name) {
+            copy_client_values(req, &mut out, name)?;
+        } else {
+            for (n, v) in added.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                append(&mut out, n, v)?;
+            }
+        }
+    }
+    *req = out;
+    Ok(())
 }
 
-/// Appends `added` and puts every name in the order nginx sends them: the
-/// target's, which is the conf's `proxy_set_header` order followed by the
-/// client's headers passed through. Names the target does not list come
-/// first: the client's body framing, then what the edits added (the h2
-/// `te` and `Host`, `Connection: upgrade`). Each name's values stay
-/// together, in their order (a header map cannot interleave names; nginx
-/// would send `A: 1`, `B: 2`, `A: 3` as listed); the client's spelling of a
-/// kept name is kept.
-///
-/// Runs once per proxied request and each header map edit costs about
-/// 2.5k instructions (Pingora keeps a second, case-preserving map), so it
-/// moves as little as it can: the longest run of the client's kept
-/// headers that already stands in final order stays where it is, and only
-/// the names after it are taken out and appended again with the new ones.
-/// A removal moves the map's last name into the hole, so everything after
-/// that run is taken out before anything is appended.
-fn place_in_order(
-    req: &mut RequestHeader,
-    target: &ProxyTarget,
+/// The names in the order nginx sends them, each once: the client's kept
+/// names the target does not list (body framing), then the added names it
+/// does not list, then the target's names that are sent.
+fn send_order<'a>(
+    target: &'a ProxyTarget,
     host: Option<usize>,
-    added: &[(&str, &str)],
-) -> Result<()> {
+    kept: &[&'a http::HeaderName],
+    added: &[(&'a str, &'a str)],
+) -> Vec<&'a str> {
     let listed = |name: &str| {
         target.headers.iter().enumerate().any(|(i, (n, _))| {
             n.eq_ignore_ascii_case(name) && (!n.eq_ignore_ascii_case("host") || Some(i) == host)
         })
     };
-    let unlisted_kept: Vec<http::HeaderName> = req
-        .headers
-        .keys()
-        .filter(|k| !listed(k.as_str()))
-        .cloned()
-        .collect();
-    let mut order: Vec<&str> = Vec::with_capacity(req.headers.keys_len() + added.len());
+    let mut order: Vec<&str> = Vec::with_capacity(target.headers.len() + kept.len() + 2);
     fn push<'a>(order: &mut Vec<&'a str>, name: &'a str) {
         if !order.iter().any(|o| o.eq_ignore_ascii_case(name)) {
             order.push(name);
         }
     }
-    for name in &unlisted_kept {
+    for name in kept.iter().filter(|k| !listed(k.as_str())) {
         push(&mut order, name.as_str());
     }
     for (name, _) in added.iter().filter(|(n, _)| !listed(n)) {
@@ -175,61 +184,37 @@ fn place_in_order(
     }
     for (i, (name, _)) in target.headers.iter().enumerate() {
         let skipped = name.eq_ignore_ascii_case("host") && Some(i) != host;
-        let present = req.headers.contains_key(name.as_str())
+        let present = kept.iter().any(|k| k.as_str().eq_ignore_ascii_case(name))
             || added.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
         if !skipped && present {
             push(&mut order, name);
         }
     }
-    // The run of kept names already in place: it ends at the first name
-    // out of order, or where a name to append comes first.
-    let in_place = req
-        .headers
-        .keys()
-        .zip(&order)
-        .take_while(|(k, o)| k.as_str().eq_ignore_ascii_case(o))
-        .count();
-    let mut moved = Vec::new();
-    let after: Vec<http::HeaderName> = req.headers.keys().skip(in_place).cloned().collect();
-    for name in &after {
-        if req.has_case() {
-            moved.extend(
-                req.case_header_iter()
-                    .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_str().as_bytes()))
-                    .map(|(n, v)| (n.clone(), v.clone())),
-            );
-        } else {
-            let spelled = order
-                .iter()
-                .find(|o| o.eq_ignore_ascii_case(name.as_str()))
-                .copied()
-                .unwrap_or(name.as_str());
-            moved.extend(
-                req.headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| (spelled.to_owned().into_case_header_name(), v.clone())),
-            );
-        }
+    order
+}
+
+/// Appends the client's values of `name` to `out`, with the client's
+/// spelling when Pingora kept it.
+fn copy_client_values(req: &RequestHeader, out: &mut RequestHeader, name: &str) -> Result<()> {
+    fn copy(
+        out: &mut RequestHeader,
+        n: impl IntoCaseHeaderName,
+        v: &http::HeaderValue,
+    ) -> Result<()> {
+        out.append_header(n, v.clone())
+            .map(|_| ())
+            .or_err(ErrorType::InternalError, "copying a client header")
     }
-    for name in &after {
-        req.remove_header(name);
-    }
-    for name in &order[in_place..] {
-        let mut back = false;
-        for (n, v) in moved
-            .iter()
+    if req.has_case() {
+        for (n, v) in req
+            .case_header_iter()
             .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_bytes()))
         {
-            req.append_header(n.clone(), v.clone())
-                .or_err(ErrorType::InternalError, "reordering headers")?;
-            back = true;
+            copy(out, n.clone(), v)?;
         }
-        if back {
-            continue;
-        }
-        for (n, v) in added.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            append(req, n, v)?;
+    } else {
+        for v in req.headers.get_all(name) {
+            copy(out, name.to_owned(), v)?;
         }
     }
     Ok(())

@@ -40,7 +40,7 @@ mod watcher;
 mod tests;
 
 pub use acme_service::{acme_config, AcmeService};
-pub use allocator::tune_allocator;
+pub use allocator::{tunables_in_effect, tune_allocator};
 pub use error::{ServiceError, SupervisorError};
 pub use events::{event_channel, Event, EventReceiver, EventSender};
 pub use last_good::LastGood;

@@ -58,10 +58,17 @@ CONF
 # forwarding headers; AUTH=1 puts the route behind `auth_request` to the
 # backend (SWAG's auth-location shape: no body, X-Original-URL); GUARD=1
 # adds realip from a trusted hop's X-Forwarded-For and a limit_req zone
-# that never triggers.
+# that never triggers; SWAG=1 replaces the forwarding lines with SWAG's
+# proxy.conf (moat's copy in defaults/nginx/, included) and nginx.conf's
+# $connection_upgrade map, as a SWAG subdomain conf has them.
 bench_nginx_conf() {
-    local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0} guard=${7:-0}
-    local auth_location= auth_line= zone= guard_lines=
+    local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0} guard=${7:-0} swag=${8:-0}
+    local auth_location= auth_line= zone= guard_lines= map=
+    local forwarding='proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Host $host; proxy_set_header X-Forwarded-Proto https; proxy_set_header X-Real-IP $remote_addr;'
+    if [[ $swag == 1 ]]; then
+        map="map \$http_upgrade \$connection_upgrade { default upgrade; '' close; }"
+        forwarding="include $ROOT/defaults/nginx/proxy.conf;"
+    fi
     if [[ $guard == 1 ]]; then
         zone='limit_req_zone $binary_remote_addr zone=bench:10m rate=1000000r/s;'
         guard_lines='set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For; limit_req zone=bench burst=100000 nodelay;'
@@ -86,6 +93,7 @@ http {
     scgi_temp_path $dir;
     upstream backend { server 127.0.0.1:$backend; keepalive 64; keepalive_requests 100000; }
     $zone
+    $map
     server {
         listen 127.0.0.1:$port ssl http2;
         server_name bench.test;
@@ -98,13 +106,7 @@ http {
         location / {
             $auth_line
             proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Host \$host;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Real-IP \$remote_addr;
+            $forwarding
         }
     }
 }

@@ -13,7 +13,9 @@
 # from a trusted hop, a limit_req zone that never triggers, and (moat
 # only: nginx's fail2ban is another process) SWAG's fail2ban jails reading
 # every request's lines on their own thread, counted here too.
-# Debian's nginx runs the same three routes (bench_nginx_conf, one process)
+# The moat+swag row is the location a SWAG subdomain conf has: SWAG's
+# proxy.conf included, its 20 proxy_set_header lines (issue 14's target).
+# Debian's nginx runs the same routes (bench_nginx_conf, one process)
 # under callgrind in the same run, so the ratios to nginx come from it.
 #
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
@@ -84,15 +86,16 @@ measure() { # name port command... -> instructions per request of command under 
     echo $((total / REQUESTS))
 }
 
-count() { # name binary port [auth|guard] -> instructions per request of moat's bench binaries
+count() { # name binary port [auth|guard|swag] -> instructions per request of moat's bench binaries
     GLIBC_TUNABLES=$(moat_tunables) \
     MOAT_BENCH_AUTH=$([[ ${4:-} == auth ]] && echo 1 || echo 0) \
     MOAT_BENCH_GUARD=$([[ ${4:-} == guard ]] && echo 1 || echo 0) \
+    MOAT_BENCH_SWAG=$([[ ${4:-} == swag ]] && echo 1 || echo 0) \
         measure "$1" "$3" "$2" "$3" "$WORK/cert.pem" "$WORK/key.pem" "127.0.0.1:$BACKEND_PORT" 1
 }
 
-count_nginx() { # name port auth(0|1) [guard(0|1)] -> instructions per request of Debian's nginx doing the same
-    bench_nginx_conf "$WORK/$1" "$2" "$BACKEND_PORT" "$WORK" 1 "$3" "${4:-0}"
+count_nginx() { # name port auth(0|1) [guard(0|1)] [swag(0|1)] -> instructions per request of Debian's nginx doing the same
+    bench_nginx_conf "$WORK/$1" "$2" "$BACKEND_PORT" "$WORK" 1 "$3" "${4:-0}" "${5:-0}"
     # One process (no master/worker fork) so callgrind counts the one serving.
     sed -i '1i master_process off;' "$WORK/$1/nginx.conf"
     measure "$1" "$2" nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1"
@@ -107,6 +110,12 @@ nginx_auth=$(count_nginx nginx-auth $((BASE_PORT + 5)) 1)
 # realip + a limit_req zone that never triggers (+ moat's fail2ban jails).
 moat_guard=$(count moat-guard "$BIN/bench-proxy" $((BASE_PORT + 6)) guard)
 nginx_guard=$(count_nginx nginx-guard $((BASE_PORT + 7)) 0 1)
+# A SWAG subdomain conf's location: SWAG's proxy.conf included (20
+# proxy_set_header lines). Its `Connection: close` ($connection_upgrade for
+# a request without Upgrade) makes nginx open a new backend connection per
+# request, as SWAG does; moat keeps its backend connections alive.
+moat_swag=$(count moat-swag "$BIN/bench-proxy" $((BASE_PORT + 8)) swag)
+nginx_swag=$(count_nginx nginx-swag $((BASE_PORT + 9)) 0 0 1)
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
 printf '%-10s %10s %9s %8s\n' proxy instr "x pingora" "x nginx"
@@ -117,3 +126,5 @@ printf '%-10s %10s %9s %8s   (auth_request to the backend before each request; x
 printf '%-10s %10s %9s %8s   (the same in nginx)\n' nginx+auth "$nginx_auth" "$(ratio "$nginx_auth" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (realip + limit_req that never triggers + fail2ban jails; x nginx+guard)\n' moat+guard "$moat_guard" "$(ratio "$moat_guard" "$pingora")" "$(ratio "$moat_guard" "$nginx_guard")"
 printf '%-10s %10s %9s %8s   (realip + the same limit_req in nginx)\n' nginx+guard "$nginx_guard" "$(ratio "$nginx_guard" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (SWAG proxy.conf included, 20 proxy_set_header; x nginx+swag)\n' moat+swag "$moat_swag" "$(ratio "$moat_swag" "$pingora")" "$(ratio "$moat_swag" "$nginx_swag")"
+printf '%-10s %10s %9s %8s   (the same conf in nginx: Connection: close, a backend connection per request)\n' nginx+swag "$nginx_swag" "$(ratio "$nginx_swag" "$pingora")" "1.00"

@@ -24,7 +24,12 @@ use moat::proxy::{CertStore, ProxyConfig};
 /// X-Forwarded-For of a trusted hop and a `limit_req` zone that never
 /// triggers (and, in moat, SWAG's fail2ban jails reading every request's
 /// lines), as `GUARD=1` tells nginx.
-fn conf(backend: &str, auth: bool, guard: bool) -> String {
+///
+/// With `swag`, the location is what a SWAG subdomain conf says: SWAG's
+/// own proxy.conf included (its 20 `proxy_set_header` lines, timeouts and
+/// buffers) with nginx.conf's `$connection_upgrade` map, as `SWAG=1` tells
+/// nginx. It replaces the six forwarding lines of the plain route.
+fn conf(backend: &str, auth: bool, guard: bool, swag: bool) -> String {
     let (auth_location, auth_line) = if auth {
         (
             format!(
@@ -52,9 +57,18 @@ fn conf(backend: &str, auth: bool, guard: bool) -> String {
     } else {
         ("", "")
     };
+    let (map, forwarding) = if swag {
+        (
+            "map $http_upgrade $connection_upgrade { default upgrade; '' close; }",
+            SWAG_PROXY_CONF.to_string(),
+        )
+    } else {
+        ("", PLAIN_FORWARDING.to_string())
+    };
     format!(
         r#"http {{
     {zone}
+    {map}
     server {{
         listen 443 ssl default_server;
         server_name bench.test;
@@ -62,19 +76,26 @@ fn conf(backend: &str, auth: bool, guard: bool) -> String {
         location / {{
             {auth_line}
             proxy_pass http://{backend};
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Real-IP $remote_addr;
+            {forwarding}
         }}
     }}
 }}
 "#
     )
 }
+
+/// The plain route's forwarding lines (bench/common.sh's nginx conf says the same).
+const PLAIN_FORWARDING: &str = r#"proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_set_header X-Real-IP $remote_addr;"#;
+
+/// SWAG's proxy.conf, the file moat writes into /config/nginx/ (nginx
+/// includes the same file in the `SWAG=1` conf).
+const SWAG_PROXY_CONF: &str = include_str!("../defaults/nginx/proxy.conf");
 
 fn flag(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| v == "1")
@@ -100,7 +121,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (table, _) = moat::conf::load_str(
         dir.path(),
         &origin,
-        &conf(&args[4], flag("MOAT_BENCH_AUTH"), flag("MOAT_BENCH_GUARD")),
+        &conf(
+            &args[4],
+            flag("MOAT_BENCH_AUTH"),
+            flag("MOAT_BENCH_GUARD"),
+            flag("MOAT_BENCH_SWAG"),
+        ),
     )
     .map_err(|errors| format!("bench conf: {errors:?}"))?;
     let routes = Arc::new(ArcSwap::from_pointee(table));

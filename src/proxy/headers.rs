@@ -11,6 +11,8 @@
 //! connections stay in the keep-alive pool, and sends `Connection: upgrade`
 //! only with an `Upgrade` header.
 
+use std::borrow::Cow;
+
 use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::{Error, ErrorType, OrErr, Result};
 
@@ -104,51 +106,12 @@ pub fn upstream_request(
     }
     *out.extensions_mut() = std::mem::take(req.extensions_mut());
 
-    let host = last_host(target);
-    // The client's names that go up untouched, in the client's order.
-    let kept: Vec<&http::HeaderName> = req
-        .headers
-        .keys()
-        .filter(|name| kept_as_is(req, name, target))
-        .collect();
-    let is_kept = |name: &str| kept.iter().any(|k| k.as_str().eq_ignore_ascii_case(name));
-    // What the target adds to the client's kept headers (a name the client
-    // already sends with the target's values is complete).
-    let h2_host;
-    let mut added: Vec<(&str, &str)> = Vec::with_capacity(target.headers.len() + 2);
-    for (i, (name, value)) in target.headers.iter().enumerate() {
-        if (name.eq_ignore_ascii_case("host") && Some(i) != host) || is_kept(name) {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
-            added.push((name, value));
-        } else if name.eq_ignore_ascii_case("te") && h2 && value.eq_ignore_ascii_case("trailers") {
-            added.push(("te", "trailers"));
-        } else if !is_hop_by_hop(name) {
-            added.push((name, value));
-        }
-    }
-    let has = |added: &[(&str, &str)], name: &str| {
-        is_kept(name) || added.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
-    if upgrade && !h2 && has(&added, "upgrade") {
-        added.push(("Connection", "upgrade"));
-    }
-    if h2 {
-        if !has(&added, "te") {
-            added.push(("te", "trailers"));
-        }
-        if !has(&added, "host") {
-            h2_host = format!("{}:{}", target.host, target.port);
-            added.push(("Host", &h2_host));
-        }
-    }
-    for name in send_order(target, host, &kept, &added) {
-        if is_kept(name) {
-            copy_client_values(req, &mut out, name)?;
-        } else {
-            for (n, v) in added.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                append(&mut out, n, v)?;
+    {
+        let plan = Plan::new(req, target, upgrade, h2);
+        for step in plan.order() {
+            match step {
+                Step::Client(name) => copy_client_values(req, &mut out, name)?,
+                Step::Conf(name, value) => append(&mut out, name, value)?,
             }
         }
     }
@@ -156,41 +119,185 @@ pub fn upstream_request(
     Ok(())
 }
 
-/// The names in the order nginx sends them, each once: the client's kept
-/// names the target does not list (body framing), then the added names it
-/// does not list, then the target's names that are sent.
-fn send_order<'a>(
+/// What goes upstream, worked out once per request with the target's
+/// names compared once each: every later step compares indices. The
+/// target's entries that share a name (case-insensitive) form a group,
+/// named by its first entry; a group goes out once, at the place of its
+/// first entry that is sent, with all its values together.
+struct Plan<'a> {
     target: &'a ProxyTarget,
+    /// Per entry: the first entry with the same name (its group).
+    group: Vec<usize>,
+    /// Per entry: the next entry of its group, if any.
+    next: Vec<Option<usize>>,
+    /// Per entry: what the target sends for it, when it is sent.
+    sent: Vec<Option<(&'a str, &'a str)>>,
+    /// Per group: the client's values go up for it instead.
+    kept: Vec<bool>,
+    /// The skipped `Host` entries are all but the last (see [`last_host`]).
     host: Option<usize>,
-    kept: &[&'a http::HeaderName],
-    added: &[(&'a str, &'a str)],
-) -> Vec<&'a str> {
-    let listed = |name: &str| {
-        target.headers.iter().enumerate().any(|(i, (n, _))| {
-            n.eq_ignore_ascii_case(name) && (!n.eq_ignore_ascii_case("host") || Some(i) == host)
-        })
-    };
-    let mut order: Vec<&str> = Vec::with_capacity(target.headers.len() + kept.len() + 2);
-    fn push<'a>(order: &mut Vec<&'a str>, name: &'a str) {
-        if !order.iter().any(|o| o.eq_ignore_ascii_case(name)) {
-            order.push(name);
+    /// The client's names that go up untouched and that the target does
+    /// not list (its body framing), in the client's order.
+    unlisted_client: Vec<&'a str>,
+    /// What the edits add (`Connection: upgrade`, the h2 `te` and `Host`),
+    /// with the group of the same name when the target lists it.
+    extra: Vec<(&'a str, Cow<'a, str>, Option<usize>)>,
+}
+
+/// One name of the upstream head, in order.
+enum Step<'p> {
+    /// The client's values of this name, as received.
+    Client(&'p str),
+    /// One value from the conf (or the edits).
+    Conf(&'p str, &'p str),
+}
+
+impl<'a> Plan<'a> {
+    fn new(req: &'a RequestHeader, target: &'a ProxyTarget, upgrade: bool, h2: bool) -> Self {
+        let entries = &target.headers;
+        let n = entries.len();
+        let host = last_host(target);
+        let mut group = Vec::with_capacity(n);
+        for (i, (name, _)) in entries.iter().enumerate() {
+            let first = entries[..i]
+                .iter()
+                .position(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
+                .unwrap_or(i);
+            group.push(first);
         }
-    }
-    for name in kept.iter().filter(|k| !listed(k.as_str())) {
-        push(&mut order, name.as_str());
-    }
-    for (name, _) in added.iter().filter(|(n, _)| !listed(n)) {
-        push(&mut order, name);
-    }
-    for (i, (name, _)) in target.headers.iter().enumerate() {
-        let skipped = name.eq_ignore_ascii_case("host") && Some(i) != host;
-        let present = kept.iter().any(|k| k.as_str().eq_ignore_ascii_case(name))
-            || added.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-        if !skipped && present {
-            push(&mut order, name);
+        let mut next = vec![None; n];
+        let mut last_of_group: Vec<Option<usize>> = vec![None; n];
+        for i in (0..n).rev() {
+            next[i] = last_of_group[group[i]];
+            last_of_group[group[i]] = Some(i);
         }
+        let mut kept = vec![false; n];
+        let mut unlisted_client = Vec::new();
+        for name in req.headers.keys() {
+            if !kept_as_is(req, name, target, host) {
+                continue;
+            }
+            match entries
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
+            {
+                Some(g) => kept[g] = true,
+                None => unlisted_client.push(name.as_str()),
+            }
+        }
+        let mut sent = vec![None; n];
+        for (i, (name, value)) in entries.iter().enumerate() {
+            if (name.eq_ignore_ascii_case("host") && Some(i) != host) || kept[group[i]] {
+                continue;
+            }
+            sent[i] = if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
+                Some((name.as_str(), value.as_str()))
+            } else if name.eq_ignore_ascii_case("te")
+                && h2
+                && value.eq_ignore_ascii_case("trailers")
+            {
+                Some(("te", "trailers"))
+            } else if !is_hop_by_hop(name) {
+                Some((name.as_str(), value.as_str()))
+            } else {
+                None
+            };
+        }
+        let mut plan = Plan {
+            target,
+            group,
+            next,
+            sent,
+            kept,
+            host,
+            unlisted_client,
+            extra: Vec::new(),
+        };
+        if upgrade && !h2 && plan.has("upgrade") {
+            plan.add("Connection", Cow::Borrowed("upgrade"));
+        }
+        if h2 {
+            if !plan.has("te") {
+                plan.add("te", Cow::Borrowed("trailers"));
+            }
+            if !plan.has("host") {
+                let host = [target.host.as_str(), ":", &target.port.to_string()].concat();
+                plan.add("Host", Cow::Owned(host));
+            }
+        }
+        plan
     }
-    order
+
+    /// The group of the target's entries named `name`.
+    fn group_of(&self, name: &str) -> Option<usize> {
+        self.target
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The entries of group `g`, in the target's order.
+    fn members(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(g), |&i| self.next[i])
+    }
+
+    /// Whether `name` goes up at all, from the client or from the target.
+    fn has(&self, name: &str) -> bool {
+        self.unlisted_client
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+            || self
+                .extra
+                .iter()
+                .any(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            || self
+                .group_of(name)
+                .is_some_and(|g| self.kept[g] || self.members(g).any(|i| self.sent[i].is_some()))
+    }
+
+    fn add(&mut self, name: &'a str, value: Cow<'a, str>) {
+        let group = self.group_of(name);
+        self.extra.push((name, value, group));
+    }
+
+    /// The head in nginx's order: the client's unlisted names (body
+    /// framing), the edits' unlisted names, then each group of the
+    /// target's at its first entry that is sent.
+    fn order(&self) -> Vec<Step<'_>> {
+        let n = self.group.len();
+        let mut steps: Vec<Step<'_>> = Vec::with_capacity(n + self.unlisted_client.len() + 2);
+        steps.extend(self.unlisted_client.iter().map(|name| Step::Client(name)));
+        steps.extend(
+            self.extra
+                .iter()
+                .filter(|(_, _, g)| g.is_none())
+                .map(|(name, value, _)| Step::Conf(name, value)),
+        );
+        let mut done = vec![false; n];
+        for i in 0..n {
+            let g = self.group[i];
+            let name = self.target.headers[i].0.as_str();
+            let skipped = name.eq_ignore_ascii_case("host") && Some(i) != self.host;
+            if skipped || done[g] {
+                continue;
+            }
+            let extra = || self.extra.iter().filter(move |(_, _, e)| *e == Some(g));
+            if self.kept[g] {
+                steps.push(Step::Client(name));
+            } else if self.members(g).any(|m| self.sent[m].is_some()) || extra().next().is_some() {
+                steps.extend(
+                    self.members(g)
+                        .filter_map(|m| self.sent[m])
+                        .map(|(n, v)| Step::Conf(n, v)),
+                );
+                steps.extend(extra().map(|(n, v, _)| Step::Conf(n, v)));
+            } else {
+                continue;
+            }
+            done[g] = true;
+        }
+        steps
+    }
 }
 
 /// Appends the client's values of `name` to `out`, with the client's
@@ -224,14 +331,18 @@ fn copy_client_values(req: &RequestHeader, out: &mut RequestHeader, name: &str) 
 /// framing always does (Pingora frames the body it relays by it); other
 /// hop-by-hop headers never do; the rest only when the target sends
 /// exactly the client's values for it, in the same order.
-fn kept_as_is(req: &RequestHeader, name: &http::HeaderName, target: &ProxyTarget) -> bool {
+fn kept_as_is(
+    req: &RequestHeader,
+    name: &http::HeaderName,
+    target: &ProxyTarget,
+    host: Option<usize>,
+) -> bool {
     if matches!(name.as_str(), "content-length" | "transfer-encoding") {
         return true;
     }
     if is_hop_by_hop(name.as_str()) {
         return false;
     }
-    let host = last_host(target);
     let mut sent = target
         .headers
         .iter()

@@ -224,3 +224,56 @@ fn sends_names_in_the_targets_order() {
         "{text}"
     );
 }
+
+fn wire_lines(req: &RequestHeader) -> Vec<String> {
+    let mut buf = bytes::BytesMut::new();
+    req.header_to_h1_wire(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A name the conf sets twice goes out once, with both values together at
+/// its first line; of two `Host` lines only the last is sent, where it
+/// stands; a hop-by-hop conf value is not sent.
+#[test]
+fn repeated_names_go_out_together_and_only_the_last_host() {
+    let mut req = RequestHeader::build("GET", b"/x?y=1", None).unwrap();
+    req.append_header("Host", "client.example").unwrap();
+    let t = target(&[
+        ("Host", "first.example"),
+        ("X-A", "1"),
+        ("B", "2"),
+        ("X-A", "3"),
+        ("Host", "last.example"),
+        ("Connection", "close"),
+    ]);
+    upstream_request(&mut req, &t, false, false).unwrap();
+    assert_eq!(
+        wire_lines(&req),
+        ["X-A: 1", "X-A: 3", "B: 2", "Host: last.example"]
+    );
+}
+
+/// For an HTTP/2 (gRPC) upstream the edits add `te: trailers` and a Host
+/// of the upstream's address when the conf sends neither, before the
+/// conf's own names.
+#[test]
+fn an_h2_upstream_gets_te_and_host_first() {
+    let mut req = RequestHeader::build("POST", b"/x?y=1", None).unwrap();
+    req.append_header("Content-Type", "application/grpc")
+        .unwrap();
+    let t = target(&[("X-A", "1"), ("Content-Type", "application/grpc")]);
+    upstream_request(&mut req, &t, false, true).unwrap();
+    assert_eq!(
+        wire_lines(&req),
+        [
+            "te: trailers",
+            "Host: app:8080",
+            "X-A: 1",
+            "Content-Type: application/grpc"
+        ]
+    );
+}

@@ -177,10 +177,7 @@ impl<'a> Plan<'a> {
             if !kept_as_is(req, name, target, host) {
                 continue;
             }
-            match entries
-                .iter()
-                .position(|(n, _)| n.eq_ignore_ascii_case(name.as_str()))
-            {
+            match first_named(target, name.as_str()) {
                 Some(g) => kept[g] = true,
                 None => unlisted_client.push(name.as_str()),
             }
@@ -228,14 +225,6 @@ impl<'a> Plan<'a> {
         plan
     }
 
-    /// The group of the target's entries named `name`.
-    fn group_of(&self, name: &str) -> Option<usize> {
-        self.target
-            .headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(name))
-    }
-
     /// The entries of group `g`, in the target's order.
     fn members(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
         std::iter::successors(Some(g), |&i| self.next[i])
@@ -250,13 +239,12 @@ impl<'a> Plan<'a> {
                 .extra
                 .iter()
                 .any(|(n, _, _)| n.eq_ignore_ascii_case(name))
-            || self
-                .group_of(name)
+            || first_named(self.target, name)
                 .is_some_and(|g| self.kept[g] || self.members(g).any(|i| self.sent[i].is_some()))
     }
 
     fn add(&mut self, name: &'a str, value: Cow<'a, str>) {
-        let group = self.group_of(name);
+        let group = first_named(self.target, name);
         self.extra.push((name, value, group));
     }
 
@@ -281,23 +269,36 @@ impl<'a> Plan<'a> {
             if skipped || done[g] {
                 continue;
             }
-            let extra = || self.extra.iter().filter(move |(_, _, e)| *e == Some(g));
+            let before = steps.len();
             if self.kept[g] {
                 steps.push(Step::Client(name));
-            } else if self.members(g).any(|m| self.sent[m].is_some()) || extra().next().is_some() {
+            } else {
                 steps.extend(
                     self.members(g)
                         .filter_map(|m| self.sent[m])
                         .map(|(n, v)| Step::Conf(n, v)),
                 );
-                steps.extend(extra().map(|(n, v, _)| Step::Conf(n, v)));
-            } else {
-                continue;
+                steps.extend(
+                    self.extra
+                        .iter()
+                        .filter(|(_, _, e)| *e == Some(g))
+                        .map(|(n, v, _)| Step::Conf(n, v)),
+                );
             }
-            done[g] = true;
+            // A group with nothing to send waits for a later entry (the
+            // last Host) or is not sent at all.
+            done[g] = steps.len() > before;
         }
         steps
     }
+}
+
+/// The first of the target's entries named `name` (the group of that name).
+fn first_named(target: &ProxyTarget, name: &str) -> Option<usize> {
+    target
+        .headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 /// Appends the client's values of `name` to `out`, with the client's

@@ -7,6 +7,8 @@
 
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 #[path = "support/oracle.rs"]
 mod oracle;
 #[path = "support/oracle_conf.rs"]
@@ -20,6 +22,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use log_capture::Capture;
 
 // ------------------------------------------------------------ logging
 
@@ -53,18 +57,6 @@ fn log_capture() -> &'static Arc<Mutex<Vec<u8>>> {
 }
 
 static PROXY_PANICS: AtomicUsize = AtomicUsize::new(0);
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // ------------------------------------------------------------ upstream
 

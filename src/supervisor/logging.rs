@@ -46,6 +46,7 @@ where
     let filter = EnvFilter::builder()
         .parse(level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let most_verbose = filter.max_level_hint();
     let no_dumps = filter_fn(|meta| !dumps_requests(meta.target(), *meta.level()));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
@@ -68,8 +69,32 @@ where
         .with(layer)
         .try_init()
         .map_err(|e| SupervisorError::Logging(e.to_string()))?;
+    gate_log_crate(most_verbose);
     log_panics();
     Ok(())
+}
+
+/// Tells the `log` crate's macros the most verbose level the filter can
+/// let through. Pingora and rustls log through `log`; `try_init`'s bridge
+/// into tracing sets `log`'s level from the subscriber's hint, and the
+/// dump filter (a closure) gives none, so the bridge admitted every level:
+/// each of Pingora's per-request `debug!`/`trace!` lines reached the
+/// filters only to be dropped, about 15k instructions a request at
+/// `LOG_LEVEL=info` (bench/RESULTS.md, 2026-12-07). A line must pass both
+/// filters, so the level filter's hint bounds what is shown; with the gate
+/// those macros stop at one comparison, and what a directive admits
+/// (`pingora_core=debug`) still arrives.
+fn gate_log_crate(most_verbose: Option<tracing::level_filters::LevelFilter>) {
+    use tracing::level_filters::LevelFilter;
+    let gate = match most_verbose.unwrap_or(LevelFilter::TRACE) {
+        LevelFilter::OFF => log::LevelFilter::Off,
+        LevelFilter::ERROR => log::LevelFilter::Error,
+        LevelFilter::WARN => log::LevelFilter::Warn,
+        LevelFilter::INFO => log::LevelFilter::Info,
+        LevelFilter::DEBUG => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    log::set_max_level(gate);
 }
 
 /// Routes panics into the log as one error event (thread, source location,

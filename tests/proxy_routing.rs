@@ -183,10 +183,8 @@ async fn websocket_is_relayed_both_ways() {
 async fn grpc_is_forwarded_over_h2_with_trailers() {
     let grpc = grpc_backend().await;
     let routes = FnRoutes::new(move |req| {
-        let mut target = swag_target("grpc", "127.0.0.1", grpc.port(), req, None);
-        target
-            .headers
-            .retain(|(n, _)| !n.eq_ignore_ascii_case("connection"));
+        // SWAG's `Connection` entry is hop-by-hop: never sent to h2.
+        let target = swag_target("grpc", "127.0.0.1", grpc.port(), req, None);
         decision(Action::Grpc(target))
     });
     let moat = start_moat(routes, None);

@@ -128,14 +128,14 @@ impl AuthExplained {
                 status,
                 headers: Vec::new(),
             };
-            Explained::from_decision(&table.decide_after_auth(req, &outcome))
+            Explained::from_decision(&table.decide_after_auth(req, &outcome), req)
         };
         AuthExplained {
             request: AuthSubrequest {
                 uri: ask.uri.clone(),
                 url: ask.target.url.clone(),
                 method: ask.target.method.clone().unwrap_or_else(|| "GET".into()),
-                headers: ask.target.headers.clone(),
+                headers: ask.target.headers.list(&req.headers),
             },
             on_2xx: after(200),
             on_401: after(401),
@@ -146,8 +146,8 @@ impl AuthExplained {
 }
 
 impl Explained {
-    /// Flattens a [`Decision`] into the documented shape.
-    pub fn from_decision(d: &Decision) -> Explained {
+    /// Flattens a [`Decision`] for `req` into the documented shape.
+    pub fn from_decision(d: &Decision, req: &RequestInfo) -> Explained {
         let mut response_headers: Vec<(String, String)> = d
             .response_headers
             .iter()
@@ -159,14 +159,14 @@ impl Explained {
                 d.status_override,
                 Some(t.url.clone()),
                 None,
-                t.headers.clone(),
+                t.headers.list(&req.headers),
             ),
             Action::Grpc(t) => (
                 "grpc",
                 d.status_override,
                 Some(t.url.clone()),
                 None,
-                t.headers.clone(),
+                t.headers.list(&req.headers),
             ),
             Action::Return {
                 status, location, ..
@@ -316,7 +316,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let decision = table.decide(&req);
-    let mut explained = Explained::from_decision(&decision);
+    let mut explained = Explained::from_decision(&decision, &req);
     if let Action::Authenticate(ask) = &decision.action {
         explained.auth = Some(Box::new(AuthExplained::from(&table, &req, ask)));
     }

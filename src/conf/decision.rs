@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::upstream_headers::UpstreamHeaders;
+
 /// What the proxy knows about a request when it asks the [`crate::conf::RouteTable`].
 #[derive(Debug, Clone)]
 pub struct RequestInfo {
@@ -140,11 +142,14 @@ pub struct ProxyTarget {
     /// `auth_request` subrequest and after an `error_page` redirect
     /// (nginx turns every method but `HEAD` into `GET` there).
     pub method: Option<String>,
-    /// The complete request header list to send, in order, after nginx's
-    /// `proxy_set_header` rules (empty values dropped) and client headers
-    /// (unless `proxy_pass_request_headers off`). Body-framing headers
-    /// (`Content-Length`, `Transfer-Encoding`) are left to the proxy.
-    pub headers: Vec<(String, String)>,
+    /// The request headers to send: the conf's entries (nginx's
+    /// `proxy_set_header` rules over the module's defaults, empty values
+    /// not sent) with this request's values, then the client's headers
+    /// under the names no entry takes (unless `proxy_pass_request_headers
+    /// off`); [`UpstreamHeaders::list`] renders the whole list.
+    /// Body-framing headers (`Content-Length`, `Transfer-Encoding`) are
+    /// left to the proxy.
+    pub headers: UpstreamHeaders,
     /// Upstream response headers to drop (`proxy_hide_header` plus nginx's
     /// defaults, minus `proxy_pass_header`), lower-case. Shared with the
     /// compiled location it comes from.

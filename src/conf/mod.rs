@@ -30,6 +30,7 @@ mod no_effect;
 mod parser;
 mod route_table;
 mod server_names;
+mod upstream_headers;
 mod variables;
 
 #[cfg(test)]
@@ -50,3 +51,4 @@ pub use include::Overlay;
 pub use no_effect::{summary as no_effect_summary, NoEffect};
 pub use parser::parse;
 pub use route_table::{load, load_copy, load_over, load_str, LoadReport, RouteTable};
+pub use upstream_headers::{HeaderClass, HeaderPlan, PlanEntry, UpstreamHeaders};

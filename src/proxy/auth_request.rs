@@ -71,8 +71,13 @@ fn is_timeout(e: &pingora::Error) -> bool {
 impl AuthClient {
     /// Asks the auth server; never fails (a failure is a 502/504 outcome,
     /// logged with the upstream).
-    pub async fn ask(&self, resolver: &UpstreamResolver, ask: &AuthRequest) -> AuthOutcome {
-        let (status, headers) = match self.try_ask(resolver, ask).await {
+    pub async fn ask(
+        &self,
+        resolver: &UpstreamResolver,
+        ask: &AuthRequest,
+        client: &RequestHeader,
+    ) -> AuthOutcome {
+        let (status, headers) = match self.try_ask(resolver, ask, client).await {
             Ok(answer) => answer,
             Err(e) => {
                 tracing::warn!(upstream = %ask.target.url, auth_request = %ask.uri, error = %e, "auth subrequest failed; answering 500");
@@ -90,6 +95,7 @@ impl AuthClient {
         &self,
         resolver: &UpstreamResolver,
         ask: &AuthRequest,
+        client: &RequestHeader,
     ) -> Result<(u16, Vec<(String, String)>), AskError> {
         let target = &ask.target;
         let addr = resolver
@@ -97,7 +103,7 @@ impl AuthClient {
             .await
             .map_err(|e| AskError::Resolve(e.to_string()))?;
         let peer = peer(addr, target, false);
-        let request = request_header(ask).map_err(AskError::Exchange)?;
+        let request = request_header(ask, client).map_err(AskError::Exchange)?;
         // A pooled connection the server has closed fails on first use:
         // one retry on a fresh connection.
         for attempt in 0..2 {
@@ -132,12 +138,16 @@ impl AuthClient {
     }
 }
 
-/// `GET` to the target's path with exactly its header list (Pingora's
-/// framing and connection handling as for proxied requests).
-fn request_header(ask: &AuthRequest) -> pingora::Result<Box<RequestHeader>> {
-    let method = ask.target.method.as_deref().unwrap_or("GET");
-    let mut req = RequestHeader::build(method, b"/", None)?;
-    headers::upstream_request(&mut req, &ask.target, false, false)?;
+/// The target's method (`GET`) to its path with its headers over the
+/// client's (`client`, the main request's head), without the client's
+/// body or its framing, over HTTP/1.1 whatever the client spoke (Pingora's
+/// connection handling as for proxied requests).
+fn request_header(
+    ask: &AuthRequest,
+    client: &RequestHeader,
+) -> pingora::Result<Box<RequestHeader>> {
+    let mut req = headers::upstream_head(client, &ask.target, false, false, false)?;
+    req.set_version(http::Version::HTTP_11);
     Ok(Box::new(req))
 }
 

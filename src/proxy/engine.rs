@@ -556,7 +556,7 @@ impl ProxyHttp for MoatProxy {
         // Access phase, auth_request: ask the auth server, then decide
         // again with its answer (the request goes on only on 2xx).
         if let Action::Authenticate(ask) = &decision.action {
-            let outcome = Box::pin(self.auth.ask(&self.resolver, ask)).await;
+            let outcome = Box::pin(self.auth.ask(&self.resolver, ask, session.req_header())).await;
             decision = self.routes.decide_after_auth(&info, &outcome);
         }
         decision

@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::{Error, ErrorType, OrErr, Result};
 
-use crate::conf::{HeaderRule, ProxyTarget};
+use crate::conf::{HeaderClass, HeaderRule, PlanEntry, ProxyTarget, UpstreamHeaders};
 
 /// Headers that describe one connection, never forwarded from the list.
 const HOP_BY_HOP: &[&str] = &[
@@ -40,23 +40,40 @@ const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 30
 /// Runs once per proxied request. The header list is written once, into a
 /// new header in nginx's order, instead of edited in place: each edit of
 /// Pingora's case-preserving map (a find, a removal, an append) costs
-/// hundreds to thousands of instructions, and reordering in place needed
-/// removals and appends both (bench/RESULTS.md, 2026-12-07). A client
-/// header the target sends with the same values (most of them: proxy.conf
-/// passes the client's headers through) is copied with the client's
-/// spelling and its parsed value; only the rest is built from the target.
-/// Per name, the values and their order are exactly the target's, and the
-/// names go out in the target's order, as nginx sends them: the client's
-/// body framing first, then what the edits add that the target does not
-/// list (the h2 `te` and `Host`, `Connection: upgrade`), then the target's
-/// names. Each name's values stay together (a header map cannot
+/// hundreds to thousands of instructions (bench/RESULTS.md, 2026-12-07).
+/// The order is nginx's: the client's body framing first (Pingora frames
+/// the body it relays by it), then what the edits add that the conf does
+/// not list (the h2 `te` and `Host`, `Connection: upgrade`), then the
+/// conf's entries, then the client's headers under the names no entry
+/// takes, with the client's spelling and parsed values. Entries that share
+/// a name go out together at the first one sent (a header map cannot
 /// interleave names; nginx would send `A: 1`, `B: 2`, `A: 3` as listed).
+/// Which entries share a name and which are hop-by-hop was worked out when
+/// the conf was compiled ([`crate::conf::HeaderPlan`]); here only this
+/// request's values are looked at.
 pub fn upstream_request(
     req: &mut RequestHeader,
     target: &ProxyTarget,
     upgrade: bool,
     h2: bool,
 ) -> Result<()> {
+    let mut out = upstream_head(req, target, upgrade, h2, true)?;
+    *out.extensions_mut() = std::mem::take(req.extensions_mut());
+    *req = out;
+    Ok(())
+}
+
+/// The head [`upstream_request`] makes, built from the client's head
+/// `req` without changing it: for an `auth_request` subrequest (which
+/// carries the client's headers but not its body, so `body` is false and
+/// the client's framing stays behind) and the WebSocket relay.
+pub fn upstream_head(
+    req: &RequestHeader,
+    target: &ProxyTarget,
+    upgrade: bool,
+    h2: bool,
+    body: bool,
+) -> Result<RequestHeader> {
     let method = match &target.method {
         Some(method) => method
             .parse::<http::Method>()
@@ -76,7 +93,8 @@ pub fn upstream_request(
             ),
         ));
     }
-    let hint = Some(target.headers.len() + 2);
+    let headers = &target.headers;
+    let hint = Some(headers.entries().len() + req.headers.keys_len() + 2);
     let build = |path: &[u8]| {
         if req.has_case() {
             RequestHeader::build(method.clone(), path, hint)
@@ -104,291 +122,232 @@ pub fn upstream_request(
     if let Some(end) = req.send_end_stream() {
         out.set_send_end_stream(end);
     }
-    *out.extensions_mut() = std::mem::take(req.extensions_mut());
 
-    {
-        let plan = Plan::new(req, target, upgrade, h2);
-        for step in plan.order() {
-            match step {
-                Step::Client(name) => copy_client_values(req, &mut out, name)?,
-                Step::Conf(name, value) => append(&mut out, name, value)?,
-            }
+    let sent = Sent::new(target, upgrade, h2);
+    for name in [
+        http::header::CONTENT_LENGTH,
+        http::header::TRANSFER_ENCODING,
+    ] {
+        if body && req.headers.contains_key(&name) {
+            copy_client_values(req, &mut out, &name)?;
         }
     }
-    *req = out;
-    Ok(())
-}
-
-/// What goes upstream, worked out once per request with the target's
-/// names compared once each: every later step compares indices. The
-/// target's entries that share a name (case-insensitive) form a group,
-/// named by its first entry; a group goes out once, at the place of its
-/// first entry that is sent, with all its values together.
-struct Plan<'a> {
-    target: &'a ProxyTarget,
-    /// Per entry: the first entry with the same name (its group).
-    group: Vec<usize>,
-    /// Per entry: the next entry of its group, if any.
-    next: Vec<Option<usize>>,
-    /// Per entry: what the target sends for it, when it is sent.
-    sent: Vec<Option<(&'a str, &'a str)>>,
-    /// Per group: the client's values go up for it instead.
-    kept: Vec<bool>,
-    /// The skipped `Host` entries are all but the last (see [`last_host`]).
-    host: Option<usize>,
-    /// The client's names that go up untouched and that the target does
-    /// not list (its body framing), in the client's order.
-    unlisted_client: Vec<&'a str>,
-    /// What the edits add (`Connection: upgrade`, the h2 `te` and `Host`),
-    /// with the group of the same name when the target lists it.
-    extra: Vec<(&'a str, Cow<'a, str>, Option<usize>)>,
-}
-
-/// One name of the upstream head, in order.
-enum Step<'p> {
-    /// The client's values of this name, as received.
-    Client(&'p str),
-    /// One value from the conf (or the edits).
-    Conf(&'p str, &'p str),
-}
-
-impl<'a> Plan<'a> {
-    fn new(req: &'a RequestHeader, target: &'a ProxyTarget, upgrade: bool, h2: bool) -> Self {
-        let entries = &target.headers;
-        let n = entries.len();
-        let host = last_host(target);
-        let mut group = Vec::with_capacity(n);
-        for (i, (name, _)) in entries.iter().enumerate() {
-            let first = entries[..i]
-                .iter()
-                .position(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
-                .unwrap_or(i);
-            group.push(first);
-        }
-        let mut next = vec![None; n];
-        let mut last_of_group: Vec<Option<usize>> = vec![None; n];
-        for i in (0..n).rev() {
-            next[i] = last_of_group[group[i]];
-            last_of_group[group[i]] = Some(i);
-        }
-        let mut kept = vec![false; n];
-        let mut unlisted_client = Vec::new();
-        for name in req.headers.keys() {
-            if !kept_as_is(req, name, target, host) {
-                continue;
-            }
-            match first_named(target, name.as_str()) {
-                Some(g) => kept[g] = true,
-                None => unlisted_client.push(name.as_str()),
-            }
-        }
-        let mut sent = vec![None; n];
-        for (i, (name, value)) in entries.iter().enumerate() {
-            if (name.eq_ignore_ascii_case("host") && Some(i) != host) || kept[group[i]] {
-                continue;
-            }
-            sent[i] = if name.eq_ignore_ascii_case("upgrade") && upgrade && !h2 {
-                Some((name.as_str(), value.as_str()))
-            } else if name.eq_ignore_ascii_case("te")
-                && h2
-                && value.eq_ignore_ascii_case("trailers")
-            {
-                Some(("te", "trailers"))
-            } else if !is_hop_by_hop(name) {
-                Some((name.as_str(), value.as_str()))
-            } else {
-                None
-            };
-        }
-        let mut plan = Plan {
-            target,
-            group,
-            next,
-            sent,
-            kept,
-            host,
-            unlisted_client,
-            extra: Vec::new(),
+    for extra in sent.extras.iter().filter(|e| e.group.is_none()) {
+        append(&mut out, extra.name, &extra.value)?;
+    }
+    let entries = headers.entries();
+    for (i, entry) in entries.iter().enumerate() {
+        let g = entry.group;
+        let extras = || sent.extras.iter().filter(move |e| e.group == Some(g));
+        let eligible = |m: usize| {
+            sent.value(m).is_some() || (extras().next().is_some() && !sent.skipped_host(m))
         };
-        if upgrade && !h2 && plan.has("upgrade") {
-            plan.add("Connection", Cow::Borrowed("upgrade"));
+        // The group goes out at its first eligible entry, once.
+        if !eligible(i) || members(entries, g).take_while(|&m| m < i).any(eligible) {
+            continue;
+        }
+        for m in members(entries, g) {
+            if let Some((name, value)) = sent.value(m) {
+                append(&mut out, name, value)?;
+            }
+        }
+        for extra in extras() {
+            append(&mut out, extra.name, &extra.value)?;
+        }
+    }
+    copy_passed_client_headers(req, &mut out, headers)?;
+    Ok(out)
+}
+
+/// The entries of group `g`, in the conf's order.
+fn members(entries: &[PlanEntry], g: usize) -> impl Iterator<Item = usize> + '_ {
+    std::iter::successors(Some(g), |&i| entries[i].next)
+}
+
+/// What goes up of the conf's entries for this request, and what the edits
+/// add.
+struct Sent<'a> {
+    target: &'a ProxyTarget,
+    upgrade: bool,
+    h2: bool,
+    /// The one `Host` entry sent: the last with a value (see [`last_host`]).
+    host: Option<usize>,
+    extras: Vec<Extra<'a>>,
+}
+
+/// A header the edits add: `Connection: upgrade`, the h2 `te` and `Host`.
+struct Extra<'a> {
+    name: Name<'a>,
+    value: Cow<'a, str>,
+    /// The conf's group of the same name, where it goes out.
+    group: Option<usize>,
+}
+
+impl<'a> Sent<'a> {
+    fn new(target: &'a ProxyTarget, upgrade: bool, h2: bool) -> Self {
+        let mut sent = Sent {
+            target,
+            upgrade,
+            h2,
+            host: last_host(target),
+            extras: Vec::new(),
+        };
+        let any = |sent: &Sent<'_>, class: HeaderClass| {
+            let entries = target.headers.entries();
+            (0..entries.len()).any(|i| entries[i].class == class && sent.value(i).is_some())
+        };
+        if upgrade && !h2 && any(&sent, HeaderClass::Upgrade) {
+            sent.add(Name::Static("Connection"), Cow::Borrowed("upgrade"));
         }
         if h2 {
-            if !plan.has("te") {
-                plan.add("te", Cow::Borrowed("trailers"));
+            if !any(&sent, HeaderClass::Te) {
+                sent.add(Name::Static("te"), Cow::Borrowed("trailers"));
             }
-            if !plan.has("host") {
+            if !any(&sent, HeaderClass::Host) {
                 let host = [target.host.as_str(), ":", &target.port.to_string()].concat();
-                plan.add("Host", Cow::Owned(host));
+                sent.add(Name::Static("Host"), Cow::Owned(host));
             }
         }
-        plan
+        sent
     }
 
-    /// The entries of group `g`, in the target's order.
-    fn members(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
-        std::iter::successors(Some(g), |&i| self.next[i])
-    }
-
-    /// Whether `name` goes up at all, from the client or from the target.
-    fn has(&self, name: &str) -> bool {
-        self.unlisted_client
+    fn add(&mut self, name: Name<'a>, value: Cow<'a, str>) {
+        let Name::Static(text) = name else {
+            unreachable!("the edits add names of their own")
+        };
+        let group = self
+            .target
+            .headers
+            .entries()
             .iter()
-            .any(|c| c.eq_ignore_ascii_case(name))
-            || self
-                .extra
-                .iter()
-                .any(|(n, _, _)| n.eq_ignore_ascii_case(name))
-            || first_named(self.target, name)
-                .is_some_and(|g| self.kept[g] || self.members(g).any(|i| self.sent[i].is_some()))
+            .position(|e| e.name.eq_ignore_ascii_case(text));
+        self.extras.push(Extra { name, value, group });
     }
 
-    fn add(&mut self, name: &'a str, value: Cow<'a, str>) {
-        let group = first_named(self.target, name);
-        self.extra.push((name, value, group));
+    /// A `Host` entry that is not the one sent.
+    fn skipped_host(&self, i: usize) -> bool {
+        self.target.headers.entries()[i].class == HeaderClass::Host && Some(i) != self.host
     }
 
-    /// The head in nginx's order: the client's unlisted names (body
-    /// framing), the edits' unlisted names, then each group of the
-    /// target's at its first entry that is sent.
-    fn order(&self) -> Vec<Step<'_>> {
-        let n = self.group.len();
-        let mut steps: Vec<Step<'_>> = Vec::with_capacity(n + self.unlisted_client.len() + 2);
-        steps.extend(self.unlisted_client.iter().map(|name| Step::Client(name)));
-        steps.extend(
-            self.extra
-                .iter()
-                .filter(|(_, _, g)| g.is_none())
-                .map(|(name, value, _)| Step::Conf(name, value)),
-        );
-        let mut done = vec![false; n];
-        for i in 0..n {
-            let g = self.group[i];
-            let name = self.target.headers[i].0.as_str();
-            let skipped = name.eq_ignore_ascii_case("host") && Some(i) != self.host;
-            if skipped || done[g] {
-                continue;
-            }
-            let before = steps.len();
-            if self.kept[g] {
-                steps.push(Step::Client(name));
-            } else {
-                steps.extend(
-                    self.members(g)
-                        .filter_map(|m| self.sent[m])
-                        .map(|(n, v)| Step::Conf(n, v)),
-                );
-                steps.extend(
-                    self.extra
-                        .iter()
-                        .filter(|(_, _, e)| *e == Some(g))
-                        .map(|(n, v, _)| Step::Conf(n, v)),
-                );
-            }
-            // A group with nothing to send waits for a later entry (the
-            // last Host) or is not sent at all.
-            done[g] = steps.len() > before;
+    /// What entry `i` sends, when it is sent.
+    fn value(&self, i: usize) -> Option<(Name<'a>, &'a str)> {
+        let headers = &self.target.headers;
+        let entry = &headers.entries()[i];
+        let value = headers.value(i);
+        if value.is_empty() || self.skipped_host(i) {
+            return None;
         }
-        steps
+        let shared = Name::Shared(&entry.shared_name);
+        match entry.class {
+            HeaderClass::Plain | HeaderClass::Host => Some((shared, value)),
+            HeaderClass::Upgrade => (self.upgrade && !self.h2).then_some((shared, value)),
+            HeaderClass::Te => (self.h2 && value.eq_ignore_ascii_case("trailers"))
+                .then_some((Name::Static("te"), "trailers")),
+            HeaderClass::HopByHop => None,
+        }
     }
 }
 
-/// The first of the target's entries named `name` (the group of that name).
-fn first_named(target: &ProxyTarget, name: &str) -> Option<usize> {
-    target
-        .headers
-        .iter()
-        .position(|(n, _)| n.eq_ignore_ascii_case(name))
+/// A header name to append: the conf's (shared bytes) or the edits'.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    Shared(&'a bytes::Bytes),
+    Static(&'static str),
 }
 
 /// Appends the client's values of `name` to `out`, with the client's
 /// spelling when Pingora kept it.
-fn copy_client_values(req: &RequestHeader, out: &mut RequestHeader, name: &str) -> Result<()> {
-    fn copy(
-        out: &mut RequestHeader,
-        n: impl IntoCaseHeaderName,
-        v: &http::HeaderValue,
-    ) -> Result<()> {
-        out.append_header(n, v.clone())
-            .map(|_| ())
-            .or_err(ErrorType::InternalError, "copying a client header")
-    }
+fn copy_client_values(
+    req: &RequestHeader,
+    out: &mut RequestHeader,
+    name: &http::HeaderName,
+) -> Result<()> {
     if req.has_case() {
         for (n, v) in req
             .case_header_iter()
-            .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_bytes()))
+            .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_str().as_bytes()))
         {
             copy(out, n.clone(), v)?;
         }
     } else {
         for v in req.headers.get_all(name) {
-            copy(out, name.to_owned(), v)?;
+            copy(out, name.clone(), v)?;
         }
     }
     Ok(())
 }
 
-/// Whether the client's `name` header can go upstream untouched: body
-/// framing always does (Pingora frames the body it relays by it); other
-/// hop-by-hop headers never do; the rest only when the target sends
-/// exactly the client's values for it, in the same order.
-fn kept_as_is(
+/// Appends, in the client's order, the client's headers that go up as
+/// sent: those under a name no conf entry takes (when the level passes
+/// the client's headers), except the hop-by-hop ones.
+fn copy_passed_client_headers(
     req: &RequestHeader,
-    name: &http::HeaderName,
-    target: &ProxyTarget,
-    host: Option<usize>,
-) -> bool {
-    if matches!(name.as_str(), "content-length" | "transfer-encoding") {
-        return true;
-    }
-    if is_hop_by_hop(name.as_str()) {
-        return false;
-    }
-    let mut sent = target
-        .headers
-        .iter()
-        .enumerate()
-        .filter(|(i, (n, _))| {
-            n.eq_ignore_ascii_case(name.as_str())
-                && (name != http::header::HOST || Some(*i) == host)
-        })
-        .map(|(_, (_, v))| v.as_bytes());
-    let mut received = req.headers.get_all(name).iter().map(|v| v.as_bytes());
-    loop {
-        match (sent.next(), received.next()) {
-            (None, None) => return true,
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
+    out: &mut RequestHeader,
+    headers: &UpstreamHeaders,
+) -> Result<()> {
+    let passes = |name: &http::HeaderName| {
+        !is_hop_by_hop(name.as_str()) && headers.passes_client(name.as_str())
+    };
+    if req.has_case() {
+        // Both of Pingora's maps hold the same names in the same order
+        // (Pingora's own `RequestHeader::map` walks them side by side).
+        for ((name, _), (case, v)) in req.headers.iter().zip(req.case_header_iter()) {
+            debug_assert!(case
+                .as_slice()
+                .eq_ignore_ascii_case(name.as_str().as_bytes()));
+            if passes(name) {
+                copy(out, case.clone(), v)?;
+            }
+        }
+    } else {
+        for (name, v) in req.headers.iter() {
+            if passes(name) {
+                copy(out, name.clone(), v)?;
+            }
         }
     }
+    Ok(())
 }
 
-/// The one `Host` sent: the last the conf sets. Two `proxy_set_header
-/// Host` lines (proxy.conf's and a sample's own, as in SWAG's qbittorrent
-/// sample) make nginx send two Host headers, a request RFC 9112 says a
-/// server must refuse and Pingora will not write; servers that accept it
-/// keep the last, which is what moat sends.
+fn copy(out: &mut RequestHeader, n: impl IntoCaseHeaderName, v: &http::HeaderValue) -> Result<()> {
+    out.append_header(n, v.clone())
+        .map(|_| ())
+        .or_err(ErrorType::InternalError, "copying a client header")
+}
+
+/// The one `Host` sent: the last the conf sets with a value. Two
+/// `proxy_set_header Host` lines (proxy.conf's and a sample's own, as in
+/// SWAG's qbittorrent sample) make nginx send two Host headers, a request
+/// RFC 9112 says a server must refuse and Pingora will not write; servers
+/// that accept it keep the last, which is what moat sends.
 fn last_host(target: &ProxyTarget) -> Option<usize> {
-    target
-        .headers
+    let headers = &target.headers;
+    headers
+        .entries()
         .iter()
-        .rposition(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .enumerate()
+        .rposition(|(i, e)| e.class == HeaderClass::Host && !headers.value(i).is_empty())
 }
 
 fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
-fn append(req: &mut RequestHeader, name: &str, value: &str) -> Result<()> {
-    req.append_header(name.to_owned(), value)
-        .map(|_| ())
-        .map_err(|e| {
-            Error::because(
-                ErrorType::InternalError,
-                format!("header {name} from the conf cannot be sent"),
-                e,
-            )
-        })
+fn append(req: &mut RequestHeader, name: Name<'_>, value: &str) -> Result<()> {
+    let (appended, text) = match name {
+        Name::Shared(bytes) => (req.append_header(bytes.clone(), value), bytes.as_ref()),
+        Name::Static(text) => (req.append_header(text, value), text.as_bytes()),
+    };
+    appended.map(|_| ()).map_err(|e| {
+        Error::because(
+            ErrorType::InternalError,
+            format!(
+                "header {} from the conf cannot be sent",
+                String::from_utf8_lossy(text)
+            ),
+            e,
+        )
+    })
 }
 
 /// Apply `proxy_hide_header`, `proxy_redirect` and `proxy_cookie_path` to an

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pingora::connectors::TransportConnector;
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
 use pingora::protocols::http::ServerSession;
 use pingora::{Error, ErrorType, OrErr, Result};
@@ -54,8 +54,7 @@ pub async fn relay(
     let stream = connector.new_stream(&peer).await.map_err(|e| e.into_up())?;
     let mut upstream = UpstreamSession::new_with_options(stream, &peer);
 
-    let mut req: RequestHeader = downstream.req_header().clone();
-    headers::upstream_request(&mut req, target, true, false)?;
+    let req = headers::upstream_head(downstream.req_header(), target, true, false, true)?;
     upstream
         .write_request_header(Box::new(req))
         .await

@@ -1317,7 +1317,8 @@ pub fn moat_outcome(
     ports: &BTreeMap<u16, u16>,
 ) -> Outcome {
     use moat::conf::Action;
-    let d = table.decide(&request_info(probe));
+    let info = request_info(probe);
+    let d = table.decide(&info);
     match d.action {
         // An `error_page ... =code` (or without `=`) answers the upstream's
         // response with its own status.
@@ -1332,9 +1333,10 @@ pub fn moat_outcome(
             target: t.path_and_query.clone(),
             host: t
                 .headers
-                .iter()
+                .list(&info.headers)
+                .into_iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| v)
                 .collect(),
         },
         Action::Return {

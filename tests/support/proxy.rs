@@ -556,42 +556,30 @@ pub fn swag_target(
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let host_header = req.host.clone().unwrap_or_default();
-    let mut headers: Vec<(String, String)> = req
-        .headers
-        .iter()
-        .filter(|(n, _)| {
-            ![
-                "host",
-                "x-forwarded-for",
-                "upgrade",
-                "connection",
-                "x-forwarded-proto",
-                "x-real-ip",
-            ]
-            .contains(&n.to_ascii_lowercase().as_str())
-        })
-        .cloned()
-        .collect();
-    headers.push(("Host".into(), host_header.clone()));
-    headers.push(("X-Forwarded-For".into(), xff));
-    headers.push(("X-Forwarded-Host".into(), host_header));
-    headers.push((
-        "X-Forwarded-Proto".into(),
-        if req.tls { "https" } else { "http" }.into(),
-    ));
-    headers.push(("X-Real-IP".into(), remote));
-    if !upgrade.is_empty() {
-        headers.push(("Upgrade".into(), upgrade));
-    }
-    headers.push((
-        "Connection".into(),
-        if upgrade_present(req) {
-            "upgrade"
-        } else {
-            "close"
-        }
-        .into(),
-    ));
+    // The conf's entries, then the client's headers under the other names
+    // (an empty `Upgrade` keeps the client's away, as proxy.conf's
+    // `$http_upgrade` does).
+    let headers = moat::conf::UpstreamHeaders::explicit([
+        ("Host".to_string(), host_header.clone()),
+        ("X-Forwarded-For".into(), xff),
+        ("X-Forwarded-Host".into(), host_header),
+        (
+            "X-Forwarded-Proto".into(),
+            if req.tls { "https" } else { "http" }.into(),
+        ),
+        ("X-Real-IP".into(), remote),
+        ("Upgrade".into(), upgrade),
+        (
+            "Connection".into(),
+            if upgrade_present(req) {
+                "upgrade"
+            } else {
+                "close"
+            }
+            .into(),
+        ),
+    ])
+    .with_client_headers();
     ProxyTarget {
         url: format!("{scheme}://{host}:{port}{}", req.uri),
         scheme: scheme.into(),

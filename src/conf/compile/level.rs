@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::limits::{LimitsConf, OwnLimits};
 use super::values::Network;
 use crate::conf::htpasswd::Htpasswd;
+use crate::conf::upstream_headers::{HeaderPlan, GRPC_DEFAULTS, PROXY_DEFAULTS};
 use crate::conf::variables::Template;
 
 /// One `proxy_set_header` / `grpc_set_header` entry.
@@ -190,8 +191,10 @@ pub(crate) struct ResolverConf {
 /// The effective settings at one level.
 #[derive(Debug, Clone)]
 pub(crate) struct Level {
-    pub proxy_headers: Option<Arc<Vec<SetHeader>>>,
-    pub grpc_headers: Option<Arc<Vec<SetHeader>>>,
+    /// `proxy_set_header` over the proxy module's defaults, compiled.
+    pub proxy_headers: Arc<HeaderPlan>,
+    /// `grpc_set_header` over the gRPC module's defaults, compiled.
+    pub grpc_headers: Arc<HeaderPlan>,
     pub add_headers: Arc<Vec<AddHeader>>,
     pub hide_headers: Arc<Vec<String>>,
     pub pass_headers: Arc<Vec<String>>,
@@ -255,8 +258,8 @@ impl Default for Level {
     /// nginx's built-in defaults.
     fn default() -> Self {
         Level {
-            proxy_headers: None,
-            grpc_headers: None,
+            proxy_headers: Arc::new(HeaderPlan::compile(&[], PROXY_DEFAULTS)),
+            grpc_headers: Arc::new(HeaderPlan::compile(&[], GRPC_DEFAULTS)),
             add_headers: Arc::default(),
             hide_headers: Arc::default(),
             pass_headers: Arc::default(),
@@ -361,10 +364,10 @@ impl Level {
     /// only when it has entries of its own).
     pub(crate) fn merge_arrays(&mut self, own: OwnArrays) {
         if !own.proxy_headers.is_empty() {
-            self.proxy_headers = Some(Arc::new(own.proxy_headers));
+            self.proxy_headers = Arc::new(HeaderPlan::compile(&own.proxy_headers, PROXY_DEFAULTS));
         }
         if !own.grpc_headers.is_empty() {
-            self.grpc_headers = Some(Arc::new(own.grpc_headers));
+            self.grpc_headers = Arc::new(HeaderPlan::compile(&own.grpc_headers, GRPC_DEFAULTS));
         }
         if !own.add_headers.is_empty() {
             self.add_headers = Arc::new(own.add_headers);

@@ -1,11 +1,12 @@
 //! Builds the [`ProxyTarget`] for `proxy_pass`/`grpc_pass`: the URL with
-//! nginx's URI rules, the complete upstream header list, and the response
-//! rewriting rules in effect.
+//! nginx's URI rules, the upstream headers (the level's compiled plan with
+//! this request's values), and the response rewriting rules in effect.
 
 use super::context::Eval;
 use super::uri::escape;
-use crate::conf::compile::level::{PassUrl, Redirect, SetHeader};
+use crate::conf::compile::level::{PassUrl, Redirect};
 use crate::conf::decision::{BodyFilter, ProxyTarget, UpstreamOptions};
+use crate::conf::upstream_headers::UpstreamHeaders;
 
 /// A parsed upstream URL.
 struct Url {
@@ -107,17 +108,13 @@ impl Eval<'_> {
             path_and_query
         };
         let level = self.level.clone();
-        let headers = if grpc {
-            self.header_list(
-                level.grpc_headers.as_deref().map(Vec::as_slice),
-                GRPC_DEFAULTS,
-            )
+        let plan = if grpc {
+            &level.grpc_headers
         } else {
-            self.header_list(
-                level.proxy_headers.as_deref().map(Vec::as_slice),
-                PROXY_DEFAULTS,
-            )
+            &level.proxy_headers
         };
+        let headers =
+            UpstreamHeaders::expand(plan, self, &self.proxy_host, level.pass_request_headers);
         let redirects = match &level.redirect {
             Redirect::Off => vec![],
             Redirect::Default => match (&pass.url.as_literal(), &pass.location_prefix) {
@@ -186,53 +183,6 @@ impl Eval<'_> {
             },
         })
     }
-
-    /// nginx's upstream header list: the configured headers in order, then
-    /// the module defaults not overridden by name, then the client's
-    /// headers whose names appear in neither list. Empty values are not
-    /// sent; body-framing headers are left to the proxy.
-    fn header_list(
-        &self,
-        user: Option<&[SetHeader]>,
-        defaults: &[(&str, &str)],
-    ) -> Vec<(String, String)> {
-        let user = user.unwrap_or_default();
-        let mut out = Vec::with_capacity(user.len() + defaults.len() + self.req.headers.len());
-        for h in user {
-            let v = h.value.render(self);
-            if !v.is_empty() && !is_framing(&h.name) {
-                out.push((h.name.clone(), v));
-            }
-        }
-        // A name is taken by a `proxy_set_header` or by an earlier default.
-        let set_by_user = |name: &str| user.iter().any(|h| h.name.eq_ignore_ascii_case(name));
-        for (i, (name, value)) in defaults.iter().enumerate() {
-            if set_by_user(name)
-                || defaults[..i]
-                    .iter()
-                    .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
-            {
-                continue;
-            }
-            let v = match *value {
-                "$proxy_host" => self.proxy_host.clone(),
-                v => v.to_string(),
-            };
-            if !v.is_empty() && !is_framing(name) {
-                out.push((name.to_string(), v));
-            }
-        }
-        if self.level.pass_request_headers {
-            for (n, v) in &self.req.headers {
-                let taken =
-                    set_by_user(n) || defaults.iter().any(|(d, _)| d.eq_ignore_ascii_case(n));
-                if !taken {
-                    out.push((n.clone(), v.clone()));
-                }
-            }
-        }
-        out
-    }
 }
 
 /// The parts joined, with one allocation: this runs per request, where
@@ -244,31 +194,3 @@ fn concat(parts: &[&str]) -> String {
     }
     out
 }
-
-fn is_framing(name: &str) -> bool {
-    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
-}
-
-/// `ngx_http_proxy_headers`.
-const PROXY_DEFAULTS: &[(&str, &str)] = &[
-    ("Host", "$proxy_host"),
-    ("Connection", "close"),
-    ("Content-Length", ""),
-    ("Transfer-Encoding", ""),
-    ("TE", ""),
-    ("Keep-Alive", ""),
-    ("Expect", ""),
-    ("Upgrade", ""),
-];
-
-/// `ngx_http_grpc_headers`.
-const GRPC_DEFAULTS: &[(&str, &str)] = &[
-    ("Content-Length", ""),
-    ("TE", "trailers"),
-    ("Host", ""),
-    ("Connection", ""),
-    ("Transfer-Encoding", ""),
-    ("Keep-Alive", ""),
-    ("Expect", ""),
-    ("Upgrade", ""),
-];

@@ -198,9 +198,12 @@ impl HeaderPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamHeaders {
     plan: Arc<HeaderPlan>,
-    /// Per entry: the expanded value of an entry that reads variables
-    /// (empty: not sent, as nginx drops it); `None` for a constant.
-    values: Vec<Option<String>>,
+    /// Per entry: where in `text` the expanded value of an entry that
+    /// reads variables is (empty: not sent, as nginx drops it); `None` for
+    /// a constant.
+    values: Vec<Option<(usize, usize)>>,
+    /// The expanded values, one after the other: one buffer a request.
+    text: String,
     /// `proxy_pass_request_headers` (default on).
     pass_client: bool,
 }
@@ -213,18 +216,24 @@ impl UpstreamHeaders {
         proxy_host: &str,
         pass_client: bool,
     ) -> UpstreamHeaders {
+        let mut text = String::with_capacity(256);
         let values = plan
             .entries
             .iter()
-            .map(|e| match &e.source {
-                Source::Const(_) => None,
-                Source::Template(t) => Some(t.render(src)),
-                Source::ProxyHost => Some(proxy_host.to_owned()),
+            .map(|e| {
+                let start = text.len();
+                match &e.source {
+                    Source::Const(_) => return None,
+                    Source::Template(t) => t.render_into(&mut text, src),
+                    Source::ProxyHost => text.push_str(proxy_host),
+                }
+                Some((start, text.len()))
             })
             .collect();
         UpstreamHeaders {
             plan: plan.clone(),
             values,
+            text,
             pass_client,
         }
     }
@@ -238,6 +247,7 @@ impl UpstreamHeaders {
         let mut headers = UpstreamHeaders {
             plan: Arc::default(),
             values: Vec::new(),
+            text: String::new(),
             pass_client: false,
         };
         for (name, value) in list {
@@ -275,8 +285,8 @@ impl UpstreamHeaders {
 
     /// Entry `i`'s value for this request; empty when it is not sent.
     pub fn value(&self, i: usize) -> &str {
-        match (&self.values[i], &self.plan.entries[i].source) {
-            (Some(v), _) => v,
+        match (self.values[i], &self.plan.entries[i].source) {
+            (Some((start, end)), _) => &self.text[start..end],
             (None, Source::Const(c)) => c,
             (None, _) => "",
         }

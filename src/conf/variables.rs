@@ -319,6 +319,17 @@ impl Template {
         self.render_with(|v| src.get(v))
     }
 
+    /// Expands the template for one request at the end of `out`: many
+    /// values share one buffer instead of a string each.
+    pub(crate) fn render_into(&self, out: &mut String, src: &dyn VarSource) {
+        for p in &self.parts {
+            match p {
+                Part::Lit(l) => out.push_str(l),
+                Part::Var(v) => out.push_str(&src.get(v)),
+            }
+        }
+    }
+
     fn render_with<'s>(&self, mut f: impl FnMut(&Var) -> Cow<'s, str>) -> String {
         // `$host`, `$remote_addr`...: by far the commonest template.
         if let [Part::Var(v)] = self.parts.as_slice() {

@@ -2,20 +2,27 @@
 //! one JSON object (`LOG_FORMAT=json`), written to stdout and appended to
 //! SWAG's `log/nginx/access.log` (fail2ban and log shippers read it there).
 //!
-//! Why a writer thread: the request path only fills an [`AccessRecord`] and
-//! hands it to a bounded channel (`try_send`, never blocking a worker);
-//! formatting and file writes happen on one thread that batches what is
-//! queued. When the writer falls behind, lines are dropped and counted
+//! Why a writer thread: the request path fills an [`AccessRecord`] that
+//! borrows from the request, formats it into the worker thread's own
+//! reused buffer (the time text is made once a second) and appends the
+//! bytes to a shared, bounded batch under a short lock, never blocking on
+//! I/O; one thread takes the whole batch and writes it. Nothing is
+//! allocated per request once the buffers have grown (issue 14). When the
+//! writer falls behind, lines are dropped and counted
 //! (`moat_access_log_dropped_total`) rather than slowing requests.
 //!
 //! The file is reopened when its inode changes (logrotate's rename), so
 //! rotation needs no signal. Errors writing the file are logged once per
 //! reopen attempt, never per line.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -51,43 +58,44 @@ pub struct AccessLogConfig {
     pub zone: LocalZone,
 }
 
-/// One finished request, as the log line needs it.
+/// One finished request, as the log line needs it, borrowing what it can
+/// from the request.
 #[derive(Debug, Clone, Serialize)]
-pub struct AccessRecord {
+pub struct AccessRecord<'a> {
     /// When the request finished (nginx's `$time_local`), RFC 3339 in JSON.
     #[serde(serialize_with = "rfc3339")]
     pub time: OffsetDateTime,
     /// `$remote_addr`.
     pub remote_addr: Option<IpAddr>,
     /// `$request_method`.
-    pub method: String,
+    pub method: Cow<'a, str>,
     /// `$request_uri` as received.
-    pub uri: String,
+    pub uri: Cow<'a, str>,
     /// `$server_protocol` (`HTTP/1.1`, `HTTP/2.0`).
-    pub protocol: String,
+    pub protocol: Cow<'a, str>,
     /// `$status`; 0 when no response was written (the client went away).
     pub status: u16,
     /// `$body_bytes_sent`.
     pub body_bytes_sent: u64,
     /// `$http_referer`.
-    pub referer: Option<String>,
+    pub referer: Option<Cow<'a, str>>,
     /// `$http_user_agent`.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<Cow<'a, str>>,
     /// `$host`.
-    pub host: Option<String>,
+    pub host: Option<Cow<'a, str>>,
     /// The server block that answered (see [`super::metrics::server_label`]).
-    pub server: String,
+    pub server: Cow<'a, str>,
     /// The upstream URL, when the request was forwarded.
-    pub upstream: Option<String>,
+    pub upstream: Option<Cow<'a, str>>,
     /// `$request_time` in seconds.
     pub request_time: f64,
     /// `$upstream_response_time` in seconds, when forwarded.
     pub upstream_response_time: Option<f64>,
     /// `$remote_user`: the user name of a `Basic` `Authorization` header.
-    pub remote_user: Option<String>,
+    pub remote_user: Option<Cow<'a, str>>,
 }
 
-impl AccessRecord {
+impl AccessRecord<'_> {
     /// The line in nginx's `combined` format:
     /// `$remote_addr - $remote_user [$time_local] "$request" $status
     /// $body_bytes_sent "$http_referer" "$http_user_agent"`.
@@ -101,15 +109,21 @@ impl AccessRecord {
         self.combined_at("")
     }
 
-    /// One buffer, each field escaped into it (no string per field: this
-    /// runs for every request, for the log and for the jails).
     fn combined_at(&self, time: &str) -> String {
-        use std::fmt::Write as _;
         let mut out = String::with_capacity(
             128 + self.uri.len()
-                + self.user_agent.as_ref().map_or(0, String::len)
-                + self.referer.as_ref().map_or(0, String::len),
+                + self.user_agent.as_ref().map_or(0, |v| v.len())
+                + self.referer.as_ref().map_or(0, |v| v.len()),
         );
+        self.write_combined(&mut out, time);
+        out
+    }
+
+    /// Appends the line to `out`, each field escaped into it (no string
+    /// per field: this runs for every request, for the log and for the
+    /// jails).
+    fn write_combined(&self, out: &mut String, time: &str) {
+        use std::fmt::Write as _;
         match self.remote_addr {
             Some(a) => {
                 let _ = write!(out, "{a}");
@@ -117,21 +131,20 @@ impl AccessRecord {
             None => out.push('-'),
         }
         out.push_str(" - ");
-        escape_into(&mut out, self.remote_user.as_deref().unwrap_or("-"));
+        escape_into(out, self.remote_user.as_deref().unwrap_or("-"));
         out.push_str(" [");
         out.push_str(time);
         out.push_str("] \"");
-        escape_into(&mut out, &self.method);
+        escape_into(out, &self.method);
         out.push(' ');
-        escape_into(&mut out, &self.uri);
+        escape_into(out, &self.uri);
         out.push(' ');
-        escape_into(&mut out, &self.protocol);
+        escape_into(out, &self.protocol);
         let _ = write!(out, "\" {} {} \"", self.status, self.body_bytes_sent);
-        escape_into(&mut out, self.referer.as_deref().unwrap_or("-"));
+        escape_into(out, self.referer.as_deref().unwrap_or("-"));
         out.push_str("\" \"");
-        escape_into(&mut out, self.user_agent.as_deref().unwrap_or("-"));
+        escape_into(out, self.user_agent.as_deref().unwrap_or("-"));
         out.push('"');
-        out
     }
 
     /// The line as one JSON object.
@@ -194,15 +207,53 @@ fn escape_into(out: &mut String, s: &str) {
 /// The request side of the access log: cheap to clone, never blocks.
 #[derive(Debug, Clone)]
 pub struct AccessLog {
-    tx: Option<SyncSender<AccessRecord>>,
+    queue: Option<Arc<Producer>>,
     metrics: ProxyMetrics,
+}
+
+/// What the request side and the writer share: the lines formatted and
+/// not yet written.
+#[derive(Debug)]
+struct Queue {
+    format: AccessLogFormat,
+    zone: LocalZone,
+    batch: Mutex<Batch>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    lines: usize,
+    /// No request side is left: the writer ends once the batch is written.
+    closed: bool,
+}
+
+/// The request sides' share of the queue; when the last clone of the
+/// [`AccessLog`] goes, the writer is told to finish.
+#[derive(Debug)]
+struct Producer(Arc<Queue>);
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.0.batch.lock().closed = true;
+        self.0.ready.notify_one();
+    }
+}
+
+thread_local! {
+    /// The line being formatted on this worker thread, reused.
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(512));
+    /// `$time_local` of the last second logged on this thread, with the
+    /// second and UTC offset it was made for.
+    static TIME_LOCAL: RefCell<(i64, i32, String)> = const { RefCell::new((i64::MIN, 0, String::new())) };
 }
 
 impl AccessLog {
     /// No access log (tests and `ACCESS_LOG=off`).
     pub fn disabled() -> Self {
         AccessLog {
-            tx: None,
+            queue: None,
             metrics: ProxyMetrics::default(),
         }
     }
@@ -210,37 +261,92 @@ impl AccessLog {
     /// Starts the writer thread; it ends when every clone is dropped.
     pub fn start(config: AccessLogConfig, metrics: ProxyMetrics) -> Self {
         if !config.stdout && config.file.is_none() {
-            return AccessLog { tx: None, metrics };
+            return AccessLog {
+                queue: None,
+                metrics,
+            };
         }
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let queue = Arc::new(Queue {
+            format: config.format,
+            zone: config.zone.clone(),
+            batch: Mutex::new(Batch::default()),
+            ready: Condvar::new(),
+        });
+        let shared = queue.clone();
         let spawned = std::thread::Builder::new()
             .name("moat-access-log".into())
-            .spawn(move || Writer::new(config).run(rx));
+            .spawn(move || Writer::new(config).run(&shared));
         match spawned {
             Ok(_) => AccessLog {
-                tx: Some(tx),
+                queue: Some(Arc::new(Producer(queue))),
                 metrics,
             },
             Err(e) => {
                 tracing::error!(error = %e, "access log: cannot start its writer thread; no access log");
-                AccessLog { tx: None, metrics }
+                AccessLog {
+                    queue: None,
+                    metrics,
+                }
             }
         }
     }
 
     /// Queues one line; drops (and counts) it when the writer is behind.
-    pub fn log(&self, record: AccessRecord) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(record) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.metrics.access_log_dropped(),
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+    pub fn log(&self, record: &AccessRecord<'_>) {
+        let Some(producer) = &self.queue else { return };
+        let queue = &producer.0;
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            queue.format_into(line, record);
+            line.push('\n');
+            let mut batch = queue.batch.lock();
+            if batch.lines >= QUEUE {
+                drop(batch);
+                self.metrics.access_log_dropped();
+                return;
+            }
+            let was_empty = batch.bytes.is_empty();
+            batch.bytes.extend_from_slice(line.as_bytes());
+            batch.lines += 1;
+            drop(batch);
+            if was_empty {
+                queue.ready.notify_one();
+            }
+        });
     }
 
     /// Whether lines are written anywhere.
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.queue.is_some()
+    }
+}
+
+impl Queue {
+    /// The record's line in the configured format, its time in `TZ`.
+    fn format_into(&self, out: &mut String, record: &AccessRecord<'_>) {
+        let unix = record.time.unix_timestamp();
+        let offset = self.zone.offset_at(unix);
+        match self.format {
+            AccessLogFormat::Combined => TIME_LOCAL.with_borrow_mut(|(second, at, text)| {
+                if (*second, *at) != (unix, offset) {
+                    let local = time::UtcOffset::from_whole_seconds(offset)
+                        .map_or(record.time, |off| record.time.to_offset(off));
+                    *text = time_local(local);
+                    (*second, *at) = (unix, offset);
+                }
+                record.write_combined(out, text);
+            }),
+            AccessLogFormat::Json => {
+                let local = match time::UtcOffset::from_whole_seconds(offset) {
+                    Ok(off) if off != record.time.offset() => AccessRecord {
+                        time: record.time.to_offset(off),
+                        ..record.clone()
+                    },
+                    _ => record.clone(),
+                };
+                out.push_str(&local.json());
+            }
+        }
     }
 }
 
@@ -259,45 +365,30 @@ impl Writer {
         Writer { config, file }
     }
 
-    fn run(mut self, rx: Receiver<AccessRecord>) {
-        let mut batch = Vec::with_capacity(64 * 1024);
-        while let Ok(first) = rx.recv() {
-            batch.clear();
-            self.push(&mut batch, &first);
-            while batch.len() < 256 * 1024 {
-                match rx.try_recv() {
-                    Ok(next) => self.push(&mut batch, &next),
-                    Err(_) => break,
+    /// Takes the whole batch (leaving its own emptied buffer in its place,
+    /// so neither side allocates once both have grown) and writes it.
+    fn run(mut self, queue: &Queue) {
+        let mut out = Vec::with_capacity(64 * 1024);
+        loop {
+            {
+                let mut batch = queue.batch.lock();
+                while batch.bytes.is_empty() && !batch.closed {
+                    queue.ready.wait(&mut batch);
                 }
+                if batch.bytes.is_empty() {
+                    return;
+                }
+                std::mem::swap(&mut batch.bytes, &mut out);
+                batch.lines = 0;
             }
             if self.config.stdout {
-                let _ = std::io::stdout().lock().write_all(&batch);
+                let _ = std::io::stdout().lock().write_all(&out);
             }
             if let Some(file) = &mut self.file {
-                file.write(&batch);
+                file.write(&out);
             }
+            out.clear();
         }
-    }
-
-    fn push(&self, batch: &mut Vec<u8>, record: &AccessRecord) {
-        let offset = self.config.zone.offset_at(record.time.unix_timestamp());
-        let local;
-        let record = match time::UtcOffset::from_whole_seconds(offset) {
-            Ok(off) if off != record.time.offset() => {
-                local = AccessRecord {
-                    time: record.time.to_offset(off),
-                    ..record.clone()
-                };
-                &local
-            }
-            _ => record,
-        };
-        let line = match self.config.format {
-            AccessLogFormat::Combined => record.combined(),
-            AccessLogFormat::Json => record.json(),
-        };
-        batch.extend_from_slice(line.as_bytes());
-        batch.push(b'\n');
     }
 }
 
@@ -306,7 +397,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    fn record() -> AccessRecord {
+    fn record() -> AccessRecord<'static> {
         AccessRecord {
             time: time::macros::datetime!(2026-11-29 17:44:07 UTC),
             remote_addr: Some("192.0.2.7".parse().unwrap()),
@@ -365,21 +456,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn lines_reach_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log/nginx/access.log");
-        let log = AccessLog::start(
+    /// The combined format into `path`, in UTC.
+    fn file_log(path: &std::path::Path) -> AccessLog {
+        AccessLog::start(
             AccessLogConfig {
                 format: AccessLogFormat::Combined,
                 stdout: false,
-                file: Some(path.clone()),
+                file: Some(path.to_owned()),
                 owner: None,
                 zone: LocalZone::utc(),
             },
             ProxyMetrics::new(),
-        );
-        log.log(record());
+        )
+    }
+
+    #[test]
+    fn lines_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/nginx/access.log");
+        let log = file_log(&path);
+        log.log(&record());
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::fs::read_to_string(&path)
             .unwrap_or_default()
@@ -393,5 +489,56 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .starts_with("192.0.2.7 - - [29/Nov/2026:17:44:07 +0000]"));
+    }
+
+    /// Workers format into their own buffers and append to one batch:
+    /// every line arrives whole, once.
+    #[test]
+    fn lines_from_many_threads_arrive_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let log = file_log(&path);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        let mut r = record();
+                        r.uri = format!("/t{t}/r{i}").into();
+                        log.log(&r);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= 800 {
+                break text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} lines",
+                text.lines().count()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut uris: Vec<&str> = text
+            .lines()
+            .map(|l| {
+                assert!(
+                    l.starts_with("192.0.2.7 - - [29/Nov/2026:17:44:07 +0000] \"GET /t"),
+                    "{l}"
+                );
+                assert!(l.ends_with("\"curl/8.0\""), "{l}");
+                l.split(' ').nth(6).unwrap()
+            })
+            .collect();
+        uris.sort_unstable();
+        uris.dedup();
+        assert_eq!(uris.len(), 800);
     }
 }

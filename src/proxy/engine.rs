@@ -2,6 +2,7 @@
 //! lines that call into the concern files; the route decision is taken once
 //! in `request_filter` and kept in [`RequestCtx`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -356,7 +357,7 @@ impl MoatProxy {
         let header = |name: http::header::HeaderName| {
             req.headers
                 .get(name)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()))
         };
         let record = AccessRecord {
             time: time::OffsetDateTime::now_utc(),
@@ -372,20 +373,24 @@ impl MoatProxy {
                         .and_then(|a| a.as_inet())
                         .map(|a| a.ip())
                 }),
-            method: req.method.as_str().to_owned(),
-            uri: String::from_utf8_lossy(req.raw_path()).into_owned(),
-            protocol: format!("{:?}", req.version),
+            method: Cow::Borrowed(req.method.as_str()),
+            uri: String::from_utf8_lossy(req.raw_path()),
+            protocol: Cow::Borrowed(protocol_text(req.version)),
             status,
             body_bytes_sent: session.body_bytes_sent() as u64,
             referer: header(http::header::REFERER),
             user_agent: header(http::header::USER_AGENT),
             host: header(http::header::HOST)
-                .or_else(|| req.uri.authority().map(|a| a.as_str().to_owned())),
-            server: server.into_owned(),
-            upstream: ctx.target().map(|(t, _)| t.url.clone()),
+                .or_else(|| req.uri.authority().map(|a| Cow::Borrowed(a.as_str()))),
+            server,
+            upstream: ctx.target().map(|(t, _)| Cow::Borrowed(t.url.as_str())),
             request_time: ctx.started.elapsed().as_secs_f64(),
             upstream_response_time: ctx.upstream_elapsed.map(|d| d.as_secs_f64()),
-            remote_user: ctx.decision.as_ref().and_then(|d| d.remote_user.clone()),
+            remote_user: ctx
+                .decision
+                .as_ref()
+                .and_then(|d| d.remote_user.as_deref())
+                .map(Cow::Borrowed),
         };
         if let Some(bans) = bans {
             bans.observe(
@@ -396,7 +401,18 @@ impl MoatProxy {
         for record in errors {
             self.error_log.log(record);
         }
-        self.access_log.log(record);
+        self.access_log.log(&record);
+    }
+}
+
+/// `$server_protocol`, as nginx spells it.
+fn protocol_text(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
     }
 }
 

@@ -25,9 +25,12 @@ bench_cert() {
 # bench_backend_conf DIR PORT: DIR/nginx.conf for the backend, nginx with one
 # worker answering `return 200` with a 1 KiB body on 127.0.0.1:PORT, keeping
 # connections alive for 100,000 requests. Run it with `nginx -c DIR/nginx.conf -p DIR`.
+# What the backend answers to every request: 1 KiB of `x`.
+bench_backend_body() { head -c 1024 /dev/zero | tr '\0' 'x'; }
+
 bench_backend_conf() {
     local dir=$1 port=$2 body
-    body=$(head -c 1024 /dev/zero | tr '\0' 'x')
+    body=$(bench_backend_body)
     mkdir -p "$dir"
     cat > "$dir/nginx.conf" <<CONF
 worker_processes 1;
@@ -61,6 +64,27 @@ CONF
 # that never triggers; SWAG=1 replaces the forwarding lines with SWAG's
 # proxy.conf (moat's copy in defaults/nginx/, included) and nginx.conf's
 # $connection_upgrade map, as a SWAG subdomain conf has them.
+# Debian's nginx on a copy of a /config tree moat bootstrapped, as the
+# oracle harness runs it: `/config/` mapped onto the copy, `listen 443` and
+# `listen 80` onto loopback ports, IPv6 listens dropped (a comment keeps
+# the line), one foreground process with its pid, error log and temp files
+# in the copy.
+nginx_tree() { # config-dir dest https-port http-port
+    local src=$1 dest=$2 https=$3 http=$4
+    rm -rf "$dest"
+    mkdir -p "$dest/log/nginx" "$dest/tmp"
+    cp -r "$src/nginx" "$src/keys" "$src/www" "$dest/"
+    find "$dest/nginx" -name '*.conf' -print0 | xargs -0 sed -i -E \
+        -e "s#/config/#$dest/#g" \
+        -e 's/^(\s*)listen \[::\]:(.*)/\1# bench: IPv6 listen dropped: \2/' \
+        -e "s/^(\s*)listen 443([ ;])/\1listen 127.0.0.1:$https\2/" \
+        -e "s/^(\s*)listen 80([ ;])/\1listen 127.0.0.1:$http\2/"
+    sed -i -E -e 's/^(\s*)(user|pid) /\1# bench: \2 /' \
+        -e "s#^http \{#http {\n    client_body_temp_path $dest/tmp;\n    proxy_temp_path $dest/tmp;\n    fastcgi_temp_path $dest/tmp;\n    uwsgi_temp_path $dest/tmp;\n    scgi_temp_path $dest/tmp;#" \
+        "$dest/nginx/nginx.conf"
+    sed -i "1i daemon off;\nmaster_process off;\npid $dest/nginx.pid;\nerror_log $dest/log/nginx/error.log warn;" "$dest/nginx/nginx.conf"
+}
+
 bench_nginx_conf() {
     local dir=$1 port=$2 backend=$3 certs=$4 workers=$5 auth=${6:-0} guard=${7:-0} swag=${8:-0}
     local auth_location= auth_line= zone= guard_lines= map=

@@ -17,6 +17,10 @@
 # proxy.conf included, its 20 proxy_set_header lines (issue 14's target).
 # Debian's nginx runs the same routes (bench_nginx_conf, one process)
 # under callgrind in the same run, so the ratios to nginx come from it.
+# The moat-run row is the real binary, `moat run`, on the /config tree it
+# bootstraps with one SWAG subdomain conf (access log, fail2ban jails and
+# the conf watcher as in production); nginx-run is Debian's nginx on a copy
+# of that same tree (nginx_tree in bench/common.sh).
 #
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
 #   KEEP_CALLGRIND=DIR keeps each run's callgrind file (DIR/cg.<row>.1) for
@@ -36,7 +40,7 @@ done
 
 export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}
 export RUSTFLAGS=${RUSTFLAGS:--C target-feature=+crt-static}
-(cd "$ROOT" && cargo build --release --quiet --example bench-proxy --example bench-pingora-bare)
+(cd "$ROOT" && cargo build --release --quiet --example bench-proxy --example bench-pingora-bare --bin moat)
 BIN="$ROOT/target/$CARGO_BUILD_TARGET/release/examples"
 
 WORK=$(mktemp -d /tmp/moat-instr.XXXXXX)
@@ -54,13 +58,18 @@ trap cleanup EXIT
 bench_cert "$WORK"
 
 BACKEND_PORT=$BASE_PORT
+BACKEND_BODY=$(bench_backend_body)
 bench_backend_conf "$WORK/backend" "$BACKEND_PORT"
 nginx -c "$WORK/backend/nginx.conf" -p "$WORK/backend" &
 PIDS+=($!)
 
-requests() { # port count -> a curl config file sending <count> requests
-    printf 'http1.1\n' > "$WORK/urls"
-    for _ in $(seq 1 "$2"); do printf 'url = "https://127.0.0.1:%s/"\noutput = "/dev/null"\n' "$1"; done >> "$WORK/urls"
+# The name requests are sent to: 127.0.0.1 for the bench binaries' one
+# server; the run rows set bench.test, which their subdomain conf serves
+# (curl connects to 127.0.0.1 either way).
+NAME=127.0.0.1
+requests() { # port count -> a curl config file sending <count> requests to $NAME
+    printf 'http1.1\nresolve = "%s:%s:127.0.0.1"\n' "$NAME" "$1" > "$WORK/urls"
+    for _ in $(seq 1 "$2"); do printf 'url = "https://%s:%s/"\noutput = "/dev/null"\n' "$NAME" "$1"; done >> "$WORK/urls"
     echo "$WORK/urls"
 }
 
@@ -68,12 +77,19 @@ measure() { # name port command... -> instructions per request of command under 
     local name=$1 port=$2 out="$WORK/cg.$1"
     shift 2
     valgrind --tool=callgrind --callgrind-out-file="$out" "$@" > "$WORK/$name.log" 2>&1 &
-    local pid=$!
+    local pid=$! ready=0
     PIDS+=("$pid")
     for _ in $(seq 1 200); do
-        curl -sk -o /dev/null --max-time 2 "https://127.0.0.1:$port/" && break
+        # Ready once the backend's answer comes back through the route.
+        [[ $(curl -sk --max-time 2 --resolve "$NAME:$port:127.0.0.1" "https://$NAME:$port/" 2>/dev/null) == "$BACKEND_BODY" ]] && { ready=1; break; }
         sleep 0.2
     done
+    if ((!ready)); then
+        echo "bench/instructions.sh: $name never answered with the backend's body on port $port; its log:" >&2
+        tail -20 "$WORK/$name.log" >&2
+        kill "$pid"
+        exit 1
+    fi
     curl -sk -K "$(requests "$port" "$WARM")"
     callgrind_control -z "$pid" > /dev/null
     curl -sk -K "$(requests "$port" "$REQUESTS")"
@@ -116,6 +132,41 @@ nginx_guard=$(count_nginx nginx-guard $((BASE_PORT + 7)) 0 1)
 # request, as SWAG does; moat keeps its backend connections alive.
 moat_swag=$(count moat-swag "$BIN/bench-proxy" $((BASE_PORT + 8)) swag)
 nginx_swag=$(count_nginx nginx-swag $((BASE_PORT + 9)) 0 0 1)
+# The real binary: `moat run` on the /config tree it bootstraps (SWAG's
+# layout, the self-signed certificate, the access log to stdout and
+# log/nginx/access.log, SWAG's fail2ban jails reading it) with one SWAG
+# subdomain conf in proxy-confs, then Debian's nginx on the same tree, so
+# both read the same nginx.conf, site-confs/default.conf, ssl.conf,
+# proxy.conf and subdomain conf, and both write an access log.
+RUN_CONFIG=$WORK/run-config
+mkdir -p "$RUN_CONFIG/nginx/proxy-confs"
+cat > "$RUN_CONFIG/nginx/proxy-confs/bench.subdomain.conf" <<CONF
+## The shape of SWAG's samples (e.g. nextcloud.subdomain.conf.sample).
+server {
+    listen 443 ssl;
+    listen [::]:443 ssl;
+    server_name bench.*;
+    include /config/nginx/ssl.conf;
+    client_max_body_size 0;
+    location / {
+        include /config/nginx/proxy.conf;
+        include /config/nginx/resolver.conf;
+        set \$upstream_app 127.0.0.1;
+        set \$upstream_port $BACKEND_PORT;
+        set \$upstream_proto http;
+        proxy_pass \$upstream_proto://\$upstream_app:\$upstream_port;
+    }
+}
+CONF
+run_https=$((BASE_PORT + 10))
+NAME=bench.test
+moat_run=$(CONFIG_DIR=$RUN_CONFIG HTTP_PORT=$((BASE_PORT + 11)) HTTPS_PORT=$run_https WORKERS=1 \
+    GLIBC_TUNABLES=$(moat_tunables) measure moat-run "$run_https" "$ROOT/target/$CARGO_BUILD_TARGET/release/moat" run)
+nginx_run_port=$((BASE_PORT + 12))
+nginx_tree "$RUN_CONFIG" "$WORK/nginx-run" "$nginx_run_port" $((BASE_PORT + 13))
+nginx_run=$(measure nginx-run "$nginx_run_port" nginx -c "$WORK/nginx-run/nginx/nginx.conf" -p "$WORK/nginx-run")
+NAME=127.0.0.1
+
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requests after %s)\n' "$REQUESTS" "$WARM"
 printf '%-10s %10s %9s %8s\n' proxy instr "x pingora" "x nginx"
@@ -128,3 +179,5 @@ printf '%-10s %10s %9s %8s   (realip + limit_req that never triggers + fail2ban 
 printf '%-10s %10s %9s %8s   (realip + the same limit_req in nginx)\n' nginx+guard "$nginx_guard" "$(ratio "$nginx_guard" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (SWAG proxy.conf included, 20 proxy_set_header; x nginx+swag)\n' moat+swag "$moat_swag" "$(ratio "$moat_swag" "$pingora")" "$(ratio "$moat_swag" "$nginx_swag")"
 printf '%-10s %10s %9s %8s   (the same conf in nginx: Connection: close, a backend connection per request)\n' nginx+swag "$nginx_swag" "$(ratio "$nginx_swag" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (moat run: SWAG tree, subdomain conf, access log, fail2ban; x nginx-run)\n' moat-run "$moat_run" "$(ratio "$moat_run" "$pingora")" "$(ratio "$moat_run" "$nginx_run")"
+printf '%-10s %10s %9s %8s   (nginx on the same tree, access log to the file)\n' nginx-run "$nginx_run" "$(ratio "$nginx_run" "$pingora")" "1.00"

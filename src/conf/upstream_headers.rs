@@ -36,7 +36,8 @@ pub enum HeaderClass {
 }
 
 impl HeaderClass {
-    fn of(name: &str) -> HeaderClass {
+    /// The class of a header name (any case).
+    pub fn of(name: &str) -> HeaderClass {
         const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "trailer"];
         if name.eq_ignore_ascii_case("host") {
             HeaderClass::Host
@@ -49,6 +50,15 @@ impl HeaderClass {
         } else {
             HeaderClass::Plain
         }
+    }
+
+    /// Whether the name describes one connection (RFC 9110 section 7.6.1),
+    /// so a proxy does not forward it as received.
+    pub fn hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            HeaderClass::Upgrade | HeaderClass::Te | HeaderClass::HopByHop
+        )
     }
 }
 
@@ -127,37 +137,42 @@ impl HeaderPlan {
     /// empty constant, body framing) still take their names.
     pub(crate) fn compile(user: &[SetHeader], defaults: &[(&str, &str)]) -> HeaderPlan {
         let mut plan = HeaderPlan::default();
-        let mut taken: Vec<Box<str>> = Vec::new();
         for h in user {
-            taken.push(h.name.to_ascii_lowercase().into());
             let source = match h.value.as_literal() {
-                Some(text) if text.is_empty() => continue,
-                Some(text) => Source::Const(text.into()),
-                None => Source::Template(h.value.clone()),
+                Some(text) if text.is_empty() => None,
+                Some(text) => Some(Source::Const(text.into())),
+                None => Some(Source::Template(h.value.clone())),
             };
-            if !is_framing(&h.name) {
-                plan.push(h.name.as_str().into(), source);
-            }
+            plan.set(&h.name, source);
         }
         for (name, value) in defaults {
-            let lower: Box<str> = name.to_ascii_lowercase().into();
-            if taken.contains(&lower) {
+            if plan.takes(&name.to_ascii_lowercase()) {
                 continue;
             }
-            taken.push(lower);
             let source = match *value {
-                "" => continue,
-                "$proxy_host" => Source::ProxyHost,
-                v => Source::Const(v.into()),
+                "" => None,
+                "$proxy_host" => Some(Source::ProxyHost),
+                v => Some(Source::Const(v.into())),
             };
-            if !is_framing(name) {
-                plan.push((*name).into(), source);
-            }
+            plan.set(name, source);
         }
-        taken.sort();
-        taken.dedup();
-        plan.taken = taken;
         plan
+    }
+
+    /// Takes `name` and, unless it is never sent (no value, or body
+    /// framing), adds its entry; whether an entry was added.
+    fn set(&mut self, name: &str, source: Option<Source>) -> bool {
+        let lower: Box<str> = name.to_ascii_lowercase().into();
+        if let Err(at) = self.taken.binary_search(&lower) {
+            self.taken.insert(at, lower);
+        }
+        match source {
+            Some(source) if !is_framing(name) => {
+                self.push(name.into(), source);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn push(&mut self, name: Box<str>, source: Source) {
@@ -266,16 +281,10 @@ impl UpstreamHeaders {
     /// Adds one entry after the others (a decision made by hand, or
     /// changed after the conf made it).
     pub fn push(&mut self, (name, value): (String, String)) {
-        let plan = Arc::make_mut(&mut self.plan);
-        let lower: Box<str> = name.to_ascii_lowercase().into();
-        if let Err(at) = plan.taken.binary_search(&lower) {
-            plan.taken.insert(at, lower);
+        let source = (!value.is_empty()).then(|| Source::Const(value.into()));
+        if Arc::make_mut(&mut self.plan).set(&name, source) {
+            self.values.push(None);
         }
-        if value.is_empty() || is_framing(&name) {
-            return;
-        }
-        plan.push(name.into(), Source::Const(value.into()));
-        self.values.push(None);
     }
 
     /// The conf's entries, in order; see [`UpstreamHeaders::value`].
@@ -294,7 +303,8 @@ impl UpstreamHeaders {
 
     /// Whether the client's header `lower` (a lower-case name) goes up as
     /// the client sent it: no entry of the conf's names it and the level
-    /// passes the client's headers. Body framing never does (the proxy's).
+    /// passes the client's headers. A conf's level takes the body framing
+    /// names through the module's defaults; framing is the proxy's.
     pub fn passes_client(&self, lower: &str) -> bool {
         self.pass_client && !self.plan.takes(lower)
     }

@@ -322,12 +322,7 @@ impl Template {
     /// Expands the template for one request at the end of `out`: many
     /// values share one buffer instead of a string each.
     pub(crate) fn render_into(&self, out: &mut String, src: &dyn VarSource) {
-        for p in &self.parts {
-            match p {
-                Part::Lit(l) => out.push_str(l),
-                Part::Var(v) => out.push_str(&src.get(v)),
-            }
-        }
+        self.write_with(out, |v| src.get(v));
     }
 
     fn render_with<'s>(&self, mut f: impl FnMut(&Var) -> Cow<'s, str>) -> String {
@@ -336,13 +331,17 @@ impl Template {
             return f(v).into_owned();
         }
         let mut out = String::new();
+        self.write_with(&mut out, f);
+        out
+    }
+
+    fn write_with<'s>(&self, out: &mut String, mut f: impl FnMut(&Var) -> Cow<'s, str>) {
         for p in &self.parts {
             match p {
                 Part::Lit(l) => out.push_str(l),
                 Part::Var(v) => out.push_str(&f(v)),
             }
         }
-        out
     }
 }
 

@@ -326,25 +326,22 @@ impl Queue {
     fn format_into(&self, out: &mut String, record: &AccessRecord<'_>) {
         let unix = record.time.unix_timestamp();
         let offset = self.zone.offset_at(unix);
+        let local = time::UtcOffset::from_whole_seconds(offset)
+            .map_or(record.time, |off| record.time.to_offset(off));
         match self.format {
             AccessLogFormat::Combined => TIME_LOCAL.with_borrow_mut(|(second, at, text)| {
                 if (*second, *at) != (unix, offset) {
-                    let local = time::UtcOffset::from_whole_seconds(offset)
-                        .map_or(record.time, |off| record.time.to_offset(off));
                     *text = time_local(local);
                     (*second, *at) = (unix, offset);
                 }
                 record.write_combined(out, text);
             }),
             AccessLogFormat::Json => {
-                let local = match time::UtcOffset::from_whole_seconds(offset) {
-                    Ok(off) if off != record.time.offset() => AccessRecord {
-                        time: record.time.to_offset(off),
-                        ..record.clone()
-                    },
-                    _ => record.clone(),
+                let record = AccessRecord {
+                    time: local,
+                    ..record.clone()
                 };
-                out.push_str(&local.json());
+                out.push_str(&record.json());
             }
         }
     }

@@ -18,16 +18,10 @@ use pingora::{Error, ErrorType, OrErr, Result};
 
 use crate::conf::{HeaderClass, HeaderRule, PlanEntry, ProxyTarget, UpstreamHeaders};
 
-/// Headers that describe one connection, never forwarded from the list.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "upgrade",
-    "content-length",
-    "transfer-encoding",
+/// Body framing: the client's, relayed with its body, never the conf's.
+const FRAMING: [http::HeaderName; 2] = [
+    http::header::CONTENT_LENGTH,
+    http::header::TRANSFER_ENCODING,
 ];
 
 /// Statuses nginx adds `add_header` values to when `always` is not given.
@@ -124,10 +118,7 @@ pub fn upstream_head(
     }
 
     let sent = Sent::new(target, upgrade, h2);
-    for name in [
-        http::header::CONTENT_LENGTH,
-        http::header::TRANSFER_ENCODING,
-    ] {
+    for name in FRAMING {
         if body && req.headers.contains_key(&name) {
             copy_client_values(req, &mut out, &name)?;
         }
@@ -197,31 +188,32 @@ impl<'a> Sent<'a> {
             (0..entries.len()).any(|i| entries[i].class == class && sent.value(i).is_some())
         };
         if upgrade && !h2 && any(&sent, HeaderClass::Upgrade) {
-            sent.add(Name::Static("Connection"), Cow::Borrowed("upgrade"));
+            sent.add("Connection", Cow::Borrowed("upgrade"));
         }
         if h2 {
             if !any(&sent, HeaderClass::Te) {
-                sent.add(Name::Static("te"), Cow::Borrowed("trailers"));
+                sent.add("te", Cow::Borrowed("trailers"));
             }
             if !any(&sent, HeaderClass::Host) {
                 let host = [target.host.as_str(), ":", &target.port.to_string()].concat();
-                sent.add(Name::Static("Host"), Cow::Owned(host));
+                sent.add("Host", Cow::Owned(host));
             }
         }
         sent
     }
 
-    fn add(&mut self, name: Name<'a>, value: Cow<'a, str>) {
-        let Name::Static(text) = name else {
-            unreachable!("the edits add names of their own")
-        };
+    fn add(&mut self, name: &'static str, value: Cow<'a, str>) {
         let group = self
             .target
             .headers
             .entries()
             .iter()
-            .position(|e| e.name.eq_ignore_ascii_case(text));
-        self.extras.push(Extra { name, value, group });
+            .position(|e| e.name.eq_ignore_ascii_case(name));
+        self.extras.push(Extra {
+            name: Name::Static(name),
+            value,
+            group,
+        });
     }
 
     /// A `Host` entry that is not the one sent.
@@ -279,14 +271,17 @@ fn copy_client_values(
 
 /// Appends, in the client's order, the client's headers that go up as
 /// sent: those under a name no conf entry takes (when the level passes
-/// the client's headers), except the hop-by-hop ones.
+/// the client's headers), except body framing (copied first) and the
+/// hop-by-hop ones.
 fn copy_passed_client_headers(
     req: &RequestHeader,
     out: &mut RequestHeader,
     headers: &UpstreamHeaders,
 ) -> Result<()> {
     let passes = |name: &http::HeaderName| {
-        !is_hop_by_hop(name.as_str()) && headers.passes_client(name.as_str())
+        !FRAMING.contains(name)
+            && !HeaderClass::of(name.as_str()).hop_by_hop()
+            && headers.passes_client(name.as_str())
     };
     if req.has_case() {
         // Both of Pingora's maps hold the same names in the same order
@@ -327,10 +322,6 @@ fn last_host(target: &ProxyTarget) -> Option<usize> {
         .iter()
         .enumerate()
         .rposition(|(i, e)| e.class == HeaderClass::Host && !headers.value(i).is_empty())
-}
-
-fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn append(req: &mut RequestHeader, name: Name<'_>, value: &str) -> Result<()> {

@@ -147,6 +147,58 @@ pub fn rearm_after_response(stream: &Stream) {
     }
 }
 
+/// Start a new head on this connection: re-arm the deadline and forget
+/// the bytes kept of the previous head (see [`take_head_bytes`]).
+pub fn start_head(stream: &Stream) {
+    if let Some(deadline) = stream.as_any().downcast_ref::<DeadlineStream>() {
+        deadline.rearm.store(true, Ordering::Release);
+        let mut tape = deadline.tape.lock();
+        tape.bytes.clear();
+        tape.overflowed = false;
+    }
+}
+
+/// Every byte read from the connection since [`start_head`] up to and
+/// including the read that completed the head (the head and whatever of
+/// the body came with it), or `None` when they were not all kept. moat's
+/// own HTTP/1 loop reads a head, and when the request is one for the
+/// Pingora proxy instead, hands these bytes to a new session to read
+/// again.
+pub fn take_head_bytes(stream: &Stream) -> Option<Vec<u8>> {
+    let deadline = stream.as_any().downcast_ref::<DeadlineStream>()?;
+    let mut tape = deadline.tape.lock();
+    if tape.overflowed {
+        return None;
+    }
+    Some(std::mem::take(&mut tape.bytes))
+}
+
+/// The most bytes of one head kept for a hand-over: Pingora refuses heads
+/// over 64 KiB, and one read past the head adds at most one buffer.
+const TAPE_LIMIT: usize = 256 * 1024;
+
+/// What was read of the current head, for [`take_head_bytes`].
+#[derive(Default)]
+struct Tape {
+    bytes: Vec<u8>,
+    /// More than [`TAPE_LIMIT`] was read while armed: nothing is handed over.
+    overflowed: bool,
+}
+
+impl Tape {
+    fn keep(&mut self, bytes: &[u8]) {
+        if self.overflowed {
+            return;
+        }
+        if self.bytes.len() + bytes.len() > TAPE_LIMIT {
+            self.overflowed = true;
+            self.bytes = Vec::new();
+            return;
+        }
+        self.bytes.extend_from_slice(bytes);
+    }
+}
+
 /// A stream whose reads fail once a request head has taken too long.
 pub(crate) struct DeadlineStream {
     inner: Stream,
@@ -161,6 +213,9 @@ pub(crate) struct DeadlineStream {
     tail: [u8; 3],
     /// Set between requests: the next read starts a new head.
     rearm: AtomicBool,
+    /// The bytes read while looking for the end of a head; locked only
+    /// by [`start_head`] and [`take_head_bytes`], once a request each.
+    tape: parking_lot::Mutex<Tape>,
 }
 
 impl fmt::Debug for DeadlineStream {
@@ -182,6 +237,7 @@ impl DeadlineStream {
             timing: false,
             tail: [0; 3],
             rearm: AtomicBool::new(false),
+            tape: Default::default(),
         }
     }
 
@@ -236,6 +292,9 @@ impl AsyncRead for DeadlineStream {
             this.armed = true;
             this.timing = false;
             this.tail = [0; 3];
+            let tape = this.tape.get_mut();
+            tape.bytes.clear();
+            tape.overflowed = false;
         }
         if this.timing {
             if let Some(timer) = this.timer.as_mut() {
@@ -251,7 +310,9 @@ impl AsyncRead for DeadlineStream {
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         if this.armed {
             if let Poll::Ready(Ok(())) = &result {
-                this.saw(&buf.filled()[before..]);
+                let read = &buf.filled()[before..];
+                this.tape.get_mut().keep(read);
+                this.saw(read);
             }
         }
         result

@@ -2,7 +2,8 @@
 //! answers, static files and error pages.
 
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use pingora::Result;
 
@@ -50,8 +51,13 @@ impl Reply {
     }
 }
 
-/// Write `reply` to the client, with the `add_header` rules that apply.
-pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
+/// The response head of `reply`, with the `add_header` rules that apply,
+/// and its body unless there is none to send (HEAD, or empty).
+fn head(
+    req: &RequestHeader,
+    reply: Reply,
+    rules: &[HeaderRule],
+) -> Result<(ResponseHeader, Option<Bytes>)> {
     let mut resp = ResponseHeader::build(reply.status, Some(4 + reply.headers.len()))?;
     for (name, value) in reply.headers {
         resp.insert_header(name, value)?;
@@ -59,11 +65,28 @@ pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> 
     resp.insert_header("Content-Type", reply.content_type)?;
     resp.insert_header("Content-Length", reply.body.len().to_string())?;
     headers::add_response_headers(&mut resp, rules);
-    let head = session.req_header().method == http::Method::HEAD;
-    let empty = head || reply.body.is_empty();
+    let empty = req.method == http::Method::HEAD || reply.body.is_empty();
+    Ok((resp, (!empty).then_some(reply.body)))
+}
+
+/// Write `reply` to an HTTP/1 client of moat's own loop (see
+/// `engine/h1.rs`), with the `add_header` rules that apply.
+pub async fn send_h1(down: &mut ServerSession, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
+    let (resp, body) = head(down.req_header(), reply, rules)?;
+    down.write_response_header(Box::new(resp)).await?;
+    if let Some(body) = body {
+        down.write_response_body(body, true).await?;
+    }
+    Ok(())
+}
+
+/// Write `reply` to the client, with the `add_header` rules that apply.
+pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
+    let (resp, body) = head(session.req_header(), reply, rules)?;
+    let empty = body.is_none();
     session.write_response_header(Box::new(resp), empty).await?;
-    if !empty {
-        session.write_response_body(Some(reply.body), true).await?;
+    if let Some(body) = body {
+        session.write_response_body(Some(body), true).await?;
     } else if session.as_downstream().is_http2() {
         // Pingora writes an h2 response header without END_STREAM whatever
         // `empty` says; a stream left open is reset (CANCEL) when the

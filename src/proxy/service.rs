@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use super::access_log::AccessLog;
 use super::certs::CertStore;
-use super::engine::{Inflight, ListenerRole, MoatProxy};
+use super::engine::{Connections, Inflight, ListenerRole, MoatProxy};
 use super::error::ProxyError;
 use super::error_log::ErrorLog;
 use super::header_deadline::{HeaderDeadlineApp, DEFAULT_HEADER_TIMEOUT};
@@ -254,10 +254,13 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         graceful_shutdown_timeout_seconds: Some(2),
         ..ServerConf::default()
     });
-    let proxy = pingora::proxy::http_proxy(&server_conf, app);
     let mut service = Service::new(
         "moat proxy".to_owned(),
-        HeaderDeadlineApp::new(proxy, config.header_timeout, gate.clone()),
+        HeaderDeadlineApp::new(
+            Connections::new(app, &server_conf),
+            config.header_timeout,
+            gate.clone(),
+        ),
     );
     // Before the handshake on TLS sockets (plain ones read it in
     // `HeaderDeadlineApp`); it reads only where a `listen` asks for it.

@@ -1,6 +1,25 @@
-//! `MoatProxy`: the one [`ProxyHttp`] implementation. Each phase is a few
-//! lines that call into the concern files; the route decision is taken once
-//! in `request_filter` and kept in [`RequestCtx`].
+//! The request path, in two layers over pingora-core's sessions.
+//!
+//! - [`Connections`] (`connections.rs`) owns each accepted connection.
+//!   HTTP/1 connections run moat's own keep-alive loop (`h1.rs`), which
+//!   forwards plain proxied requests itself over its own upstream pool
+//!   (`pool.rs`): no pingora-proxy phase machinery, no boxed request future,
+//!   no pool task per release.
+//! - Everything else goes to pingora-proxy's `HttpProxy` running
+//!   [`Phases`], the [`ProxyHttp`] implementation below: HTTP/2 clients, and
+//!   the HTTP/1 requests the loop hands over (bodies, upgrades, answers moat
+//!   makes itself, `auth_request`, `sub_filter`, gRPC). Each phase is a few
+//!   lines that call into the concern files; the route decision is taken
+//!   once in `request_filter` and kept in [`RequestCtx`].
+//!
+//! Both layers call the same policy steps (head checks, the decision,
+//! bans, limits, header edits, the access log) on [`MoatProxy`].
+
+mod connections;
+mod h1;
+mod pool;
+
+pub use connections::Connections;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,6 +31,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
@@ -135,7 +155,7 @@ pub struct MoatProxy {
 impl MoatProxy {
     /// `underscores_in_headers` / `ignore_invalid_headers` of the server
     /// this request's Host (or absolute-form authority) goes to.
-    fn header_rules(&self, session: &Session) -> HeaderRules {
+    fn header_rules(&self, session: &ServerSession) -> HeaderRules {
         let req = session.req_header();
         let host = req
             .headers
@@ -146,7 +166,7 @@ impl MoatProxy {
     }
 
     /// The port the confs know this request's listener by.
-    fn conf_port(&self, session: &Session) -> u16 {
+    fn conf_port(&self, session: &ServerSession) -> u16 {
         let local_port = session
             .server_addr()
             .and_then(|a| a.as_inet())
@@ -157,7 +177,7 @@ impl MoatProxy {
             .map_or(local_port, |r| r.conf_port)
     }
 
-    fn request_info(&self, session: &Session) -> RequestInfo {
+    fn request_info(&self, session: &ServerSession) -> RequestInfo {
         let req = session.req_header();
         let local_port = session
             .server_addr()
@@ -313,7 +333,7 @@ impl MoatProxy {
 
 impl MoatProxy {
     /// Counts the finished request and writes its access log line.
-    fn account(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+    fn account(&self, session: &ServerSession, e: Option<&Error>, ctx: &RequestCtx) {
         let status = match (session.response_written(), e) {
             (Some(resp), _) => resp.status.as_u16(),
             // 444 closes without a response; 0 means the client is gone.
@@ -405,6 +425,25 @@ impl MoatProxy {
     }
 }
 
+/// The error page for `code` and the `add_header` rules it gets, or `None`
+/// when nothing is written (the client is gone, `return 444`). Refusals
+/// that may leave unread bytes (413) and failures close the connection.
+fn error_page(code: u16, ctx: &RequestCtx) -> Option<(Reply, &[crate::conf::HeaderRule])> {
+    if code == 0 || code == status::CLOSE_WITHOUT_RESPONSE {
+        return None;
+    }
+    let rules = ctx
+        .decision
+        .as_ref()
+        .map(|d| d.response_headers.as_slice())
+        .unwrap_or(&[]);
+    let mut reply = Reply::status(code);
+    if code == 413 || code >= 500 {
+        reply.headers.push(("Connection", "close".into()));
+    }
+    Some((reply, rules))
+}
+
 /// `$server_protocol`, as nginx spells it.
 fn protocol_text(version: http::Version) -> &'static str {
     match version {
@@ -421,7 +460,7 @@ impl MoatProxy {
     /// the cause of an upstream failure.
     fn error_records(
         &self,
-        session: &Session,
+        session: &ServerSession,
         e: Option<&Error>,
         ctx: &RequestCtx,
         status: u16,
@@ -483,11 +522,20 @@ impl MoatProxy {
     }
 }
 
-#[async_trait]
-impl ProxyHttp for MoatProxy {
-    type CTX = RequestCtx;
+/// [`MoatProxy`] as pingora-proxy's application; shared with moat's own
+/// HTTP/1 loop, which holds the same `Arc`.
+pub struct Phases(pub Arc<MoatProxy>);
 
-    fn new_ctx(&self) -> RequestCtx {
+impl std::ops::Deref for Phases {
+    type Target = MoatProxy;
+    fn deref(&self) -> &MoatProxy {
+        &self.0
+    }
+}
+
+impl MoatProxy {
+    /// A new request's context, counted in flight until it is dropped.
+    fn new_request_ctx(&self) -> RequestCtx {
         self.inflight.0.fetch_add(1, Ordering::AcqRel);
         RequestCtx {
             decision: None,
@@ -501,6 +549,63 @@ impl ProxyHttp for MoatProxy {
             banned: false,
             _inflight: InflightGuard(self.inflight.clone()),
         }
+    }
+
+    /// What nginx does between finding the location and its access phase,
+    /// in its order: fail2ban's ban, the declared body length against
+    /// `client_max_body_size`, then `limit_req` (which may wait out a
+    /// delay) and `limit_conn`. Gives the limits' dry-run lines; refusals
+    /// and dry runs go to error.log in nginx's words. On `Err` the caller
+    /// keeps `decision` in `ctx` for the log.
+    async fn pre_access(
+        &self,
+        info: &RequestInfo,
+        declared_length: Option<u64>,
+        decision: &mut Decision,
+        ctx: &mut RequestCtx,
+    ) -> Result<Vec<crate::limits::Refused>> {
+        // A banned peer was closed at accept; a banned client behind a
+        // trusted hop (realip), or a peer banned since its connection
+        // opened, gets 403 before anything else runs.
+        if let Some(bans) = &self.bans {
+            if decision
+                .client_addr
+                .into_iter()
+                .chain([info.remote.ip()])
+                .any(|a| bans.refuses(a))
+            {
+                ctx.banned = true;
+                return Err(status::refuse(403, "the client is banned (fail2ban)"));
+            }
+        }
+        if let (Some(max), Some(len)) = (decision.max_body_size, declared_length) {
+            if len > max {
+                return Err(status::refuse(
+                    413,
+                    format!("Content-Length {len} exceeds client_max_body_size {max}"),
+                ));
+            }
+        }
+        match self
+            .limiter
+            .admit(&decision.limits, &mut ctx.limit_hold)
+            .await
+        {
+            Ok(dry) => Ok(dry),
+            Err(refused) => {
+                decision.errors.push(refused.to_string());
+                Err(status::refuse(refused.status, refused.to_string()))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Phases {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        self.new_request_ctx()
     }
 
     /// The paths that answer locally or relay an upgrade are boxed: their
@@ -528,45 +633,19 @@ impl ProxyHttp for MoatProxy {
             }
         }
         let mut decision = self.routes.decide(&info);
-        // fail2ban: a banned peer was closed at accept; a banned client
-        // behind a trusted hop (realip), or a peer banned since its
-        // connection opened, gets 403 before anything else runs.
-        if let Some(bans) = &self.bans {
-            if decision
-                .client_addr
-                .into_iter()
-                .chain([info.remote.ip()])
-                .any(|a| bans.refuses(a))
-            {
-                ctx.banned = true;
-                ctx.decision = Some(decision);
-                return Err(status::refuse(403, "the client is banned (fail2ban)"));
-            }
-        }
-        // nginx checks the declared length when the location is found,
-        // before the access phase.
-        if let (Some(max), Some(len)) = (
-            decision.max_body_size,
-            declared_length(session.req_header()),
-        ) {
-            if len > max {
-                ctx.decision = Some(decision);
-                return Err(status::refuse(
-                    413,
-                    format!("Content-Length {len} exceeds client_max_body_size {max}"),
-                ));
-            }
-        }
-        // limit_req (may wait out a delay), then limit_conn: nginx's pre-access phase
-        // (after the find-config phase's 413).
-        // Both refusals and dry runs go to error.log, in nginx's words.
-        let limited = self.limiter.admit(&decision.limits, &mut ctx.limit_hold);
-        let dry_runs = match limited.await {
+        let dry_runs = match self
+            .pre_access(
+                &info,
+                declared_length(session.req_header()),
+                &mut decision,
+                ctx,
+            )
+            .await
+        {
             Ok(dry) => dry,
-            Err(refused) => {
-                decision.errors.push(refused.to_string());
+            Err(e) => {
                 ctx.decision = Some(decision);
-                return Err(status::refuse(refused.status, refused.to_string()));
+                return Err(e);
             }
         };
         // Access phase, auth_request: ask the auth server, then decide
@@ -726,19 +805,8 @@ impl ProxyHttp for MoatProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = status::for_error(e);
-        if code > 0
-            && code != status::CLOSE_WITHOUT_RESPONSE
-            && session.response_written().is_none()
-        {
-            let rules = ctx
-                .decision
-                .as_ref()
-                .map(|d| d.response_headers.as_slice())
-                .unwrap_or(&[]);
-            let mut reply = Reply::status(code);
-            if code == 413 || code >= 500 {
-                reply.headers.push(("Connection", "close".into()));
-            }
+        let page = error_page(code, ctx).filter(|_| session.response_written().is_none());
+        if let Some((reply, rules)) = page {
             if let Err(write) = respond::send(session, reply, rules).await {
                 tracing::debug!(error = %write, "client gone before the error page");
             } else if code == 413 {

@@ -1,0 +1,317 @@
+//! moat's own HTTP/1 loop: one task per connection reads each request head
+//! with pingora-core's session, runs the request path below, and forwards
+//! plain proxied requests over its own upstream pool.
+//!
+//! The request path of one request, in order ([`MoatProxy::serve_h1`]):
+//! 1. the head checks nginx makes before anything reads the head;
+//! 2. the route decision;
+//! 3. the hand-over test: what this loop does not serve itself goes to
+//!    pingora-proxy, replayed from the head's bytes, before anything here
+//!    has had an effect (see [`hands_over`]);
+//! 4. pre-access: ban, limits ([`MoatProxy::pre_access`]);
+//! 5. the upstream head from the conf's edits (`headers.rs`), forwarding,
+//!    the response header rules;
+//! 6. the access log, metrics and jails ([`MoatProxy::account`]).
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+
+use super::connections::{keepalive, Connections};
+use super::pool::Pool;
+use super::{MoatProxy, RequestCtx};
+use crate::conf::{Action, Decision, ProxyTarget};
+use crate::proxy::failure_log;
+use crate::proxy::head_checks;
+use crate::proxy::header_deadline;
+use crate::proxy::headers;
+use crate::proxy::http01;
+use crate::proxy::limits::oversized_head;
+use crate::proxy::respond;
+use crate::proxy::status;
+use crate::proxy::upstream::peer;
+
+/// What became of one request on the loop.
+enum Served {
+    /// Answered; the connection may carry the next request.
+    Done,
+    /// Answered or failed in a way that ends the connection.
+    Close,
+    /// For pingora-proxy: nothing has been answered or counted.
+    HandOver,
+}
+
+impl Connections {
+    /// The keep-alive loop of one HTTP/1 connection.
+    pub(super) async fn serve_h1(&self, mut stream: Stream, shutdown: &ShutdownWatch) {
+        let mut stopping = shutdown.clone();
+        let mut prefix: Option<BytesMut> = None;
+        loop {
+            header_deadline::start_head(&stream);
+            // Only pipelined requests come with a prefix; its copy is what
+            // a hand-over replays before the bytes read from the socket.
+            let kept = prefix.clone();
+            let mut down = ServerSession::new_http1(stream);
+            down.set_keepalive(keepalive(shutdown));
+            // Pipelined requests are answered in order, one after the other.
+            down.set_pipelining_enabled(true);
+            if let Some(prefix) = prefix.take() {
+                down.set_pipelined_prefix(prefix);
+            }
+            let read = tokio::select! {
+                biased;
+                read = down.read_request() => read,
+                // A graceful stop closes connections waiting for a request.
+                _ = stopping.changed() => return,
+            };
+            match read {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    // As Pingora's proxy: a malformed head gets a 400, a
+                    // broken or timed-out connection nothing.
+                    if matches!(e.etype(), ErrorType::InvalidHTTPHeader) {
+                        let _ = down.respond_error(400).await;
+                    }
+                    return;
+                }
+            }
+            match self.moat.serve_h1(&mut down, &self.pool).await {
+                Served::Done => match down.finish().await {
+                    Ok(Some(reusable)) => (stream, prefix) = reusable.into_parts(),
+                    _ => return,
+                },
+                Served::Close => {
+                    down.shutdown().await;
+                    return;
+                }
+                Served::HandOver => {
+                    let ServerSession::H1(session) = down else {
+                        return;
+                    };
+                    let stream = session.into_inner();
+                    let Some(read) = header_deadline::take_head_bytes(&stream) else {
+                        tracing::warn!(
+                            "closed a connection: its request head was not kept for the proxy"
+                        );
+                        return;
+                    };
+                    let mut replay = kept.unwrap_or_default();
+                    replay.extend_from_slice(&read);
+                    self.hand_over(stream, replay, shutdown).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Requests the loop leaves to pingora-proxy: those with a body (its
+/// buffering, 413 and replay are in `body_buffer`), upgrades (the relay in
+/// `websocket.rs`), and every action other than a plain proxied one
+/// (answers moat makes itself, `auth_request`, gRPC, `sub_filter`).
+fn hands_over(down: &mut ServerSession, decision: &Decision) -> bool {
+    let plain = match &decision.action {
+        Action::Proxy(target) => target.body_filter.is_none(),
+        _ => false,
+    };
+    !plain || down.is_upgrade_req() || !down.is_body_empty()
+}
+
+impl MoatProxy {
+    /// One request's path on the loop, in the order the module doc lists.
+    async fn serve_h1(&self, down: &mut ServerSession, pool: &std::sync::Arc<Pool>) -> Served {
+        // The refusals of the head are pingora-proxy's to answer (they
+        // read the head the same way there).
+        if oversized_head(down.req_header()).is_some() {
+            return Served::HandOver;
+        }
+        let rules = self.header_rules(down);
+        if head_checks::check(down.req_header_mut(), rules).is_err() {
+            return Served::HandOver;
+        }
+        let info = self.request_info(down);
+        if !info.tls && http01::answer(&self.tokens, &info.uri).is_some() {
+            return Served::HandOver;
+        }
+        let mut decision = self.routes.decide(&info);
+        if hands_over(down, &decision) {
+            return Served::HandOver;
+        }
+        let mut ctx = self.new_request_ctx();
+        let result = match self.pre_access(&info, None, &mut decision, &mut ctx).await {
+            Ok(dry_runs) => {
+                decision
+                    .errors
+                    .extend(dry_runs.iter().map(|r| r.to_string()));
+                self.forward_h1(down, pool, &decision, &mut ctx).await
+            }
+            Err(e) => Err(e),
+        };
+        ctx.decision = Some(decision);
+        let served = match &result {
+            Ok(()) => Served::Done,
+            Err(e) => {
+                self.fail_h1(down, e, &ctx).await;
+                Served::Close
+            }
+        };
+        self.account(down, result.as_ref().err().map(|e| &**e), &ctx);
+        served
+    }
+
+    /// Forward a plain proxied request and relay the answer.
+    async fn forward_h1(
+        &self,
+        down: &mut ServerSession,
+        pool: &std::sync::Arc<Pool>,
+        decision: &Decision,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Action::Proxy(target) = &decision.action else {
+            return Err(status::refuse(500, "not a proxied request"));
+        };
+        let addr = self.resolve(target).await?;
+        ctx.upstream_addr = Some(addr);
+        let peer = peer(addr, target, false);
+        ctx.upstream_started = Some(Instant::now());
+        let mut up = self
+            .exchange(down.req_header(), target, pool, &peer)
+            .await?;
+        if let Some(started) = ctx.upstream_started.take() {
+            ctx.upstream_elapsed = Some(started.elapsed());
+        }
+        let resp = response_head(down.req_header(), &up, target, decision)?;
+        down.write_response_header(resp)
+            .await
+            .map_err(|e| e.into_down())?;
+        while !up.is_body_done() {
+            match up.read_body_bytes().await.map_err(|e| e.into_up())? {
+                Some(chunk) => down
+                    .write_response_body(chunk, false)
+                    .await
+                    .map_err(|e| e.into_down())?,
+                None => break,
+            }
+        }
+        pool.release(up, &peer).await;
+        Ok(())
+    }
+
+    /// Send the upstream head and read the response head; once more on a
+    /// new connection when a reused one turns out closed before answering.
+    async fn exchange(
+        &self,
+        client: &RequestHeader,
+        target: &ProxyTarget,
+        pool: &Pool,
+        peer: &HttpPeer,
+    ) -> Result<UpstreamSession> {
+        let (mut up, reused) = pool.session(&self.connector, peer).await?;
+        match send(&mut up, client, target).await {
+            Ok(()) => Ok(up),
+            Err(e) if reused && stale(&e) => {
+                tracing::debug!(error = %e, "reused upstream connection was closed; retrying on a new one");
+                let mut up = pool.fresh(&self.connector, peer).await?;
+                send(&mut up, client, target).await?;
+                Ok(up)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The error page of a failed request, as `fail_to_proxy` writes it on
+    /// the pingora-proxy path, and its failure record.
+    async fn fail_h1(&self, down: &mut ServerSession, e: &Error, ctx: &RequestCtx) {
+        let code = status::for_error(e);
+        let page = super::error_page(code, ctx).filter(|_| down.response_written().is_none());
+        if let Some((reply, rules)) = page {
+            down.set_keepalive(None);
+            if let Err(write) = respond::send_h1(down, reply, rules).await {
+                tracing::debug!(error = %write, "client gone before the error page");
+            } else if let Err(e) = down.finish_body().await {
+                tracing::debug!(error = %e, "client gone during the error page");
+            }
+        }
+        if let Some(failure) = failure_log::record(code, e, ctx.decision.as_ref()) {
+            self.metrics.record_failure(failure);
+        }
+    }
+}
+
+/// Write the upstream head for `client` and read the response head,
+/// skipping interim (1xx) answers as nginx does.
+async fn send(
+    up: &mut UpstreamSession,
+    client: &RequestHeader,
+    target: &ProxyTarget,
+) -> Result<()> {
+    let mut head = headers::upstream_head(client, target, false, false, true)?;
+    // HTTP/1.0 clients are served as 1.1 upstream, as Pingora's proxy does.
+    head.set_version(http::Version::HTTP_11);
+    up.write_request_header(Box::new(head))
+        .await
+        .map_err(|e| e.into_up())?;
+    loop {
+        up.read_response().await.map_err(|e| e.into_up())?;
+        match up.resp_header().map(|r| r.status) {
+            Some(s) if s.is_informational() && s != http::StatusCode::SWITCHING_PROTOCOLS => {
+                continue
+            }
+            Some(_) => return Ok(()),
+            None => {
+                return Err(Error::explain(
+                    ErrorType::InvalidHTTPHeader,
+                    "no response header from upstream",
+                )
+                .into_up())
+            }
+        }
+    }
+}
+
+/// A failure that a closed keep-alive connection explains: the request
+/// can go again on a new one. Timeouts are the upstream's own answer.
+fn stale(e: &Error) -> bool {
+    !matches!(
+        e.etype(),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout
+    )
+}
+
+/// The client's response head: the upstream's, with its body framed for
+/// keep-alive, the conf's header rules and `error_page`'s status.
+fn response_head(
+    client: &RequestHeader,
+    up: &UpstreamSession,
+    target: &ProxyTarget,
+    decision: &Decision,
+) -> Result<Box<ResponseHeader>> {
+    let Some(received) = up.resp_header() else {
+        return Err(Error::explain(ErrorType::InternalError, "no upstream response").into_up());
+    };
+    let mut resp = Box::new(received.clone());
+    // A close-delimited body goes out chunked, so the client's connection
+    // can stay open (Pingora's proxy does the same).
+    let no_body = client.method == http::Method::HEAD || matches!(resp.status.as_u16(), 204 | 304);
+    if !no_body
+        && !resp.headers.contains_key(http::header::TRANSFER_ENCODING)
+        && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
+    {
+        resp.set_version(http::Version::HTTP_11);
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+    }
+    headers::upstream_response(&mut resp, target);
+    if let Some(code) = decision.status_override {
+        resp.set_status(code)?;
+    }
+    headers::add_response_headers(&mut resp, &decision.response_headers);
+    Ok(resp)
+}

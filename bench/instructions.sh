@@ -22,6 +22,9 @@
 # the conf watcher as in production); nginx-run is Debian's nginx on a copy
 # of that same tree (nginx_tree in bench/common.sh).
 #
+# The core-loop row is bench/pingora_core_loop.rs: moat's own HTTP/1 loop's
+# shape on pingora-core with nothing of moat, the floor for that loop.
+#
 # Usage: bench/instructions.sh        Env: REQUESTS=2000 WARM=400 BASE_PORT=19600
 #   KEEP_CALLGRIND=DIR keeps each run's callgrind file (DIR/cg.<row>.1) for
 #   `callgrind_annotate --inclusive=yes`: the per-function breakdowns that
@@ -40,7 +43,7 @@ done
 
 export CARGO_BUILD_TARGET=${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}
 export RUSTFLAGS=${RUSTFLAGS:--C target-feature=+crt-static}
-(cd "$ROOT" && cargo build --release --quiet --example bench-proxy --example bench-pingora-bare --bin moat)
+(cd "$ROOT" && cargo build --release --quiet --example bench-proxy --example bench-pingora-bare --example bench-pingora-core-loop --bin moat)
 BIN="$ROOT/target/$CARGO_BUILD_TARGET/release/examples"
 
 WORK=$(mktemp -d /tmp/moat-instr.XXXXXX)
@@ -119,6 +122,8 @@ count_nginx() { # name port auth(0|1) [guard(0|1)] [swag(0|1)] -> instructions p
 
 moat=$(count moat "$BIN/bench-proxy" $((BASE_PORT + 1)))
 pingora=$(count pingora "$BIN/bench-pingora-bare" $((BASE_PORT + 2)))
+# The shape of moat's own HTTP/1 loop with nothing of moat: its floor.
+core_loop=$(count core-loop "$BIN/bench-pingora-core-loop" $((BASE_PORT + 14)))
 # The same route behind auth_request: the backend answers the subrequest.
 moat_auth=$(count moat-auth "$BIN/bench-proxy" $((BASE_PORT + 3)) auth)
 nginx_plain=$(count_nginx nginx $((BASE_PORT + 4)) 0)
@@ -172,6 +177,7 @@ printf 'user-space instructions per keep-alive HTTPS request (callgrind, %s requ
 printf '%-10s %10s %9s %8s\n' proxy instr "x pingora" "x nginx"
 printf '%-10s %10s %9s %8s\n' moat "$moat" "$(ratio "$moat" "$pingora")" "$(ratio "$moat" "$nginx_plain")"
 printf '%-10s %10s %9s %8s\n' pingora "$pingora" "1.00" "$(ratio "$pingora" "$nginx_plain")"
+printf '%-10s %10s %9s %8s   (pingora-core in the shape of the moat loop, nothing of moat)\n' core-loop "$core_loop" "$(ratio "$core_loop" "$pingora")" "$(ratio "$core_loop" "$nginx_plain")"
 printf '%-10s %10s %9s %8s\n' nginx "$nginx_plain" "$(ratio "$nginx_plain" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (auth_request to the backend before each request; x nginx+auth)\n' moat+auth "$moat_auth" "$(ratio "$moat_auth" "$pingora")" "$(ratio "$moat_auth" "$nginx_auth")"
 printf '%-10s %10s %9s %8s   (the same in nginx)\n' nginx+auth "$nginx_auth" "$(ratio "$nginx_auth" "$pingora")" "1.00"

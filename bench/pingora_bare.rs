@@ -9,11 +9,13 @@
 //!
 //! Usage: `bench-pingora-bare <https-port> <cert.pem> <key.pem> <backend host:port> [workers]`.
 
+#[path = "bare_server.rs"]
+mod bare_server;
+
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
 use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::*;
-use pingora::server::configuration::ServerConf;
 
 struct Bare {
     backend: std::net::SocketAddr,
@@ -56,20 +58,7 @@ impl ProxyHttp for Bare {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() < 5 {
-        return Err("usage: bench-pingora-bare <https-port> <cert.pem> <key.pem> <backend host:port> [workers]".into());
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let workers: usize = args.get(5).map_or(Ok(1), |w| w.parse())?;
-    let conf = ServerConf {
-        threads: workers,
-        grace_period_seconds: Some(0),
-        graceful_shutdown_timeout_seconds: Some(0),
-        ..ServerConf::default()
-    };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
-    server.bootstrap();
+    let (args, mut server) = bare_server::start("bench-pingora-bare")?;
     let mut service = http_proxy_service(
         &server.configuration,
         Bare {

@@ -68,12 +68,68 @@ pub fn upstream_head(
     h2: bool,
     body: bool,
 ) -> Result<RequestHeader> {
-    let method = match &target.method {
+    let method = upstream_method(req, target)?;
+    let headers = &target.headers;
+    let hint = Some(headers.entries().len() + req.headers.keys_len() + 2);
+    let build = |path: &[u8]| {
+        if req.has_case() {
+            RequestHeader::build(method.clone(), path, hint)
+        } else {
+            RequestHeader::build_no_case(method.clone(), path, hint)
+        }
+    };
+    let mut out = match upstream_path(req, target)? {
+        None => build(req.raw_path())?,
+        Some(uri) => {
+            let mut out = build(b"/")?;
+            out.set_uri(uri);
+            out
+        }
+    };
+    out.set_version(req.version);
+    if let Some(end) = req.send_end_stream() {
+        out.set_send_end_stream(end);
+    }
+    write_headers(req, target, upgrade, h2, body, &mut out)?;
+    Ok(out)
+}
+
+/// The bytes of the HTTP/1.1 head [`upstream_head`] makes for a request
+/// with its body framing and no upgrade, written straight from the conf's
+/// plan and this request's values: what moat's own loop sends, without
+/// building Pingora's header maps only to serialize them (each append there
+/// costs about a thousand instructions; bench/RESULTS.md). Names and values
+/// are checked as Pingora's maps would check them, so what cannot be sent
+/// there is refused here too.
+pub fn upstream_wire(req: &RequestHeader, target: &ProxyTarget, out: &mut Vec<u8>) -> Result<()> {
+    let method = upstream_method(req, target)?;
+    upstream_path(req, target)?;
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    if req.raw_path() == target.path_and_query.as_bytes() {
+        out.extend_from_slice(req.raw_path());
+    } else {
+        out.extend_from_slice(target.path_and_query.as_bytes());
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_headers(req, target, false, false, true, &mut Wire(out))?;
+    out.extend_from_slice(b"\r\n");
+    Ok(())
+}
+
+/// `proxy_method`, else the client's.
+fn upstream_method(req: &RequestHeader, target: &ProxyTarget) -> Result<http::Method> {
+    match &target.method {
         Some(method) => method
             .parse::<http::Method>()
-            .or_err(ErrorType::InternalError, "invalid upstream method")?,
-        None => req.method.clone(),
-    };
+            .or_err(ErrorType::InternalError, "invalid upstream method"),
+        None => Ok(req.method.clone()),
+    }
+}
+
+/// The upstream request target when it is not the client's own (`None`),
+/// checked to be one.
+fn upstream_path(req: &RequestHeader, target: &ProxyTarget) -> Result<Option<http::Uri>> {
     // nginx forwards whatever a rewrite made of the URI, `x` as well as
     // `/x`; a request target without its leading slash is not HTTP, and
     // Pingora would read it as an authority. moat refuses it (500) rather
@@ -87,44 +143,40 @@ pub fn upstream_head(
             ),
         ));
     }
-    let headers = &target.headers;
-    let hint = Some(headers.entries().len() + req.headers.keys_len() + 2);
-    let build = |path: &[u8]| {
-        if req.has_case() {
-            RequestHeader::build(method.clone(), path, hint)
-        } else {
-            RequestHeader::build_no_case(method.clone(), path, hint)
-        }
-    };
-    let mut out = if req.raw_path() == target.path_and_query.as_bytes() {
-        build(req.raw_path())?
-    } else {
-        let uri = target.path_and_query.parse::<http::Uri>().or_err_with(
-            ErrorType::InternalError,
-            || {
+    if req.raw_path() == target.path_and_query.as_bytes() {
+        return Ok(None);
+    }
+    let uri =
+        target
+            .path_and_query
+            .parse::<http::Uri>()
+            .or_err_with(ErrorType::InternalError, || {
                 format!(
                     "upstream path {:?} is not a valid request target",
                     target.path_and_query
                 )
-            },
-        )?;
-        let mut out = build(b"/")?;
-        out.set_uri(uri);
-        out
-    };
-    out.set_version(req.version);
-    if let Some(end) = req.send_end_stream() {
-        out.set_send_end_stream(end);
-    }
+            })?;
+    Ok(Some(uri))
+}
 
+/// The header lines of the upstream head, in nginx's order, into `out`.
+fn write_headers(
+    req: &RequestHeader,
+    target: &ProxyTarget,
+    upgrade: bool,
+    h2: bool,
+    body: bool,
+    out: &mut impl HeadOut,
+) -> Result<()> {
+    let headers = &target.headers;
     let sent = Sent::new(target, upgrade, h2);
     for name in FRAMING {
         if body && req.headers.contains_key(&name) {
-            copy_client_values(req, &mut out, &name)?;
+            copy_client_values(req, out, &name)?;
         }
     }
     for extra in sent.extras.iter().filter(|e| e.group.is_none()) {
-        append(&mut out, extra.name, &extra.value)?;
+        out.append(extra.name, &extra.value)?;
     }
     let entries = headers.entries();
     for (i, entry) in entries.iter().enumerate() {
@@ -139,15 +191,134 @@ pub fn upstream_head(
         }
         for m in members(entries, g) {
             if let Some((name, value)) = sent.value(m) {
-                append(&mut out, name, value)?;
+                out.append(name, value)?;
             }
         }
         for extra in extras() {
-            append(&mut out, extra.name, &extra.value)?;
+            out.append(extra.name, &extra.value)?;
         }
     }
-    copy_passed_client_headers(req, &mut out, headers)?;
-    Ok(out)
+    copy_passed_client_headers(req, out, headers)
+}
+
+/// Where the header lines of an upstream head go: Pingora's header map
+/// ([`upstream_head`]) or the bytes on the wire ([`upstream_wire`]).
+trait HeadOut {
+    /// A line the conf or the edits make.
+    fn append(&mut self, name: Name<'_>, value: &str) -> Result<()>;
+    /// One of the client's lines, with the client's spelling (`spelled`:
+    /// Pingora's case-keeping name, whose type it does not export).
+    fn copy_case<N: IntoCaseHeaderName + Clone>(
+        &mut self,
+        spelled: &N,
+        name: &[u8],
+        value: &http::HeaderValue,
+    ) -> Result<()>;
+    /// One of the client's lines, where Pingora kept no spelling.
+    fn copy_name(&mut self, name: &http::HeaderName, value: &http::HeaderValue) -> Result<()>;
+}
+
+impl HeadOut for RequestHeader {
+    fn append(&mut self, name: Name<'_>, value: &str) -> Result<()> {
+        append(self, name, value)
+    }
+    fn copy_case<N: IntoCaseHeaderName + Clone>(
+        &mut self,
+        spelled: &N,
+        _name: &[u8],
+        value: &http::HeaderValue,
+    ) -> Result<()> {
+        copy(self, spelled.clone(), value)
+    }
+    fn copy_name(&mut self, name: &http::HeaderName, value: &http::HeaderValue) -> Result<()> {
+        copy(self, name.clone(), value)
+    }
+}
+
+/// Header lines written as bytes.
+struct Wire<'a>(&'a mut Vec<u8>);
+
+impl Wire<'_> {
+    fn line(&mut self, name: &[u8], value: &[u8]) {
+        self.0.extend_from_slice(name);
+        self.0.extend_from_slice(b": ");
+        self.0.extend_from_slice(value);
+        self.0.extend_from_slice(b"\r\n");
+    }
+}
+
+impl HeadOut for Wire<'_> {
+    fn append(&mut self, name: Name<'_>, value: &str) -> Result<()> {
+        let text = match name {
+            Name::Shared(bytes) => bytes.as_ref(),
+            Name::Static(text) => text.as_bytes(),
+        };
+        if !is_token(text) || !is_field_value(value.as_bytes()) {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                format!(
+                    "header {} from the conf cannot be sent",
+                    String::from_utf8_lossy(text)
+                ),
+            ));
+        }
+        self.line(text, value.as_bytes());
+        Ok(())
+    }
+    fn copy_case<N: IntoCaseHeaderName + Clone>(
+        &mut self,
+        _spelled: &N,
+        name: &[u8],
+        value: &http::HeaderValue,
+    ) -> Result<()> {
+        self.line(name, value.as_bytes());
+        Ok(())
+    }
+    fn copy_name(&mut self, name: &http::HeaderName, value: &http::HeaderValue) -> Result<()> {
+        self.line(name.as_str().as_bytes(), value.as_bytes());
+        Ok(())
+    }
+}
+
+/// A header name the `http` crate accepts: RFC 9110's token.
+fn is_token(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| TOKEN[b as usize])
+}
+
+/// The bytes of an RFC 9110 token, by value.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// A header value the `http` crate accepts: no control byte but tab.
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// The entries of group `g`, in the conf's order.
@@ -251,7 +422,7 @@ enum Name<'a> {
 /// spelling when Pingora kept it.
 fn copy_client_values(
     req: &RequestHeader,
-    out: &mut RequestHeader,
+    out: &mut impl HeadOut,
     name: &http::HeaderName,
 ) -> Result<()> {
     if req.has_case() {
@@ -259,11 +430,11 @@ fn copy_client_values(
             .case_header_iter()
             .filter(|(n, _)| n.as_slice().eq_ignore_ascii_case(name.as_str().as_bytes()))
         {
-            copy(out, n.clone(), v)?;
+            out.copy_case(n, n.as_slice(), v)?;
         }
     } else {
         for v in req.headers.get_all(name) {
-            copy(out, name.clone(), v)?;
+            out.copy_name(name, v)?;
         }
     }
     Ok(())
@@ -275,7 +446,7 @@ fn copy_client_values(
 /// hop-by-hop ones.
 fn copy_passed_client_headers(
     req: &RequestHeader,
-    out: &mut RequestHeader,
+    out: &mut impl HeadOut,
     headers: &UpstreamHeaders,
 ) -> Result<()> {
     let passes = |name: &http::HeaderName| {
@@ -291,13 +462,13 @@ fn copy_passed_client_headers(
                 .as_slice()
                 .eq_ignore_ascii_case(name.as_str().as_bytes()));
             if passes(name) {
-                copy(out, case.clone(), v)?;
+                out.copy_case(case, case.as_slice(), v)?;
             }
         }
     } else {
         for (name, v) in req.headers.iter() {
             if passes(name) {
-                copy(out, name.clone(), v)?;
+                out.copy_name(name, v)?;
             }
         }
     }

@@ -25,7 +25,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
 use super::connections::{keepalive, Connections};
-use super::pool::Pool;
+use super::pool::{self, Pool};
 use super::{MoatProxy, RequestCtx};
 use crate::conf::{Action, Decision, ProxyTarget};
 use crate::proxy::failure_log;
@@ -37,6 +37,7 @@ use crate::proxy::limits::oversized_head;
 use crate::proxy::respond;
 use crate::proxy::status;
 use crate::proxy::upstream::peer;
+use tokio::io::AsyncWriteExt;
 
 /// What became of one request on the loop.
 enum Served {
@@ -214,14 +215,13 @@ impl MoatProxy {
         pool: &Pool,
         peer: &HttpPeer,
     ) -> Result<UpstreamSession> {
-        let (mut up, reused) = pool.session(&self.connector, peer).await?;
-        match send(&mut up, client, target).await {
-            Ok(()) => Ok(up),
+        let (stream, reused) = pool.stream(&self.connector, peer).await?;
+        match send(stream, peer, client, target).await {
+            Ok(up) => Ok(up),
             Err(e) if reused && stale(&e) => {
                 tracing::debug!(error = %e, "reused upstream connection was closed; retrying on a new one");
-                let mut up = pool.fresh(&self.connector, peer).await?;
-                send(&mut up, client, target).await?;
-                Ok(up)
+                let stream = self.connector.new_stream(peer).await?;
+                send(stream, peer, client, target).await
             }
             Err(e) => Err(e),
         }
@@ -246,26 +246,40 @@ impl MoatProxy {
     }
 }
 
-/// Write the upstream head for `client` and read the response head,
-/// skipping interim (1xx) answers as nginx does.
+/// Write the upstream head for `client` on `stream` and read the response
+/// head, skipping interim (1xx) answers as nginx does.
 async fn send(
-    up: &mut UpstreamSession,
+    mut stream: Stream,
+    peer: &HttpPeer,
     client: &RequestHeader,
     target: &ProxyTarget,
-) -> Result<()> {
-    let mut head = headers::upstream_head(client, target, false, false, true)?;
-    // HTTP/1.0 clients are served as 1.1 upstream, as Pingora's proxy does.
-    head.set_version(http::Version::HTTP_11);
-    up.write_request_header(Box::new(head))
-        .await
-        .map_err(|e| e.into_up())?;
+) -> Result<UpstreamSession> {
+    let method = target.method.as_deref().unwrap_or(client.method.as_str());
+    // The head goes out as bytes made from the conf's plan. A HEAD request
+    // is written through Pingora's session instead: its client session
+    // must know the method to read a response without a body.
+    let mut up = if method.eq_ignore_ascii_case("HEAD") || !client.has_case() {
+        let mut head = headers::upstream_head(client, target, false, false, true)?;
+        // HTTP/1.0 clients are served as 1.1 upstream, as Pingora's proxy does.
+        head.set_version(http::Version::HTTP_11);
+        let mut up = pool::session(stream, peer);
+        up.write_request_header(Box::new(head))
+            .await
+            .map_err(|e| e.into_up())?;
+        up
+    } else {
+        let mut wire = Vec::with_capacity(1024);
+        headers::upstream_wire(client, target, &mut wire)?;
+        write_head(&mut stream, &wire, peer.options.write_timeout).await?;
+        pool::session(stream, peer)
+    };
     loop {
         up.read_response().await.map_err(|e| e.into_up())?;
         match up.resp_header().map(|r| r.status) {
             Some(s) if s.is_informational() && s != http::StatusCode::SWITCHING_PROTOCOLS => {
                 continue
             }
-            Some(_) => return Ok(()),
+            Some(_) => return Ok(up),
             None => {
                 return Err(Error::explain(
                     ErrorType::InvalidHTTPHeader,
@@ -275,6 +289,34 @@ async fn send(
             }
         }
     }
+}
+
+/// Write and flush an upstream head within `proxy_send_timeout`.
+async fn write_head(
+    stream: &mut Stream,
+    wire: &[u8],
+    limit: Option<std::time::Duration>,
+) -> Result<()> {
+    let write = async {
+        stream.write_all(wire).await?;
+        stream.flush().await
+    };
+    let written = match limit {
+        Some(limit) => match tokio::time::timeout(limit, write).await {
+            Ok(written) => written,
+            Err(_) => {
+                return Err(Error::explain(
+                    ErrorType::WriteTimedout,
+                    "while writing request headers (timeout)",
+                )
+                .into_up())
+            }
+        },
+        None => write.await,
+    };
+    written.map_err(|e| {
+        Error::because(ErrorType::WriteError, "while writing request headers", e).into_up()
+    })
 }
 
 /// A failure that a closed keep-alive connection explains: the request

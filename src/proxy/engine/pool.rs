@@ -43,34 +43,17 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A session to `peer`: the newest idle connection to it, or a new
-    /// one. The flag says it was reused (and so may be stale).
-    pub async fn session(
+    /// A connection to `peer`: the newest idle one, or a new one. The flag
+    /// says it was reused (and so may be stale).
+    pub async fn stream(
         &self,
         connector: &TransportConnector,
         peer: &HttpPeer,
-    ) -> Result<(UpstreamSession, bool)> {
-        let (stream, reused) = match self.take(peer.reuse_hash()) {
-            Some(stream) => (stream, true),
-            None => (connector.new_stream(peer).await?, false),
-        };
-        let mut session = UpstreamSession::new_with_options(stream, peer);
-        session.read_timeout = peer.options.read_timeout;
-        session.write_timeout = peer.options.write_timeout;
-        Ok((session, reused))
-    }
-
-    /// A fresh session to `peer`, for the retry after a stale one.
-    pub async fn fresh(
-        &self,
-        connector: &TransportConnector,
-        peer: &HttpPeer,
-    ) -> Result<UpstreamSession> {
-        let stream = connector.new_stream(peer).await?;
-        let mut session = UpstreamSession::new_with_options(stream, peer);
-        session.read_timeout = peer.options.read_timeout;
-        session.write_timeout = peer.options.write_timeout;
-        Ok(session)
+    ) -> Result<(Stream, bool)> {
+        match self.take(peer.reuse_hash()) {
+            Some(stream) => Ok((stream, true)),
+            None => Ok((connector.new_stream(peer).await?, false)),
+        }
     }
 
     fn take(&self, key: u64) -> Option<Stream> {
@@ -140,6 +123,14 @@ impl Pool {
     fn idle_count(&self) -> usize {
         self.idle.lock().values().map(VecDeque::len).sum()
     }
+}
+
+/// An HTTP/1 client session on `stream` with `peer`'s options and timeouts.
+pub fn session(stream: Stream, peer: &HttpPeer) -> UpstreamSession {
+    let mut session = UpstreamSession::new_with_options(stream, peer);
+    session.read_timeout = peer.options.read_timeout;
+    session.write_timeout = peer.options.write_timeout;
+    session
 }
 
 /// The one timer of the pool; ends with it.

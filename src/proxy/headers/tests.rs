@@ -271,3 +271,105 @@ fn an_h2_upstream_gets_te_and_host_first() {
         ]
     );
 }
+
+/// A client request as Pingora's HTTP/1 parser leaves it: names with
+/// the client's spelling.
+fn client(method: &str, path: &[u8], headers: &[(&str, &str)]) -> RequestHeader {
+    let mut req = RequestHeader::build(method, path, None).unwrap();
+    for (n, v) in headers {
+        req.append_header(n.to_string(), *v).unwrap();
+    }
+    req
+}
+
+/// moat's own loop writes the upstream head as bytes from the plan
+/// (`upstream_wire`); those bytes are exactly what Pingora writes for the
+/// head `upstream_head` builds, as HTTP/1.1, in every shape of conf list:
+/// SWAG's proxy.conf, repeated names, two Hosts, hop-by-hop values, the
+/// client's headers passed with their spelling, body framing, a rewritten
+/// URI, `proxy_method` and an HTTP/1.0 client.
+#[test]
+fn wire_bytes_are_pingoras_serialization_of_the_same_head() {
+    let swag = [
+        ("Host", "app.example.test"),
+        ("X-Forwarded-For", "10.0.0.1, 127.0.0.1"),
+        ("X-Forwarded-Host", "app.example.test"),
+        ("X-Forwarded-Method", "GET"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Server", "app.example.test"),
+        ("X-Forwarded-Ssl", "on"),
+        ("X-Forwarded-Uri", "/x?y=1"),
+        ("X-Original-Method", "GET"),
+        ("X-Original-URL", "https://app.example.test/x?y=1"),
+        ("X-Real-IP", "127.0.0.1"),
+        ("Connection", "close"),
+        ("Upgrade", ""),
+        ("Early-Data", ""),
+        ("Proxy", ""),
+    ];
+    let browser = [
+        ("Host", "app.example.test"),
+        ("User-Agent", "curl/8"),
+        ("accept", "*/*"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Cookie", "a=1"),
+        ("Content-Length", "0"),
+        ("Connection", "keep-alive"),
+        ("Accept", "text/html"),
+    ];
+    let mut cases = Vec::new();
+    let mut t = target(&swag);
+    t.path_and_query = "/x?y=1".into();
+    t.headers = t.headers.with_client_headers();
+    cases.push((client("GET", b"/x?y=1", &browser), t.clone()));
+    // Rewritten URI and proxy_method.
+    let mut rewritten = t.clone();
+    rewritten.path_and_query = "/rewritten/p%20q?b=1".into();
+    rewritten.method = Some("POST".into());
+    cases.push((client("GET", b"/x?y=1", &browser), rewritten));
+    // Repeated names, two Hosts, no client headers passed.
+    let repeated = target(&[
+        ("Host", "first.example"),
+        ("X-A", "1"),
+        ("B", "2"),
+        ("X-A", "3"),
+        ("Host", "last.example"),
+        ("Keep-Alive", "300"),
+    ]);
+    cases.push((client("DELETE", b"/x?y=1", &browser), repeated));
+    // An HTTP/1.0 client.
+    let mut old = client("GET", b"/x?y=1", &[("Host", "a"), ("X-Old", "1")]);
+    old.set_version(http::Version::HTTP_10);
+    cases.push((old, t.clone()));
+    for (req, t) in cases {
+        let mut head = upstream_head(&req, &t, false, false, true).unwrap();
+        head.set_version(http::Version::HTTP_11);
+        let pingora = pingora::protocols::http::v1::client::http_req_header_to_wire(&head).unwrap();
+        let mut wire = Vec::new();
+        upstream_wire(&req, &t, &mut wire).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            String::from_utf8_lossy(&pingora)
+        );
+    }
+}
+
+/// What Pingora's map refuses to hold (a value with a line break, a name
+/// with a space), the wire writer refuses too, rather than split a header.
+#[test]
+fn wire_bytes_refuse_what_pingora_refuses() {
+    let req = client("GET", b"/x?y=1", &[("Host", "a")]);
+    for bad in [
+        [("X-Injected", "a\r\nEvil: 1")],
+        [("X-Nul", "a\0b")],
+        [("Bad Name", "1")],
+    ] {
+        let t = target(&bad);
+        assert!(
+            upstream_head(&req, &t, false, false, true).is_err(),
+            "{bad:?}"
+        );
+        let mut wire = Vec::new();
+        assert!(upstream_wire(&req, &t, &mut wire).is_err(), "{bad:?}");
+    }
+}

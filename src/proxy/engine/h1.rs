@@ -1,17 +1,21 @@
 //! moat's own HTTP/1 loop: one task per connection reads each request head
-//! with pingora-core's session, runs the request path below, and forwards
-//! plain proxied requests over its own upstream pool.
+//! with pingora-core's session, runs the request path below, forwards
+//! proxied requests over its own upstream pool and writes moat's own
+//! answers.
 //!
 //! The request path of one request, in order ([`MoatProxy::serve_h1`]):
 //! 1. the head checks nginx makes before anything reads the head;
 //! 2. the route decision;
-//! 3. the hand-over test: what this loop does not serve itself goes to
+//! 3. the hand-over test: what this loop does not serve itself (bodies,
+//!    upgrades, gRPC, HTTP-01 answers, heads nginx refuses) goes to
 //!    pingora-proxy, replayed from the head's bytes, before anything here
 //!    has had an effect (see [`hands_over`]);
 //! 4. pre-access: ban, limits ([`MoatProxy::pre_access`]);
-//! 5. the upstream head from the conf's edits (`headers.rs`), forwarding,
-//!    the response header rules;
-//! 6. the access log, metrics and jails ([`MoatProxy::account`]).
+//! 5. access: `auth_request`, then the decision again with its answer;
+//! 6. content: the upstream head from the conf's edits (`headers.rs`),
+//!    forwarding, the response rules and `sub_filter`; or moat's own
+//!    answer (`return`, redirects, static files, refusals);
+//! 7. the access log, metrics and jails ([`MoatProxy::account`]).
 
 use std::time::Instant;
 
@@ -36,6 +40,7 @@ use crate::proxy::http01;
 use crate::proxy::limits::oversized_head;
 use crate::proxy::respond;
 use crate::proxy::status;
+use crate::proxy::sub_filter::{self, Substituter};
 use crate::proxy::upstream::peer;
 use tokio::io::AsyncWriteExt;
 
@@ -116,14 +121,9 @@ impl Connections {
 
 /// Requests the loop leaves to pingora-proxy: those with a body (its
 /// buffering, 413 and replay are in `body_buffer`), upgrades (the relay in
-/// `websocket.rs`), and every action other than a plain proxied one
-/// (answers moat makes itself, `auth_request`, gRPC, `sub_filter`).
+/// `websocket.rs`) and gRPC (an HTTP/2 upstream).
 fn hands_over(down: &mut ServerSession, decision: &Decision) -> bool {
-    let plain = match &decision.action {
-        Action::Proxy(target) => target.body_filter.is_none(),
-        _ => false,
-    };
-    !plain || down.is_upgrade_req() || !down.is_body_empty()
+    matches!(decision.action, Action::Grpc(_)) || down.is_upgrade_req() || !down.is_body_empty()
 }
 
 impl MoatProxy {
@@ -149,10 +149,27 @@ impl MoatProxy {
         let mut ctx = self.new_request_ctx();
         let result = match self.pre_access(&info, None, &mut decision, &mut ctx).await {
             Ok(dry_runs) => {
+                // Access phase, auth_request: ask the auth server, then
+                // decide again with its answer.
+                if let Action::Authenticate(ask) = &decision.action {
+                    let outcome =
+                        Box::pin(self.auth.ask(&self.resolver, ask, down.req_header())).await;
+                    decision = self.routes.decide_after_auth(&info, &outcome);
+                }
                 decision
                     .errors
                     .extend(dry_runs.iter().map(|r| r.to_string()));
-                self.forward_h1(down, pool, &decision, &mut ctx).await
+                match &decision.action {
+                    Action::Proxy(_) => self.forward_h1(down, pool, &decision, &mut ctx).await,
+                    // Behind auth_request, where the first decision could
+                    // not tell: refused rather than sent to the wrong kind of
+                    // upstream.
+                    Action::Grpc(_) => Err(status::refuse(
+                        503,
+                        "grpc_pass behind auth_request for an HTTP/1 client",
+                    )),
+                    _ => self.answer_h1(down, &decision).await,
+                }
             }
             Err(e) => Err(e),
         };
@@ -168,7 +185,14 @@ impl MoatProxy {
         served
     }
 
-    /// Forward a plain proxied request and relay the answer.
+    /// An answer moat makes itself: `return`, redirects, static files,
+    /// refusals (raised as errors for [`Self::fail_h1`]).
+    async fn answer_h1(&self, down: &mut ServerSession, decision: &Decision) -> Result<()> {
+        let reply = Box::pin(self.reply(decision)).await?;
+        respond::send_h1(down, reply, &decision.response_headers).await
+    }
+
+    /// Forward a proxied request and relay the answer.
     async fn forward_h1(
         &self,
         down: &mut ServerSession,
@@ -189,17 +213,27 @@ impl MoatProxy {
         if let Some(started) = ctx.upstream_started.take() {
             ctx.upstream_elapsed = Some(started.elapsed());
         }
-        let resp = response_head(down.req_header(), &up, target, decision)?;
+        let (resp, mut substituter) = response_head(down.req_header(), &up, target, decision)?;
         down.write_response_header(resp)
             .await
             .map_err(|e| e.into_down())?;
-        while !up.is_body_done() {
-            match up.read_body_bytes().await.map_err(|e| e.into_up())? {
-                Some(chunk) => down
-                    .write_response_body(chunk, false)
+        loop {
+            let mut body = if up.is_body_done() {
+                None
+            } else {
+                up.read_body_bytes().await.map_err(|e| e.into_up())?
+            };
+            let end = body.is_none();
+            if let Some(s) = substituter.as_mut() {
+                s.filter(&mut body, end);
+            }
+            if let Some(chunk) = body.filter(|b| !b.is_empty()) {
+                down.write_response_body(chunk, false)
                     .await
-                    .map_err(|e| e.into_down())?,
-                None => break,
+                    .map_err(|e| e.into_down())?;
+            }
+            if end {
+                break;
             }
         }
         pool.release(up, &peer).await;
@@ -329,13 +363,15 @@ fn stale(e: &Error) -> bool {
 }
 
 /// The client's response head: the upstream's, with its body framed for
-/// keep-alive, the conf's header rules and `error_page`'s status.
+/// keep-alive, the conf's header rules, `sub_filter`'s changes (and its
+/// substituter) and `error_page`'s status, in the order of the proxy
+/// path's `response_filter`.
 fn response_head(
     client: &RequestHeader,
     up: &UpstreamSession,
     target: &ProxyTarget,
     decision: &Decision,
-) -> Result<Box<ResponseHeader>> {
+) -> Result<(Box<ResponseHeader>, Option<Substituter>)> {
     let Some(received) = up.resp_header() else {
         return Err(Error::explain(ErrorType::InternalError, "no upstream response").into_up());
     };
@@ -351,9 +387,13 @@ fn response_head(
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
     }
     headers::upstream_response(&mut resp, target);
+    let substituter = target
+        .body_filter
+        .as_ref()
+        .and_then(|f| sub_filter::start(f, &mut resp));
     if let Some(code) = decision.status_override {
         resp.set_status(code)?;
     }
     headers::add_response_headers(&mut resp, &decision.response_headers);
-    Ok(resp)
+    Ok((resp, substituter))
 }

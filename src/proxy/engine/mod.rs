@@ -2,13 +2,13 @@
 //!
 //! - [`Connections`] (`connections.rs`) owns each accepted connection.
 //!   HTTP/1 connections run moat's own keep-alive loop (`h1.rs`), which
-//!   forwards plain proxied requests itself over its own upstream pool
-//!   (`pool.rs`): no pingora-proxy phase machinery, no boxed request future,
-//!   no pool task per release.
+//!   serves proxied requests itself over its own upstream pool (`pool.rs`),
+//!   `auth_request` and moat's own answers included: no pingora-proxy phase
+//!   machinery, no boxed request future, no pool task per release.
 //! - Everything else goes to pingora-proxy's `HttpProxy` running
 //!   [`Phases`], the [`ProxyHttp`] implementation below: HTTP/2 clients, and
-//!   the HTTP/1 requests the loop hands over (bodies, upgrades, answers moat
-//!   makes itself, `auth_request`, `sub_filter`, gRPC). Each phase is a few
+//!   the HTTP/1 requests the loop hands over (bodies, upgrades, gRPC,
+//!   HTTP-01 answers, heads nginx refuses). Each phase is a few
 //!   lines that call into the concern files; the route decision is taken
 //!   once in `request_filter` and kept in [`RequestCtx`].
 //!
@@ -263,7 +263,13 @@ impl MoatProxy {
     }
 
     async fn answer(&self, session: &mut Session, decision: &Decision) -> Result<()> {
-        let rules = &decision.response_headers;
+        let reply = self.reply(decision).await?;
+        respond::send(session, reply, &decision.response_headers).await
+    }
+
+    /// What moat answers itself for `decision` (every action but a
+    /// forwarded one), or the refusal to raise.
+    async fn reply(&self, decision: &Decision) -> Result<Reply> {
         let reply = match &decision.action {
             Action::Proxy(_) | Action::Grpc(_) => {
                 unreachable!("forwarded actions are not answered locally")
@@ -327,7 +333,7 @@ impl MoatProxy {
                 StaticFile::Missing => return Err(status::refuse(404, "no such file")),
             },
         };
-        respond::send(session, reply, rules).await
+        Ok(reply)
     }
 }
 

@@ -221,15 +221,33 @@ async fn read_request<R: AsyncBufReadExt + AsyncReadExt + Unpin>(
 /// a CNAME to `target` (both absolute, with the dot), followed in its
 /// answers: a challenge name delegated to another zone, as acme-dns users
 /// set it up.
+///
+/// A connection challtestsrv drops before answering (seen in CI as hyper's
+/// `IncompleteMessage` right after it started) is tried again until it
+/// answers, for at most 10 s; an answer that refuses fails at once.
 pub async fn challtest_cname(mgmt: SocketAddr, host: &str, target: &str) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-        .post(format!("http://{mgmt}/set-cname"))
-        .json(&serde_json::json!({ "host": host, "target": target }))
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .expect("challtestsrv sets the CNAME");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sent = reqwest::Client::new()
+            .post(format!("http://{mgmt}/set-cname"))
+            .json(&serde_json::json!({ "host": host, "target": target }))
+            .send()
+            .await;
+        match sent {
+            Ok(answer) => {
+                answer
+                    .error_for_status()
+                    .expect("challtestsrv sets the CNAME");
+                return;
+            }
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("challtestsrv set-cname: {e}; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("challtestsrv sets the CNAME: {e}"),
+        }
+    }
 }
 
 /// Makes pebble-challtestsrv (management address `mgmt`) serve exactly

@@ -160,7 +160,10 @@ impl MoatProxy {
                     .errors
                     .extend(dry_runs.iter().map(|r| r.to_string()));
                 match &decision.action {
-                    Action::Proxy(_) => self.forward_h1(down, pool, &decision, &mut ctx).await,
+                    Action::Proxy(target) => {
+                        self.forward_h1(down, pool, target, &decision, &mut ctx)
+                            .await
+                    }
                     // Behind auth_request, where the first decision could
                     // not tell: refused rather than sent to the wrong kind of
                     // upstream.
@@ -197,22 +200,18 @@ impl MoatProxy {
         &self,
         down: &mut ServerSession,
         pool: &std::sync::Arc<Pool>,
+        target: &ProxyTarget,
         decision: &Decision,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Action::Proxy(target) = &decision.action else {
-            return Err(status::refuse(500, "not a proxied request"));
-        };
         let addr = self.resolve(target).await?;
         ctx.upstream_addr = Some(addr);
         let peer = peer(addr, target, false);
-        ctx.upstream_started = Some(Instant::now());
+        let started = Instant::now();
         let mut up = self
             .exchange(down.req_header(), target, pool, &peer)
             .await?;
-        if let Some(started) = ctx.upstream_started.take() {
-            ctx.upstream_elapsed = Some(started.elapsed());
-        }
+        ctx.upstream_elapsed = Some(started.elapsed());
         let (resp, mut substituter) = response_head(down.req_header(), &up, target, decision)?;
         down.write_response_header(resp)
             .await

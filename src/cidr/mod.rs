@@ -5,6 +5,9 @@
 
 use std::net::IpAddr;
 
+mod text;
+pub use text::{ip_text, push_ip, push_u64};
+
 /// An address block (`10.0.0.0/8`, `::1`, `192.0.2.7`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cidr {

@@ -113,7 +113,7 @@ pub struct UpstreamOptions {
     /// `proxy_http_version` 1.0 or 1.1 (`true` for 1.1).
     pub http11: bool,
     /// Name servers from the `resolver` directive in effect (empty: system resolver).
-    pub resolver: Vec<SocketAddr>,
+    pub resolver: Arc<[SocketAddr]>,
     /// `resolver ... valid=`: the longest an answer may be cached.
     pub resolver_valid: Option<Duration>,
     /// `resolver ... ipv6=off`.

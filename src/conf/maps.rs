@@ -1,7 +1,7 @@
 //! `map $source $target { ... }`: a variable computed from another one,
 //! evaluated lazily when a template reads it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use regex::Regex;
 
@@ -15,7 +15,7 @@ use super::variables::{Template, VarSource};
 pub(crate) struct MapDef {
     source: Template,
     default: Template,
-    exact: HashMap<String, Template>,
+    exact: super::fx_hash::FxHashMap<String, Template>,
     regexes: Vec<(Regex, Template)>,
 }
 
@@ -40,7 +40,7 @@ impl MapDef {
         let mut map = MapDef {
             source: Template::parse(&src.value, &src.span, declared)?,
             default: Template::default(),
-            exact: HashMap::new(),
+            exact: Default::default(),
             regexes: Vec::new(),
         };
         for entry in d.block.as_deref().unwrap_or_default() {
@@ -84,16 +84,25 @@ impl MapDef {
     }
 
     /// The value for one request.
-    pub(crate) fn eval(&self, src: &dyn VarSource) -> String {
+    pub(crate) fn eval(&self, src: &dyn VarSource) -> std::borrow::Cow<'_, str> {
         let input = self.source.render(src);
-        if let Some(v) = self.exact.get(&input.to_ascii_lowercase()) {
-            return v.render(src);
+        let found = if input.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.exact.get(&input.to_ascii_lowercase())
+        } else {
+            self.exact.get(&input)
+        };
+        let value = match found {
+            Some(v) => v,
+            None => self
+                .regexes
+                .iter()
+                .find(|(re, _)| re.is_match(&input))
+                .map_or(&self.default, |(_, v)| v),
+        };
+        // A constant value (`default upgrade; '' close;`) is borrowed.
+        match value.literal() {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(value.render(src)),
         }
-        for (re, v) in &self.regexes {
-            if re.is_match(&input) {
-                return v.render(src);
-            }
-        }
-        self.default.render(src)
     }
 }

@@ -21,6 +21,7 @@ mod decision;
 mod describe;
 mod error;
 mod eval;
+pub mod fx_hash;
 mod htpasswd;
 mod include;
 mod lexer;

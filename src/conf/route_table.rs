@@ -2,6 +2,8 @@
 //! [`load`], the I/O shell that produces it.
 
 use std::collections::{BTreeMap, HashMap};
+
+use super::fx_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -47,9 +49,9 @@ pub(crate) struct Server {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     pub(crate) servers: Vec<Server>,
-    pub(crate) ports: HashMap<u16, PortServers>,
+    pub(crate) ports: FxHashMap<u16, PortServers>,
     pub(crate) listens: Vec<Listen>,
-    pub(crate) maps: HashMap<String, MapDef>,
+    pub(crate) maps: FxHashMap<String, MapDef>,
     pub(crate) config_dir: PathBuf,
     /// Set when no configuration could be loaded: every request answers
     /// 503 with this text (which names the broken file and line).
@@ -153,9 +155,9 @@ impl RouteTable {
     pub(crate) fn build(
         c: &mut Compiler<'_>,
         servers: Vec<Server>,
-        maps: HashMap<String, MapDef>,
+        maps: FxHashMap<String, MapDef>,
     ) -> RouteTable {
-        let mut ports: HashMap<u16, PortServers> = HashMap::new();
+        let mut ports: FxHashMap<u16, PortServers> = FxHashMap::default();
         let mut defaults: HashMap<u16, usize> = HashMap::new();
         // Per socket: (ssl, proxy_protocol). As in nginx, a flag on any
         // server's `listen` of a socket applies to the socket.

@@ -5,7 +5,7 @@
 //! hash maps, so a lookup costs a few probes per label of the host, not one
 //! per configured name.
 
-use std::collections::HashMap;
+use super::fx_hash::FxHashMap;
 
 use regex::Regex;
 
@@ -14,11 +14,11 @@ use regex::Regex;
 pub(crate) struct PortServers {
     /// `default_server`, or the first server listening on the port.
     pub default: Option<usize>,
-    exact: HashMap<String, usize>,
+    exact: FxHashMap<String, usize>,
     /// `*.example.org` keyed by `example.org`.
-    head: HashMap<String, usize>,
+    head: FxHashMap<String, usize>,
     /// `mail.*` keyed by `mail`.
-    tail: HashMap<String, usize>,
+    tail: FxHashMap<String, usize>,
     regexes: Vec<(Regex, usize)>,
 }
 

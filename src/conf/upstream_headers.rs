@@ -83,6 +83,9 @@ pub struct PlanEntry {
     pub shared_name: bytes::Bytes,
     /// What the name is to a proxy.
     pub class: HeaderClass,
+    /// Whether the name is an RFC 9110 token, so it can be sent: checked
+    /// once here, where the proxy would check it on every request.
+    pub token: bool,
     /// The first entry with the same name (case-insensitive): entries that
     /// share a name go out together, at the place of the first one sent.
     pub group: usize,
@@ -187,6 +190,7 @@ impl HeaderPlan {
         }
         self.entries.push(PlanEntry {
             class: HeaderClass::of(&name),
+            token: is_token(name.as_bytes()),
             shared_name: bytes::Bytes::copy_from_slice(name.as_bytes()),
             name,
             group,
@@ -332,6 +336,40 @@ impl UpstreamHeaders {
         out
     }
 }
+
+/// A header name the `http` crate accepts: RFC 9110's token.
+fn is_token(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| TOKEN[b as usize])
+}
+
+/// The bytes of an RFC 9110 token, by value.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -304,6 +304,16 @@ impl Template {
         Some(self.render_with(|_| Cow::Borrowed("")))
     }
 
+    /// The text of a template that is one literal (or empty), borrowed:
+    /// what a `set` of a constant stores without rendering it.
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Lit(l)] => Some(l),
+            _ => None,
+        }
+    }
+
     /// `true` when the template starts with the literal `prefix`.
     pub(crate) fn starts_with_literal(&self, prefix: &str) -> bool {
         matches!(self.parts.first(), Some(Part::Lit(l)) if l.starts_with(prefix))
@@ -330,9 +340,22 @@ impl Template {
         if let [Part::Var(v)] = self.parts.as_slice() {
             return f(v).into_owned();
         }
-        let mut out = String::new();
+        // Sized once for the literals and a typical value per variable,
+        // rather than grown a piece at a time.
+        let mut out = String::with_capacity(self.size_hint());
         self.write_with(&mut out, f);
         out
+    }
+
+    /// The literal bytes plus 32 per variable.
+    fn size_hint(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(l) => l.len(),
+                Part::Var(_) => 32,
+            })
+            .sum()
     }
 
     fn write_with<'s>(&self, out: &mut String, mut f: impl FnMut(&Var) -> Cow<'s, str>) {

@@ -106,33 +106,44 @@ impl AccessRecord<'_> {
     /// The `combined` line with `[]` where the time goes: the line as
     /// fail2ban's filters see it once the date is cut out.
     pub fn combined_undated(&self) -> String {
-        self.combined_at("")
+        self.combined_undated_at().0
+    }
+
+    /// [`AccessRecord::combined_undated`] and where in it the time goes
+    /// (after the `[`): what [`AccessLog::log_undated`] puts it into.
+    pub fn combined_undated_at(&self) -> (String, usize) {
+        let mut out = self.line_buffer();
+        let at = self.write_combined(&mut out, "");
+        (out, at)
     }
 
     fn combined_at(&self, time: &str) -> String {
-        let mut out = String::with_capacity(
-            128 + self.uri.len()
-                + self.user_agent.as_ref().map_or(0, |v| v.len())
-                + self.referer.as_ref().map_or(0, |v| v.len()),
-        );
+        let mut out = self.line_buffer();
         self.write_combined(&mut out, time);
         out
     }
 
+    /// A buffer the line fits in.
+    fn line_buffer(&self) -> String {
+        String::with_capacity(
+            128 + self.uri.len()
+                + self.user_agent.as_ref().map_or(0, |v| v.len())
+                + self.referer.as_ref().map_or(0, |v| v.len()),
+        )
+    }
+
     /// Appends the line to `out`, each field escaped into it (no string
     /// per field: this runs for every request, for the log and for the
-    /// jails).
-    fn write_combined(&self, out: &mut String, time: &str) {
-        use std::fmt::Write as _;
+    /// jails); where in `out` the time went.
+    fn write_combined(&self, out: &mut String, time: &str) -> usize {
         match self.remote_addr {
-            Some(a) => {
-                let _ = write!(out, "{a}");
-            }
+            Some(a) => crate::cidr::push_ip(out, a),
             None => out.push('-'),
         }
         out.push_str(" - ");
         escape_into(out, self.remote_user.as_deref().unwrap_or("-"));
         out.push_str(" [");
+        let time_at = out.len();
         out.push_str(time);
         out.push_str("] \"");
         escape_into(out, &self.method);
@@ -140,11 +151,16 @@ impl AccessRecord<'_> {
         escape_into(out, &self.uri);
         out.push(' ');
         escape_into(out, &self.protocol);
-        let _ = write!(out, "\" {} {} \"", self.status, self.body_bytes_sent);
+        out.push_str("\" ");
+        crate::cidr::push_u64(out, u64::from(self.status));
+        out.push(' ');
+        crate::cidr::push_u64(out, self.body_bytes_sent);
+        out.push_str(" \"");
         escape_into(out, self.referer.as_deref().unwrap_or("-"));
         out.push_str("\" \"");
         escape_into(out, self.user_agent.as_deref().unwrap_or("-"));
         out.push('"');
+        time_at
     }
 
     /// The line as one JSON object.
@@ -293,11 +309,23 @@ impl AccessLog {
 
     /// Queues one line; drops (and counts) it when the writer is behind.
     pub fn log(&self, record: &AccessRecord<'_>) {
+        self.log_with(record, None)
+    }
+
+    /// [`AccessLog::log`] for a record whose undated line was already made
+    /// for the jails ([`AccessRecord::combined_undated_at`], `time_at`
+    /// where the time goes): a `combined` line is that line with the time
+    /// put in, not formatted a second time.
+    pub fn log_undated(&self, record: &AccessRecord<'_>, undated: &str, time_at: usize) {
+        self.log_with(record, Some((undated, time_at)))
+    }
+
+    fn log_with(&self, record: &AccessRecord<'_>, undated: Option<(&str, usize)>) {
         let Some(producer) = &self.queue else { return };
         let queue = &producer.0;
         LINE.with_borrow_mut(|line| {
             line.clear();
-            queue.format_into(line, record);
+            queue.format_into(line, record, undated);
             line.push('\n');
             let mut batch = queue.batch.lock();
             if batch.lines >= QUEUE {
@@ -323,7 +351,12 @@ impl AccessLog {
 
 impl Queue {
     /// The record's line in the configured format, its time in `TZ`.
-    fn format_into(&self, out: &mut String, record: &AccessRecord<'_>) {
+    fn format_into(
+        &self,
+        out: &mut String,
+        record: &AccessRecord<'_>,
+        undated: Option<(&str, usize)>,
+    ) {
         let unix = record.time.unix_timestamp();
         let offset = self.zone.offset_at(unix);
         let local = time::UtcOffset::from_whole_seconds(offset)
@@ -334,7 +367,16 @@ impl Queue {
                     *text = time_local(local);
                     (*second, *at) = (unix, offset);
                 }
-                record.write_combined(out, text);
+                match undated.and_then(|(u, at)| u.split_at_checked(at)) {
+                    Some((head, tail)) => {
+                        out.push_str(head);
+                        out.push_str(text);
+                        out.push_str(tail);
+                    }
+                    None => {
+                        record.write_combined(out, text);
+                    }
+                }
             }),
             AccessLogFormat::Json => {
                 let record = AccessRecord {
@@ -486,6 +528,39 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .starts_with("192.0.2.7 - - [29/Nov/2026:17:44:07 +0000]"));
+    }
+
+    /// The jails' undated line with the time put in is the line the log
+    /// would format itself, for a user name that holds `[] ` and bytes
+    /// that are escaped (the log writes both forms to the same file).
+    #[test]
+    fn the_undated_line_with_its_time_is_the_combined_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let log = file_log(&path);
+        let mut r = record();
+        r.remote_user = Some("a[] \"b".into());
+        r.remote_addr = Some("2001:db8::1".parse().unwrap());
+        let (undated, at) = r.combined_undated_at();
+        assert_eq!(undated, r.combined_undated());
+        assert_eq!(&undated[at - 1..at + 1], "[]");
+        log.log(&r);
+        log.log_undated(&r, &undated, at);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= 2 {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "lines never written");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], r.combined());
+        assert_eq!(lines[1], lines[0]);
+        assert!(
+            lines[0].starts_with("2001:db8::1 - a[] \\x22b [29/Nov/2026:17:44:07 +0000] \"GET ")
+        );
     }
 
     /// Workers format into their own buffers and append to one batch:

@@ -179,7 +179,16 @@ fn write_headers(
         out.append(extra.name, &extra.value)?;
     }
     let entries = headers.entries();
+    let no_extras = sent.extras.is_empty();
     for (i, entry) in entries.iter().enumerate() {
+        // The common case, decided without the group walk below: no edit
+        // joins the conf's groups and the entry's name is its own.
+        if no_extras && entry.group == i && entry.next.is_none() {
+            if let Some((name, value)) = sent.value(i) {
+                out.append(name, value)?;
+            }
+            continue;
+        }
         let g = entry.group;
         let extras = || sent.extras.iter().filter(move |e| e.group == Some(g));
         let eligible = |m: usize| {
@@ -240,6 +249,7 @@ struct Wire<'a>(&'a mut Vec<u8>);
 
 impl Wire<'_> {
     fn line(&mut self, name: &[u8], value: &[u8]) {
+        self.0.reserve(name.len() + value.len() + 4);
         self.0.extend_from_slice(name);
         self.0.extend_from_slice(b": ");
         self.0.extend_from_slice(value);
@@ -249,11 +259,12 @@ impl Wire<'_> {
 
 impl HeadOut for Wire<'_> {
     fn append(&mut self, name: Name<'_>, value: &str) -> Result<()> {
-        let text = match name {
-            Name::Shared(bytes) => bytes.as_ref(),
-            Name::Static(text) => text.as_bytes(),
+        // The conf's names were checked when it was compiled.
+        let (text, token) = match name {
+            Name::Shared(entry) => (entry.shared_name.as_ref(), entry.token),
+            Name::Static(text) => (text.as_bytes(), true),
         };
-        if !is_token(text) || !is_field_value(value.as_bytes()) {
+        if !token || !is_field_value(value.as_bytes()) {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 format!(
@@ -279,40 +290,6 @@ impl HeadOut for Wire<'_> {
         Ok(())
     }
 }
-
-/// A header name the `http` crate accepts: RFC 9110's token.
-fn is_token(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| TOKEN[b as usize])
-}
-
-/// The bytes of an RFC 9110 token, by value.
-static TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    table
-};
 
 /// A header value the `http` crate accepts: no control byte but tab.
 fn is_field_value(value: &[u8]) -> bool {
@@ -400,7 +377,7 @@ impl<'a> Sent<'a> {
         if value.is_empty() || self.skipped_host(i) {
             return None;
         }
-        let shared = Name::Shared(&entry.shared_name);
+        let shared = Name::Shared(entry);
         match entry.class {
             HeaderClass::Plain | HeaderClass::Host => Some((shared, value)),
             HeaderClass::Upgrade => (self.upgrade && !self.h2).then_some((shared, value)),
@@ -411,10 +388,11 @@ impl<'a> Sent<'a> {
     }
 }
 
-/// A header name to append: the conf's (shared bytes) or the edits'.
+/// A header name to append: the conf's entry (its shared bytes) or the
+/// edits'.
 #[derive(Clone, Copy)]
 enum Name<'a> {
-    Shared(&'a bytes::Bytes),
+    Shared(&'a PlanEntry),
     Static(&'static str),
 }
 
@@ -497,7 +475,10 @@ fn last_host(target: &ProxyTarget) -> Option<usize> {
 
 fn append(req: &mut RequestHeader, name: Name<'_>, value: &str) -> Result<()> {
     let (appended, text) = match name {
-        Name::Shared(bytes) => (req.append_header(bytes.clone(), value), bytes.as_ref()),
+        Name::Shared(entry) => (
+            req.append_header(entry.shared_name.clone(), value),
+            entry.shared_name.as_ref(),
+        ),
         Name::Static(text) => (req.append_header(text, value), text.as_bytes()),
     };
     appended.map(|_| ()).map_err(|e| {

@@ -165,7 +165,7 @@ impl UpstreamResolver {
         let servers = if options.resolver.is_empty() {
             self.system.clone().unwrap_or_default()
         } else {
-            options.resolver.clone()
+            options.resolver.to_vec()
         };
         let key = ResolverKey {
             servers,

@@ -7,7 +7,6 @@
 //! dedicated multi-threaded runtime with `workers` threads; the returned
 //! [`ProxyHandle`] stops it.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::IntoRawFd;
 use std::sync::Arc;
@@ -214,7 +213,7 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         .build()
         .map_err(ProxyError::Runtime)?;
 
-    let roles: HashMap<u16, ListenerRole> = bound
+    let roles: crate::conf::fx_hash::FxHashMap<u16, ListenerRole> = bound
         .iter()
         .map(|b| {
             (

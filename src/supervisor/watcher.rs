@@ -44,7 +44,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) {
         return;
     };
     for entry in read.flatten() {
-        let path = entry.path();
+        // The name is tested before the path is built: most of a SWAG
+        // tree's files are samples, left out.
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(".sample")
@@ -53,6 +54,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) {
         {
             continue;
         }
+        let path = entry.path();
         let Ok(meta) = std::fs::metadata(&path) else {
             // A dangling link: its presence still matters to `include`.
             out.push((path, 0, 0, 0));

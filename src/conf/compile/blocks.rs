@@ -3,7 +3,6 @@
 //! position does not matter in nginx), then the nested blocks, which inherit
 //! the finished level.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::contexts::{specs, Arity, Ctx, Status, EVENTS, HTTP, LIF, MAIN, SIF, SRV};
@@ -133,7 +132,7 @@ impl Compiler<'_> {
     /// The top level of nginx.conf.
     pub(crate) fn main(&mut self, tree: &[Directive]) -> RouteTable {
         let mut servers = Vec::new();
-        let mut maps = HashMap::new();
+        let mut maps = crate::conf::fx_hash::FxHashMap::default();
         let mut seen = Vec::new();
         for d in tree {
             if !self.check(d, MAIN, &mut seen) {
@@ -157,7 +156,7 @@ impl Compiler<'_> {
         &mut self,
         d: &Directive,
         servers: &mut Vec<Server>,
-        maps: &mut HashMap<String, MapDef>,
+        maps: &mut crate::conf::fx_hash::FxHashMap<String, MapDef>,
     ) {
         let mut level = Level::default();
         let mut own = OwnArrays::default();

@@ -522,6 +522,7 @@ impl Compiler<'_> {
             ipv6: true,
             ..Default::default()
         };
+        let mut servers = Vec::new();
         for a in &d.args {
             if let Some(v) = a.value.strip_prefix("valid=") {
                 r.valid = Some(typed(a, values::duration(v))?);
@@ -529,9 +530,10 @@ impl Compiler<'_> {
                 r.ipv6 = typed(a, values::flag(v))?;
             } else if a.value.starts_with("ipv4=") || a.value.starts_with("status_zone=") {
             } else {
-                r.servers.push(typed(a, resolver_addr(&a.value))?);
+                servers.push(typed(a, resolver_addr(&a.value))?);
             }
         }
+        r.servers = servers.into();
         if r.servers.is_empty() {
             return Err(ConfError::at(
                 &d.span,

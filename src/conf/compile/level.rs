@@ -181,7 +181,7 @@ pub(crate) struct Alias {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ResolverConf {
     /// Name servers.
-    pub servers: Vec<std::net::SocketAddr>,
+    pub servers: Arc<[std::net::SocketAddr]>,
     /// `valid=`.
     pub valid: Option<Duration>,
     /// `ipv6=off` clears it.

@@ -2,7 +2,6 @@
 //! gives to templates.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -12,6 +11,35 @@ use crate::conf::decision::{
 };
 use crate::conf::route_table::{RouteTable, Server};
 use crate::conf::variables::{Builtin, Var, VarSource};
+
+/// User variables (`set`, named captures, `auth_request_set`) of one
+/// request: a few names, so a list searched in place costs less than
+/// hashing each name, and a `set` borrows its name from the compiled
+/// statement instead of copying it.
+#[derive(Debug, Default)]
+pub(crate) struct Vars<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Vars<'a> {
+    /// The value of `name`, when it was set.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| &**v)
+    }
+
+    /// Sets `name` (a later value replaces an earlier one).
+    pub(crate) fn set(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    /// Sets each pair in turn.
+    pub(crate) fn extend(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in pairs {
+            self.set(Cow::Owned(name), Cow::Owned(value));
+        }
+    }
+}
 
 /// Everything one request's evaluation reads and changes.
 pub(crate) struct Eval<'a> {
@@ -32,7 +60,7 @@ pub(crate) struct Eval<'a> {
     /// and send the rewritten URI whole.
     pub location_valid: bool,
     /// User variables and named captures.
-    pub vars: HashMap<String, String>,
+    pub vars: Vars<'a>,
     /// `$0`..`$9` of the last successful regex.
     pub captures: Vec<Option<String>>,
     /// The settings of the current location (or `if`).
@@ -106,7 +134,7 @@ impl Eval<'_> {
     /// `$remote_addr` as text.
     pub(crate) fn remote_text(&self) -> &str {
         self.remote_text
-            .get_or_init(|| self.remote_ip().to_string())
+            .get_or_init(|| crate::cidr::ip_text(self.remote_ip()))
     }
 
     /// `$remote_addr`: the realip result, else the connection's address.
@@ -227,7 +255,7 @@ impl VarSource for Eval<'_> {
                 Args => Cow::Borrowed(&self.args),
                 IsArgs => Cow::Borrowed(if self.args.is_empty() { "" } else { "?" }),
                 RemoteAddr => Cow::Borrowed(self.remote_text()),
-                RealipRemoteAddr => owned(self.conn_ip().to_string()),
+                RealipRemoteAddr => owned(crate::cidr::ip_text(self.conn_ip())),
                 RemotePort => match (self.realip, self.realip_port) {
                     (None, _) => owned(self.req.remote.port().to_string()),
                     (Some(_), 0) => Cow::Borrowed(""),
@@ -298,7 +326,7 @@ impl VarSource for Eval<'_> {
                     return Cow::Borrowed(v);
                 }
                 match self.table.maps.get(name) {
-                    Some(map) => owned(map.eval(self)),
+                    Some(map) => map.eval(self),
                     None => Cow::Borrowed(""),
                 }
             }
@@ -339,4 +367,22 @@ fn joined(headers: &[(String, String)], name: &str) -> Option<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A later `set` replaces the value in place; names are exact.
+    #[test]
+    fn vars_replace_and_find_by_exact_name() {
+        let mut vars = Vars::default();
+        vars.set(Cow::Borrowed("upstream_app"), Cow::Borrowed("a"));
+        vars.extend([("upstream_port".to_string(), "80".to_string())]);
+        vars.set(Cow::Owned("upstream_app".into()), Cow::Owned("b".into()));
+        assert_eq!(vars.get("upstream_app"), Some("b"));
+        assert_eq!(vars.get("upstream_port"), Some("80"));
+        assert_eq!(vars.get("Upstream_app"), None);
+        assert_eq!(vars.0.len(), 2);
+    }
 }

@@ -15,7 +15,6 @@ mod try_files;
 mod upstream;
 pub(crate) mod uri;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -185,7 +184,11 @@ impl RouteTable {
             args: args.to_string(),
             uri_changed: false,
             location_valid: true,
-            vars: picked.captures.into_iter().collect::<HashMap<_, _>>(),
+            vars: {
+                let mut vars = context::Vars::default();
+                vars.extend(picked.captures);
+                vars
+            },
             captures: picked.numbered.unwrap_or_default(),
             level: server.level.clone(),
             proxy_host: String::new(),

@@ -1,5 +1,6 @@
 //! Runs rewrite-phase statements for one request.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use super::context::Eval;
@@ -23,9 +24,9 @@ pub(crate) enum Flow {
     Respond(Box<Action>),
 }
 
-impl Eval<'_> {
+impl<'a> Eval<'a> {
     /// Runs `stmts` in order.
-    pub(crate) fn run(&mut self, stmts: &[Stmt], probe: &dyn FileProbe) -> Flow {
+    pub(crate) fn run(&mut self, stmts: &'a [Stmt], probe: &dyn FileProbe) -> Flow {
         for s in stmts {
             match s {
                 Stmt::Set {
@@ -33,11 +34,13 @@ impl Eval<'_> {
                     value,
                     escape,
                 } => {
-                    let mut v = value.render(self);
-                    if *escape {
-                        v = escape_component(&v);
-                    }
-                    self.vars.insert(name.clone(), v);
+                    // A constant is borrowed from the conf, not rendered.
+                    let v = match value.literal() {
+                        Some(text) if !*escape => Cow::Borrowed(text),
+                        _ if *escape => Cow::Owned(escape_component(&value.render(self))),
+                        _ => Cow::Owned(value.render(self)),
+                    };
+                    self.vars.set(Cow::Borrowed(name), v);
                 }
                 Stmt::Break => return Flow::Stop,
                 Stmt::Return { status, text } => {
@@ -73,7 +76,8 @@ impl Eval<'_> {
                         .collect();
                     for n in re.capture_names().flatten() {
                         if let Some(m) = caps.name(n) {
-                            self.vars.insert(n.to_string(), m.as_str().to_string());
+                            self.vars
+                                .set(Cow::Borrowed(n), Cow::Owned(m.as_str().to_string()));
                         }
                     }
                     if *absolute || matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
@@ -130,7 +134,7 @@ impl Eval<'_> {
         Flow::Done
     }
 
-    fn test(&mut self, cond: &Cond, probe: &dyn FileProbe) -> bool {
+    fn test(&mut self, cond: &'a Cond, probe: &dyn FileProbe) -> bool {
         match cond {
             Cond::Truthy(t) => {
                 let v = t.render(self);
@@ -148,7 +152,8 @@ impl Eval<'_> {
                                 .collect();
                             for n in re.capture_names().flatten() {
                                 if let Some(m) = caps.name(n) {
-                                    self.vars.insert(n.to_string(), m.as_str().to_string());
+                                    self.vars
+                                        .set(Cow::Borrowed(n), Cow::Owned(m.as_str().to_string()));
                                 }
                             }
                         }

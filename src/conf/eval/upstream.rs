@@ -8,22 +8,27 @@ use crate::conf::compile::level::{PassUrl, Redirect};
 use crate::conf::decision::{BodyFilter, ProxyTarget, UpstreamOptions};
 use crate::conf::upstream_headers::UpstreamHeaders;
 
-/// A parsed upstream URL.
-struct Url {
-    scheme: String,
-    host: String,
+/// A parsed upstream URL, borrowing the rendered text.
+struct Url<'t> {
+    /// Lower-case (copied only when the conf wrote it otherwise).
+    scheme: std::borrow::Cow<'t, str>,
+    host: &'t str,
     port: u16,
     explicit_port: bool,
     /// The URI part, empty when absent.
-    uri: String,
+    uri: &'t str,
 }
 
-fn parse_url(text: &str, grpc: bool) -> Result<Url, String> {
+fn parse_url(text: &str, grpc: bool) -> Result<Url<'_>, String> {
     let (scheme, rest) = text
         .split_once("://")
         .ok_or_else(|| format!("invalid URL \"{text}\": no scheme"))?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match (scheme.as_str(), grpc) {
+    let scheme = if scheme.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(scheme.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(scheme)
+    };
+    let default_port = match (&*scheme, grpc) {
         ("http", false) | ("grpc", true) => 80,
         ("https", false) | ("grpcs", true) => 443,
         _ => return Err(format!("invalid URL prefix in \"{text}\"")),
@@ -32,15 +37,15 @@ fn parse_url(text: &str, grpc: bool) -> Result<Url, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, tail) = v6
-            .split_once(']')
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority
+            .find(']')
             .ok_or_else(|| format!("invalid host in \"{text}\""))?;
-        (format!("[{h}]"), tail.strip_prefix(':'))
+        (&authority[..=end], authority[end + 1..].strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
         }
     };
     if host.is_empty() {
@@ -57,7 +62,7 @@ fn parse_url(text: &str, grpc: bool) -> Result<Url, String> {
         host,
         port,
         explicit_port: port != default_port,
-        uri: uri.to_string(),
+        uri,
     })
 }
 
@@ -67,14 +72,15 @@ impl Eval<'_> {
     pub(crate) fn target(&mut self, pass: &PassUrl, grpc: bool) -> Result<ProxyTarget, String> {
         let text = pass.url.render(self);
         let url = parse_url(&text, grpc)?;
-        let port_text = url.port.to_string();
-        let host_header = if url.explicit_port {
-            concat(&[&url.host, ":", &port_text])
+        let mut port_text = String::with_capacity(5);
+        crate::cidr::push_u64(&mut port_text, u64::from(url.port));
+        self.proxy_host = if url.explicit_port {
+            concat(&[url.host, ":", &port_text])
         } else {
-            url.host.clone()
+            url.host.to_string()
         };
-        self.proxy_host = host_header.clone();
         self.proxy_port = port_text;
+        let host_header = self.proxy_host.as_str();
         let args = if self.args.is_empty() {
             String::new()
         } else {
@@ -82,7 +88,7 @@ impl Eval<'_> {
         };
         let path_and_query = if pass.url.has_vars() && !url.uri.is_empty() {
             // With variables and a URI part: exactly that URI.
-            url.uri.clone()
+            url.uri.to_string()
         } else if url.uri.is_empty() {
             if self.uri_changed {
                 format!("{}{args}", escape(&self.uri))
@@ -121,12 +127,12 @@ impl Eval<'_> {
                 (Some(_), loc) => {
                     if url.uri.is_empty() {
                         vec![(
-                            concat(&[&url.scheme, "://", &host_header, "/"]),
+                            concat(&[&url.scheme, "://", host_header, "/"]),
                             "/".to_string(),
                         )]
                     } else {
                         vec![(
-                            concat(&[&url.scheme, "://", &host_header, &url.uri]),
+                            concat(&[&url.scheme, "://", host_header, url.uri]),
                             loc.clone().unwrap_or_else(|| "/".into()),
                         )]
                     }
@@ -155,8 +161,8 @@ impl Eval<'_> {
             keep_last_modified: sub.last_modified,
         });
         Ok(ProxyTarget {
-            url: concat(&[&url.scheme, "://", &host_header, &path_and_query]),
-            scheme: url.scheme,
+            url: concat(&[&url.scheme, "://", host_header, &path_and_query]),
+            scheme: url.scheme.into_owned(),
             host: url
                 .host
                 .trim_start_matches('[')

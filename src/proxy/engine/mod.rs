@@ -21,8 +21,8 @@ mod pool;
 
 pub use connections::Connections;
 
+use crate::conf::fx_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -130,7 +130,7 @@ pub struct MoatProxy {
     /// Upstream name resolution.
     pub resolver: UpstreamResolver,
     /// Local port → role of that listener.
-    pub roles: HashMap<u16, ListenerRole>,
+    pub roles: FxHashMap<u16, ListenerRole>,
     /// PROXY protocol addresses of live connections.
     pub proxy_protocol: Arc<Gate>,
     /// Requests in flight.
@@ -418,16 +418,21 @@ impl MoatProxy {
                 .and_then(|d| d.remote_user.as_deref())
                 .map(Cow::Borrowed),
         };
-        if let Some(bans) = bans {
-            bans.observe(
-                Some(record.combined_undated()),
-                errors.iter().map(|r| r.undated(0)).collect(),
-            );
-        }
+        // One line for both: the log puts the time into the jails' line.
+        let Some(bans) = bans else {
+            for record in errors {
+                self.error_log.log(record);
+            }
+            self.access_log.log(&record);
+            return;
+        };
+        let (line, time_at) = record.combined_undated_at();
+        let error_lines = errors.iter().map(|r| r.undated(0)).collect();
         for record in errors {
             self.error_log.log(record);
         }
-        self.access_log.log(&record);
+        self.access_log.log_undated(&record, &line, time_at);
+        bans.observe(Some(line), error_lines);
     }
 }
 

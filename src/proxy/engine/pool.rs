@@ -9,7 +9,9 @@
 //! `getpeername` per reuse); a connection the upstream closed while it sat
 //! here fails on first use, and the loop then retries once on a new one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::conf::fx_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -38,7 +40,7 @@ struct Idle {
 /// The idle upstream connections, shared by every worker thread.
 #[derive(Default)]
 pub struct Pool {
-    idle: parking_lot::Mutex<HashMap<u64, VecDeque<Idle>>>,
+    idle: parking_lot::Mutex<FxHashMap<u64, VecDeque<Idle>>>,
     sweeping: AtomicBool,
 }
 

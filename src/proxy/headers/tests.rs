@@ -20,7 +20,7 @@ fn target(headers: &[(&str, &str)]) -> ProxyTarget {
             read_timeout: Duration::from_secs(1),
             send_timeout: Duration::from_secs(1),
             http11: true,
-            resolver: vec![],
+            resolver: std::sync::Arc::from([]),
             resolver_valid: None,
             resolver_ipv6: true,
             ssl_verify: false,

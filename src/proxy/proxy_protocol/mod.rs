@@ -18,7 +18,7 @@
 mod parse;
 mod registry;
 
-use std::collections::HashMap;
+use crate::conf::fx_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +42,7 @@ use crate::conf::ProxyProtocolAddrs;
 pub struct Gate {
     routes: Arc<dyn RouteSource>,
     /// Local port → listener, as the engine's table.
-    roles: HashMap<u16, ListenerRole>,
+    roles: FxHashMap<u16, ListenerRole>,
     registry: registry::Registry,
     timeout: Duration,
     /// fail2ban: a banned peer's connection is closed here, at accept.
@@ -53,7 +53,7 @@ impl Gate {
     /// A gate for these listeners; a header gets `timeout` to arrive.
     pub fn new(
         routes: Arc<dyn RouteSource>,
-        roles: HashMap<u16, ListenerRole>,
+        roles: FxHashMap<u16, ListenerRole>,
         timeout: Duration,
         bans: Option<BanHandle>,
     ) -> Self {

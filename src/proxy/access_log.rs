@@ -171,8 +171,33 @@ impl AccessRecord<'_> {
 
 fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
     use time::format_description::well_known::Rfc3339;
-    let text = t.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
-    s.serialize_str(&text)
+    // Formatted on the stack: an RFC 3339 time is at most 35 bytes.
+    let mut buf = [0u8; 64];
+    let mut out = &mut buf[..];
+    let n = t
+        .format_into(&mut out, &Rfc3339)
+        .map_err(serde::ser::Error::custom)?;
+    let text = std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?;
+    s.serialize_str(text)
+}
+
+/// `serde_json`'s output appended to a `String`: the JSON line goes into
+/// the worker's reused line buffer instead of a string of its own.
+/// serde_json writes whole characters (it splits a string only at the
+/// ASCII bytes it escapes), so each piece is UTF-8 on its own.
+struct StrSink<'a>(&'a mut String);
+
+impl std::io::Write for StrSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.0.push_str(text);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// nginx's `$time_local`: `29/Nov/2026:17:44:17 +0000`.
@@ -383,7 +408,11 @@ impl Queue {
                     time: local,
                     ..record.clone()
                 };
-                out.push_str(&record.json());
+                let start = out.len();
+                if serde_json::to_writer(StrSink(out), &record).is_err() {
+                    out.truncate(start);
+                    out.push_str(&record.json());
+                }
             }
         }
     }
@@ -528,6 +557,26 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .starts_with("192.0.2.7 - - [29/Nov/2026:17:44:07 +0000]"));
+    }
+
+    /// A JSON line written into the reused buffer is the record's JSON,
+    /// characters outside ASCII and escapes included.
+    #[test]
+    fn json_lines_are_the_records_json() {
+        let queue = Queue {
+            format: AccessLogFormat::Json,
+            zone: LocalZone::utc(),
+            batch: Mutex::new(Batch::default()),
+            ready: Condvar::new(),
+        };
+        let mut r = record();
+        r.user_agent = Some("\u{e5}\"x\\\u{1F600}\n".into());
+        let mut out = String::from("kept ");
+        queue.format_into(&mut out, &r, None);
+        assert_eq!(out, format!("kept {}", r.json()));
+        let v: serde_json::Value = serde_json::from_str(&out[5..]).unwrap();
+        assert_eq!(v["user_agent"], "\u{e5}\"x\\\u{1F600}\n");
+        assert_eq!(v["time"], "2026-11-29T17:44:07Z");
     }
 
     /// The jails' undated line with the time put in is the line the log

@@ -123,8 +123,9 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
             conn_key(session.get_socket_digest().as_deref())
         };
         let mut forget = Forget(&self.gate, key);
-        // Pingora's HTTP/1 keep-alive loop runs inside the inner app; the
-        // proxy re-arms the wrapper after each response (`rearm_after_response`).
+        // The keep-alive loops run inside the inner app: moat's own loop
+        // re-arms the wrapper before each head (`start_head`), the
+        // pingora-proxy path after each response (`rearm_after_response`).
         let wrapped: Stream = Box::new(DeadlineStream::new(session, self.limit));
         let reuse = self.inner.process_new(wrapped, shutdown).await;
         if reuse.is_some() {

@@ -61,6 +61,16 @@ pub fn static_binaries(test: &str) -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Output of a docker command that must succeed; panics with its stderr.
+/// Held around `docker build` and the removal of a run's images. Runs
+/// that build the same context get the same image from the build cache;
+/// without the lock, one run's `rmi` of its tag (the image's last) can
+/// delete that image between another run's cache hit and its tagging,
+/// which fails that build with "failed to get digest" (seen in CI).
+fn image_lock() -> std::sync::MutexGuard<'static, ()> {
+    static IMAGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    IMAGES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn docker(args: &[&str]) -> String {
     let out = docker_try(args);
     if !out.status.success() {
@@ -197,6 +207,7 @@ impl Run {
     pub fn build(&self, name: &str, context: &Path) -> String {
         let tag = format!("{}-{name}:test", self.id);
         self.images.lock().unwrap().push(tag.clone());
+        let _images = image_lock();
         docker(&[
             "build",
             "-q",
@@ -462,7 +473,9 @@ impl Drop for Run {
             let _ = docker_try(&["rm", "-f", "-v", c]);
         }
         let _ = docker_try(&["network", "rm", &self.network]);
-        for image in std::mem::take(&mut *self.images.lock().unwrap()) {
+        let images = std::mem::take(&mut *self.images.lock().unwrap());
+        let _images = image_lock();
+        for image in images {
             let _ = docker_try(&["rmi", "-f", &image]);
         }
     }

@@ -52,4 +52,5 @@ pub use include::Overlay;
 pub use no_effect::{summary as no_effect_summary, NoEffect};
 pub use parser::parse;
 pub use route_table::{load, load_copy, load_over, load_str, LoadReport, RouteTable};
+pub(crate) use upstream_headers::is_field_value;
 pub use upstream_headers::{HeaderClass, HeaderPlan, PlanEntry, UpstreamHeaders};

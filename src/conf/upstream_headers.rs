@@ -86,6 +86,9 @@ pub struct PlanEntry {
     /// Whether the name is an RFC 9110 token, so it can be sent: checked
     /// once here, where the proxy would check it on every request.
     pub token: bool,
+    /// Whether the entry is a constant whose name and value can both be
+    /// sent (checked once here, like `token`): a proxy writes it as it is.
+    pub sendable_const: bool,
     /// The first entry with the same name (case-insensitive): entries that
     /// share a name go out together, at the place of the first one sent.
     pub group: usize,
@@ -141,8 +144,8 @@ impl HeaderPlan {
     pub(crate) fn compile(user: &[SetHeader], defaults: &[(&str, &str)]) -> HeaderPlan {
         let mut plan = HeaderPlan::default();
         for h in user {
-            let source = match h.value.as_literal() {
-                Some(text) if text.is_empty() => None,
+            let source = match h.value.literal() {
+                Some("") => None,
                 Some(text) => Some(Source::Const(text.into())),
                 None => Some(Source::Template(h.value.clone())),
             };
@@ -191,6 +194,8 @@ impl HeaderPlan {
         self.entries.push(PlanEntry {
             class: HeaderClass::of(&name),
             token: is_token(name.as_bytes()),
+            sendable_const: is_token(name.as_bytes())
+                && matches!(&source, Source::Const(c) if is_field_value(c.as_bytes())),
             shared_name: bytes::Bytes::copy_from_slice(name.as_bytes()),
             name,
             group,
@@ -337,6 +342,13 @@ impl UpstreamHeaders {
     }
 }
 
+/// A header value the `http` crate accepts: no control byte but tab.
+pub(crate) fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
 /// A header name the `http` crate accepts: RFC 9110's token.
 fn is_token(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|&b| TOKEN[b as usize])
@@ -430,6 +442,9 @@ mod tests {
         assert_eq!(next, [None, Some(2), None, None]);
         let values: Vec<&str> = (0..4).map(|i| h.value(i)).collect();
         assert_eq!(values, ["x", "1", "192.0.2.7", "close"]);
+        // Constants are checked once, at compile time; templates per request.
+        let checked: Vec<bool> = h.entries().iter().map(|e| e.sendable_const).collect();
+        assert_eq!(checked, [false, true, false, true]);
         assert_eq!(h.entries()[0].class, super::HeaderClass::Host);
         assert_eq!(h.entries()[3].class, super::HeaderClass::HopByHop);
         for taken in ["proxy", "x-a", "content-length", "te", "host", "upgrade"] {
@@ -444,6 +459,33 @@ mod tests {
                 ("x-a".into(), "192.0.2.7".into()),
                 ("Connection".into(), "close".into()),
                 ("Cookie".into(), "c".into()),
+            ]
+        );
+    }
+
+    /// A constant that cannot be sent (a bad name or value, which only a
+    /// decision made by hand can hold: the conf refuses them) is not
+    /// marked sendable, so the proxy refuses it per request, as Pingora's
+    /// header map would.
+    #[test]
+    fn a_constant_that_cannot_be_sent_is_not_marked_sendable() {
+        let (mut h, _) = headers_for("", &[]);
+        h.push(("X Bad".into(), "1".into()));
+        h.push(("X-Control".into(), "a\u{1}b".into()));
+        h.push(("X-Tab".into(), "a\tb".into()));
+        let flags: Vec<(&str, bool, bool)> = h
+            .entries()
+            .iter()
+            .map(|e| (&*e.name, e.token, e.sendable_const))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("Host", true, false),
+                ("Connection", true, true),
+                ("X Bad", false, false),
+                ("X-Control", true, false),
+                ("X-Tab", true, true),
             ]
         );
     }

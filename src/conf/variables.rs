@@ -296,16 +296,10 @@ impl Template {
         self.parts.iter().any(|p| matches!(p, Part::Var(_)))
     }
 
-    /// The text, when the template has no variables.
-    pub(crate) fn as_literal(&self) -> Option<String> {
-        if self.has_vars() {
-            return None;
-        }
-        Some(self.render_with(|_| Cow::Borrowed("")))
-    }
-
-    /// The text of a template that is one literal (or empty), borrowed:
-    /// what a `set` of a constant stores without rendering it.
+    /// The text of a template without variables, borrowed: what a `set`
+    /// of a constant stores without rendering it, and what the compiler
+    /// checks and precomputes. The parser joins adjacent literal text, so
+    /// such a template is one literal part or none.
     pub(crate) fn literal(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),

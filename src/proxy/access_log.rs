@@ -103,14 +103,10 @@ impl AccessRecord<'_> {
         self.combined_at(&time_local(self.time))
     }
 
-    /// The `combined` line with `[]` where the time goes: the line as
-    /// fail2ban's filters see it once the date is cut out.
-    pub fn combined_undated(&self) -> String {
-        self.combined_undated_at().0
-    }
-
-    /// [`AccessRecord::combined_undated`] and where in it the time goes
-    /// (after the `[`): what [`AccessLog::log_undated`] puts it into.
+    /// The `combined` line with `[]` where the time goes, the line as
+    /// fail2ban's filters see it once the date is cut out, and where in it
+    /// the time goes (after the `[`): what [`AccessLog::log_undated`] puts
+    /// it into.
     pub fn combined_undated_at(&self) -> (String, usize) {
         let mut out = self.line_buffer();
         let at = self.write_combined(&mut out, "");
@@ -591,7 +587,6 @@ mod tests {
         r.remote_user = Some("a[] \"b".into());
         r.remote_addr = Some("2001:db8::1".parse().unwrap());
         let (undated, at) = r.combined_undated_at();
-        assert_eq!(undated, r.combined_undated());
         assert_eq!(&undated[at - 1..at + 1], "[]");
         log.log(&r);
         log.log_undated(&r, &undated, at);

@@ -16,7 +16,9 @@ use std::borrow::Cow;
 use pingora::http::{IntoCaseHeaderName, RequestHeader, ResponseHeader};
 use pingora::{Error, ErrorType, OrErr, Result};
 
-use crate::conf::{HeaderClass, HeaderRule, PlanEntry, ProxyTarget, UpstreamHeaders};
+use crate::conf::{
+    is_field_value, HeaderClass, HeaderRule, PlanEntry, ProxyTarget, UpstreamHeaders,
+};
 
 /// Body framing: the client's, relayed with its body, never the conf's.
 const FRAMING: [http::HeaderName; 2] = [
@@ -259,12 +261,17 @@ impl Wire<'_> {
 
 impl HeadOut for Wire<'_> {
     fn append(&mut self, name: Name<'_>, value: &str) -> Result<()> {
-        // The conf's names were checked when it was compiled.
-        let (text, token) = match name {
-            Name::Shared(entry) => (entry.shared_name.as_ref(), entry.token),
-            Name::Static(text) => (text.as_bytes(), true),
+        // The conf's names, and its constant values, were checked when it
+        // was compiled; a constant entry's value is its constant.
+        let (text, token, checked) = match name {
+            Name::Shared(entry) => (
+                entry.shared_name.as_ref(),
+                entry.token,
+                entry.sendable_const,
+            ),
+            Name::Static(text) => (text.as_bytes(), true, false),
         };
-        if !token || !is_field_value(value.as_bytes()) {
+        if !checked && (!token || !is_field_value(value.as_bytes())) {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 format!(
@@ -289,13 +296,6 @@ impl HeadOut for Wire<'_> {
         self.line(name.as_str().as_bytes(), value.as_bytes());
         Ok(())
     }
-}
-
-/// A header value the `http` crate accepts: no control byte but tab.
-fn is_field_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// The entries of group `g`, in the conf's order.

@@ -551,7 +551,7 @@ impl Compiler<'_> {
         } else {
             &["http://", "https://"]
         };
-        if let Some(text) = url.as_literal() {
+        if let Some(text) = url.literal() {
             let Some(rest) = schemes.iter().find_map(|s| text.strip_prefix(s)) else {
                 return Err(ConfError::at(
                     &arg.span,

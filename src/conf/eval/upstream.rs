@@ -123,7 +123,7 @@ impl Eval<'_> {
             UpstreamHeaders::expand(plan, self, &self.proxy_host, level.pass_request_headers);
         let redirects = match &level.redirect {
             Redirect::Off => vec![],
-            Redirect::Default => match (&pass.url.as_literal(), &pass.location_prefix) {
+            Redirect::Default => match (&pass.url.literal(), &pass.location_prefix) {
                 (Some(_), loc) => {
                     if url.uri.is_empty() {
                         vec![(

@@ -20,7 +20,9 @@
 # The moat-run row is the real binary, `moat run`, on the /config tree it
 # bootstraps with one SWAG subdomain conf (access log, fail2ban jails and
 # the conf watcher as in production); nginx-run is Debian's nginx on a copy
-# of that same tree (nginx_tree in bench/common.sh).
+# of that same tree (nginx_tree in bench/common.sh). The -h2 rows are the
+# same two over HTTP/2 (curl --http2: each request a new stream on one
+# connection).
 #
 # The core-loop row is bench/pingora_core_loop.rs: moat's own HTTP/1 loop's
 # shape on pingora-core with nothing of moat, the floor for that loop.
@@ -70,8 +72,10 @@ PIDS+=($!)
 # server; the run rows set bench.test, which their subdomain conf serves
 # (curl connects to 127.0.0.1 either way).
 NAME=127.0.0.1
+# The HTTP version curl speaks (the h2 rows set http2).
+PROTO=http1.1
 requests() { # port count -> a curl config file sending <count> requests to $NAME
-    printf 'http1.1\nresolve = "%s:%s:127.0.0.1"\n' "$NAME" "$1" > "$WORK/urls"
+    printf '%s\nresolve = "%s:%s:127.0.0.1"\n' "$PROTO" "$NAME" "$1" > "$WORK/urls"
     for _ in $(seq 1 "$2"); do printf 'url = "https://%s:%s/"\noutput = "/dev/null"\n' "$NAME" "$1"; done >> "$WORK/urls"
     echo "$WORK/urls"
 }
@@ -84,7 +88,7 @@ measure() { # name port command... -> instructions per request of command under 
     PIDS+=("$pid")
     for _ in $(seq 1 200); do
         # Ready once the backend's answer comes back through the route.
-        [[ $(curl -sk --max-time 2 --resolve "$NAME:$port:127.0.0.1" "https://$NAME:$port/" 2>/dev/null) == "$BACKEND_BODY" ]] && { ready=1; break; }
+        [[ $(curl -sk "--$PROTO" --max-time 2 --resolve "$NAME:$port:127.0.0.1" "https://$NAME:$port/" 2>/dev/null) == "$BACKEND_BODY" ]] && { ready=1; break; }
         sleep 0.2
     done
     if ((!ready)); then
@@ -146,10 +150,11 @@ nginx_swag=$(count_nginx nginx-swag $((BASE_PORT + 9)) 0 0 1)
 RUN_CONFIG=$WORK/run-config
 mkdir -p "$RUN_CONFIG/nginx/proxy-confs"
 cat > "$RUN_CONFIG/nginx/proxy-confs/bench.subdomain.conf" <<CONF
-## The shape of SWAG's samples (e.g. nextcloud.subdomain.conf.sample).
+## The shape of SWAG's samples (e.g. nextcloud.subdomain.conf.sample);
+## http2 as nginx 1.22 spells it, for the h2 rows (moat offers h2 by ALPN).
 server {
-    listen 443 ssl;
-    listen [::]:443 ssl;
+    listen 443 ssl http2;
+    listen [::]:443 ssl http2;
     server_name bench.*;
     include /config/nginx/ssl.conf;
     client_max_body_size 0;
@@ -170,6 +175,12 @@ moat_run=$(CONFIG_DIR=$RUN_CONFIG HTTP_PORT=$((BASE_PORT + 11)) HTTPS_PORT=$run_
 nginx_run_port=$((BASE_PORT + 12))
 nginx_tree "$RUN_CONFIG" "$WORK/nginx-run" "$nginx_run_port" $((BASE_PORT + 13))
 nginx_run=$(measure nginx-run "$nginx_run_port" nginx -c "$WORK/nginx-run/nginx/nginx.conf" -p "$WORK/nginx-run")
+# The same two over HTTP/2: every request a new stream on one connection.
+PROTO=http2
+moat_run_h2=$(CONFIG_DIR=$RUN_CONFIG HTTP_PORT=$((BASE_PORT + 11)) HTTPS_PORT=$run_https WORKERS=1 \
+    GLIBC_TUNABLES=$(moat_tunables) measure moat-run-h2 "$run_https" "$ROOT/target/$CARGO_BUILD_TARGET/release/moat" run)
+nginx_run_h2=$(measure nginx-run-h2 "$nginx_run_port" nginx -c "$WORK/nginx-run/nginx/nginx.conf" -p "$WORK/nginx-run")
+PROTO=http1.1
 NAME=127.0.0.1
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
@@ -187,3 +198,5 @@ printf '%-10s %10s %9s %8s   (SWAG proxy.conf included, 20 proxy_set_header; x n
 printf '%-10s %10s %9s %8s   (the same conf in nginx: Connection: close, a backend connection per request)\n' nginx+swag "$nginx_swag" "$(ratio "$nginx_swag" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (moat run: SWAG tree, subdomain conf, access log, fail2ban; x nginx-run)\n' moat-run "$moat_run" "$(ratio "$moat_run" "$pingora")" "$(ratio "$moat_run" "$nginx_run")"
 printf '%-10s %10s %9s %8s   (nginx on the same tree, access log to the file)\n' nginx-run "$nginx_run" "$(ratio "$nginx_run" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (moat run over HTTP/2, one stream per request; x nginx-run-h2)\n' moat-run-h2 "$moat_run_h2" "$(ratio "$moat_run_h2" "$pingora")" "$(ratio "$moat_run_h2" "$nginx_run_h2")"
+printf '%-10s %10s %9s %8s   (nginx on the same tree over HTTP/2)\n' nginx-run-h2 "$nginx_run_h2" "$(ratio "$nginx_run_h2" "$pingora")" "1.00"

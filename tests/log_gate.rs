@@ -1,7 +1,8 @@
-//! Pingora and rustls log through the `log` crate. moat's subscriber gates
-//! those macros at the most verbose level its filter admits, so a request
-//! does not pay for the debug lines `LOG_LEVEL` drops, while the lines a
-//! directive admits still arrive. The subscriber is process-wide, so this
+//! Pingora and rustls log through the `log` crate, the h2 crate through
+//! tracing's spans. moat's subscriber gates both at the most verbose level
+//! its filter admits, so a request does not pay for the debug lines and
+//! trace spans `LOG_LEVEL` drops, while the lines a directive admits still
+//! arrive. The subscriber is process-wide, so this
 //! file holds one test.
 
 #[path = "support/log_capture.rs"]
@@ -33,4 +34,12 @@ fn log_macros_stop_at_the_most_verbose_level_the_filter_admits() {
     assert!(out.contains("admitted-debug-line"), "{out}");
     assert!(out.contains("admitted-info-line"), "{out}");
     assert!(!out.contains("filtered-debug-line"), "{out}");
+    // tracing's own gate is the same level: a trace span (h2 makes several
+    // per frame) is disabled at its call site, a debug one is not.
+    assert_eq!(
+        tracing::level_filters::LevelFilter::current(),
+        tracing::level_filters::LevelFilter::DEBUG
+    );
+    assert!(tracing::trace_span!(target: "h2::proto", "frame").is_disabled());
+    assert!(!tracing::debug_span!(target: "pingora_core::connectors", "connect").is_disabled());
 }

@@ -1,8 +1,9 @@
-//! moat's own HTTP/1 loop (`src/proxy/engine/h1.rs`) over real sockets:
-//! its upstream pool reuses connections and retries a reused one the
-//! upstream closed, and the requests it hands to pingora-proxy (here: ones
-//! with a body) arrive whole, pipelined or not, with later requests on the
-//! same connection still served. The backend records every request and the
+//! moat's own request path (`src/proxy/engine/request.rs`) over real
+//! sockets, on its HTTP/1 loop (`h1.rs`) and on HTTP/2 streams: its
+//! upstream pool reuses connections and retries a reused one the upstream
+//! closed, and the requests it hands to pingora-proxy (here: ones with a
+//! body) arrive whole, pipelined or not, with later requests on the same
+//! connection still served. The backend records every request and the
 //! connection it came on, so what reached it is asserted.
 
 #[path = "support/proxy.rs"]
@@ -313,5 +314,104 @@ async fn pipelined_requests_handed_over_mid_way_are_answered_in_order() {
             ("/b".to_owned(), "payload".to_owned()),
             ("/c".to_owned(), String::new()),
         ]
+    );
+}
+
+/// HTTP/2 streams run moat's own path and share its upstream pool with
+/// the HTTP/1 loop: a stream after an HTTP/1 request reuses that
+/// request's upstream connection (pingora-proxy's pool would open a new
+/// one). Sixteen concurrent streams on one client connection each get
+/// their own answer and reach the backend once; a POST is handed over
+/// whole; streams after it are served from the pool again.
+#[tokio::test]
+async fn http2_streams_run_on_moats_path_and_share_its_pool() {
+    let backend = Backend::start(None).await;
+    let moat = moat_for(&backend);
+    let accepted = || backend.accepted.load(Ordering::SeqCst);
+    let mut plain = Client::connect(&moat).await;
+    plain.send(&get("/warm")).await;
+    assert_eq!(plain.response().await.1, "1:GET /warm ");
+    drop(plain);
+
+    let h2 = client(&["app.example.test"], moat.https);
+    let url = |path: &str| format!("https://app.example.test:{}{path}", moat.https.port());
+    let first = h2.get(url("/first")).send().await.unwrap();
+    assert_eq!(first.version(), reqwest::Version::HTTP_2);
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.text().await.unwrap(), "1:GET /first ");
+    assert_eq!(
+        accepted(),
+        1,
+        "the stream reused the loop's pooled connection"
+    );
+
+    let paths: Vec<String> = (0..16).map(|i| format!("/many/{i}")).collect();
+    let answers = futures_util::future::join_all(paths.iter().map(|path| {
+        let request = h2.get(url(path)).send();
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.version(), reqwest::Version::HTTP_2);
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    }))
+    .await;
+    for (path, answer) in paths.iter().zip(&answers) {
+        let (_, text) = answer.split_once(':').unwrap();
+        assert_eq!(text, format!("GET {path} "), "the answer to {path}");
+    }
+    for path in &paths {
+        let times = backend.seen().iter().filter(|s| &s.path == path).count();
+        assert_eq!(times, 1, "{path} reached the backend once");
+    }
+    let after_many = accepted();
+    assert!(
+        after_many <= 17,
+        "{after_many} upstream connections for 17 requests"
+    );
+
+    let posted = h2
+        .post(url("/form"))
+        .body("name=value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert!(posted
+        .text()
+        .await
+        .unwrap()
+        .ends_with("POST /form name=value"));
+    let after_post = accepted();
+    // pingora-proxy took it, on a connection of its own pool.
+    assert_eq!(after_post, after_many + 1, "the POST was handed over");
+
+    for path in ["/later/1", "/later/2", "/later/3"] {
+        let response = h2.get(url(path)).send().await.unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .ends_with(&format!("GET {path} ")));
+    }
+    assert_eq!(
+        accepted(),
+        after_post,
+        "later streams used pooled connections"
+    );
+    let methods: Vec<_> = backend
+        .seen()
+        .into_iter()
+        .filter(|s| s.method != "GET")
+        .map(|s| (s.method, s.path, s.body))
+        .collect();
+    assert_eq!(
+        methods,
+        [(
+            "POST".to_owned(),
+            "/form".to_owned(),
+            "name=value".to_owned()
+        )]
     );
 }

@@ -69,9 +69,15 @@ fn head(
     Ok((resp, (!empty).then_some(reply.body)))
 }
 
-/// Write `reply` to an HTTP/1 client of moat's own loop (see
-/// `engine/h1.rs`), with the `add_header` rules that apply.
-pub async fn send_h1(down: &mut ServerSession, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
+/// Write `reply` to a client of moat's own request path (an HTTP/1
+/// request or an HTTP/2 stream, `engine/request.rs`), with the
+/// `add_header` rules that apply. An empty HTTP/2 answer ends its stream
+/// when the path finishes the session.
+pub async fn send_session(
+    down: &mut ServerSession,
+    reply: Reply,
+    rules: &[HeaderRule],
+) -> Result<()> {
     let (resp, body) = head(down.req_header(), reply, rules)?;
     down.write_response_header(Box::new(resp)).await?;
     if let Some(body) = body {

@@ -47,7 +47,16 @@ where
         .parse(level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let most_verbose = filter.max_level_hint();
-    let no_dumps = filter_fn(|meta| !dumps_requests(meta.target(), *meta.level()));
+    // The hint is tracing's global gate too: a layer filter without one
+    // (a closure) leaves it at TRACE, and then every `trace_span!` of the
+    // h2 crate was created, entered and closed in the registry only to be
+    // filtered out, about 150k instructions an HTTP/2 request at
+    // `LOG_LEVEL=info` (bench/RESULTS.md, 2026-12-07). A line must pass
+    // both filters, so the level filter's hint bounds this one's.
+    let mut no_dumps = filter_fn(|meta| !dumps_requests(meta.target(), *meta.level()));
+    if let Some(hint) = most_verbose {
+        no_dumps = no_dumps.with_max_level_hint(hint);
+    }
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_timer(zone);

@@ -1,16 +1,19 @@
 //! The request path, in two layers over pingora-core's sessions.
 //!
 //! - [`Connections`] (`connections.rs`) owns each accepted connection.
-//!   HTTP/1 connections run moat's own keep-alive loop (`h1.rs`), which
-//!   serves proxied requests itself over its own upstream pool (`pool.rs`),
-//!   `auth_request` and moat's own answers included: no pingora-proxy phase
-//!   machinery, no boxed request future, no pool task per release.
-//! - Everything else goes to pingora-proxy's `HttpProxy` running
-//!   [`Phases`], the `ProxyHttp` implementation in `phases.rs`: HTTP/2 clients, and
-//!   the HTTP/1 requests the loop hands over (bodies, upgrades, gRPC,
-//!   HTTP-01 answers, heads nginx refuses). Each phase is a few
-//!   lines that call into the concern files; the route decision is taken
-//!   once in `request_filter` and kept in [`RequestCtx`].
+//!   HTTP/1 connections run moat's own keep-alive loop (`h1.rs`); the
+//!   streams of HTTP/2 connections come from pingora-core's HTTP/2 accept
+//!   loop. Each request or stream runs moat's request path
+//!   (`request.rs`), which serves proxied requests itself over its own
+//!   upstream pool (`pool.rs`), `auth_request` and moat's own answers
+//!   included: no pingora-proxy phase machinery, no boxed request future,
+//!   no pool task per release.
+//! - What that path does not serve goes to pingora-proxy's `HttpProxy`
+//!   running [`Phases`], the `ProxyHttp` implementation in `phases.rs`:
+//!   requests with bodies, upgrades, gRPC, HTTP-01 answers, heads nginx
+//!   refuses. Each phase is a few lines that call into the concern files;
+//!   the route decision is taken once in `request_filter` and kept in
+//!   [`RequestCtx`].
 //!
 //! Both layers call the same policy steps (head checks, the decision,
 //! bans, limits, header edits, the access log) on [`MoatProxy`].
@@ -19,6 +22,7 @@ mod connections;
 mod h1;
 mod phases;
 mod pool;
+mod request;
 
 pub use connections::Connections;
 pub use phases::Phases;
@@ -375,10 +379,15 @@ impl MoatProxy {
         } else {
             Vec::new()
         };
+        // The jails get the error lines without their dates.
+        let error_lines: Vec<_> = match bans {
+            Some(_) => errors.iter().map(|r| r.undated(0)).collect(),
+            None => Vec::new(),
+        };
+        for record in errors {
+            self.error_log.log(record);
+        }
         if !self.access_log.enabled() && bans.is_none() {
-            for record in errors {
-                self.error_log.log(record);
-            }
             return;
         }
         let req = session.req_header();
@@ -420,21 +429,15 @@ impl MoatProxy {
                 .and_then(|d| d.remote_user.as_deref())
                 .map(Cow::Borrowed),
         };
-        // One line for both: the log puts the time into the jails' line.
-        let Some(bans) = bans else {
-            for record in errors {
-                self.error_log.log(record);
+        match bans {
+            None => self.access_log.log(&record),
+            // One line for both: the log puts the time into the jails' line.
+            Some(bans) => {
+                let (line, time_at) = record.combined_undated_at();
+                self.access_log.log_undated(&record, &line, time_at);
+                bans.observe(Some(line), error_lines);
             }
-            self.access_log.log(&record);
-            return;
-        };
-        let (line, time_at) = record.combined_undated_at();
-        let error_lines = errors.iter().map(|r| r.undated(0)).collect();
-        for record in errors {
-            self.error_log.log(record);
         }
-        self.access_log.log_undated(&record, &line, time_at);
-        bans.observe(Some(line), error_lines);
     }
 }
 

@@ -1,5 +1,5 @@
-//! pingora-proxy's phases over [`MoatProxy`]: the path of HTTP/2 requests
-//! and of the HTTP/1 requests moat's own loop hands over (bodies,
+//! pingora-proxy's phases over [`MoatProxy`]: the path of the requests
+//! moat's own request path hands over, HTTP/1 and HTTP/2 (bodies,
 //! upgrades, gRPC, HTTP-01 answers, heads nginx refuses). The policy
 //! steps are the loop's own (`pre_access`, `error_page`, `account`), called
 //! from the phases in the same order.

@@ -47,12 +47,16 @@ where
         .parse(level)
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let most_verbose = filter.max_level_hint();
-    // The hint is tracing's global gate too: a layer filter without one
-    // (a closure) leaves it at TRACE, and then every `trace_span!` of the
-    // h2 crate was created, entered and closed in the registry only to be
-    // filtered out, about 150k instructions an HTTP/2 request at
+    // The layer's hint is tracing's global gate, and `try_init` sets the
+    // `log` crate's level from it (Pingora and rustls log through `log`).
+    // A layer filter without one (a closure) left both at TRACE: each of
+    // Pingora's per-request `debug!`/`trace!` lines reached the filters
+    // only to be dropped (about 15k instructions an HTTP/1 request), and
+    // each of the h2 crate's per-frame `trace_span!`s was created, entered
+    // and closed in the registry (about 175k an HTTP/2 request), at
     // `LOG_LEVEL=info` (bench/RESULTS.md, 2026-12-07). A line must pass
-    // both filters, so the level filter's hint bounds this one's.
+    // both filters, so the level filter's hint bounds this one's; what a
+    // directive admits (`pingora_core=debug`) still arrives.
     let mut no_dumps = filter_fn(|meta| !dumps_requests(meta.target(), *meta.level()));
     if let Some(hint) = most_verbose {
         no_dumps = no_dumps.with_max_level_hint(hint);
@@ -78,32 +82,8 @@ where
         .with(layer)
         .try_init()
         .map_err(|e| SupervisorError::Logging(e.to_string()))?;
-    gate_log_crate(most_verbose);
     log_panics();
     Ok(())
-}
-
-/// Tells the `log` crate's macros the most verbose level the filter can
-/// let through. Pingora and rustls log through `log`; `try_init`'s bridge
-/// into tracing sets `log`'s level from the subscriber's hint, and the
-/// dump filter (a closure) gives none, so the bridge admitted every level:
-/// each of Pingora's per-request `debug!`/`trace!` lines reached the
-/// filters only to be dropped, about 15k instructions a request at
-/// `LOG_LEVEL=info` (bench/RESULTS.md, 2026-12-07). A line must pass both
-/// filters, so the level filter's hint bounds what is shown; with the gate
-/// those macros stop at one comparison, and what a directive admits
-/// (`pingora_core=debug`) still arrives.
-fn gate_log_crate(most_verbose: Option<tracing::level_filters::LevelFilter>) {
-    use tracing::level_filters::LevelFilter;
-    let gate = match most_verbose.unwrap_or(LevelFilter::TRACE) {
-        LevelFilter::OFF => log::LevelFilter::Off,
-        LevelFilter::ERROR => log::LevelFilter::Error,
-        LevelFilter::WARN => log::LevelFilter::Warn,
-        LevelFilter::INFO => log::LevelFilter::Info,
-        LevelFilter::DEBUG => log::LevelFilter::Debug,
-        _ => log::LevelFilter::Trace,
-    };
-    log::set_max_level(gate);
 }
 
 /// Routes panics into the log as one error event (thread, source location,

@@ -191,10 +191,11 @@ impl HeaderPlan {
         if let Some(last) = (0..i).rev().find(|&j| self.entries[j].group == group) {
             self.entries[last].next = Some(i);
         }
+        let token = is_token(name.as_bytes());
         self.entries.push(PlanEntry {
             class: HeaderClass::of(&name),
-            token: is_token(name.as_bytes()),
-            sendable_const: is_token(name.as_bytes())
+            token,
+            sendable_const: token
                 && matches!(&source, Source::Const(c) if is_field_value(c.as_bytes())),
             shared_name: bytes::Bytes::copy_from_slice(name.as_bytes()),
             name,

@@ -344,7 +344,13 @@ async fn streamed_bodies_over_the_limit_never_reach_the_upstream() {
     );
     let (table, _) = moat::conf::load_str(dir.path(), &dir.path().join("nginx.conf"), &text)
         .unwrap_or_else(|e| panic!("{e:?}"));
-    let moat = support::start_moat(Arc::new(ArcSwap::from_pointee(table)), None);
+    // Every request is accounted (metrics and access log, one step): a
+    // replayed body once lost its request's line to a panic there.
+    let metrics = moat::proxy::ProxyMetrics::new();
+    let moat = support::start_moat_with(Arc::new(ArcSwap::from_pointee(table)), None, |c| {
+        c.metrics = metrics.clone()
+    });
+    let mut accounted = std::collections::HashMap::<u16, u64>::new();
 
     let nginx = env::require_program("body_limits_nginx", "nginx").map(|bin| {
         let up = BodyRecorder::start();
@@ -487,6 +493,17 @@ async fn streamed_bodies_over_the_limit_never_reach_the_upstream() {
         };
         let (got, last_piece_at) = send(moat.https).await;
         assert_eq!(got, case.status, "{name}: moat's status");
+        let expected = accounted.entry(got).or_default();
+        *expected += 1;
+        let expected = *expected;
+        assert!(
+            support::wait_for(Duration::from_secs(10), || metrics
+                .requests("limits.test", got)
+                >= expected)
+            .await,
+            "{name}: the request was never accounted ({} with {got}, {expected} expected)",
+            metrics.requests("limits.test", got)
+        );
         let seen = moat_up.for_target(case.path);
         let buffered = !case.path.starts_with("/free/");
         if case.arrives {

@@ -48,28 +48,22 @@ pub fn install(session: &mut Session, held: Held) {
     // client is told the connection closes after this response.
     client.set_keepalive(None);
     *session.downstream_session = ServerSession::new_custom(Box::new(Replay {
-        client: Some(client),
+        client,
         held,
+        closed: false,
     }));
 }
 
 struct Replay {
-    /// The client's session; taken only by `finish`, Pingora's last call.
-    client: Option<Box<ServerSession>>,
+    /// The client's session, kept to the end: Pingora reads it (the
+    /// access log's addresses, the response written) after `finish`.
+    client: Box<ServerSession>,
     held: Held,
+    /// Whether the response is finished and the connection closed.
+    closed: bool,
 }
 
 impl Replay {
-    fn client(&self) -> &ServerSession {
-        self.client.as_deref().expect("session used after finish")
-    }
-
-    fn client_mut(&mut self) -> &mut ServerSession {
-        self.client
-            .as_deref_mut()
-            .expect("session used after finish")
-    }
-
     fn body_done(&self) -> bool {
         match &self.held {
             Held::Memory(_) => true,
@@ -83,11 +77,11 @@ type MessageReader = Box<dyn Stream<Item = Result<Bytes>> + Unpin + Send + Sync 
 #[async_trait]
 impl CustomSession for Replay {
     fn req_header(&self) -> &RequestHeader {
-        self.client().req_header()
+        self.client.req_header()
     }
 
     fn req_header_mut(&mut self) -> &mut RequestHeader {
-        self.client_mut().req_header_mut()
+        self.client.req_header_mut()
     }
 
     async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
@@ -104,7 +98,7 @@ impl CustomSession for Replay {
     }
 
     async fn write_response_header(&mut self, resp: Box<ResponseHeader>, end: bool) -> Result<()> {
-        let client = self.client_mut();
+        let client = &mut self.client;
         client.write_response_header(resp).await?;
         if end {
             client.write_response_body(Bytes::new(), true).await?;
@@ -113,7 +107,7 @@ impl CustomSession for Replay {
     }
 
     async fn write_response_header_ref(&mut self, resp: &ResponseHeader, end: bool) -> Result<()> {
-        let client = self.client_mut();
+        let client = &mut self.client;
         client.write_response_header_ref(resp).await?;
         if end {
             client.write_response_body(Bytes::new(), true).await?;
@@ -122,82 +116,92 @@ impl CustomSession for Replay {
     }
 
     async fn write_body(&mut self, data: Bytes, end: bool) -> Result<()> {
-        self.client_mut().write_response_body(data, end).await
+        self.client.write_response_body(data, end).await
     }
 
     async fn write_trailers(&mut self, trailers: HeaderMap) -> Result<()> {
-        self.client_mut().write_response_trailers(trailers).await
+        self.client.write_response_trailers(trailers).await
     }
 
     async fn response_duplex_vec(&mut self, tasks: Vec<HttpTask>) -> Result<bool> {
-        self.client_mut().response_duplex_vec(tasks).await
+        self.client.response_duplex_vec(tasks).await
     }
 
     fn proxy_tasks_enabled(&self) -> bool {
-        self.client().supports_proxy_task_api()
+        self.client.supports_proxy_task_api()
     }
 
     fn set_proxy_tasks_enabled(&mut self, enabled: bool) {
-        self.client_mut().set_proxy_tasks_enabled(enabled);
+        self.client.set_proxy_tasks_enabled(enabled);
     }
 
     fn send_proxy_task(&mut self, task: HttpTask) {
-        self.client_mut().send_downstream_proxy_task(task);
+        self.client.send_downstream_proxy_task(task);
     }
 
     fn has_pending_proxy_tasks(&self) -> bool {
-        self.client().has_pending_downstream_proxy_tasks()
+        self.client.has_pending_downstream_proxy_tasks()
     }
 
     async fn write_proxy_tasks(&mut self) -> Result<bool> {
-        self.client_mut().write_downstream_proxy_tasks().await
+        self.client.write_downstream_proxy_tasks().await
     }
 
     fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        self.client_mut().set_read_timeout(timeout);
+        self.client.set_read_timeout(timeout);
     }
 
     fn get_read_timeout(&self) -> Option<Duration> {
-        self.client().get_read_timeout()
+        self.client.get_read_timeout()
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) {
-        self.client_mut().set_write_timeout(timeout);
+        self.client.set_write_timeout(timeout);
     }
 
     fn get_write_timeout(&self) -> Option<Duration> {
-        self.client().get_write_timeout()
+        self.client.get_write_timeout()
     }
 
     fn set_total_drain_timeout(&mut self, timeout: Option<Duration>) {
-        self.client_mut().set_total_drain_timeout(timeout);
+        self.client.set_total_drain_timeout(timeout);
     }
 
     fn get_total_drain_timeout(&self) -> Option<Duration> {
-        self.client().get_total_drain_timeout()
+        self.client.get_total_drain_timeout()
     }
 
     fn request_summary(&self) -> String {
-        self.client().request_summary()
+        self.client.request_summary()
     }
 
     fn response_written(&self) -> Option<&ResponseHeader> {
-        self.client().response_written()
+        self.client.response_written()
     }
 
     async fn shutdown(&mut self, _code: u32, _ctx: &str) {
-        self.client_mut().shutdown().await;
+        if !std::mem::replace(&mut self.closed, true) {
+            self.client.shutdown().await;
+        }
     }
 
     fn is_body_done(&mut self) -> bool {
         self.body_done()
     }
 
+    /// Pingora calls this twice for one response: as the session's
+    /// `finish_body` once the last byte is written (the logging phase then
+    /// reads the session), and as its `finish`. Keep-alive is off, so the
+    /// first call ends the response and closes the connection (a TLS
+    /// close_notify) and the second has nothing left to do.
     async fn finish(&mut self) -> Result<()> {
-        match self.client.take() {
-            Some(client) => client.finish().await.map(drop),
-            None => Ok(()),
+        if self.closed {
+            return Ok(());
         }
+        self.client.finish_body().await?;
+        self.closed = true;
+        self.client.shutdown().await;
+        Ok(())
     }
 
     fn is_body_empty(&mut self) -> bool {
@@ -208,38 +212,38 @@ impl CustomSession for Replay {
         if no_body_expected || self.body_done() {
             // The client's own body is read to its end: this waits, as
             // Pingora does, for the client to go away.
-            self.client_mut().read_body_or_idle(true).await
+            self.client.read_body_or_idle(true).await
         } else {
             self.read_body_bytes().await
         }
     }
 
     fn body_bytes_sent(&self) -> usize {
-        self.client().body_bytes_sent()
+        self.client.body_bytes_sent()
     }
 
     fn body_bytes_read(&self) -> usize {
-        self.client().body_bytes_read()
+        self.client.body_bytes_read()
     }
 
     fn digest(&self) -> Option<&Digest> {
-        self.client().digest()
+        self.client.digest()
     }
 
     fn digest_mut(&mut self) -> Option<&mut Digest> {
-        self.client_mut().digest_mut()
+        self.client.digest_mut()
     }
 
     fn client_addr(&self) -> Option<&SocketAddr> {
-        self.client().client_addr()
+        self.client.client_addr()
     }
 
     fn server_addr(&self) -> Option<&SocketAddr> {
-        self.client().server_addr()
+        self.client.server_addr()
     }
 
     fn pseudo_raw_h1_request_header(&self) -> Bytes {
-        self.client().to_h1_raw()
+        self.client.to_h1_raw()
     }
 
     fn enable_retry_buffering(&mut self) {}
@@ -279,10 +283,10 @@ impl CustomSession for Replay {
     }
 
     fn is_upgrade_req(&self) -> bool {
-        self.client().is_upgrade_req()
+        self.client.is_upgrade_req()
     }
 
     fn was_upgraded(&self) -> bool {
-        self.client().was_upgraded()
+        self.client.was_upgraded()
     }
 }

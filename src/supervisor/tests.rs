@@ -177,5 +177,39 @@ async fn inotify_wakes_the_conf_watcher_on_a_write_in_a_subfolder() {
     )
     .unwrap();
     let woke = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.recv()).await;
-    assert!(matches!(woke, Ok(Some(()))), "no inotify event: {woke:?}");
+    assert!(matches!(woke, Ok(Some(_))), "no inotify event: {woke:?}");
+}
+
+/// Reading the tree (moat's own walk and conf loads, an editor opening a
+/// file) is no change: before, each walk's opens woke the watcher for the
+/// next walk, twenty walks a second while idle.
+#[tokio::test]
+async fn reading_the_tree_does_not_wake_the_conf_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proxy-confs")).unwrap();
+    let conf = dir.path().join("proxy-confs/app.subdomain.conf");
+    std::fs::write(&conf, "server {}\n").unwrap();
+    let (_watcher, mut wakeups) = super::watcher::inotify_wakeups(dir.path())
+        .expect("inotify can watch a temp dir on this machine");
+    for _ in 0..3 {
+        let _ = Fingerprint::of(dir.path());
+        assert_eq!(std::fs::read_to_string(&conf).unwrap(), "server {}\n");
+    }
+    // inotify keeps its events in order: every wake-up before the marker's
+    // own came from the reads above.
+    let marker = dir.path().join("marker.conf");
+    std::fs::write(&marker, "x;").unwrap();
+    loop {
+        let woke = tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.recv())
+            .await
+            .expect("the marker's write wakes the watcher")
+            .expect("the watcher is alive");
+        assert!(
+            woke.iter().all(|p| p == &marker),
+            "woken by reads of {woke:?}"
+        );
+        if woke.contains(&marker) {
+            break;
+        }
+    }
 }

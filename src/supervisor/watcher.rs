@@ -72,20 +72,23 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<Entry>) {
     }
 }
 
-/// inotify events for `dir` and below, as wake-ups (the watcher must be
-/// kept alive as long as events are wanted). `None` when inotify cannot
-/// watch it (no instances or watches left, unsupported filesystem).
+/// inotify events for `dir` and below that may change the tree, as
+/// wake-ups carrying the paths they name (the watcher must be kept alive as
+/// long as events are wanted). `None` when inotify cannot watch it (no
+/// instances or watches left, unsupported filesystem).
 pub(super) fn inotify_wakeups(
     dir: &Path,
 ) -> Option<(
     notify::RecommendedWatcher,
-    tokio::sync::mpsc::UnboundedReceiver<()>,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<PathBuf>>,
 )> {
     use notify::Watcher as _;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = tx.send(());
+        if let Ok(event) = event {
+            if may_change(&event.kind) {
+                let _ = tx.send(event.paths);
+            }
         }
     })
     .map_err(|e| tracing::warn!(error = %e, "inotify unavailable; polling the confs every second"))
@@ -95,6 +98,20 @@ pub(super) fn inotify_wakeups(
         .map_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "inotify cannot watch the confs; polling every second"))
         .ok()?;
     Some((watcher, rx))
+}
+
+/// Whether an event can mean the tree changed. notify also reports opens
+/// and reads (inotify's IN_OPEN, IN_CLOSE_NOWRITE): the watcher's own walk
+/// opens every directory, so waking on those made it walk again at once,
+/// about twenty times a second for as long as moat ran. A write is still
+/// seen by its modify and its close-after-write.
+fn may_change(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// Watches `dir` until shutdown, sending [`Event::Reload`] after each change

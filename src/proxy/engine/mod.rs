@@ -5,13 +5,12 @@
 //!   streams of HTTP/2 connections come from pingora-core's HTTP/2 accept
 //!   loop. Each request or stream runs moat's request path
 //!   (`request.rs`), which serves proxied requests itself over its own
-//!   upstream pool (`pool.rs`), `auth_request` and moat's own answers
-//!   included: no pingora-proxy phase machinery, no boxed request future,
-//!   no pool task per release.
+//!   upstream pool (`pool.rs`), `auth_request`, upgrades (the relay in
+//!   `websocket.rs`) and moat's own answers included: no pingora-proxy
+//!   phase machinery, no boxed request future, no pool task per release.
 //! - What that path does not serve goes to pingora-proxy's `HttpProxy`
 //!   running [`Phases`], the `ProxyHttp` implementation in `phases.rs`:
-//!   requests with bodies, upgrades, gRPC, HTTP-01 answers, heads nginx
-//!   refuses. Each phase is a few lines that call into the concern files;
+//!   requests with bodies, gRPC, HTTP-01 answers, heads nginx refuses. Each phase is a few lines that call into the concern files;
 //!   the route decision is taken once in `request_filter` and kept in
 //!   [`RequestCtx`].
 //!
@@ -246,10 +245,10 @@ impl MoatProxy {
     }
 
     /// An HTTP/1.1 upgrade to a proxied location, relayed by moat (Pingora
-    /// issue #946, see `websocket.rs`).
+    /// issue #946, see `websocket.rs`); the connection ends with it.
     async fn relay_upgrade(
         &self,
-        session: &mut Session,
+        down: &mut ServerSession,
         decision: &Decision,
         target: &ProxyTarget,
         ctx: &mut RequestCtx,
@@ -258,7 +257,7 @@ impl MoatProxy {
         ctx.upstream_addr = Some(addr);
         let relayed = websocket::relay(
             &self.connector,
-            session.as_downstream_mut(),
+            down,
             target,
             addr,
             &decision.response_headers,

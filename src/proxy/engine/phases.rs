@@ -1,6 +1,8 @@
 //! pingora-proxy's phases over [`MoatProxy`]: the path of the requests
-//! moat's own request path hands over, HTTP/1 and HTTP/2 (bodies,
-//! upgrades, gRPC, HTTP-01 answers, heads nginx refuses). The policy
+//! moat's own request path hands over, HTTP/1 and HTTP/2 (bodies, gRPC,
+//! HTTP-01 answers, heads nginx refuses; and, on an HTTP/1 connection
+//! handed over earlier, the requests after, upgrades included, which the
+//! same relay serves). The policy
 //! steps are the loop's own (`pre_access`, `error_page`, `account`), called
 //! from the phases in the same order.
 
@@ -77,7 +79,13 @@ impl ProxyHttp for Phases {
         if let Action::Proxy(target) = &decision.action {
             if session.is_upgrade_req() {
                 let target = target.clone();
-                let result = Box::pin(self.relay_upgrade(session, &decision, &target, ctx)).await;
+                let result = Box::pin(self.relay_upgrade(
+                    session.as_downstream_mut(),
+                    &decision,
+                    &target,
+                    ctx,
+                ))
+                .await;
                 ctx.decision = Some(decision);
                 result?;
                 return Ok(true);

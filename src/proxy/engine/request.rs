@@ -6,13 +6,14 @@
 //! 1. the head checks nginx makes before anything reads the head;
 //! 2. the route decision;
 //! 3. the hand-over test: what this path does not serve itself (bodies,
-//!    upgrades, gRPC, HTTP-01 answers, heads nginx refuses) goes to
+//!    gRPC, HTTP-01 answers, heads nginx refuses) goes to
 //!    pingora-proxy before anything here has had an effect (see
 //!    [`hands_over`]);
 //! 4. pre-access: ban, limits ([`MoatProxy::pre_access`]);
 //! 5. access: `auth_request`, then the decision again with its answer;
 //! 6. content: the upstream head from the conf's edits (`headers.rs`),
 //!    forwarding over moat's pool, the response rules and `sub_filter`;
+//!    an upgrade relayed on a new upstream connection (`websocket.rs`);
 //!    or moat's own answer (`return`, redirects, static files, refusals);
 //! 7. the access log, metrics and jails ([`MoatProxy::account`]).
 
@@ -51,10 +52,12 @@ pub(super) enum Served {
 }
 
 /// Requests the loop leaves to pingora-proxy: those with a body (its
-/// buffering, 413 and replay are in `body_buffer`), upgrades (the relay in
-/// `websocket.rs`) and gRPC (an HTTP/2 upstream).
+/// buffering, 413 and replay are in `body_buffer`) and gRPC (an HTTP/2
+/// upstream). An upgrade stays: its body is the relayed bytes, which
+/// pingora-core reads as such once the `101` is written, so it is not
+/// asked about a body before (that would fix the reader's framing early).
 fn hands_over(down: &mut ServerSession, decision: &Decision) -> bool {
-    matches!(decision.action, Action::Grpc(_)) || down.is_upgrade_req() || !down.is_body_empty()
+    matches!(decision.action, Action::Grpc(_)) || (!down.is_upgrade_req() && !down.is_body_empty())
 }
 
 impl MoatProxy {
@@ -95,6 +98,10 @@ impl MoatProxy {
                     .errors
                     .extend(dry_runs.iter().map(|r| r.to_string()));
                 match &decision.action {
+                    // The relay closes the connection when it ends.
+                    Action::Proxy(target) if down.is_upgrade_req() => {
+                        Box::pin(self.relay_upgrade(down, &decision, target, &mut ctx)).await
+                    }
                     Action::Proxy(target) => {
                         self.forward(down, pool, target, &decision, &mut ctx).await
                     }

@@ -64,6 +64,14 @@ struct Replay {
 }
 
 impl Replay {
+    /// Closes the client's connection once, whichever of Pingora's calls
+    /// comes first.
+    async fn close(&mut self) {
+        if !std::mem::replace(&mut self.closed, true) {
+            self.client.shutdown().await;
+        }
+    }
+
     fn body_done(&self) -> bool {
         match &self.held {
             Held::Memory(_) => true,
@@ -180,9 +188,7 @@ impl CustomSession for Replay {
     }
 
     async fn shutdown(&mut self, _code: u32, _ctx: &str) {
-        if !std::mem::replace(&mut self.closed, true) {
-            self.client.shutdown().await;
-        }
+        self.close().await;
     }
 
     fn is_body_done(&mut self) -> bool {
@@ -195,12 +201,10 @@ impl CustomSession for Replay {
     /// first call ends the response and closes the connection (a TLS
     /// close_notify) and the second has nothing left to do.
     async fn finish(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
+        if !self.closed {
+            self.client.finish_body().await?;
+            self.close().await;
         }
-        self.client.finish_body().await?;
-        self.closed = true;
-        self.client.shutdown().await;
         Ok(())
     }
 

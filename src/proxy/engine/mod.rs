@@ -10,8 +10,9 @@
 //!   phase machinery, no boxed request future, no pool task per release.
 //! - What that path does not serve goes to pingora-proxy's `HttpProxy`
 //!   running [`Phases`], the `ProxyHttp` implementation in `phases.rs`:
-//!   requests with bodies, gRPC, HTTP-01 answers, heads nginx refuses. Each phase is a few lines that call into the concern files;
-//!   the route decision is taken once in `request_filter` and kept in
+//!   requests with bodies, gRPC, HTTP-01 answers, heads nginx refuses.
+//!   Each phase is a few lines that call into the concern files; the
+//!   route decision is taken once in `request_filter` and kept in
 //!   [`RequestCtx`].
 //!
 //! Both layers call the same policy steps (head checks, the decision,

@@ -2,9 +2,8 @@
 //! moat's own request path hands over, HTTP/1 and HTTP/2 (bodies, gRPC,
 //! HTTP-01 answers, heads nginx refuses; and, on an HTTP/1 connection
 //! handed over earlier, the requests after, upgrades included, which the
-//! same relay serves). The policy
-//! steps are the loop's own (`pre_access`, `error_page`, `account`), called
-//! from the phases in the same order.
+//! same relay serves). The policy steps are the loop's own (`pre_access`,
+//! `error_page`, `account`), called from the phases in the same order.
 
 use super::*;
 

@@ -56,8 +56,8 @@ pub(super) enum Served {
 /// upstream). An upgrade stays: its body is the relayed bytes, which
 /// pingora-core reads as such once the `101` is written, so it is not
 /// asked about a body before (that would fix the reader's framing early).
-fn hands_over(down: &mut ServerSession, decision: &Decision) -> bool {
-    matches!(decision.action, Action::Grpc(_)) || (!down.is_upgrade_req() && !down.is_body_empty())
+fn hands_over(down: &mut ServerSession, upgrade: bool, decision: &Decision) -> bool {
+    matches!(decision.action, Action::Grpc(_)) || (!upgrade && !down.is_body_empty())
 }
 
 impl MoatProxy {
@@ -81,7 +81,8 @@ impl MoatProxy {
             return Served::HandOver;
         }
         let mut decision = self.routes.decide(&info);
-        if hands_over(down, &decision) {
+        let upgrade = down.is_upgrade_req();
+        if hands_over(down, upgrade, &decision) {
             return Served::HandOver;
         }
         let mut ctx = self.new_request_ctx();
@@ -99,7 +100,7 @@ impl MoatProxy {
                     .extend(dry_runs.iter().map(|r| r.to_string()));
                 match &decision.action {
                     // The relay closes the connection when it ends.
-                    Action::Proxy(target) if down.is_upgrade_req() => {
+                    Action::Proxy(target) if upgrade => {
                         Box::pin(self.relay_upgrade(down, &decision, target, &mut ctx)).await
                     }
                     Action::Proxy(target) => {

@@ -1,10 +1,12 @@
 //! moat's own request path (`src/proxy/engine/request.rs`) over real
 //! sockets, on its HTTP/1 loop (`h1.rs`) and on HTTP/2 streams: its
 //! upstream pool reuses connections and retries a reused one the upstream
-//! closed, and the requests it hands to pingora-proxy (here: ones with a
-//! body) arrive whole, pipelined or not, with later requests on the same
-//! connection still served. The backend records every request and the
-//! connection it came on, so what reached it is asserted.
+//! closed (with the request's body), and requests with a body
+//! (`engine/body.rs`) arrive whole on the same pooled connections,
+//! pipelined or not, in the framing the upstream is told, with later
+//! requests on the same client connection still served. The backend
+//! records every request, its framing and the connection it came on, so
+//! what reached it is asserted.
 
 #[path = "support/proxy.rs"]
 mod support;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use moat::conf::Action;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +27,8 @@ struct Seen {
     method: String,
     path: String,
     body: String,
+    /// How the body was framed: `length N`, `chunked` or `none`.
+    framing: String,
 }
 
 /// A keep-alive HTTP/1.1 backend that answers `conn:METHOD path body`.
@@ -80,6 +85,7 @@ async fn serve(
         let mut parts = line.split(' ');
         let method = parts.next().unwrap_or_default().to_owned();
         let path = parts.next().unwrap_or_default().to_owned();
+        let framing = framing(&head);
         let body = String::from_utf8_lossy(&body).into_owned();
         let text = format!("{conn}:{method} {path} {body}");
         seen.lock().unwrap().push(Seen {
@@ -87,6 +93,7 @@ async fn serve(
             method,
             path,
             body,
+            framing,
         });
         let answer = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
@@ -102,17 +109,38 @@ async fn serve(
     }
 }
 
-/// The next message (head, body by Content-Length) from `stream`, with
-/// `buf` holding what was read past the previous one.
+/// A header's value in `head`.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// How the message with `head` frames its body.
+fn framing(head: &str) -> String {
+    match (
+        header(head, "transfer-encoding"),
+        header(head, "content-length"),
+    ) {
+        (Some(te), None) if te.eq_ignore_ascii_case("chunked") => "chunked".into(),
+        (None, Some(length)) => format!("length {length}"),
+        (None, None) => "none".into(),
+        other => panic!("conflicting framing {other:?}"),
+    }
+}
+
+/// The next message (head, body by Content-Length or chunked) from
+/// `stream`, with `buf` holding what was read past the previous one.
 async fn read_message(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let length = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .map_or(0, |(_, v)| v.trim().parse::<usize>().unwrap());
+            if framing(&head) == "chunked" {
+                buf.drain(..end + 4);
+                return Some((head, read_chunked(stream, buf).await?));
+            }
+            let length = header(&head, "content-length").map_or(0, |v| v.parse().unwrap());
             let start = end + 4;
             while buf.len() < start + length {
                 if !fill(stream, buf).await {
@@ -125,6 +153,35 @@ async fn read_message(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
         }
         if !fill(stream, buf).await {
             return None;
+        }
+    }
+}
+
+/// A chunked body from the start of `buf` (and `stream`), decoded.
+async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = loop {
+            if let Some(at) = buf.windows(2).position(|w| w == b"\r\n") {
+                break at;
+            }
+            if !fill(stream, buf).await {
+                return None;
+            }
+        };
+        let size = usize::from_str_radix(std::str::from_utf8(&buf[..line_end]).unwrap(), 16)
+            .expect("a chunk size");
+        let need = line_end + 2 + size + 2;
+        while buf.len() < need {
+            if !fill(stream, buf).await {
+                return None;
+            }
+        }
+        body.extend_from_slice(&buf[line_end + 2..line_end + 2 + size]);
+        assert_eq!(&buf[need - 2..need], b"\r\n", "a chunk ends in CRLF");
+        buf.drain(..need);
+        if size == 0 {
+            return Some(body);
         }
     }
 }
@@ -190,6 +247,26 @@ fn moat_for(backend: &Backend) -> Moat {
     )
 }
 
+/// A backend that closes each connection after one answer, moat, and a
+/// client whose `GET /first` has been answered and whose pooled upstream
+/// connection the backend has since closed.
+async fn after_a_closed_pooled_connection() -> (Backend, Moat, Client) {
+    let backend = Backend::start(Some(1)).await;
+    let moat = moat_for(&backend);
+    let mut client = Client::connect(&moat).await;
+    client.send(&get("/first")).await;
+    assert_eq!(client.response().await.1, "1:GET /first ");
+    assert!(
+        wait_for(Duration::from_secs(5), || backend
+            .closed
+            .load(Ordering::SeqCst)
+            == 1)
+        .await,
+        "the backend closed its first connection"
+    );
+    (backend, moat, client)
+}
+
 /// Three requests on one client connection reach the backend on one
 /// upstream connection, in order.
 #[tokio::test]
@@ -225,20 +302,7 @@ async fn keep_alive_requests_share_one_upstream_connection() {
 /// request once.
 #[tokio::test]
 async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_new_one() {
-    let backend = Backend::start(Some(1)).await;
-    let moat = moat_for(&backend);
-    let mut client = Client::connect(&moat).await;
-    client.send(&get("/first")).await;
-    assert_eq!(client.response().await.1, "1:GET /first ");
-    // The backend has closed the connection moat keeps in its pool.
-    assert!(
-        wait_for(Duration::from_secs(5), || backend
-            .closed
-            .load(Ordering::SeqCst)
-            == 1)
-        .await,
-        "the backend closed its first connection"
-    );
+    let (backend, _moat, mut client) = after_a_closed_pooled_connection().await;
     client.send(&get("/second")).await;
     let (status, body) = client.response().await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -251,10 +315,12 @@ async fn a_pooled_connection_the_upstream_closed_is_retried_on_a_new_one() {
     assert_eq!(seen, [(1, "/first".to_owned()), (2, "/second".to_owned())]);
 }
 
-/// A request with a body is handed to pingora-proxy with the bytes the
-/// loop read of it; the connection goes on serving after it.
+/// A request with a body runs on the loop like the requests around it:
+/// it arrives whole, with its length, on the same pooled upstream
+/// connection (pingora-proxy, which served bodies before, has a pool of
+/// its own), and the client connection goes on serving after it.
 #[tokio::test]
-async fn a_request_with_a_body_after_loop_requests_arrives_whole() {
+async fn a_request_with_a_body_between_loop_requests_arrives_whole() {
     let backend = Backend::start(None).await;
     let moat = moat_for(&backend);
     let mut client = Client::connect(&moat).await;
@@ -269,27 +335,116 @@ async fn a_request_with_a_body_after_loop_requests_arrives_whole() {
     let seen: Vec<_> = backend
         .seen()
         .into_iter()
-        .map(|s| (s.method, s.path, s.body))
+        .map(|s| (s.conn, s.method, s.path, s.body, s.framing))
+        .collect();
+    let seen: Vec<_> = seen
+        .iter()
+        .map(|(c, m, p, b, f)| (*c, m.as_str(), p.as_str(), b.as_str(), f.as_str()))
         .collect();
     assert_eq!(
         seen,
         [
-            ("GET".to_owned(), "/before".to_owned(), String::new()),
-            (
-                "POST".to_owned(),
-                "/form".to_owned(),
-                "name=value".to_owned()
-            ),
-            ("GET".to_owned(), "/after".to_owned(), String::new()),
+            (1, "GET", "/before", "", "none"),
+            (1, "POST", "/form", "name=value", "length 10"),
+            (1, "GET", "/after", "", "none"),
+        ]
+    );
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 1);
+}
+
+/// The backend closes each connection after one answer. A POST that finds
+/// its pooled connection closed goes again on a new one, body and all:
+/// the client gets the answer, the backend sees the body once, whole.
+#[tokio::test]
+async fn a_body_on_a_pooled_connection_the_upstream_closed_goes_again_whole() {
+    let (backend, _moat, mut client) = after_a_closed_pooled_connection().await;
+    let body = "x".repeat(20_000);
+    client.send(&post("/second", &body)).await;
+    let (status, answer) = client.response().await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(answer, format!("2:POST /second {body}"));
+    let seen: Vec<_> = backend
+        .seen()
+        .into_iter()
+        .map(|s| (s.conn, s.path, s.body.len()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, "/first".to_owned(), 0),
+            (2, "/second".to_owned(), 20_000)
         ]
     );
 }
 
-/// Pipelined in one write: the loop answers the GET, then hands the POST
-/// over from the bytes it had already read past the GET; the answers come
-/// back in order and the backend gets both once.
+/// Chunked bodies: to a location without `client_max_body_size` one goes
+/// up chunked as it comes; to one with a limit it is read whole first and
+/// goes up with its `Content-Length`, as nginx sends it. Both on the one
+/// pooled connection, with the client's connection kept alive after each
+/// (a body over 64 KiB used to close it).
 #[tokio::test]
-async fn pipelined_requests_handed_over_mid_way_are_answered_in_order() {
+async fn chunked_bodies_go_up_streamed_or_whole_as_the_location_says() {
+    let backend = Backend::start(None).await;
+    let port = backend.port;
+    let moat = start_moat(
+        FnRoutes::new(move |req| {
+            let mut d = decision(Action::Proxy(swag_target(
+                "http",
+                "127.0.0.1",
+                port,
+                req,
+                None,
+            )));
+            if req.uri.starts_with("/limited") {
+                d.max_body_size = Some(1 << 20);
+            }
+            d
+        }),
+        None,
+    );
+    let mut client = Client::connect(&moat).await;
+    let body: String = (0..100_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for path in ["/streamed", "/limited"] {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        for piece in body.as_bytes().chunks(7_000) {
+            request.push_str(&format!("{:x}\r\n", piece.len()));
+            request.push_str(std::str::from_utf8(piece).unwrap());
+            request.push_str("\r\n");
+        }
+        request.push_str("0\r\n\r\n");
+        client.send(&request).await;
+        let (status, answer) = client.response().await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{path}");
+        assert_eq!(answer, format!("1:POST {path} {body}"), "{path}");
+    }
+    client.send(&get("/after")).await;
+    assert_eq!(client.response().await.1, "1:GET /after ");
+    let seen: Vec<_> = backend
+        .seen()
+        .into_iter()
+        .map(|s| (s.path, s.body == body, s.framing))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/streamed".to_owned(), true, "chunked".to_owned()),
+            ("/limited".to_owned(), true, "length 100000".to_owned()),
+            ("/after".to_owned(), false, "none".to_owned()),
+        ]
+    );
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 1);
+}
+
+/// Pipelined in one write: the loop answers the GET, then reads the
+/// POST's body from the bytes it had already read past the GET; the
+/// answers come back in order and the backend gets each once, on one
+/// connection.
+#[tokio::test]
+async fn pipelined_requests_with_a_body_mid_way_are_answered_in_order() {
     let backend = Backend::start(None).await;
     let moat = moat_for(&backend);
     let mut client = Client::connect(&moat).await;
@@ -305,14 +460,14 @@ async fn pipelined_requests_handed_over_mid_way_are_answered_in_order() {
     let seen: Vec<_> = backend
         .seen()
         .into_iter()
-        .map(|s| (s.path, s.body))
+        .map(|s| (s.conn, s.path, s.body))
         .collect();
     assert_eq!(
         seen,
         [
-            ("/a".to_owned(), String::new()),
-            ("/b".to_owned(), "payload".to_owned()),
-            ("/c".to_owned(), String::new()),
+            (1, "/a".to_owned(), String::new()),
+            (1, "/b".to_owned(), "payload".to_owned()),
+            (1, "/c".to_owned(), String::new()),
         ]
     );
 }
@@ -321,8 +476,9 @@ async fn pipelined_requests_handed_over_mid_way_are_answered_in_order() {
 /// the HTTP/1 loop: a stream after an HTTP/1 request reuses that
 /// request's upstream connection (pingora-proxy's pool would open a new
 /// one). Sixteen concurrent streams on one client connection each get
-/// their own answer and reach the backend once; a POST is handed over
-/// whole; streams after it are served from the pool again.
+/// their own answer and reach the backend once; a POST with a length and
+/// one streamed without (sent up chunked) arrive whole over the same
+/// pool; streams after them are served from the pool too.
 #[tokio::test]
 async fn http2_streams_run_on_moats_path_and_share_its_pool() {
     let backend = Backend::start(None).await;
@@ -382,18 +538,33 @@ async fn http2_streams_run_on_moats_path_and_share_its_pool() {
         .await
         .unwrap()
         .ends_with("POST /form name=value"));
+    let pieces: Vec<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>> =
+        ["streamed ", "body"]
+            .into_iter()
+            .map(|p| Ok(hyper::body::Frame::data(bytes::Bytes::from(p))))
+            .collect();
+    let streamed = h2
+        .post(url("/stream"))
+        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(
+            futures_util::stream::iter(pieces),
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 200);
+    assert!(streamed
+        .text()
+        .await
+        .unwrap()
+        .ends_with("POST /stream streamed body"));
     let after_post = accepted();
-    // pingora-proxy took it, on a connection of its own pool.
-    assert_eq!(after_post, after_many + 1, "the POST was handed over");
+    assert_eq!(after_post, after_many, "the POSTs used pooled connections");
 
     for path in ["/later/1", "/later/2", "/later/3"] {
         let response = h2.get(url(path)).send().await.unwrap();
         assert_eq!(response.version(), reqwest::Version::HTTP_2);
-        assert!(response
-            .text()
-            .await
-            .unwrap()
-            .ends_with(&format!("GET {path} ")));
+        let text = response.text().await.unwrap();
+        assert!(text.ends_with(&format!("GET {path} ")), "{path}: {text}");
     }
     assert_eq!(
         accepted(),
@@ -404,14 +575,13 @@ async fn http2_streams_run_on_moats_path_and_share_its_pool() {
         .seen()
         .into_iter()
         .filter(|s| s.method != "GET")
-        .map(|s| (s.method, s.path, s.body))
+        .map(|s| format!("{} {} {} ({})", s.method, s.path, s.body, s.framing))
         .collect();
     assert_eq!(
         methods,
-        [(
-            "POST".to_owned(),
-            "/form".to_owned(),
-            "name=value".to_owned()
-        )]
+        [
+            "POST /form name=value (length 10)",
+            "POST /stream streamed body (chunked)",
+        ]
     );
 }

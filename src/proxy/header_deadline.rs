@@ -123,9 +123,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
             conn_key(session.get_socket_digest().as_deref())
         };
         let mut forget = Forget(&self.gate, key);
-        // The keep-alive loops run inside the inner app: moat's own loop
-        // re-arms the wrapper before each head (`start_head`), the
-        // pingora-proxy path after each response (`rearm_after_response`).
+        // The keep-alive loop runs inside the inner app: it re-arms the
+        // wrapper before each head (`start_head`).
         let wrapped: Stream = Box::new(DeadlineStream::new(session, self.limit));
         let reuse = self.inner.process_new(wrapped, shutdown).await;
         if reuse.is_some() {
@@ -140,63 +139,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
     }
 }
 
-/// Re-arm the header deadline of this HTTP/1 connection for its next
-/// request; called when a response is complete.
-pub fn rearm_after_response(stream: &Stream) {
-    if let Some(deadline) = stream.as_any().downcast_ref::<DeadlineStream>() {
-        deadline.rearm.store(true, Ordering::Release);
-    }
-}
-
-/// Start a new head on this connection: re-arm the deadline and forget
-/// the bytes kept of the previous head (see [`take_head_bytes`]).
+/// Start a new head on this connection: re-arm the deadline.
 pub fn start_head(stream: &Stream) {
     if let Some(deadline) = stream.as_any().downcast_ref::<DeadlineStream>() {
         deadline.rearm.store(true, Ordering::Release);
-        let mut tape = deadline.tape.lock();
-        tape.bytes.clear();
-        tape.overflowed = false;
-    }
-}
-
-/// Every byte read from the connection since [`start_head`] up to and
-/// including the read that completed the head (the head and whatever of
-/// the body came with it), or `None` when they were not all kept. moat's
-/// own HTTP/1 loop reads a head, and when the request is one for the
-/// Pingora proxy instead, hands these bytes to a new session to read
-/// again.
-pub fn take_head_bytes(stream: &Stream) -> Option<Vec<u8>> {
-    let deadline = stream.as_any().downcast_ref::<DeadlineStream>()?;
-    let mut tape = deadline.tape.lock();
-    if tape.overflowed {
-        return None;
-    }
-    Some(std::mem::take(&mut tape.bytes))
-}
-
-/// The most bytes of one head kept for a hand-over: Pingora refuses heads
-/// over 64 KiB, and one read past the head adds at most one buffer.
-const TAPE_LIMIT: usize = 256 * 1024;
-
-/// What was read of the current head, for [`take_head_bytes`].
-#[derive(Default)]
-struct Tape {
-    bytes: Vec<u8>,
-    /// More than [`TAPE_LIMIT`] was read while armed: nothing is handed over.
-    overflowed: bool,
-}
-
-impl Tape {
-    fn keep(&mut self, bytes: &[u8]) {
-        if self.overflowed {
-            return;
-        }
-        if self.bytes.len() + bytes.len() > TAPE_LIMIT {
-            self.overflowed = true;
-            self.bytes = Vec::new();
-            return;
-        }
-        self.bytes.extend_from_slice(bytes);
     }
 }
 
@@ -214,9 +160,6 @@ pub(crate) struct DeadlineStream {
     tail: [u8; 3],
     /// Set between requests: the next read starts a new head.
     rearm: AtomicBool,
-    /// The bytes read while looking for the end of a head; locked only
-    /// by [`start_head`] and [`take_head_bytes`], once a request each.
-    tape: parking_lot::Mutex<Tape>,
 }
 
 impl fmt::Debug for DeadlineStream {
@@ -238,7 +181,6 @@ impl DeadlineStream {
             timing: false,
             tail: [0; 3],
             rearm: AtomicBool::new(false),
-            tape: Default::default(),
         }
     }
 
@@ -293,9 +235,6 @@ impl AsyncRead for DeadlineStream {
             this.armed = true;
             this.timing = false;
             this.tail = [0; 3];
-            let tape = this.tape.get_mut();
-            tape.bytes.clear();
-            tape.overflowed = false;
         }
         if this.timing {
             if let Some(timer) = this.timer.as_mut() {
@@ -312,7 +251,6 @@ impl AsyncRead for DeadlineStream {
         if this.armed {
             if let Poll::Ready(Ok(())) = &result {
                 let read = &buf.filled()[before..];
-                this.tape.get_mut().keep(read);
                 this.saw(read);
             }
         }

@@ -4,8 +4,8 @@
 //!
 //! The conf layer has already expanded every `proxy_set_header`; this file
 //! only carries the list out and owns what is hop-by-hop: body framing
-//! (`Content-Length`/`Transfer-Encoding`, kept from the client request so
-//! Pingora frames the body it actually relays) and connection management.
+//! (`Content-Length`/`Transfer-Encoding`, kept from the client request,
+//! after `engine/body.rs` has set it for the body that follows the head) and connection management.
 //! SWAG's proxy.conf sends `Connection: close` to the upstream for every
 //! request that is not an upgrade; moat drops that value so upstream
 //! connections stay in the keep-alive pool, and sends `Connection: upgrade`
@@ -29,16 +29,19 @@ const FRAMING: [http::HeaderName; 2] = [
 /// Statuses nginx adds `add_header` values to when `always` is not given.
 const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 307, 308];
 
-/// Rewrite `req` (Pingora's copy of the client request) into exactly what
-/// the target says to send. `upgrade` keeps `Upgrade`/`Connection: upgrade`
-/// (WebSockets); `h2` prepares the list for an HTTP/2 (gRPC) upstream.
+/// The upstream head for the client's head `req`, exactly what the target
+/// says to send: for HEAD requests, gRPC (`h2`: the list prepared for an
+/// HTTP/2 upstream), an `auth_request` subrequest (which carries the
+/// client's headers but not its body, so `body` is false and the client's
+/// framing stays behind) and the WebSocket relay (`upgrade` keeps
+/// `Upgrade`/`Connection: upgrade`). Other requests get the same head as
+/// bytes ([`upstream_wire`]).
 ///
-/// Runs once per proxied request. The header list is written once, into a
-/// new header in nginx's order, instead of edited in place: each edit of
-/// Pingora's case-preserving map (a find, a removal, an append) costs
-/// hundreds to thousands of instructions (bench/RESULTS.md, 2026-12-07).
-/// The order is nginx's: the client's body framing first (Pingora frames
-/// the body it relays by it), then what the edits add that the conf does
+/// The header list is written once, into a new header in nginx's order,
+/// instead of edited in place: each edit of Pingora's case-preserving map
+/// (a find, a removal, an append) costs hundreds to thousands of
+/// instructions (bench/RESULTS.md, 2026-12-07). The order is nginx's: the
+/// client's body framing first, then what the edits add that the conf does
 /// not list (the h2 `te` and `Host`, `Connection: upgrade`), then the
 /// conf's entries, then the client's headers under the names no entry
 /// takes, with the client's spelling and parsed values. Entries that share
@@ -47,22 +50,6 @@ const ADD_HEADER_STATUSES: &[u16] = &[200, 201, 204, 206, 301, 302, 303, 304, 30
 /// Which entries share a name and which are hop-by-hop was worked out when
 /// the conf was compiled ([`crate::conf::HeaderPlan`]); here only this
 /// request's values are looked at.
-pub fn upstream_request(
-    req: &mut RequestHeader,
-    target: &ProxyTarget,
-    upgrade: bool,
-    h2: bool,
-) -> Result<()> {
-    let mut out = upstream_head(req, target, upgrade, h2, true)?;
-    *out.extensions_mut() = std::mem::take(req.extensions_mut());
-    *req = out;
-    Ok(())
-}
-
-/// The head [`upstream_request`] makes, built from the client's head
-/// `req` without changing it: for an `auth_request` subrequest (which
-/// carries the client's headers but not its body, so `body` is false and
-/// the client's framing stays behind) and the WebSocket relay.
 pub fn upstream_head(
     req: &RequestHeader,
     target: &ProxyTarget,

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession;
 
 /// The longest time spent reading a refused body (nginx's `lingering_time`).
 const LINGERING_TIME: Duration = Duration::from_secs(30);
@@ -21,8 +21,7 @@ const LINGERING_TIMEOUT: Duration = Duration::from_secs(5);
 /// drops what is left of the request body, until it ends, the client pauses
 /// longer than [`LINGERING_TIMEOUT`], an error, or [`LINGERING_TIME`].
 /// HTTP/2 needs none: the stream is reset on its own.
-pub async fn drain_refused_body(session: &mut Session) {
-    let downstream = session.as_downstream_mut();
+pub async fn drain_refused_body(downstream: &mut ServerSession) {
     if downstream.is_http2() || downstream.is_body_done() {
         return;
     }

@@ -29,8 +29,9 @@
 //! hickory ([`UpstreamResolver`]) and listen addresses are numeric.
 //!
 //! # Invariants
-//! - Each request asks the route table once (`request_filter`); later phases
-//!   read that decision, so a reload never changes a request half-way.
+//! - Each request asks the route table once on entering the request path
+//!   (`engine/request.rs`), and once more only with an `auth_request`
+//!   answer; later steps read that decision.
 //! - Every failure status comes from one mapping (`status.rs`).
 //! - `proxy_http_version 1.0` is served as 1.1 upstream (Pingora speaks 1.1).
 

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
-use pingora::proxy::Session;
 use pingora::Result;
 
 use super::headers;
@@ -82,24 +81,6 @@ pub async fn send_session(
     down.write_response_header(Box::new(resp)).await?;
     if let Some(body) = body {
         down.write_response_body(body, true).await?;
-    }
-    Ok(())
-}
-
-/// Write `reply` to the client, with the `add_header` rules that apply.
-pub async fn send(session: &mut Session, reply: Reply, rules: &[HeaderRule]) -> Result<()> {
-    let (resp, body) = head(session.req_header(), reply, rules)?;
-    let empty = body.is_none();
-    session.write_response_header(Box::new(resp), empty).await?;
-    if let Some(body) = body {
-        session.write_response_body(Some(body), true).await?;
-    } else if session.as_downstream().is_http2() {
-        // Pingora writes an h2 response header without END_STREAM whatever
-        // `empty` says; a stream left open is reset (CANCEL) when the
-        // request ends, so a HEAD or empty answer on a refused request
-        // reached h2 clients as a stream error (found by the oracle's
-        // `static` class: `HEAD /s/.htpasswd` over h2).
-        session.as_downstream_mut().finish_body().await?;
     }
     Ok(())
 }

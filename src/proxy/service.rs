@@ -12,7 +12,6 @@ use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pingora::server::configuration::ServerConf;
 use pingora::server::{Fds, ListenFds};
 use pingora::services::listening::Service;
 use pingora::services::Service as _;
@@ -242,24 +241,15 @@ pub fn spawn(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         metrics: config.metrics,
         access_log: config.access_log,
         connector: pingora::connectors::TransportConnector::new(None),
+        grpc: pingora::connectors::http::v2::Connector::new(None),
         auth: super::auth_request::AuthClient::default(),
         error_log: config.error_log,
         limiter: Default::default(),
         bans: config.bans,
     };
-    let server_conf = Arc::new(ServerConf {
-        threads: workers,
-        grace_period_seconds: Some(config.grace.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(2),
-        ..ServerConf::default()
-    });
     let mut service = Service::new(
         "moat proxy".to_owned(),
-        HeaderDeadlineApp::new(
-            Connections::new(app, &server_conf),
-            config.header_timeout,
-            gate.clone(),
-        ),
+        HeaderDeadlineApp::new(Connections::new(app), config.header_timeout, gate.clone()),
     );
     // Before the handshake on TLS sockets (plain ones read it in
     // `HeaderDeadlineApp`); it reads only where a `listen` asks for it.

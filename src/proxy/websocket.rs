@@ -1,22 +1,19 @@
-//! HTTP/1.1 upgrades (WebSockets) relayed by moat itself rather than by
-//! Pingora's proxy loop.
+//! HTTP/1.1 upgrades (WebSockets), relayed on moat's own loop.
 //!
-//! Why: Pingora 0.9 tears an upgraded tunnel down when the upstream's `101`
-//! is read before the upgrade request's own empty body end has been handed
-//! to the upstream side; the client gets the `101` and then EOF
-//! (cloudflare/pingora#946, open at the time of writing). On loopback and
-//! Docker networks, where backends answer in microseconds, that happened to
-//! about one WebSocket in fifty. Home Assistant, Jellyfin and Open WebUI
-//! depend on WebSockets, so moat does the upgrade here: one fresh upstream
-//! connection (Pingora's connector, so TLS and timeouts follow the conf
-//! like every other request), the request head as the conf builds it, the
-//! upstream's answer with the response header rules applied, and, after a
-//! `101`, bytes relayed both ways until either side closes or the
-//! connection is idle longer than `proxy_read_timeout` (nginx's rule for
-//! upgraded connections). An upstream that refuses the upgrade gets its
-//! answer relayed as an ordinary response.
-//!
-//! Remove this file once the Pingora release in Cargo.lock carries the fix.
+//! This began as a way around pingora-proxy, which moat no longer uses:
+//! Pingora 0.9's proxy loop tears an upgraded tunnel down when the
+//! upstream's `101` is read before the upgrade request's own empty body end
+//! has been handed to the upstream side; the client gets the `101` and then
+//! EOF (cloudflare/pingora#946). On loopback and Docker networks, where
+//! backends answer in microseconds, that happened to about one WebSocket in
+//! fifty. Home Assistant, Jellyfin and Open WebUI depend on WebSockets.
+//! The relay: one fresh upstream connection (Pingora's connector, so TLS
+//! and timeouts follow the conf like every other request), the request head
+//! as the conf builds it, the upstream's answer with the response header
+//! rules applied, and, after a `101`, bytes relayed both ways until either
+//! side closes or the connection is idle longer than `proxy_read_timeout`
+//! (nginx's rule for upgraded connections). An upstream that refuses the
+//! upgrade gets its answer relayed as an ordinary response.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

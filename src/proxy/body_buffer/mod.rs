@@ -8,24 +8,39 @@
 //! are read whole here, before the upstream is chosen, as nginx does: in
 //! memory up to [`MEMORY_MAX`], then in an unnamed temp file ([`spill`]).
 //! A body over the limit is answered 413 with no connection to the
-//! upstream at all. One within it is forwarded from what was read:
-//! - up to 64 KiB Pingora's own retry buffer replays it, unchanged;
-//! - a larger one is replayed by a downstream session that wraps the
-//!   client's ([`replay`]): Pingora reads the body from moat's copy and
-//!   writes the response through the client's session. That connection is
-//!   closed after the response (`Connection: close`), where nginx would
-//!   keep it alive: Pingora cannot hand the wrapped session back.
+//! upstream at all. One within it is forwarded from what was read
+//! (`engine/body.rs`), with its `Content-Length`, and the client's
+//! connection stays open for its next request.
 
-mod replay;
 mod spill;
 
-use bytes::BytesMut;
-use pingora::proxy::Session;
+use bytes::{Bytes, BytesMut};
+use pingora::protocols::http::ServerSession;
 use pingora::Result;
 
 use super::status;
-use replay::Held;
 use spill::Spill;
+pub use spill::SpilledBody;
+
+/// A body read whole, to be forwarded.
+pub enum Held {
+    /// In memory.
+    Memory(Bytes),
+    /// In a temp file, read back in pieces (and again from its start
+    /// when the request is sent once more).
+    File(SpilledBody),
+}
+
+impl Held {
+    /// The body's length, which the upstream is told (`Content-Length`,
+    /// as nginx sends a body it has read whole).
+    pub fn len(&self) -> u64 {
+        match self {
+            Held::Memory(bytes) => bytes.len() as u64,
+            Held::File(file) => file.len(),
+        }
+    }
+}
 
 /// The most body bytes held in memory before the rest goes to a temp file
 /// (nginx's `client_body_buffer_size`, generously: moat holds one request's
@@ -33,40 +48,39 @@ use spill::Spill;
 pub const MEMORY_MAX: usize = 1024 * 1024;
 
 /// Whether the request has a body without a declared length.
-pub fn streamed(session: &mut Session) -> bool {
-    let declared = session
+pub fn streamed(down: &mut ServerSession) -> bool {
+    let declared = down
         .req_header()
         .headers
         .contains_key(http::header::CONTENT_LENGTH);
-    !declared && !session.as_downstream_mut().is_body_empty()
+    !declared && !down.is_body_empty()
 }
 
-/// Reads the whole body before the upstream is chosen, answering 413 as
-/// soon as it is over `max`, and arranges for Pingora to forward what was
-/// read.
-pub async fn read_whole(session: &mut Session, max: u64) -> Result<()> {
-    // A client waiting for `100 Continue` gets it from moat, which reads
-    // the body now (as nginx does); the upstream is not asked for another.
-    let expects = session
+/// Tells an HTTP/1.1 client waiting for `100 Continue` to send its body,
+/// as nginx does when it starts reading one. The upstream is not asked
+/// for another (the conf's header plan sends it no `Expect`). HTTP/2
+/// clients send their body without waiting for it.
+pub async fn continue_if_expected(down: &mut ServerSession) -> Result<()> {
+    let expects = down
         .req_header()
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if expects {
-        session
-            .req_header_mut()
-            .remove_header(&http::header::EXPECT);
-        session
-            .as_downstream_mut()
-            .write_continue_response()
-            .await?;
+    if expects && !down.is_http2() {
+        down.req_header_mut().remove_header(&http::header::EXPECT);
+        down.write_continue_response().await?;
     }
-    let downstream = session.as_downstream_mut();
-    downstream.enable_retry_buffering();
+    Ok(())
+}
+
+/// Reads the whole body before the upstream is chosen, answering 413 as
+/// soon as it is over `max`.
+pub async fn read_whole(down: &mut ServerSession, max: u64) -> Result<Held> {
+    continue_if_expected(down).await?;
     let mut memory = BytesMut::new();
     let mut spilled: Option<Spill> = None;
     let mut total = 0u64;
-    while let Some(chunk) = downstream.read_request_body().await? {
+    while let Some(chunk) = down.read_request_body().await? {
         total += chunk.len() as u64;
         if total > max {
             return Err(status::refuse(
@@ -85,14 +99,8 @@ pub async fn read_whole(session: &mut Session, max: u64) -> Result<()> {
             }
         }
     }
-    if !downstream.retry_buffer_truncated() {
-        // Pingora's retry buffer holds the whole body and replays it.
-        return Ok(());
-    }
-    let held = match spilled {
+    Ok(match spilled {
         None => Held::Memory(memory.freeze()),
         Some(file) => Held::File(file.rewind().await?),
-    };
-    replay::install(session, held);
-    Ok(())
+    })
 }

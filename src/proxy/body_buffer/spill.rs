@@ -13,13 +13,15 @@ pub struct Spill {
     len: u64,
 }
 
-/// A spilled body, written and rewound, read back once in order.
+/// A spilled body, written and rewound, read back in order (again from
+/// its start after [`SpilledBody::restart`]).
 pub struct SpilledBody {
     file: tokio::fs::File,
+    len: u64,
     left: u64,
 }
 
-/// The largest piece handed to Pingora at once (as a downstream read).
+/// The largest piece read back at once (and written upstream in one go).
 const PIECE: usize = 64 * 1024;
 
 impl Spill {
@@ -69,15 +71,26 @@ impl Spill {
         )?;
         Ok(SpilledBody {
             file: self.file,
+            len: self.len,
             left: self.len,
         })
     }
 }
 
 impl SpilledBody {
-    /// Whether every byte has been read back.
-    pub fn is_done(&self) -> bool {
-        self.left == 0
+    /// The body's length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Reads from the start again, for a request sent once more.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.file.rewind().await.or_err(
+            ErrorType::InternalError,
+            "rewinding a request body's temp file",
+        )?;
+        self.left = self.len;
+        Ok(())
     }
 
     /// The next piece, `None` at the end.

@@ -1,8 +1,6 @@
 //! moat's own HTTP/1 loop: one task per connection reads each request
 //! head with pingora-core's session and runs the request path
-//! (`request.rs`) on it; what that path does not serve itself goes, with
-//! the rest of the connection, to pingora-proxy (`Connections::hand_over`),
-//! replayed from the head's bytes.
+//! (`request.rs`) on it, then reads the next on the same connection.
 
 use bytes::BytesMut;
 use pingora::protocols::http::ServerSession;
@@ -21,9 +19,6 @@ impl Connections {
         let mut prefix: Option<BytesMut> = None;
         loop {
             header_deadline::start_head(&stream);
-            // Only pipelined requests come with a prefix; its copy is what
-            // a hand-over replays before the bytes read from the socket.
-            let kept = prefix.clone();
             let mut down = ServerSession::new_http1(stream);
             down.set_keepalive(keepalive(shutdown));
             // Pipelined requests are answered in order, one after the other.
@@ -56,22 +51,6 @@ impl Connections {
                 },
                 Served::Close => {
                     down.shutdown().await;
-                    return;
-                }
-                Served::HandOver => {
-                    let ServerSession::H1(session) = down else {
-                        return;
-                    };
-                    let stream = session.into_inner();
-                    let Some(read) = header_deadline::take_head_bytes(&stream) else {
-                        tracing::warn!(
-                            "closed a connection: its request head was not kept for the proxy"
-                        );
-                        return;
-                    };
-                    let mut replay = kept.unwrap_or_default();
-                    replay.extend_from_slice(&read);
-                    self.hand_over(stream, replay, shutdown).await;
                     return;
                 }
             }

@@ -1,31 +1,26 @@
-//! The request path, in two layers over pingora-core's sessions.
+//! The request path: moat's own loop over pingora-core's sessions.
 //!
 //! - [`Connections`] (`connections.rs`) owns each accepted connection.
 //!   HTTP/1 connections run moat's own keep-alive loop (`h1.rs`); the
 //!   streams of HTTP/2 connections come from pingora-core's HTTP/2 accept
-//!   loop. Each request or stream runs moat's request path
-//!   (`request.rs`), which serves proxied requests itself over its own
-//!   upstream pool (`pool.rs`), `auth_request`, upgrades (the relay in
-//!   `websocket.rs`) and moat's own answers included: no pingora-proxy
-//!   phase machinery, no boxed request future, no pool task per release.
-//! - What that path does not serve goes to pingora-proxy's `HttpProxy`
-//!   running [`Phases`], the `ProxyHttp` implementation in `phases.rs`:
-//!   requests with bodies, gRPC, HTTP-01 answers, heads nginx refuses.
-//!   Each phase is a few lines that call into the concern files; the
-//!   route decision is taken once in `request_filter` and kept in
-//!   [`RequestCtx`].
-//!
-//! Both layers call the same policy steps (head checks, the decision,
-//! bans, limits, header edits, the access log) on [`MoatProxy`].
+//!   loop.
+//! - Each request or stream runs moat's request path (`request.rs`): the
+//!   policy steps on [`MoatProxy`] (head checks, the decision, bans,
+//!   limits, `auth_request`, header edits, the access log) in one fixed
+//!   order, then the content: forwarding over moat's own upstream pool
+//!   (`pool.rs`) with the request body after the head (`body.rs`),
+//!   upgrades (the relay in `websocket.rs`), gRPC over HTTP/2 upstreams
+//!   (`grpc.rs`), or moat's own answers. No pingora-proxy phase machinery,
+//!   no boxed request future, no pool task per release.
 
+mod body;
 mod connections;
+mod grpc;
 mod h1;
-mod phases;
 mod pool;
 mod request;
 
 pub use connections::Connections;
-pub use phases::Phases;
 
 use crate::conf::fx_hash::FxHashMap;
 use std::borrow::Cow;
@@ -34,34 +29,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::ServerSession;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, Result};
 
 use super::access_log::{AccessLog, AccessRecord};
 use super::auth_request::AuthClient;
-use super::body_buffer;
 use super::error_log::{ErrorLog, ErrorRecord};
 use super::failure_log;
-use super::head_checks::{self, HeaderRules};
-use super::header_deadline;
-use super::http01;
-use super::limits::{declared_length, oversized_head};
-use super::linger;
+use super::head_checks::HeaderRules;
 use super::metrics::{server_label, ProxyMetrics, NO_SERVER};
 use super::proxy_protocol::Gate;
 use super::resolve::UpstreamResolver;
-use super::respond::{self, Reply};
+use super::respond::Reply;
 use super::routes::RouteSource;
 use super::static_files::{self, StaticFile};
-use super::sub_filter::{self, Substituter};
-use super::upstream::peer;
+use super::status;
 use super::websocket;
-use super::{headers, status};
 use crate::acme::Http01Tokens;
 use crate::bans::BanHandle;
 use crate::conf::{Action, Decision, ProxyTarget, RequestInfo};
@@ -95,16 +79,11 @@ impl Drop for InflightGuard {
     }
 }
 
-/// Per-request state shared by the phases.
+/// Per-request state shared by the steps of the request path.
 pub struct RequestCtx {
     decision: Option<Decision>,
-    body_bytes: u64,
-    /// `sub_filter` in progress for this response.
-    substituter: Option<Substituter>,
     /// When the request context was made (start of `$request_time`).
     started: Instant,
-    /// When the upstream was chosen, while waiting for its response header.
-    upstream_started: Option<Instant>,
     /// `$upstream_response_time`: upstream chosen → response header.
     upstream_elapsed: Option<Duration>,
     /// The upstream address connected to (the latest, after retries).
@@ -127,7 +106,8 @@ impl RequestCtx {
     }
 }
 
-/// The Pingora application: routes by the current [`RouteSource`] snapshot.
+/// The request path's policy and state: routes by the current
+/// [`RouteSource`] snapshot.
 pub struct MoatProxy {
     /// Routing decisions.
     pub routes: Arc<dyn RouteSource>,
@@ -148,6 +128,8 @@ pub struct MoatProxy {
     /// New upstream connections: for the HTTP/1 loop's pool (`pool.rs`)
     /// and for upgrades, which moat relays itself (see `websocket.rs`).
     pub connector: pingora::connectors::TransportConnector,
+    /// HTTP/2 upstream connections and their streams, for gRPC (`grpc.rs`).
+    pub grpc: pingora::connectors::http::v2::Connector,
     /// Pooled connections for `auth_request` subrequests.
     pub auth: AuthClient,
     /// SWAG's `log/nginx/error.log` (what fail2ban's nginx filters read).
@@ -266,11 +248,6 @@ impl MoatProxy {
         .await?;
         ctx.upstream_elapsed = Some(relayed.upstream_elapsed);
         Ok(())
-    }
-
-    async fn answer(&self, session: &mut Session, decision: &Decision) -> Result<()> {
-        let reply = self.reply(decision).await?;
-        respond::send(session, reply, &decision.response_headers).await
     }
 
     /// What moat answers itself for `decision` (every action but a
@@ -544,10 +521,7 @@ impl MoatProxy {
         self.inflight.0.fetch_add(1, Ordering::AcqRel);
         RequestCtx {
             decision: None,
-            body_bytes: 0,
-            substituter: None,
             started: Instant::now(),
-            upstream_started: None,
             upstream_elapsed: None,
             upstream_addr: None,
             limit_hold: Default::default(),

@@ -3,19 +3,19 @@
 //! `H2Streams`) alike: pingora-core's `ServerSession` hides which.
 //!
 //! The steps, in order ([`MoatProxy::serve_request`]):
-//! 1. the head checks nginx makes before anything reads the head;
+//! 1. the head checks nginx makes before anything reads the head (431,
+//!    400, 501 and the rest), and HTTP-01 answers on the plain port;
 //! 2. the route decision;
-//! 3. the hand-over test: what this path does not serve itself (bodies,
-//!    gRPC, HTTP-01 answers, heads nginx refuses) goes to
-//!    pingora-proxy before anything here has had an effect (see
-//!    [`hands_over`]);
-//! 4. pre-access: ban, limits ([`MoatProxy::pre_access`]);
-//! 5. access: `auth_request`, then the decision again with its answer;
-//! 6. content: the upstream head from the conf's edits (`headers.rs`),
-//!    forwarding over moat's pool, the response rules and `sub_filter`;
-//!    an upgrade relayed on a new upstream connection (`websocket.rs`);
-//!    or moat's own answer (`return`, redirects, static files, refusals);
-//! 7. the access log, metrics and jails ([`MoatProxy::account`]).
+//! 3. pre-access: ban, the declared body length, limits
+//!    ([`MoatProxy::pre_access`]);
+//! 4. access: `auth_request`, then the decision again with its answer;
+//! 5. content: the body read whole where the location buffers it
+//!    (`body.rs`), the upstream head from the conf's edits (`headers.rs`)
+//!    and the body after it, over moat's pool, the response rules and
+//!    `sub_filter`; an upgrade relayed on a new upstream connection
+//!    (`websocket.rs`); a gRPC call over HTTP/2 (`grpc.rs`); or moat's
+//!    own answer (`return`, redirects, static files, refusals);
+//! 6. the access log, metrics and jails ([`MoatProxy::account`]).
 
 use std::time::Instant;
 
@@ -26,6 +26,7 @@ use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
+use super::body::{self, Out, RequestBody};
 use super::pool::{self, Pool};
 use super::{MoatProxy, RequestCtx};
 use crate::conf::{Action, Decision, ProxyTarget};
@@ -33,12 +34,12 @@ use crate::proxy::failure_log;
 use crate::proxy::head_checks;
 use crate::proxy::headers;
 use crate::proxy::http01;
-use crate::proxy::limits::oversized_head;
+use crate::proxy::limits::{declared_length, oversized_head};
+use crate::proxy::linger;
 use crate::proxy::respond;
 use crate::proxy::status;
 use crate::proxy::sub_filter::{self, Substituter};
 use crate::proxy::upstream::peer;
-use tokio::io::AsyncWriteExt;
 
 /// What became of one request on moat's path.
 pub(super) enum Served {
@@ -47,17 +48,6 @@ pub(super) enum Served {
     /// Answered or failed in a way that ends the connection (HTTP/1) or
     /// resets the stream if its answer is incomplete (HTTP/2).
     Close,
-    /// For pingora-proxy: nothing has been answered or counted.
-    HandOver,
-}
-
-/// Requests the loop leaves to pingora-proxy: those with a body (its
-/// buffering, 413 and replay are in `body_buffer`) and gRPC (an HTTP/2
-/// upstream). An upgrade stays: its body is the relayed bytes, which
-/// pingora-core reads as such once the `101` is written, so it is not
-/// asked about a body before (that would fix the reader's framing early).
-fn hands_over(down: &mut ServerSession, upgrade: bool, decision: &Decision) -> bool {
-    matches!(decision.action, Action::Grpc(_)) || (!upgrade && !down.is_body_empty())
 }
 
 impl MoatProxy {
@@ -67,60 +57,8 @@ impl MoatProxy {
         down: &mut ServerSession,
         pool: &std::sync::Arc<Pool>,
     ) -> Served {
-        // The refusals of the head are pingora-proxy's to answer (they
-        // read the head the same way there).
-        if oversized_head(down.req_header()).is_some() {
-            return Served::HandOver;
-        }
-        let rules = self.header_rules(down);
-        if head_checks::check(down.req_header_mut(), rules).is_err() {
-            return Served::HandOver;
-        }
-        let info = self.request_info(down);
-        if !info.tls && http01::answer(&self.tokens, &info.uri).is_some() {
-            return Served::HandOver;
-        }
-        let mut decision = self.routes.decide(&info);
-        let upgrade = down.is_upgrade_req();
-        if hands_over(down, upgrade, &decision) {
-            return Served::HandOver;
-        }
         let mut ctx = self.new_request_ctx();
-        let result = match self.pre_access(&info, None, &mut decision, &mut ctx).await {
-            Ok(dry_runs) => {
-                // Access phase, auth_request: ask the auth server, then
-                // decide again with its answer.
-                if let Action::Authenticate(ask) = &decision.action {
-                    let outcome =
-                        Box::pin(self.auth.ask(&self.resolver, ask, down.req_header())).await;
-                    decision = self.routes.decide_after_auth(&info, &outcome);
-                }
-                decision
-                    .errors
-                    .extend(dry_runs.iter().map(|r| r.to_string()));
-                match &decision.action {
-                    // The relay closes the connection when it ends.
-                    Action::Proxy(target) if upgrade => {
-                        Box::pin(self.relay_upgrade(down, &decision, target, &mut ctx)).await
-                    }
-                    Action::Proxy(target) => {
-                        self.forward(down, pool, target, &decision, &mut ctx).await
-                    }
-                    // Behind auth_request, where the first decision could
-                    // not tell: refused rather than sent to the wrong kind of
-                    // upstream. Real gRPC calls carry a body and are handed
-                    // over before this; a body-less one here (HTTP/1 or
-                    // HTTP/2) has no gRPC client behind it.
-                    Action::Grpc(_) => Err(status::refuse(
-                        503,
-                        "grpc_pass behind auth_request for a request without a body",
-                    )),
-                    _ => self.answer_here(down, &decision).await,
-                }
-            }
-            Err(e) => Err(e),
-        };
-        ctx.decision = Some(decision);
+        let result = self.serve(down, pool, &mut ctx).await;
         let served = match &result {
             Ok(()) => Served::Done,
             Err(e) => {
@@ -130,6 +68,62 @@ impl MoatProxy {
         };
         self.account(down, result.as_ref().err().map(|e| &**e), &ctx);
         served
+    }
+
+    /// Steps 1 to 5. The decision is kept in `ctx` for the log whatever
+    /// the outcome.
+    async fn serve(
+        &self,
+        down: &mut ServerSession,
+        pool: &std::sync::Arc<Pool>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(why) = oversized_head(down.req_header()) {
+            return Err(status::refuse(431, why));
+        }
+        // Before anything reads the head: refuse what nginx refuses, drop
+        // the headers it ignores, turn absolute-form into origin-form.
+        // The header-name rules are those of the server the Host picks.
+        let rules = self.header_rules(down);
+        if let Err(refusal) = head_checks::check(down.req_header_mut(), rules) {
+            tracing::info!(status = refusal.status, why = %refusal.why, "request refused");
+            return Err(status::refuse(refusal.status, refusal.why));
+        }
+        let info = self.request_info(down);
+        if !info.tls {
+            if let Some(reply) = http01::answer(&self.tokens, &info.uri) {
+                return Box::pin(respond::send_session(down, reply, &[])).await;
+            }
+        }
+        let mut decision = self.routes.decide(&info);
+        let declared = declared_length(down.req_header());
+        let dry_runs = match self.pre_access(&info, declared, &mut decision, ctx).await {
+            Ok(dry_runs) => dry_runs,
+            Err(e) => {
+                ctx.decision = Some(decision);
+                return Err(e);
+            }
+        };
+        // Access phase, auth_request: ask the auth server, then decide
+        // again with its answer.
+        if let Action::Authenticate(ask) = &decision.action {
+            let outcome = Box::pin(self.auth.ask(&self.resolver, ask, down.req_header())).await;
+            decision = self.routes.decide_after_auth(&info, &outcome);
+        }
+        decision
+            .errors
+            .extend(dry_runs.iter().map(|r| r.to_string()));
+        let result = match &decision.action {
+            // The relay closes the connection when it ends.
+            Action::Proxy(target) if down.is_upgrade_req() => {
+                Box::pin(self.relay_upgrade(down, &decision, target, ctx)).await
+            }
+            Action::Proxy(target) => self.forward(down, pool, target, &decision, ctx).await,
+            Action::Grpc(target) => Box::pin(self.forward_grpc(down, target, &decision, ctx)).await,
+            _ => self.answer_here(down, &decision).await,
+        };
+        ctx.decision = Some(decision);
+        result
     }
 
     /// An answer moat makes itself: `return`, redirects, static files,
@@ -148,12 +142,16 @@ impl MoatProxy {
         decision: &Decision,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // A body the location buffers is read whole before the upstream
+        // is chosen.
+        let mut body = Box::pin(RequestBody::prepare(down, decision)).await?;
         let addr = self.resolve(target).await?;
         ctx.upstream_addr = Some(addr);
         let peer = peer(addr, target, false);
+        let head = Head::new(down.req_header(), target)?;
         let started = Instant::now();
         let mut up = self
-            .exchange(down.req_header(), target, pool, &peer)
+            .exchange(down, &head, body.as_mut(), pool, &peer)
             .await?;
         ctx.upstream_elapsed = Some(started.elapsed());
         let (resp, mut substituter) = response_head(down.req_header(), &up, target, decision)?;
@@ -183,29 +181,32 @@ impl MoatProxy {
         Ok(())
     }
 
-    /// Send the upstream head and read the response head; once more on a
-    /// new connection when a reused one turns out closed before answering.
+    /// Send the upstream head and body and read the response head; once
+    /// more on a new connection when a reused one turns out closed before
+    /// answering and the body can be sent again.
     async fn exchange(
         &self,
-        client: &RequestHeader,
-        target: &ProxyTarget,
+        down: &mut ServerSession,
+        head: &Head,
+        mut body: Option<&mut RequestBody>,
         pool: &Pool,
         peer: &HttpPeer,
     ) -> Result<UpstreamSession> {
         let (stream, reused) = pool.stream(&self.connector, peer).await?;
-        match send(stream, peer, client, target).await {
+        match send(stream, peer, head, down, body.as_deref_mut(), false).await {
             Ok(up) => Ok(up),
-            Err(e) if reused && stale(&e) => {
+            Err(e) if reused && stale(&e) && body.as_ref().is_none_or(|b| b.can_send_again()) => {
                 tracing::debug!(error = %e, "reused upstream connection was closed; retrying on a new one");
                 let stream = self.connector.new_stream(peer).await?;
-                send(stream, peer, client, target).await
+                send(stream, peer, head, down, body, true).await
             }
             Err(e) => Err(e),
         }
     }
 
-    /// The error page of a failed request, as `fail_to_proxy` writes it on
-    /// the pingora-proxy path, and its failure record.
+    /// The error page of a failed request (none once an answer has begun,
+    /// or for a client that is gone), a 413's lingering close, and the
+    /// failure's record.
     async fn fail(&self, down: &mut ServerSession, e: &Error, ctx: &RequestCtx) {
         let code = status::for_error(e);
         let page = super::error_page(code, ctx).filter(|_| down.response_written().is_none());
@@ -215,6 +216,10 @@ impl MoatProxy {
                 tracing::debug!(error = %write, "client gone before the error page");
             } else if let Err(e) = down.finish_body().await {
                 tracing::debug!(error = %e, "client gone during the error page");
+            } else if code == 413 {
+                // The client may still be sending: let it finish, so it
+                // reads the 413 instead of a reset.
+                linger::drain_refused_body(down).await;
             }
         }
         if let Some(failure) = failure_log::record(code, e, ctx.decision.as_ref()) {
@@ -223,34 +228,62 @@ impl MoatProxy {
     }
 }
 
-/// Write the upstream head for `client` on `stream` and read the response
-/// head, skipping interim (1xx) answers as nginx does.
+/// The upstream head, made once per request (a second send writes it
+/// again).
+enum Head {
+    /// Bytes made from the conf's plan, for HTTP/1 and HTTP/2 clients alike.
+    Wire(Vec<u8>),
+    /// A HEAD request, written through Pingora's session: its client
+    /// session must know the method to read a response without a body.
+    Session(Box<RequestHeader>),
+}
+
+impl Head {
+    fn new(client: &RequestHeader, target: &ProxyTarget) -> Result<Self> {
+        let method = target.method.as_deref().unwrap_or(client.method.as_str());
+        if method.eq_ignore_ascii_case("HEAD") {
+            let mut head = headers::upstream_head(client, target, false, false, true)?;
+            // HTTP/1.0 and HTTP/2 clients are served as 1.1 upstream, as
+            // Pingora's proxy does.
+            head.set_version(http::Version::HTTP_11);
+            return Ok(Head::Session(Box::new(head)));
+        }
+        let mut wire = Vec::with_capacity(1024);
+        headers::upstream_wire(client, target, &mut wire)?;
+        Ok(Head::Wire(wire))
+    }
+}
+
+/// Write `head` and `body` on `stream` and read the response head,
+/// skipping interim (1xx) answers as nginx does.
 async fn send(
     mut stream: Stream,
     peer: &HttpPeer,
-    client: &RequestHeader,
-    target: &ProxyTarget,
+    head: &Head,
+    down: &mut ServerSession,
+    body: Option<&mut RequestBody>,
+    again: bool,
 ) -> Result<UpstreamSession> {
-    let method = target.method.as_deref().unwrap_or(client.method.as_str());
-    // The head goes out as bytes made from the conf's plan, for HTTP/1
-    // and HTTP/2 clients alike. A HEAD request is written through
-    // Pingora's session instead: its client session must know the method
-    // to read a response without a body.
-    let mut up = if method.eq_ignore_ascii_case("HEAD") {
-        let mut head = headers::upstream_head(client, target, false, false, true)?;
-        // HTTP/1.0 and HTTP/2 clients are served as 1.1 upstream, as
-        // Pingora's proxy does.
-        head.set_version(http::Version::HTTP_11);
-        let mut up = pool::session(stream, peer);
-        up.write_request_header(Box::new(head))
-            .await
-            .map_err(|e| e.into_up())?;
-        up
-    } else {
-        let mut wire = Vec::with_capacity(1024);
-        headers::upstream_wire(client, target, &mut wire)?;
-        write_head(&mut stream, &wire, peer.options.write_timeout).await?;
-        pool::session(stream, peer)
+    let limit = peer.options.write_timeout;
+    let mut up = match head {
+        Head::Session(head) => {
+            let mut up = pool::session(stream, peer);
+            up.write_request_header(head.clone())
+                .await
+                .map_err(|e| e.into_up())?;
+            if let Some(body) = body {
+                body.send(down, &mut Out::Session(&mut up), again).await?;
+            }
+            up
+        }
+        Head::Wire(wire) => {
+            body::write(&mut stream, wire, limit, "request headers").await?;
+            if let Some(body) = body {
+                let mut out = Out::wire(&mut stream, body, limit);
+                body.send(down, &mut out, again).await?;
+            }
+            pool::session(stream, peer)
+        }
     };
     loop {
         up.read_response().await.map_err(|e| e.into_up())?;
@@ -270,41 +303,19 @@ async fn send(
     }
 }
 
-/// Write and flush an upstream head within `proxy_send_timeout`.
-async fn write_head(
-    stream: &mut Stream,
-    wire: &[u8],
-    limit: Option<std::time::Duration>,
-) -> Result<()> {
-    let write = async {
-        stream.write_all(wire).await?;
-        stream.flush().await
-    };
-    let written = match limit {
-        Some(limit) => match tokio::time::timeout(limit, write).await {
-            Ok(written) => written,
-            Err(_) => {
-                return Err(Error::explain(
-                    ErrorType::WriteTimedout,
-                    "while writing request headers (timeout)",
-                )
-                .into_up())
-            }
-        },
-        None => write.await,
-    };
-    written.map_err(|e| {
-        Error::because(ErrorType::WriteError, "while writing request headers", e).into_up()
-    })
-}
-
 /// A failure that a closed keep-alive connection explains: the request
-/// can go again on a new one. Timeouts are the upstream's own answer.
+/// can go again on a new one. Timeouts are the upstream's own answer; the
+/// client's failures and moat's refusals (a body over the limit) are not
+/// the connection's.
 fn stale(e: &Error) -> bool {
-    !matches!(
-        e.etype(),
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout | ErrorType::ConnectTimedout
-    )
+    matches!(e.esource(), pingora::ErrorSource::Upstream)
+        && !matches!(
+            e.etype(),
+            ErrorType::ReadTimedout
+                | ErrorType::WriteTimedout
+                | ErrorType::ConnectTimedout
+                | ErrorType::HTTPStatus(_)
+        )
 }
 
 /// The client's response head: the upstream's, with its body framed for

@@ -49,7 +49,7 @@ fn sends_exactly_the_conf_list_and_keeps_body_framing() {
         ("Upgrade", ""),
         ("Content-Length", "99"),
     ]);
-    upstream_request(&mut req, &t, false, false).unwrap();
+    req = upstream_head(&req, &t, false, false, true).unwrap();
     assert_eq!(req.uri.to_string(), "/x?y=1");
     let got = names(&req);
     assert!(got.contains(&("host".into(), "example.com".into())));
@@ -73,7 +73,7 @@ fn upgrade_requests_keep_upgrade_and_say_connection_upgrade() {
         ("Upgrade", "websocket"),
         ("Connection", "upgrade"),
     ]);
-    upstream_request(&mut req, &t, true, false).unwrap();
+    req = upstream_head(&req, &t, true, false, true).unwrap();
     let got = names(&req);
     assert!(got.contains(&("upgrade".into(), "websocket".into())));
     assert!(got.contains(&("connection".into(), "upgrade".into())));
@@ -145,7 +145,7 @@ fn passes_the_client_headers_no_entry_takes_and_replaces_the_others() {
         ("Cookie", ""),
     ]);
     t.headers = t.headers.with_client_headers();
-    upstream_request(&mut req, &t, false, false).unwrap();
+    req = upstream_head(&req, &t, false, false, true).unwrap();
     let got = names(&req);
     let values = |n: &str| -> Vec<&str> {
         got.iter()
@@ -196,7 +196,7 @@ fn sends_names_in_the_targets_order() {
         ("X-Real-IP", "127.0.0.1"),
     ]);
     t.headers = t.headers.with_client_headers();
-    upstream_request(&mut req, &t, true, false).unwrap();
+    req = upstream_head(&req, &t, true, false, true).unwrap();
     let mut buf = bytes::BytesMut::new();
     req.header_to_h1_wire(&mut buf);
     let text = String::from_utf8_lossy(&buf);
@@ -244,7 +244,7 @@ fn repeated_names_go_out_together_and_only_the_last_host() {
         ("Host", "last.example"),
         ("Connection", "close"),
     ]);
-    upstream_request(&mut req, &t, false, false).unwrap();
+    req = upstream_head(&req, &t, false, false, true).unwrap();
     assert_eq!(
         wire_lines(&req),
         ["X-A: 1", "X-A: 3", "B: 2", "Host: last.example"]
@@ -260,7 +260,7 @@ fn an_h2_upstream_gets_te_and_host_first() {
     req.append_header("Content-Type", "application/grpc")
         .unwrap();
     let t = target(&[("X-A", "1"), ("Content-Type", "application/grpc")]);
-    upstream_request(&mut req, &t, false, true).unwrap();
+    req = upstream_head(&req, &t, false, true, true).unwrap();
     assert_eq!(
         wire_lines(&req),
         [

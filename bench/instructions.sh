@@ -22,7 +22,8 @@
 # the conf watcher as in production); nginx-run is Debian's nginx on a copy
 # of that same tree (nginx_tree in bench/common.sh). The -h2 rows are the
 # same two over HTTP/2 (curl --http2: each request a new stream on one
-# connection).
+# connection); the -post rows the same two with a 1000-byte body on each
+# request.
 #
 # The core-loop row is bench/pingora_core_loop.rs: moat's own HTTP/1 loop's
 # shape on pingora-core with nothing of moat, the floor for that loop.
@@ -74,8 +75,11 @@ PIDS+=($!)
 NAME=127.0.0.1
 # The HTTP version curl speaks (the h2 rows set http2).
 PROTO=http1.1
+# A file to POST with every request (the -post rows), else none: GET.
+POST_FILE=
 requests() { # port count -> a curl config file sending <count> requests to $NAME
     printf '%s\nresolve = "%s:%s:127.0.0.1"\n' "$PROTO" "$NAME" "$1" > "$WORK/urls"
+    [[ -n $POST_FILE ]] && printf 'data-binary = "@%s"\n' "$POST_FILE" >> "$WORK/urls"
     for _ in $(seq 1 "$2"); do printf 'url = "https://%s:%s/"\noutput = "/dev/null"\n' "$NAME" "$1"; done >> "$WORK/urls"
     echo "$WORK/urls"
 }
@@ -181,6 +185,15 @@ moat_run_h2=$(CONFIG_DIR=$RUN_CONFIG HTTP_PORT=$((BASE_PORT + 11)) HTTPS_PORT=$r
     GLIBC_TUNABLES=$(moat_tunables) measure moat-run-h2 "$run_https" "$ROOT/target/$CARGO_BUILD_TARGET/release/moat" run)
 nginx_run_h2=$(measure nginx-run-h2 "$nginx_run_port" nginx -c "$WORK/nginx-run/nginx/nginx.conf" -p "$WORK/nginx-run")
 PROTO=http1.1
+# The same two with a 1000-byte POST body each (Content-Length; under
+# curl's 1 KiB threshold for `Expect: 100-continue`), forwarded to the
+# backend, which reads and drops it.
+POST_FILE=$WORK/post-body
+head -c 1000 /dev/zero | tr '\0' 'p' > "$POST_FILE"
+moat_run_post=$(CONFIG_DIR=$RUN_CONFIG HTTP_PORT=$((BASE_PORT + 11)) HTTPS_PORT=$run_https WORKERS=1 \
+    GLIBC_TUNABLES=$(moat_tunables) measure moat-run-post "$run_https" "$ROOT/target/$CARGO_BUILD_TARGET/release/moat" run)
+nginx_run_post=$(measure nginx-run-post "$nginx_run_port" nginx -c "$WORK/nginx-run/nginx/nginx.conf" -p "$WORK/nginx-run")
+POST_FILE=
 NAME=127.0.0.1
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
@@ -200,3 +213,5 @@ printf '%-10s %10s %9s %8s   (moat run: SWAG tree, subdomain conf, access log, f
 printf '%-10s %10s %9s %8s   (nginx on the same tree, access log to the file)\n' nginx-run "$nginx_run" "$(ratio "$nginx_run" "$pingora")" "1.00"
 printf '%-10s %10s %9s %8s   (moat run over HTTP/2, one stream per request; x nginx-run-h2)\n' moat-run-h2 "$moat_run_h2" "$(ratio "$moat_run_h2" "$pingora")" "$(ratio "$moat_run_h2" "$nginx_run_h2")"
 printf '%-10s %10s %9s %8s   (nginx on the same tree over HTTP/2)\n' nginx-run-h2 "$nginx_run_h2" "$(ratio "$nginx_run_h2" "$pingora")" "1.00"
+printf '%-10s %10s %9s %8s   (moat run, a 1000-byte POST body each; x nginx-run-post)\n' moat-run-post "$moat_run_post" "$(ratio "$moat_run_post" "$pingora")" "$(ratio "$moat_run_post" "$nginx_run_post")"
+printf '%-10s %10s %9s %8s   (nginx on the same tree, the same POSTs)\n' nginx-run-post "$nginx_run_post" "$(ratio "$nginx_run_post" "$pingora")" "1.00"

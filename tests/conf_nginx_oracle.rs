@@ -58,14 +58,11 @@
 //! The wire class `body` sends `POST` bodies (Content-Length, or chunked
 //! in two chunks) and compares the framing headers and the body (length
 //! and SHA-256, which `moat-echo` now reports as `body_sha256`) each
-//! upstream got, for every proxied probe. Content-Length bodies agree; one
-//! open difference is tolerated and counted, not fixed: nginx buffers a
-//! chunked body and sends `Content-Length`, moat streams it chunked (same
-//! body), e.g. `body:adguard.subdomain.conf.sample: POST ... body 50
-//! bytes chunked` / `nginx framed: ["content-length: 50", "(body-len): 50
-//! sha256 ..."]` / `moat framed: ["transfer-encoding: chunked",
-//! "(body-len): 50 sha256 ..."]`.
-
+//! upstream got, for every proxied probe. Both kinds agree, framing
+//! included: nginx reads a chunked body whole (`proxy_request_buffering
+//! on`) and sends `Content-Length`, and so does moat (`engine/body.rs`).
+//! Until moat owned the body path this was a tolerated difference (moat
+//! streamed it chunked); it is now a mismatch like any other.
 //!
 //! The wire class `static` (`oracle::static_probes`): SWAG's default
 //! server serving the files of `oracle::STATIC_FILES` under both trees'
@@ -942,6 +939,9 @@ fn moat_over_the_wire_answers_like_nginx() {
     let mut compared = 0;
     let mut tally: BTreeMap<Verdict, usize> = BTreeMap::new();
     let mut per_class: BTreeMap<&str, usize> = BTreeMap::new();
+    // Proxied chunked bodies, whose framing (nginx: Content-Length) was
+    // compared like every other.
+    let mut chunked = 0;
     for ((p, want), nginx_headers) in run.probes.iter().zip(&run.nginx).zip(&run.nginx_headers) {
         // Probes on a conf's own port (synapse's 8448) go to the port as
         // written, which moat binds itself.
@@ -963,6 +963,9 @@ fn moat_over_the_wire_answers_like_nginx() {
             moat_headers: &moat_headers,
         };
         let v = compare_wire(p, "", &sides, &run.trees.ports, &ports, &mut mismatches);
+        if p.chunked && v == Verdict::Proxied {
+            chunked += 1;
+        }
         *tally.entry(v).or_default() += 1;
     }
     let proxied = tally.get(&Verdict::Proxied).copied().unwrap_or(0);
@@ -1001,9 +1004,8 @@ fn moat_over_the_wire_answers_like_nginx() {
         mismatches.push("a conf listens on its own port, but no probe went there".into());
     }
     eprintln!(
-        "oracle wire: {compared} probes through the running moat, {proxied} proxied, {} deliberately refused, {} chunked bodies streamed where nginx sent Content-Length (known), {} differ",
+        "oracle wire: {compared} probes through the running moat, {proxied} proxied ({chunked} of them chunked bodies, framed as nginx frames them), {} deliberately refused, {} differ",
         tally.get(&Verdict::Deliberate).copied().unwrap_or(0),
-        tally.get(&Verdict::KnownChunked).copied().unwrap_or(0),
         mismatches.len()
     );
     assert!(
@@ -1028,8 +1030,6 @@ enum Verdict {
     Proxied,
     /// moat refuses what nginx forwards (see [`compare_wire`]).
     Deliberate,
-    /// The known chunked-body difference (see [`compare_wire`]).
-    KnownChunked,
     /// A mismatch (pushed).
     Differs,
 }
@@ -1118,21 +1118,9 @@ fn compare_wire(
             p.file
         ));
     }
-    // Known, open difference (issue 18, not fixed): nginx reads a
-    // chunked request body whole (`proxy_request_buffering on`) and
-    // sends it with `Content-Length`; moat streams it chunked. The
-    // body length must still agree.
-    let streamed = |v: &[String]| {
-        v.len() == 2 && v[0] == "transfer-encoding: chunked" && v[1].starts_with("(body-len)")
-    };
-    if p.chunked
-        && streamed(&g)
-        && w.len() == 2
-        && w[0].starts_with("content-length: ")
-        && w[1] == g[1]
-    {
-        return Verdict::KnownChunked;
-    }
+    // A chunked body included: nginx reads it whole
+    // (`proxy_request_buffering on`) and sends it with `Content-Length`,
+    // and so does moat (`engine/body.rs`).
     if w != g {
         mismatches.push(format!(
             "{}: {label}{p}\n    nginx framed: {w:?}\n    moat framed:  {g:?}",

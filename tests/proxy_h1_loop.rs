@@ -240,9 +240,17 @@ fn post(path: &str, body: &str) -> String {
     )
 }
 
+/// moat proxying everything to `backend`; paths under `/stream` with
+/// `proxy_request_buffering off`.
 fn moat_for(backend: &Backend) -> Moat {
+    let port = backend.port;
     start_moat(
-        FnRoutes::proxy_all("http", "127.0.0.1", backend.port, None),
+        FnRoutes::new(move |req| {
+            let target = swag_target("http", "127.0.0.1", port, req, None);
+            let mut d = decision(Action::Proxy(target));
+            d.request_buffering = !req.uri.starts_with("/stream");
+            d
+        }),
         None,
     )
 }
@@ -377,11 +385,11 @@ async fn a_body_on_a_pooled_connection_the_upstream_closed_goes_again_whole() {
     );
 }
 
-/// Chunked bodies: to a location without `client_max_body_size` one goes
-/// up chunked as it comes; to one with a limit it is read whole first and
-/// goes up with its `Content-Length`, as nginx sends it. Both on the one
-/// pooled connection, with the client's connection kept alive after each
-/// (a body over 64 KiB used to close it).
+/// Chunked bodies: under `proxy_request_buffering off` one goes up
+/// chunked as it comes; otherwise (nginx's default) it is read whole
+/// first and goes up with its `Content-Length`, as nginx sends it, with a
+/// limit or without. All on the one pooled connection, with the client's
+/// connection kept alive after each (a body over 64 KiB used to close it).
 #[tokio::test]
 async fn chunked_bodies_go_up_streamed_or_whole_as_the_location_says() {
     let backend = Backend::start(None).await;
@@ -395,6 +403,7 @@ async fn chunked_bodies_go_up_streamed_or_whole_as_the_location_says() {
                 req,
                 None,
             )));
+            d.request_buffering = !req.uri.starts_with("/streamed");
             if req.uri.starts_with("/limited") {
                 d.max_body_size = Some(1 << 20);
             }
@@ -406,7 +415,7 @@ async fn chunked_bodies_go_up_streamed_or_whole_as_the_location_says() {
     let body: String = (0..100_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
-    for path in ["/streamed", "/limited"] {
+    for path in ["/streamed", "/limited", "/whole"] {
         let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
         );
@@ -433,6 +442,7 @@ async fn chunked_bodies_go_up_streamed_or_whole_as_the_location_says() {
         [
             ("/streamed".to_owned(), true, "chunked".to_owned()),
             ("/limited".to_owned(), true, "length 100000".to_owned()),
+            ("/whole".to_owned(), true, "length 100000".to_owned()),
             ("/after".to_owned(), false, "none".to_owned()),
         ]
     );
@@ -476,9 +486,10 @@ async fn pipelined_requests_with_a_body_mid_way_are_answered_in_order() {
 /// the HTTP/1 loop: a stream after an HTTP/1 request reuses that
 /// request's upstream connection (pingora-proxy's pool would open a new
 /// one). Sixteen concurrent streams on one client connection each get
-/// their own answer and reach the backend once; a POST with a length and
-/// one streamed without (sent up chunked) arrive whole over the same
-/// pool; streams after them are served from the pool too.
+/// their own answer and reach the backend once; a POST with a length, one
+/// streamed without (sent up chunked under `proxy_request_buffering off`)
+/// and one read whole (sent up with its length) arrive whole over the
+/// same pool; streams after them are served from the pool too.
 #[tokio::test]
 async fn http2_streams_run_on_moats_path_and_share_its_pool() {
     let backend = Backend::start(None).await;
@@ -557,6 +568,23 @@ async fn http2_streams_run_on_moats_path_and_share_its_pool() {
         .await
         .unwrap()
         .ends_with("POST /stream streamed body"));
+    let pieces: Vec<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>> = ["read ", "whole"]
+        .into_iter()
+        .map(|p| Ok(hyper::body::Frame::data(bytes::Bytes::from(p))))
+        .collect();
+    let whole = h2
+        .post(url("/whole"))
+        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(
+            futures_util::stream::iter(pieces),
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(whole
+        .text()
+        .await
+        .unwrap()
+        .ends_with("POST /whole read whole"));
     let after_post = accepted();
     assert_eq!(after_post, after_many, "the POSTs used pooled connections");
 
@@ -582,6 +610,7 @@ async fn http2_streams_run_on_moats_path_and_share_its_pool() {
         [
             "POST /form name=value (length 10)",
             "POST /stream streamed body (chunked)",
+            "POST /whole read whole (length 10)",
         ]
     );
 }

@@ -1,7 +1,8 @@
-//! `proxy_request_buffering on` for streamed bodies (chunked HTTP/1.1,
-//! HTTP/2 without `content-length`) of locations with a
-//! `client_max_body_size`: no byte of a body over the limit reaches the
-//! upstream, not even the request head.
+//! `proxy_request_buffering on` (nginx's default) for streamed bodies
+//! (chunked HTTP/1.1, HTTP/2 without `content-length`): the upstream gets
+//! the body whole with its `Content-Length`, as nginx sends it, and no
+//! byte of a body over `client_max_body_size` reaches it, not even the
+//! request head.
 //!
 //! A declared `Content-Length` is checked against the limit before routing
 //! goes on (and the framing holds the body to it), so only streamed bodies

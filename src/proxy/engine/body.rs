@@ -1,13 +1,20 @@
 //! Request bodies on moat's own loop.
 //!
 //! A body goes to the upstream after the request head, in one of two ways:
-//! - read whole first (`proxy_request_buffering on` for a streamed body
-//!   of a location with a `client_max_body_size`: `body_buffer`), before
-//!   the upstream is chosen, then sent with a `Content-Length` as nginx
-//!   sends a body it has read;
-//! - or read from the client as it is written upstream, in the client's
-//!   framing (an HTTP/2 body without `content-length` goes chunked),
-//!   counted against `client_max_body_size` (413 as soon as it is over).
+//! - a streamed body (chunked, or HTTP/2 without `content-length`) under
+//!   `proxy_request_buffering on` (nginx's default) is read whole first
+//!   (`body_buffer`), before the upstream is chosen, then sent with a
+//!   `Content-Length`, as nginx sends a body it has read;
+//! - a body with a declared length, or any under `proxy_request_buffering
+//!   off`, is read from the client as it is written upstream, in the
+//!   client's framing (an HTTP/2 body without `content-length` goes
+//!   chunked). nginx reads these whole first too; moat streams them (the
+//!   length was checked against the limit already, and the upstream gets
+//!   the same bytes and framing either way), so a large upload does not
+//!   wait on a temp file.
+//!
+//! Either way the body counts against `client_max_body_size` (413 as soon
+//! as it is over).
 //!
 //! A request on a reused upstream connection that the upstream had closed
 //! is sent once more on a new one (`request.rs`); this file keeps what
@@ -71,27 +78,22 @@ impl RequestBody {
         if down.is_body_empty() {
             return Ok(None);
         }
-        let buffer_limit = decision
-            .max_body_size
-            .filter(|_| decision.request_buffering);
-        let source = match buffer_limit {
-            Some(max) if body_buffer::streamed(down) => {
-                let held = body_buffer::read_whole(down, max).await?;
-                let req = down.req_header_mut();
-                req.remove_header(&http::header::TRANSFER_ENCODING);
-                req.insert_header(http::header::CONTENT_LENGTH, held.len())?;
-                Source::Held(held)
+        let source = if decision.request_buffering && body_buffer::streamed(down) {
+            let max = decision.max_body_size.unwrap_or(u64::MAX);
+            let held = body_buffer::read_whole(down, max).await?;
+            let req = down.req_header_mut();
+            req.remove_header(&http::header::TRANSFER_ENCODING);
+            req.insert_header(http::header::CONTENT_LENGTH, held.len())?;
+            Source::Held(held)
+        } else {
+            let req = down.req_header_mut();
+            let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
+                || req.headers.contains_key(http::header::TRANSFER_ENCODING);
+            if !framed {
+                // An HTTP/2 body that declares no length.
+                req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
             }
-            _ => {
-                let req = down.req_header_mut();
-                let framed = req.headers.contains_key(http::header::CONTENT_LENGTH)
-                    || req.headers.contains_key(http::header::TRANSFER_ENCODING);
-                if !framed {
-                    // An HTTP/2 body that declares no length.
-                    req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-                }
-                Source::Client
-            }
+            Source::Client
         };
         let chunked = down
             .req_header()

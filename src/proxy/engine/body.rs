@@ -67,17 +67,11 @@ pub(super) struct RequestBody {
 }
 
 impl RequestBody {
-    /// The body of the request on `down`, `None` when it has none. A
-    /// streamed body the location buffers is read whole here (413 when it
-    /// is over the limit, before any upstream is asked); the client's head
-    /// then gets the framing the upstream is sent.
-    pub(super) async fn prepare(
-        down: &mut ServerSession,
-        decision: &Decision,
-    ) -> Result<Option<Self>> {
-        if down.is_body_empty() {
-            return Ok(None);
-        }
+    /// The body of the request on `down`, which has one. A streamed body
+    /// the location buffers is read whole here (413 when it is over the
+    /// limit, before any upstream is asked); the client's head then gets
+    /// the framing the upstream is sent.
+    pub(super) async fn prepare(down: &mut ServerSession, decision: &Decision) -> Result<Self> {
         let source = if decision.request_buffering && body_buffer::streamed(down) {
             let max = decision.max_body_size.unwrap_or(u64::MAX);
             let held = body_buffer::read_whole(down, max).await?;
@@ -99,14 +93,14 @@ impl RequestBody {
             .req_header()
             .headers
             .contains_key(http::header::TRANSFER_ENCODING);
-        Ok(Some(Self {
+        Ok(Self {
             source,
             max: decision.max_body_size,
             read: 0,
             kept: BytesMut::new(),
             truncated: false,
             chunked,
-        }))
+        })
     }
 
     /// Whether the body can be sent once more from its start.

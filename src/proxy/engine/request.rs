@@ -143,8 +143,11 @@ impl MoatProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         // A body the location buffers is read whole before the upstream
-        // is chosen.
-        let mut body = Box::pin(RequestBody::prepare(down, decision)).await?;
+        // is chosen (boxed: a large future, and most requests have none).
+        let mut body = match down.is_body_empty() {
+            true => None,
+            false => Some(Box::pin(RequestBody::prepare(down, decision)).await?),
+        };
         let addr = self.resolve(target).await?;
         ctx.upstream_addr = Some(addr);
         let peer = peer(addr, target, false);

@@ -1,8 +1,9 @@
 //! gRPC (`grpc_pass`) on moat's own loop (`src/proxy/engine/grpc.rs`),
 //! over real sockets: a streaming call is relayed both ways at once,
-//! calls one after another share one HTTP/2 upstream connection, and a
-//! call over `client_max_body_size` is refused before any of its body
-//! reaches the upstream. The backend is an HTTP/2 server that echoes each
+//! calls one after another share one HTTP/2 upstream connection, a call
+//! over `client_max_body_size` is refused before any of its body reaches
+//! the upstream, and a call behind `auth_request` goes up only when the
+//! auth server allows it. The backend is an HTTP/2 server that echoes each
 //! message as it comes and records what reached it.
 
 #[path = "support/proxy.rs"]
@@ -211,5 +212,128 @@ async fn a_call_over_client_max_body_size_is_refused_before_its_body_goes_up() {
     let mut body = resp.await.unwrap().into_body();
     assert_eq!(&next_message(&mut body).await[..], b"\0\0\0\0\x03abc");
     assert!(body.trailers().await.unwrap().is_some());
+    assert_eq!(seen.completed.load(Ordering::SeqCst), 1);
+}
+
+/// A location whose `auth_request` must allow a call before its
+/// `grpc_pass`, as a conf with both decides it: an auth server answering
+/// 200 for `Chat` and 401 for anything else.
+struct AuthThenGrpc {
+    grpc: u16,
+    auth: u16,
+}
+
+impl moat::proxy::RouteSource for AuthThenGrpc {
+    fn decide(&self, req: &moat::conf::RequestInfo) -> moat::conf::Decision {
+        let target = swag_target("http", "127.0.0.1", self.auth, req, None);
+        decision(Action::Authenticate(Box::new(moat::conf::AuthRequest {
+            uri: "/auth".into(),
+            target,
+        })))
+    }
+    fn decide_after_auth(
+        &self,
+        req: &moat::conf::RequestInfo,
+        auth: &moat::conf::AuthOutcome,
+    ) -> moat::conf::Decision {
+        match auth.status {
+            200..=299 => decision(Action::Grpc(swag_target(
+                "grpc",
+                "127.0.0.1",
+                self.grpc,
+                req,
+                None,
+            ))),
+            status => decision(Action::Deny { status }),
+        }
+    }
+    fn listens(&self) -> Vec<moat::conf::Listen> {
+        Vec::new()
+    }
+}
+
+/// An HTTP/1 auth server: 200 when the subrequest's path names `Chat`,
+/// else 401. Counts the subrequests it answered.
+async fn auth_server() -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let allowed = head.lines().next().is_some_and(|l| l.contains("Chat"));
+                        let answer: &[u8] = if allowed {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+                        };
+                        if tcp.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match tcp.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (port, asked)
+}
+
+/// A call behind `auth_request` goes to the gRPC upstream only once the
+/// auth server allowed it: the allowed call is relayed with its trailers,
+/// the refused one gets the auth server's 401 and never reaches the
+/// backend.
+#[tokio::test]
+async fn a_call_behind_auth_request_is_forwarded_only_when_allowed() {
+    let (grpc, seen) = echo_backend().await;
+    let (auth, asked) = auth_server().await;
+    let moat = start_moat(Arc::new(AuthThenGrpc { grpc, auth }), None);
+    let mut h2 = h2_client(&moat).await;
+
+    let (resp, mut send) = h2.send_request(call(), false).unwrap();
+    send.send_data(Bytes::from_static(b"\0\0\0\0\x02hi"), true)
+        .unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    assert_eq!(&next_message(&mut body).await[..], b"\0\0\0\0\x02hi");
+    let trailers = body.trailers().await.unwrap().expect("trailers relayed");
+    assert_eq!(trailers["grpc-status"], "0");
+
+    let denied = http::Request::builder()
+        .method("POST")
+        .uri("https://grpc.example.test/echo.Echo/Denied")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (resp, mut send) = h2.send_request(denied, false).unwrap();
+    send.send_data(Bytes::from_static(b"\0\0\0\0\x02no"), true)
+        .unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        2,
+        "both calls were asked about"
+    );
+    assert_eq!(
+        seen.calls.load(Ordering::SeqCst),
+        1,
+        "only the allowed call went up"
+    );
     assert_eq!(seen.completed.load(Ordering::SeqCst), 1);
 }

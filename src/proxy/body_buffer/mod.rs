@@ -74,21 +74,41 @@ pub async fn continue_if_expected(down: &mut ServerSession) -> Result<()> {
     Ok(())
 }
 
+/// A body's bytes counted against `client_max_body_size` as they arrive:
+/// the one 413 of a body read whole, streamed, or relayed to gRPC.
+pub struct BodyLimit {
+    max: Option<u64>,
+    read: u64,
+}
+
+impl BodyLimit {
+    /// Counting against `max` (`None`: no limit).
+    pub fn new(max: Option<u64>) -> Self {
+        Self { max, read: 0 }
+    }
+
+    /// Counts `len` more bytes; a 413 once the body is over the limit.
+    pub fn count(&mut self, len: usize) -> Result<()> {
+        self.read += len as u64;
+        match self.max {
+            Some(max) if self.read > max => Err(status::refuse(
+                413,
+                format!("request body exceeds client_max_body_size {max}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Reads the whole body before the upstream is chosen, answering 413 as
-/// soon as it is over `max`.
-pub async fn read_whole(down: &mut ServerSession, max: u64) -> Result<Held> {
+/// soon as it is over `max` (`None`: no limit).
+pub async fn read_whole(down: &mut ServerSession, max: Option<u64>) -> Result<Held> {
     continue_if_expected(down).await?;
     let mut memory = BytesMut::new();
     let mut spilled: Option<Spill> = None;
-    let mut total = 0u64;
+    let mut limit = BodyLimit::new(max);
     while let Some(chunk) = down.read_request_body().await? {
-        total += chunk.len() as u64;
-        if total > max {
-            return Err(status::refuse(
-                413,
-                format!("request body exceeds client_max_body_size {max}"),
-            ));
-        }
+        limit.count(chunk.len())?;
         match spilled.as_mut() {
             Some(file) => file.append(&chunk).await?,
             None => {

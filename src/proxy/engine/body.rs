@@ -36,8 +36,7 @@ use pingora::{Error, ErrorType, Result};
 use tokio::io::AsyncWriteExt;
 
 use crate::conf::Decision;
-use crate::proxy::body_buffer::{self, Held};
-use crate::proxy::status;
+use crate::proxy::body_buffer::{self, BodyLimit, Held};
 
 /// How much of a streamed body is kept for a second send.
 const RETRY_MAX: usize = 64 * 1024;
@@ -53,10 +52,8 @@ enum Source {
 /// One request's body, on its way to the upstream.
 pub(super) struct RequestBody {
     source: Source,
-    /// `client_max_body_size` of a body read as it is sent.
-    max: Option<u64>,
-    /// Bytes read of the client's body so far.
-    read: u64,
+    /// `client_max_body_size`, for a body read as it is sent.
+    limit: BodyLimit,
     /// The start of a streamed body as sent, for a second send.
     kept: BytesMut,
     /// More of a streamed body was sent than `kept` holds.
@@ -73,8 +70,7 @@ impl RequestBody {
     /// the framing the upstream is sent.
     pub(super) async fn prepare(down: &mut ServerSession, decision: &Decision) -> Result<Self> {
         let source = if decision.request_buffering && body_buffer::streamed(down) {
-            let max = decision.max_body_size.unwrap_or(u64::MAX);
-            let held = body_buffer::read_whole(down, max).await?;
+            let held = body_buffer::read_whole(down, decision.max_body_size).await?;
             let req = down.req_header_mut();
             req.remove_header(&http::header::TRANSFER_ENCODING);
             req.insert_header(http::header::CONTENT_LENGTH, held.len())?;
@@ -95,8 +91,7 @@ impl RequestBody {
             .contains_key(http::header::TRANSFER_ENCODING);
         Ok(Self {
             source,
-            max: decision.max_body_size,
-            read: 0,
+            limit: BodyLimit::new(decision.max_body_size),
             kept: BytesMut::new(),
             truncated: false,
             chunked,
@@ -146,13 +141,7 @@ impl RequestBody {
         let Some(piece) = down.read_request_body().await.map_err(|e| e.into_down())? else {
             return Ok(None);
         };
-        self.read += piece.len() as u64;
-        if let Some(max) = self.max.filter(|&max| self.read > max) {
-            return Err(status::refuse(
-                413,
-                format!("request body exceeds client_max_body_size {max}"),
-            ));
-        }
+        self.limit.count(piece.len())?;
         if !self.truncated && self.kept.len() + piece.len() <= RETRY_MAX {
             self.kept.extend_from_slice(&piece);
         } else {

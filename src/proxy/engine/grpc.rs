@@ -21,15 +21,14 @@ use pingora::{Error, ErrorType, Result};
 
 use super::{MoatProxy, RequestCtx};
 use crate::conf::{Decision, ProxyTarget};
+use crate::proxy::body_buffer::BodyLimit;
 use crate::proxy::headers;
-use crate::proxy::status;
 use crate::proxy::upstream::peer;
 
 /// The client's side of a call's request body.
 struct Upload {
     /// `client_max_body_size`.
-    max: Option<u64>,
-    read: u64,
+    limit: BodyLimit,
     done: bool,
 }
 
@@ -39,13 +38,7 @@ impl Upload {
     async fn relay(&mut self, piece: Result<Option<Bytes>>, up: &mut Http2Session) -> Result<()> {
         match piece.map_err(|e| e.into_down())? {
             Some(piece) => {
-                self.read += piece.len() as u64;
-                if let Some(max) = self.max.filter(|&max| self.read > max) {
-                    return Err(status::refuse(
-                        413,
-                        format!("request body exceeds client_max_body_size {max}"),
-                    ));
-                }
+                self.limit.count(piece.len())?;
                 up.write_request_body(piece, false)
                     .await
                     .map_err(|e| e.into_up())
@@ -78,8 +71,7 @@ impl MoatProxy {
         up.read_timeout = peer.options.read_timeout;
         up.write_timeout = peer.options.write_timeout;
         let mut upload = Upload {
-            max: decision.max_body_size,
-            read: 0,
+            limit: BodyLimit::new(decision.max_body_size),
             done: down.is_body_empty(),
         };
         up.write_request_header(Box::new(head), upload.done)
